@@ -1,0 +1,184 @@
+"""The agent control protocol, sans-IO.
+
+The agent holds one WebSocket to the gateway (``/ws/agent``). Each WebSocket
+message carries one JSON object with a ``type``; this module turns bytes into
+typed, validated events and events into bytes. It never touches a socket, so
+the gateway (gevent) and the agent (threads) share it, and junk from either
+side is rejected here with ``ControlError`` before any other code sees it.
+
+Conversation::
+
+    agent                                   gateway
+    Hello(credential, info)        ──▶
+                                   ◀──      Welcome(machine, heartbeat)  |  Refused(code, message)
+    Heartbeat(info)                ──▶      (every ``heartbeat`` seconds)
+                                   ◀──      OpenStream(session, token)
+    StreamFailed(session, reason)  ──▶      (only when the agent cannot serve it)
+                                   ◀──      EndStream(session, reason)
+
+Each stream is its own WebSocket (``/ws/agent/stream/<session>``) whose first
+message is ``Attach(token)``, with the one-time token from ``OpenStream``;
+every later message is raw RFB bytes.
+
+Exceptions::
+
+    ControlError         malformed, oversized or unexpected message
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+DEFAULT_MAX_MESSAGE = 16 * 1024
+MAX_TEXT = 512
+
+#: Refusal codes the gateway sends; ``revoked`` and ``unknown`` tell the agent
+#: that retrying with the same credential is pointless.
+REFUSED_FINAL = frozenset({"revoked", "unknown"})
+
+
+class ControlError(Exception):
+    """A control message that is malformed, oversized or out of place."""
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """What an agent says about itself on every hello and heartbeat."""
+
+    version: str = ""
+    os: str = ""
+    hostname: str = ""
+    vnc_ok: bool = False
+    vnc_detail: str = ""
+
+
+@dataclass(frozen=True)
+class Hello:
+    credential: str
+    info: AgentInfo
+    #: "check" only verifies the credential (``agents status``) without
+    #: replacing the running agent's channel.
+    mode: str = "serve"
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    info: AgentInfo
+
+
+@dataclass(frozen=True)
+class StreamFailed:
+    session: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Welcome:
+    machine: str
+    heartbeat: float
+
+
+@dataclass(frozen=True)
+class Refused:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class OpenStream:
+    session: str
+    token: str
+
+
+@dataclass(frozen=True)
+class EndStream:
+    session: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Attach:
+    """First message on a stream socket: proves the agent was asked to open it."""
+
+    token: str
+
+
+STREAM_ATTACH = {"attach": Attach}
+AGENT_TO_GATEWAY = {"hello": Hello, "heartbeat": Heartbeat, "stream_failed": StreamFailed}
+GATEWAY_TO_AGENT = {"welcome": Welcome, "refused": Refused, "open": OpenStream, "end": EndStream}
+_TYPE_OF = {cls: name for table in (AGENT_TO_GATEWAY, GATEWAY_TO_AGENT, STREAM_ATTACH) for name, cls in table.items()}
+
+
+def encode(event) -> bytes:
+    """Serialise one event to the bytes of one WebSocket message."""
+    try:
+        kind = _TYPE_OF[type(event)]
+    except KeyError:
+        raise ControlError(f"not a control event: {event!r}") from None
+    return json.dumps({"type": kind, **asdict(event)}, separators=(",", ":")).encode()
+
+
+def _text(obj: dict, name: str, limit: int = MAX_TEXT) -> str:
+    value = obj.get(name, "")
+    if not isinstance(value, str):
+        raise ControlError(f"field {name!r} must be a string")
+    if len(value) > limit:
+        raise ControlError(f"field {name!r} longer than {limit}")
+    return value
+
+
+def _info(obj) -> AgentInfo:
+    if not isinstance(obj, dict):
+        raise ControlError("field 'info' must be an object")
+    vnc_ok = obj.get("vnc_ok", False)
+    if not isinstance(vnc_ok, bool):
+        raise ControlError("field 'vnc_ok' must be a boolean")
+    return AgentInfo(
+        version=_text(obj, "version", 64),
+        os=_text(obj, "os", 128),
+        hostname=_text(obj, "hostname", 255),
+        vnc_ok=vnc_ok,
+        vnc_detail=_text(obj, "vnc_detail"),
+    )
+
+
+def _build(cls, obj: dict):
+    values = {}
+    for f in fields(cls):
+        if f.name == "info":
+            values["info"] = _info(obj.get("info"))
+        elif f.name == "heartbeat":
+            hb = obj.get("heartbeat")
+            if not isinstance(hb, (int, float)) or isinstance(hb, bool) or not 1 <= hb <= 3600:
+                raise ControlError("field 'heartbeat' must be a number of seconds")
+            values["heartbeat"] = float(hb)
+        else:
+            values[f.name] = _text(obj, f.name)
+    return cls(**values)
+
+
+def decode(message: bytes, table: dict, *, max_message: int = DEFAULT_MAX_MESSAGE):
+    """Parse one message into an event of ``table`` or raise ``ControlError``."""
+    if len(message) > max_message:
+        raise ControlError(f"control message larger than {max_message} bytes")
+    try:
+        obj = json.loads(message)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ControlError("control message is not JSON") from exc
+    if not isinstance(obj, dict):
+        raise ControlError("control message is not an object")
+    cls = table.get(obj.get("type")) if isinstance(obj.get("type"), str) else None
+    if cls is None:
+        raise ControlError(f"unexpected control message type {obj.get('type')!r}")
+    return _build(cls, obj)
+
+
+def decode_from_agent(message: bytes):
+    """An event the gateway received from an agent."""
+    return decode(message, AGENT_TO_GATEWAY)
+
+
+def decode_from_gateway(message: bytes):
+    """An event the agent received from the gateway."""
+    return decode(message, GATEWAY_TO_AGENT)

@@ -1,0 +1,119 @@
+"""The Flask app factory and its error handlers."""
+
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import redis
+from flask import Flask, jsonify, render_template, request
+from limits.errors import StorageError
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .config import GatewaySettings, load_settings
+from .extensions import csrf, db, limiter, login_manager
+from .hub import Hub
+from .live import LiveStore, LiveStoreError
+from .live_redis import open_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+NOVNC_STATIC = ROOT / "novnc_static"
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: GatewaySettings | dict | None = None) -> Flask:
+    """Build the gateway app from settings (or overrides of the defaults)."""
+    settings = config if isinstance(config, GatewaySettings) else load_settings(overrides=config)
+    app = Flask(__name__, instance_path=settings.instance_path, static_folder=None)
+    client, redis_uri = open_redis(settings)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookies_secure,
+        SESSION_COOKIE_NAME="ponte_session",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.cookies_secure,
+        WTF_CSRF_TIME_LIMIT=None,  # tied to the login session instead
+        RATELIMIT_STORAGE_URI=_limits_uri(redis_uri),
+        RATELIMIT_KEY_PREFIX=settings.redis_prefix + "limits",
+        RATELIMIT_HEADERS_ENABLED=True,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        PONTE=settings,
+    )
+    app.extensions["ponte.redis"] = client
+    app.extensions["ponte.live"] = LiveStore(client, settings.redis_prefix)
+    app.extensions["ponte.hub"] = Hub(app)
+
+    db.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+
+    from . import api, auth, portal, ws
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(portal.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(ws.bp)
+    _register_errors(app)
+
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+def _limits_uri(redis_uri: str) -> str:
+    if redis_uri.startswith("unix://"):
+        return "redis+unix://" + redis_uri[len("unix://"):]
+    return redis_uri
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    # WAL lets the CLI and the gateway write at once; foreign keys keep grants honest.
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=5000")
+        cur.close()
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/ws/")
+
+
+def _register_errors(app: Flask) -> None:
+    from werkzeug.exceptions import HTTPException
+
+    def reply(status: int, code: str, message: str):
+        if _wants_json():
+            return jsonify(error={"code": code, "message": message}), status
+        return render_template("error.html", status=status, message=message), status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return reply(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(LiveStoreError)
+    @app.errorhandler(redis.RedisError)
+    @app.errorhandler(StorageError)
+    def live_down(exc):
+        log.warning("live store unavailable: %s", exc)
+        return reply(503, "live_store_unavailable",
+                     "The gateway cannot reach its live-state store right now. Try again in a moment.")
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):
+        log.exception("unhandled error on %s", request.path)
+        return reply(500, "internal_error", "Something went wrong on the gateway. It has been logged.")

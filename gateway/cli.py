@@ -1,0 +1,214 @@
+"""``python -m gateway …``: serve, and the admin commands of DESIGN.md §4."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import sys
+from datetime import datetime
+
+import click
+
+from . import machines as ops
+from .config import ConfigError, load_settings
+
+
+class Context:
+    def __init__(self, config_path: str | None):
+        self.config_path = config_path
+        self._app = None
+
+    @property
+    def app(self):
+        if self._app is None:
+            from . import create_app
+
+            try:
+                self._app = create_app(load_settings(self.config_path))
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from exc
+        return self._app
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="gateway.toml (default: $PONTE_CONFIG).")
+@click.pass_context
+def main(ctx, config_path):
+    """Ponte gateway."""
+    ctx.obj = Context(config_path)
+
+
+def _run(fn):
+    try:
+        return fn()
+    except ops.AdminError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default from config).")
+@click.option("--port", type=int, default=None)
+@pass_ctx
+def serve(ctx, host, port):
+    """Serve HTTP and WebSockets in one gevent process."""
+    logging.basicConfig(level=os.environ.get("PONTE_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .server import serve as run
+
+    settings = ctx.app.config["PONTE"]
+    run(ctx.app, host or settings.bind, port if port is not None else settings.port,
+        ready=lambda addr: print(f"listening on http://{addr[0]}:{addr[1]}", flush=True))
+
+
+@main.group()
+def user():
+    """Manage people."""
+
+
+def _password(confirm: bool = True) -> str:
+    env = os.environ.get("PONTE_NEW_PASSWORD")
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--admin", is_flag=True)
+@pass_ctx
+def user_add(ctx, name, admin):
+    """Create a user (password from prompt, stdin or $PONTE_NEW_PASSWORD)."""
+    with ctx.app.app_context():
+        u = _run(lambda: ops.add_user(name, _password(), admin=admin))
+        click.echo(f"user {u.name} created{' (admin)' if admin else ''}")
+
+
+@user.command("passwd")
+@click.argument("name")
+@pass_ctx
+def user_passwd(ctx, name):
+    with ctx.app.app_context():
+        _run(lambda: ops.set_password(ops.get_user(name), _password()))
+        click.echo(f"password of {name} changed")
+
+
+@user.command("disable")
+@click.argument("name")
+@pass_ctx
+def user_disable(ctx, name):
+    """Disable a user and end their live sessions."""
+    with ctx.app.app_context():
+        _run(lambda: ops.set_disabled(ops.get_user(name), True))
+        click.echo(f"user {name} disabled")
+
+
+@user.command("list")
+@pass_ctx
+def user_list(ctx):
+    from sqlalchemy import select
+
+    from .extensions import db
+    from .models import User
+
+    with ctx.app.app_context():
+        for u in db.session.scalars(select(User).order_by(User.name)):
+            flags = ",".join(f for f, on in (("admin", u.is_admin), ("disabled", u.disabled)) if on)
+            click.echo(f"{u.id}\t{u.name}\t{flags}")
+
+
+@main.group()
+def machine():
+    """Manage office PCs."""
+
+
+@machine.command("add")
+@click.argument("name")
+@pass_ctx
+def machine_add(ctx, name):
+    """Create a machine and print its one-time enrolment code (valid 24 h)."""
+    with ctx.app.app_context():
+        m, code = _run(lambda: ops.add_machine(name))
+        click.echo(f"machine {m.name} (id {m.id}) created")
+        click.echo(f"enrolment code: {code}")
+        click.echo(f"on the PC: python -m agents enroll --gateway URL --code {code}")
+
+
+@machine.command("list")
+@pass_ctx
+def machine_list(ctx):
+    from sqlalchemy import select
+
+    from .extensions import db
+    from .models import Machine
+    from .status import statuses
+
+    with ctx.app.app_context():
+        rows = list(db.session.scalars(select(Machine).order_by(Machine.name)))
+        for m, s in zip(rows, statuses(rows)):
+            state = "revoked" if m.revoked_at else ("not enrolled" if not m.enrolled_at else s.state)
+            click.echo(f"{m.id}\t{m.name}\t{state}")
+
+
+@machine.command("revoke")
+@click.argument("name")
+@pass_ctx
+def machine_revoke(ctx, name):
+    """Revoke a machine's credential; its agent is disconnected."""
+    with ctx.app.app_context():
+        _run(lambda: ops.revoke_machine(ops.get_machine(name)))
+        click.echo(f"machine {name} revoked")
+
+
+@main.command()
+@click.argument("user_name")
+@click.argument("machine_name")
+@pass_ctx
+def grant(ctx, user_name, machine_name):
+    """Let USER open MACHINE."""
+    with ctx.app.app_context():
+        added = _run(lambda: ops.grant(ops.get_user(user_name), ops.get_machine(machine_name)))
+        click.echo(f"{user_name} may open {machine_name}" + ("" if added else " (already)"))
+
+
+@main.command()
+@click.argument("user_name")
+@click.argument("machine_name")
+@pass_ctx
+def ungrant(ctx, user_name, machine_name):
+    """Stop USER opening MACHINE."""
+    with ctx.app.app_context():
+        removed = _run(lambda: ops.ungrant(ops.get_user(user_name), ops.get_machine(machine_name)))
+        click.echo(f"{user_name} may no longer open {machine_name}" + ("" if removed else " (was not granted)"))
+
+
+@main.command()
+@pass_ctx
+def sessions(ctx):
+    """List live sessions."""
+    with ctx.app.app_context():
+        for s in ctx.app.extensions["ponte.live"].live_sessions():
+            started = datetime.fromtimestamp(float(s.get("started", 0))).strftime("%Y-%m-%d %H:%M:%S")
+            click.echo(f"{s['id']}\t{s.get('user')}\t{s.get('machine')}\t{s.get('client_ip')}\t{started}\t"
+                       f"{s.get('bytes_to_viewer', 0)}↓ {s.get('bytes_from_viewer', 0)}↑")
+
+
+@main.command()
+@click.argument("session")
+@click.option("--reason", default="Ended by an admin")
+@pass_ctx
+def end(ctx, session, reason):
+    """End a live session."""
+    with ctx.app.app_context():
+        live = ctx.app.extensions["ponte.live"]
+        row = live.session(session)
+        if row is None:
+            raise click.ClickException(f"No live session {session}.")
+        live.publish(row.get("node", ""), {"cmd": "end", "session": session, "reason": reason})
+        click.echo(f"session {session} ending")

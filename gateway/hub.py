@@ -1,0 +1,198 @@
+"""The agent hub: this node's agent control channels, pending streams and relays.
+
+One ``Hub`` per gateway process. It also listens on the node's Redis
+channels (DESIGN.md §3) so that another process — the CLI, the admin API on
+another node — can end a session or revoke a machine held here.
+
+Exceptions::
+
+    AgentUnavailable     no control channel for the machine on this node
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+import gevent
+import gevent.event
+import gevent.lock
+import redis
+
+from agents.protocol import control
+from agents.protocol.framing import FramedWebSocket
+
+from .security import hash_token, new_token, token_matches
+
+log = logging.getLogger(__name__)
+
+CLOSE_REPLACED = 4000
+CLOSE_REVOKED = 4003
+
+
+class AgentUnavailable(Exception):
+    """The machine's agent is not connected to this node."""
+
+
+@dataclass
+class AgentChannel:
+    machine_id: int
+    machine_name: str
+    ws: FramedWebSocket
+    lock: gevent.lock.Semaphore = field(default_factory=gevent.lock.Semaphore)
+
+    def send(self, event) -> None:
+        with self.lock:
+            self.ws.write_message(control.encode(event))
+
+    def close(self, code: int, reason: str) -> None:
+        with self.lock:
+            self.ws.close_with(code, reason)
+
+
+@dataclass
+class PendingStream:
+    session: str
+    machine_id: int
+    token_hash: str
+    result: gevent.event.AsyncResult = field(default_factory=gevent.event.AsyncResult)
+
+
+class Hub:
+    def __init__(self, app):
+        self.app = app
+        self.channels: dict[int, AgentChannel] = {}
+        self.pending: dict[str, PendingStream] = {}
+        self.relays: dict = {}
+        self._listener = None
+
+    # -- agents --
+
+    def attach_agent(self, channel: AgentChannel) -> None:
+        old = self.channels.get(channel.machine_id)
+        self.channels[channel.machine_id] = channel
+        if old is not None and old is not channel:
+            log.info("machine %s reconnected; closing its previous channel", channel.machine_name)
+            gevent.spawn(old.close, CLOSE_REPLACED, "Replaced by a newer connection")
+
+    def detach_agent(self, channel: AgentChannel) -> bool:
+        """Forget ``channel``; True if it was still the current one."""
+        if self.channels.get(channel.machine_id) is channel:
+            del self.channels[channel.machine_id]
+            return True
+        return False
+
+    # -- streams --
+
+    def request_stream(self, machine_id: int, session: str) -> PendingStream:
+        """Ask the machine's agent to open a stream for ``session``."""
+        channel = self.channels.get(machine_id)
+        if channel is None:
+            raise AgentUnavailable(machine_id)
+        token = new_token(32)
+        pending = PendingStream(session, machine_id, hash_token(token))
+        self.pending[session] = pending
+        try:
+            channel.send(control.OpenStream(session=session, token=token))
+        except OSError as exc:
+            self.pending.pop(session, None)
+            raise AgentUnavailable(machine_id) from exc
+        return pending
+
+    def claim_stream(self, session: str, token: str) -> PendingStream | None:
+        """The pending stream if ``token`` is the one we sent; one use only."""
+        pending = self.pending.get(session)
+        if pending is None or not token_matches(pending.token_hash, token):
+            return None
+        del self.pending[session]
+        return pending
+
+    def stream_failed(self, machine_id: int, session: str, reason: str) -> None:
+        pending = self.pending.get(session)
+        if pending is not None and pending.machine_id == machine_id:
+            del self.pending[session]
+            pending.result.set_exception(AgentUnavailable(reason))
+
+    def forget_stream(self, session: str) -> None:
+        self.pending.pop(session, None)
+
+    # -- live sessions --
+
+    def end_session(self, session: str, reason: str) -> bool:
+        relay = self.relays.get(session)
+        if relay is None:
+            return False
+        relay.stop(reason)
+        return True
+
+    def end_machine(self, machine_id: int, reason: str, *, revoke: bool = False) -> None:
+        for relay in list(self.relays.values()):
+            if relay.machine_id == machine_id:
+                relay.stop(reason)
+        channel = self.channels.get(machine_id)
+        if revoke and channel is not None:
+            try:
+                channel.send(control.Refused(code="revoked", message=reason))
+            except OSError:
+                pass
+            channel.close(CLOSE_REVOKED, reason)
+
+    def end_user(self, user_id: int, reason: str) -> None:
+        for relay in list(self.relays.values()):
+            if relay.user_id == user_id:
+                relay.stop(reason)
+
+    def handle_command(self, command: dict) -> None:
+        """Apply one command received on this node's channel."""
+        kind = command.get("cmd")
+        try:
+            if kind == "end":
+                self.end_session(str(command["session"]), str(command.get("reason", "Ended by an admin")))
+            elif kind == "revoke":
+                self.end_machine(int(command["machine_id"]), str(command.get("reason", "Machine revoked")),
+                                 revoke=True)
+            elif kind == "end_user":
+                self.end_user(int(command["user_id"]), str(command.get("reason", "Account disabled")))
+            else:
+                log.warning("unknown node command %r", kind)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("malformed node command %r: %s", command, exc)
+
+    # -- background --
+
+    def start(self) -> None:
+        """Listen for node commands (needs a running gevent hub)."""
+        if self._listener is None:
+            self._listener = gevent.spawn(self._listen)
+
+    def _listen(self) -> None:
+        live = self.app.extensions["ponte.live"]
+        settings = self.app.config["PONTE"]
+        backoff = 0.5
+        while True:
+            pubsub = None
+            try:
+                pubsub = live.redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(live.key("node", settings.node_id), live.key("nodes"))
+                backoff = 0.5
+                for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    try:
+                        command = json.loads(message["data"])
+                    except ValueError:
+                        log.warning("junk on node channel ignored")
+                        continue
+                    if isinstance(command, dict):
+                        self.handle_command(command)
+            except redis.RedisError as exc:
+                log.warning("node channel lost (%s); retrying in %.1fs", exc, backoff)
+            finally:
+                if pubsub is not None:
+                    try:
+                        pubsub.close()
+                    except redis.RedisError:
+                        pass
+            gevent.sleep(backoff)
+            backoff = min(backoff * 2, 10)

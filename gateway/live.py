@@ -1,0 +1,169 @@
+"""Live state in Redis: online agents, one-time tickets, live sessions, nodes.
+
+Everything here can be lost: agents re-register on their next heartbeat and
+sessions end. Durable facts go to SQL (``models``). Keys follow DESIGN.md §3,
+under a configurable prefix.
+
+Exceptions::
+
+    LiveStoreError          Redis did not answer (wraps redis.RedisError)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import redis
+
+from .security import new_token
+
+LIVE_SESSION_TTL = 24 * 3600  # a crashed node's sessions disappear by themselves
+
+
+class LiveStoreError(Exception):
+    """Redis is unreachable or answered with an error."""
+
+
+@dataclass(frozen=True)
+class Ticket:
+    session: str
+    user_id: int
+    machine_id: int
+
+
+class LiveStore:
+    """Typed access to the Redis keys of DESIGN.md §3."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "ponte:"):
+        self.redis = client
+        self.prefix = prefix
+
+    def key(self, *parts) -> str:
+        return self.prefix + ":".join(str(p) for p in parts)
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise LiveStoreError(str(exc)) from exc
+
+    # -- agents --
+
+    def agent_online(self, machine_id: int, node: str, info: dict, ttl: float) -> None:
+        key = self.key("agent", machine_id)
+        now = time.time()
+        fields = {"node": node, "last_seen": now, **{k: _flat(v) for k, v in info.items()}}
+        pipe = self.redis.pipeline()
+        pipe.hsetnx(key, "since", now)
+        pipe.hset(key, mapping=fields)
+        pipe.expire(key, max(1, int(ttl)))
+        self._call(pipe.execute)
+
+    def agent_offline(self, machine_id: int, node: str) -> None:
+        key = self.key("agent", machine_id)
+        # Only the node that holds the agent may drop it: a reconnect to
+        # another node must not be undone by the old node's cleanup.
+        lua = ("if redis.call('hget', KEYS[1], 'node') == ARGV[1] then "
+               "return redis.call('del', KEYS[1]) end return 0")
+        self._call(self.redis.eval, lua, 1, key, node)
+
+    def agent(self, machine_id: int) -> dict | None:
+        data = self._call(self.redis.hgetall, self.key("agent", machine_id))
+        return {k.decode(): v.decode() for k, v in data.items()} if data else None
+
+    def agents(self, machine_ids) -> dict[int, dict]:
+        ids = list(machine_ids)
+        pipe = self.redis.pipeline()
+        for mid in ids:
+            pipe.hgetall(self.key("agent", mid))
+        rows = self._call(pipe.execute)
+        return {mid: {k.decode(): v.decode() for k, v in row.items()}
+                for mid, row in zip(ids, rows) if row}
+
+    # -- tickets --
+
+    def issue_ticket(self, ticket: Ticket, ttl: int) -> str:
+        token = new_token(32)
+        value = json.dumps({"session": ticket.session, "user_id": ticket.user_id,
+                            "machine_id": ticket.machine_id})
+        self._call(self.redis.set, self.key("ticket", token), value, ex=ttl)
+        return token
+
+    def consume_ticket(self, token: str) -> Ticket | None:
+        """The ticket, removed atomically (GETDEL), or ``None`` if unknown or expired."""
+        if not token or len(token) > 128:
+            return None
+        raw = self._call(self.redis.getdel, self.key("ticket", token))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return Ticket(data["session"], int(data["user_id"]), int(data["machine_id"]))
+
+    # -- sessions --
+
+    def session_pending(self, session: str, fields: dict, ttl: int) -> None:
+        key = self.key("session", session)
+        pipe = self.redis.pipeline()
+        pipe.hset(key, mapping={k: _flat(v) for k, v in fields.items()})
+        pipe.expire(key, ttl)
+        self._call(pipe.execute)
+
+    def session_started(self, session: str, machine_id: int, fields: dict) -> None:
+        key = self.key("session", session)
+        pipe = self.redis.pipeline()
+        pipe.hset(key, mapping={k: _flat(v) for k, v in fields.items()})
+        pipe.expire(key, LIVE_SESSION_TTL)
+        pipe.sadd(self.key("sessions", "live"), session)
+        pipe.sadd(self.key("machine", machine_id, "sessions"), session)
+        self._call(pipe.execute)
+
+    def session_bytes(self, session: str, to_viewer: int, from_viewer: int) -> None:
+        self._call(self.redis.hset, self.key("session", session),
+                   mapping={"bytes_to_viewer": to_viewer, "bytes_from_viewer": from_viewer})
+
+    def session_ended(self, session: str, machine_id: int) -> None:
+        pipe = self.redis.pipeline()
+        pipe.delete(self.key("session", session))
+        pipe.srem(self.key("sessions", "live"), session)
+        pipe.srem(self.key("machine", machine_id, "sessions"), session)
+        self._call(pipe.execute)
+
+    def session(self, session: str) -> dict | None:
+        data = self._call(self.redis.hgetall, self.key("session", session))
+        return {k.decode(): v.decode() for k, v in data.items()} if data else None
+
+    def live_sessions(self) -> list[dict]:
+        ids = sorted(m.decode() for m in self._call(self.redis.smembers, self.key("sessions", "live")))
+        out = []
+        for sid in ids:
+            row = self.session(sid)
+            if row is None:  # its node died: drop the stale index entry
+                self._call(self.redis.srem, self.key("sessions", "live"), sid)
+                continue
+            out.append({"id": sid, **row})
+        return out
+
+    def machine_session_count(self, machine_id: int) -> int:
+        return int(self._call(self.redis.scard, self.key("machine", machine_id, "sessions")))
+
+    # -- nodes --
+
+    def node_alive(self, node: str, address: str, ttl: int) -> None:
+        self._call(self.redis.hset, self.key("node", node), mapping={"address": address, "seen": time.time()})
+        self._call(self.redis.expire, self.key("node", node), ttl)
+
+    def publish(self, node: str, command: dict) -> int:
+        return int(self._call(self.redis.publish, self.key("node", node), json.dumps(command)))
+
+    def broadcast(self, command: dict) -> int:
+        return int(self._call(self.redis.publish, self.key("nodes"), json.dumps(command)))
+
+
+def _flat(value) -> str | int | float:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float, str)):
+        return value
+    return str(value)

@@ -1,0 +1,72 @@
+"""The employee portal: granted machines and the viewer page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template, send_from_directory
+from flask_login import current_user, login_required
+from sqlalchemy import text
+
+from .extensions import db
+
+from .models import granted_machines, machine_for_user
+from .status import statuses
+
+bp = Blueprint("portal", __name__)
+
+
+@bp.route("/")
+@login_required
+def index():
+    machines = statuses(granted_machines(current_user))
+    return render_template("portal/index.html", machines=machines)
+
+
+@bp.route("/view/<machine>")
+@login_required
+def view(machine: str):
+    found = machine_for_user(current_user, machine)
+    if found is None:
+        abort(403, "You may not open this PC.")
+    return render_template("portal/view.html", machine=found)
+
+
+ASSETS = frozenset({"viewer.js", "portal.js", "style.css"})
+
+
+@bp.route("/assets/<filename>")
+def assets(filename: str):
+    """Ponte's own viewer files (never the npm folder or the lock file)."""
+    from .app import NOVNC_STATIC
+
+    if filename not in ASSETS:
+        abort(404)
+    return send_from_directory(NOVNC_STATIC, filename, max_age=300)
+
+
+@bp.route("/novnc/<path:filename>")
+def novnc(filename: str):
+    """noVNC's ES modules, straight from the npm package (no bundler, no CDN)."""
+    from .app import NOVNC_STATIC
+
+    root = NOVNC_STATIC / "node_modules" / "@novnc" / "novnc"
+    if not filename.startswith(("core/", "vendor/")):
+        abort(404)
+    return send_from_directory(root, filename, max_age=3600)
+
+
+@bp.route("/healthz")
+def healthz():
+    """Load balancers' probe: 200 when SQL and Redis answer, else 503."""
+    checks = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # any driver error means "not healthy"
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        current_app.extensions["ponte.redis"].ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"error: {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    return {"status": "ok" if ok else "degraded", **checks}, 200 if ok else 503

@@ -1,0 +1,97 @@
+"""Run the gateway in one gevent process: HTTP and WebSockets on one port.
+
+``UpgradeHandler`` lets a Flask view take the raw client socket for a
+WebSocket (RFC 6455 §4.2.2 is then answered by websockify's ``accept()``);
+after the view returns, the handler writes no HTTP response of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+
+import gevent
+import gevent.event
+from gevent.pywsgi import WSGIHandler, WSGIServer
+
+log = logging.getLogger("gateway.server")
+
+KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
+NODE_TTL = 30
+
+
+class UpgradeHandler(WSGIHandler):
+    """A pywsgi handler whose application may take over the socket."""
+
+    def get_environ(self):
+        environ = super().get_environ()
+        self._upgraded = False
+        environ["ponte.take_socket"] = self._take_socket
+        return environ
+
+    def _take_socket(self):
+        self._upgraded = True
+        sock = self.socket
+        # A dead peer must not hold a session forever: TCP keepalive finds it.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for name, value in KEEPALIVE.items():
+            if hasattr(socket, name):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+        return sock
+
+    def run_application(self):
+        if not getattr(self, "_upgraded", False) and self.environ.get("HTTP_UPGRADE", "").lower() != "websocket":
+            return super().run_application()
+        try:
+            self.result = self.application(self.environ, self.start_response)
+            if self._upgraded:
+                self.close_connection = True
+                self.response_length = 0
+                return
+            self.process_result()
+        finally:
+            close = getattr(self.result, "close", None)
+            if close is not None:
+                close()
+            self.result = None
+
+    def log_request(self):
+        if getattr(self, "_upgraded", False):
+            log.debug("%s %s upgraded", self.client_address, self.requestline)
+            return
+        super().log_request()
+
+
+def serve(app, host: str, port: int, *, ready=None) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM; ``ready(address)`` once listening."""
+    hub = app.extensions["ponte.hub"]
+    settings = app.config["PONTE"]
+    server = WSGIServer((host, port), app, handler_class=UpgradeHandler, log=None,
+                        error_log=logging.getLogger("gateway.wsgi"))
+    server.init_socket()
+    address = server.address
+    hub.start()
+    gevent.spawn(_announce_node, app, f"{address[0]}:{address[1]}", settings)
+    stop = gevent.event.Event()
+    gevent.signal_handler(signal.SIGTERM, stop.set)
+    gevent.signal_handler(signal.SIGINT, stop.set)
+    server.start()
+    log.info("Ponte gateway listening on http://%s:%s (node %s)", address[0], address[1], settings.node_id)
+    if ready is not None:
+        ready(address)
+    stop.wait()
+    log.info("shutting down")
+    server.stop(timeout=2)
+
+
+def _announce_node(app, address: str, settings) -> None:
+    live = app.extensions["ponte.live"]
+    while True:
+        try:
+            live.node_alive(settings.node_id, settings.node_address or address, NODE_TTL)
+        except Exception as exc:  # Redis down: keep serving, retry next tick
+            log.warning("node heartbeat failed: %s", exc)
+        gevent.sleep(NODE_TTL / 3)
+

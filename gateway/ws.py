@@ -1,0 +1,249 @@
+"""WebSocket routes: the viewer, the agent control channel, agent streams.
+
+Each route is an ordinary Flask view, so authorisation runs in the request
+context with the login session; only once it passes does the view take the
+raw socket from the server (``ponte.take_socket``, see ``server.py``) and
+speak RFC 6455 on it with websockify's ``WebSocket``.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import gevent
+from flask import Blueprint, Response, abort, current_app, request
+from flask_login import current_user
+
+from agents.protocol import control
+from agents.protocol.framing import FramedWebSocket, FramingError
+
+from . import sessions
+from .extensions import csrf, db, limiter
+from .hub import AgentChannel, AgentUnavailable, Hub
+from .live import LiveStoreError
+from .models import Machine, machine_for_user
+from .relay import Relay
+from .security import token_matches
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("ws", __name__, url_prefix="/ws")
+csrf.exempt(bp)
+limiter.exempt(bp)
+
+CLOSE_POLICY = 4003
+CLOSE_UNAVAILABLE = 4004
+HELLO_TIMEOUT = 10.0
+UPGRADED = Response(status=101)
+
+
+def _hub() -> Hub:
+    return current_app.extensions["ponte.hub"]
+
+
+def _upgrade(max_message: int) -> FramedWebSocket:
+    take = request.environ.get("ponte.take_socket")
+    if take is None or request.headers.get("Upgrade", "").lower() != "websocket":
+        abort(400, "This address only speaks WebSocket.")
+    ws = FramedWebSocket(max_message)
+    try:
+        ws.accept(take(), request.headers)
+    except Exception as exc:  # websockify raises bare Exception on bad handshakes
+        log.info("bad WebSocket handshake from %s: %s", request.remote_addr, exc)
+        raise _Upgraded() from exc
+    return ws
+
+
+class _Upgraded(Exception):
+    """The socket was taken; nothing more may be written as HTTP."""
+
+
+def _origin_allowed() -> bool:
+    origin = request.headers.get("Origin", "")
+    if not origin:
+        return False
+    settings = current_app.config["PONTE"]
+    if origin == settings.public_origin or origin in settings.allowed_origins:
+        return True
+    # Same host as the request: what a browser sends for a page we served.
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc == request.host
+
+
+@bp.errorhandler(_Upgraded)
+def _upgraded(_exc):
+    return UPGRADED
+
+
+@bp.route("/view", websocket=True)
+def view():
+    """Browser side of a session: ticket → agent stream → relay."""
+    settings = current_app.config["PONTE"]
+    if not _origin_allowed():
+        abort(403, "This page's origin may not open sessions here.")
+    if not current_user.is_authenticated:
+        abort(401, "Log in first.")
+    ticket = sessions.live().consume_ticket(request.args.get("ticket", ""))
+    if ticket is None:
+        abort(403, "This ticket is unknown, used or expired. Open the PC again from the portal.")
+    if ticket.user_id != current_user.id:
+        abort(403, "This ticket belongs to someone else.")
+    machine = machine_for_user(current_user, ticket.machine_id)
+    if machine is None:
+        abort(403, "You may not open this PC.")
+    user = current_user._get_current_object()
+    client_ip = request.remote_addr or ""
+    hub = _hub()
+    try:
+        pending = hub.request_stream(machine.id, ticket.session)
+    except AgentUnavailable:
+        abort(409, "The PC is offline: its Ponte agent is not connected.")
+
+    viewer = _upgrade(settings.max_message)
+    try:
+        agent_ws, attached = pending.result.get(timeout=settings.stream_timeout)
+    except gevent.Timeout:
+        hub.forget_stream(ticket.session)
+        viewer.close_with(CLOSE_UNAVAILABLE, "The PC did not answer in time")
+        return UPGRADED
+    except AgentUnavailable as exc:
+        viewer.close_with(CLOSE_UNAVAILABLE, f"The PC could not start the session: {exc}")
+        return UPGRADED
+
+    sessions.started(ticket.session, user, machine, client_ip, settings.node_id)
+    machine_id, user_id = machine.id, user.id
+    db.session.remove()  # no database connection held for the hours a session lasts
+
+    live = sessions.live()
+    relay = Relay(ticket.session, viewer, agent_ws, machine_id=machine_id, user_id=user_id,
+                  on_progress=lambda up, down: live.session_bytes(ticket.session, up, down))
+    hub.relays[ticket.session] = relay
+    try:
+        result = relay.run()
+    finally:
+        hub.relays.pop(ticket.session, None)
+        attached.set()
+    sessions.ended(ticket.session, machine_id, to_viewer=result.to_viewer,
+                   from_viewer=result.from_viewer, reason=result.reason)
+    log.info("session %s ended: %s (%d bytes to viewer, %d from)", ticket.session,
+             result.reason, result.to_viewer, result.from_viewer)
+    return UPGRADED
+
+
+@bp.route("/agent/stream/<session>", websocket=True)
+def agent_stream(session: str):
+    """An agent's stream for one session; held open until the relay ends."""
+    settings = current_app.config["PONTE"]
+    hub = _hub()
+    if session not in hub.pending:
+        abort(404, "No session is waiting for this stream.")
+    db.session.remove()
+    ws = _upgrade(settings.max_message)
+    ws.settimeout(HELLO_TIMEOUT)
+    try:
+        event = control.decode(ws.read_message() or b"", control.STREAM_ATTACH)
+    except (control.ControlError, FramingError, OSError) as exc:
+        ws.close_with(CLOSE_POLICY, f"Bad stream attach: {exc}"[:100])
+        return UPGRADED
+    pending = hub.claim_stream(session, event.token)
+    if pending is None:
+        ws.close_with(CLOSE_POLICY, "Unknown stream token")
+        return UPGRADED
+    ws.settimeout(None)
+    attached = gevent.event.Event()
+    pending.result.set((ws, attached))
+    attached.wait()
+    return UPGRADED
+
+
+@bp.route("/agent", websocket=True)
+def agent_control():
+    """An agent's control channel: hello, then heartbeats until it goes."""
+    settings = current_app.config["PONTE"]
+    hub = _hub()
+    live = sessions.live()
+    ws = _upgrade(control.DEFAULT_MAX_MESSAGE)
+    ws.settimeout(HELLO_TIMEOUT)
+    try:
+        hello = control.decode_from_agent(ws.read_message() or b"")
+        if not isinstance(hello, control.Hello):
+            raise control.ControlError("expected hello")
+    except (control.ControlError, FramingError, OSError) as exc:
+        ws.close_with(CLOSE_POLICY, f"Bad hello: {exc}"[:100])
+        return UPGRADED
+
+    machine, refusal = _check_credential(hello.credential)
+    if machine is None:
+        log.info("agent refused from %s: %s", request.remote_addr, refusal.message)
+        try:
+            ws.write_message(control.encode(refusal))
+        except OSError:
+            pass
+        ws.close_with(CLOSE_POLICY, refusal.message)
+        db.session.remove()
+        return UPGRADED
+
+    if hello.mode == "check":
+        ws.write_message(control.encode(control.Welcome(machine=machine.name, heartbeat=settings.heartbeat)))
+        ws.close_with(1000, "credential ok")
+        db.session.remove()
+        return UPGRADED
+
+    channel = AgentChannel(machine.id, machine.name, ws)
+    db.session.remove()
+    info = hello.info
+    try:
+        channel.send(control.Welcome(machine=machine.name, heartbeat=settings.heartbeat))
+        hub.attach_agent(channel)
+        _mark_online(live, channel, info, settings)
+        ws.settimeout(settings.heartbeat * 3)  # three missed heartbeats: offline
+        while True:
+            message = ws.read_message()
+            if message is None:
+                break
+            event = control.decode_from_agent(message)
+            if isinstance(event, control.Heartbeat):
+                info = event.info
+                _mark_online(live, channel, info, settings)
+            elif isinstance(event, control.StreamFailed):
+                hub.stream_failed(channel.machine_id, event.session, event.reason)
+            else:
+                raise control.ControlError("unexpected hello")
+    except control.ControlError as exc:
+        log.info("agent %s sent junk: %s", channel.machine_name, exc)
+        channel.close(CLOSE_POLICY, f"Protocol error: {exc}"[:100])
+    except (OSError, FramingError) as exc:
+        log.info("agent %s control channel lost: %r", channel.machine_name, exc)
+    finally:
+        if hub.detach_agent(channel):
+            try:
+                live.agent_offline(channel.machine_id, settings.node_id)
+            except LiveStoreError as exc:
+                log.warning("could not mark %s offline: %s", channel.machine_name, exc)
+        channel.close(1000, "bye")
+    return UPGRADED
+
+
+def _mark_online(live, channel: AgentChannel, info: control.AgentInfo, settings) -> None:
+    try:
+        live.agent_online(channel.machine_id, settings.node_id, {
+            "name": channel.machine_name, "version": info.version, "os": info.os,
+            "hostname": info.hostname, "vnc_ok": info.vnc_ok, "vnc_detail": info.vnc_detail,
+        }, ttl=settings.heartbeat * 3 + 5)
+    except LiveStoreError as exc:
+        # Redis restarting: the agent stays connected and is re-registered
+        # by its next heartbeat.
+        log.warning("agent %s not marked online: %s", channel.machine_name, exc)
+
+
+def _check_credential(credential: str) -> tuple[Machine | None, control.Refused | None]:
+    """The machine a credential belongs to, or the refusal to send."""
+    machine_ref, _, secret = credential.partition(".")
+    machine = db.session.get(Machine, int(machine_ref)) if machine_ref.isdigit() else None
+    if machine is None or not token_matches(machine.credential_hash, secret):
+        return None, control.Refused(code="unknown", message="Unknown machine credential.")
+    if machine.revoked_at is not None:
+        return None, control.Refused(code="revoked", message="This machine's credential was revoked.")
+    return machine, None
+
