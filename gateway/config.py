@@ -20,7 +20,8 @@ DEFAULT_PORT = 8080
 DEFAULT_TICKET_TTL = 30
 DEFAULT_HEARTBEAT = 15.0
 DEFAULT_STREAM_TIMEOUT = 10.0
-DEFAULT_LOGIN_LIMIT = "10 per minute"
+DEFAULT_LOGIN_LIMIT = "10 per minute"  # per client IP, every attempt
+DEFAULT_ACCOUNT_LOGIN_LIMIT = "20 per hour"  # per account name, failed attempts only
 DEFAULT_PREFIX = "ponte:"
 
 
@@ -44,6 +45,7 @@ class GatewaySettings:
     heartbeat: float = DEFAULT_HEARTBEAT
     stream_timeout: float = DEFAULT_STREAM_TIMEOUT
     login_limit: str = DEFAULT_LOGIN_LIMIT
+    account_login_limit: str = DEFAULT_ACCOUNT_LOGIN_LIMIT
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     node_address: str = ""
     max_message: int = 4 * 1024 * 1024

@@ -345,3 +345,37 @@ class ForwardProcess:
 
     def stop(self) -> None:
         stop_process(self.proc)
+
+
+class WebClient:
+    """A logged-in HTTP client of a gateway process (the same code as ``agents forward``)."""
+
+    def __init__(self, gateway_url: str, user: str, password: str):
+        from agents.forward import Forwarder
+        from agents.transport import TLSOptions
+
+        self.tls = TLSOptions(insecure_dev=True)
+        self.forwarder = Forwarder(gateway_url, "", user, password, self.tls)
+        self.forwarder.login()
+        self.http = self.forwarder.http
+        self.gateway_url = gateway_url
+
+    def json(self, method: str, path: str, **kwargs) -> dict:
+        headers = {"X-CSRFToken": self.forwarder.csrf, **kwargs.pop("headers", {})}
+        return self.http.json(method, path, headers=headers, **kwargs)
+
+    def open_session(self, machine: str) -> dict:
+        from urllib.parse import quote
+
+        return self.json("POST", f"/api/v1/machines/{quote(machine, safe='')}/sessions", json_body={})
+
+    def view_socket(self, ticket: str | None, *, origin: str | None = "same", cookie: bool = True):
+        """Open /ws/view like a browser would (Cookie + Origin)."""
+        from urllib.parse import quote
+
+        from agents.transport import open_websocket
+
+        url = self.gateway_url.replace("http", "ws", 1) + "/ws/view" + (f"?ticket={quote(ticket)}" if ticket else "")
+        headers = {"Cookie": self.http.cookie_header()} if cookie else {}
+        return open_websocket(url, self.tls, headers=headers,
+                              origin=self.gateway_url if origin == "same" else origin)

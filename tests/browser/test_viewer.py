@@ -1,0 +1,85 @@
+"""Real Chromium: an employee logs in, opens their PC and sees its desktop."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ARTIFACTS, needs
+
+pytestmark = [pytest.mark.browser, needs("chromium", "Xvnc")]
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1024, "height": 700})
+    page = context.new_page()
+    page.console_messages = []
+    page.on("console", lambda m: page.console_messages.append(f"{m.type}: {m.text}"))
+    yield page
+    context.close()
+
+
+def login(page, url: str, user: str, password: str) -> None:
+    page.goto(url + "/login")
+    page.fill("#name", user)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+
+
+def canvas_pixel(page, x: int, y: int) -> list[int]:
+    return page.evaluate(
+        """([x, y]) => {
+            const c = document.querySelector('#screen canvas');
+            return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data);
+        }""", [x, y])
+
+
+def test_employee_opens_desktop_in_browser(stack, page):
+    stack.vnc.set_color("#2e8b57")
+    login(page, stack.gateway.url, "emp", "emppass12")
+    page.wait_for_selector(".tile.state-online")
+    page.screenshot(path=str(ARTIFACTS / "portal-employee.png"))
+    page.click(".tile .open")
+    page.wait_for_function("window.ponte && window.ponte.events.some(e => e.type === 'connect')", timeout=20000)
+    # noVNC draws the first FramebufferUpdate right after 'connect'.
+    page.wait_for_function(
+        """() => { const c = document.querySelector('#screen canvas');
+                   if (!c || !c.width) return false;
+                   const d = c.getContext('2d').getImageData(5, 5, 1, 1).data;
+                   return d[0] === 0x2e && d[1] === 0x8b && d[2] === 0x57; }""", timeout=15000)
+    assert canvas_pixel(page, 5, 5)[:3] == [0x2E, 0x8B, 0x57]
+    assert canvas_pixel(page, 300, 200)[:3] == [0x2E, 0x8B, 0x57]
+    assert page.inner_text("#status") == "Connected"
+    page.screenshot(path=str(ARTIFACTS / "viewer-connected.png"))
+
+    # The desktop follows the X server: change it and watch the canvas change.
+    stack.vnc.set_color("#ffcc00")
+    page.wait_for_function(
+        """() => { const d = document.querySelector('#screen canvas').getContext('2d').getImageData(5, 5, 1, 1).data;
+                   return d[0] === 0xff && d[1] === 0xcc && d[2] === 0x00; }""", timeout=15000)
+
+    page.click("#disconnect")
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('Disconnected')")
+
+
+def test_employee_cannot_open_foreign_machine_page(stack, page):
+    login(page, stack.gateway.url, "other", "otherpass1")
+    page.wait_for_selector("h1")
+    assert "No PC has been granted" in page.content()
+    response = page.goto(stack.gateway.url + "/view/office-pc")
+    assert response.status == 403
+    assert "You may not open this PC" in page.content()
+    page.screenshot(path=str(ARTIFACTS / "viewer-forbidden.png"))

@@ -1,0 +1,80 @@
+"""vncdotool → ``agents forward`` → gateway → agent → Xvnc (VNC password), all real.
+
+What the test draws on the X display must be what the viewer captures, and
+what the viewer types and clicks must reach the X server.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+from PIL import Image
+
+from tests.conftest import needs
+from tests.support import WebClient, wait_for
+
+pytestmark = [needs("Xvnc", "xsetroot", "xev", "xdotool"), pytest.mark.slow]
+
+COLOURS = [("#3366cc", (0x33, 0x66, 0xCC)), ("#c0392b", (0xC0, 0x39, 0x2B))]
+
+
+def capture(vncdotool, port: int, path) -> Image.Image:
+    client = vncdotool.connect(f"127.0.0.1::{port}", password=None, timeout=15)
+    try:
+        client.captureScreen(str(path))
+    finally:
+        client.disconnect()
+    return Image.open(path).convert("RGB")
+
+
+@pytest.mark.parametrize("colour,rgb", COLOURS)
+def test_screen_matches_what_was_drawn(stack, forward, vncdotool, tmp_path, colour, rgb):
+    stack.vnc.set_color(colour)
+    fwd = forward()
+    image = capture(vncdotool, fwd.port, tmp_path / "screen.png")
+    assert image.size == (320, 240)
+    # Every corner and the centre: the root window is one solid colour.
+    for xy in [(0, 0), (319, 0), (0, 239), (319, 239), (160, 120)]:
+        assert image.getpixel(xy) == rgb, f"pixel {xy}"
+
+
+def test_key_and_click_reach_the_x_server(stack, forward, vncdotool, tmp_path):
+    fwd = forward()
+    log = tmp_path / "xev.txt"
+    # xev on the root window prints the key and button events the X server delivers.
+    xev = subprocess.Popen(["xev", "-root", "-event", "keyboard", "-event", "button"], env=stack.vnc.env,
+                           stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        time.sleep(0.5)
+        client = vncdotool.connect(f"127.0.0.1::{fwd.port}", password=None, timeout=15)
+        try:
+            client.mouseMove(123, 77)
+            client.keyPress("q")
+            client.mousePress(1)
+        finally:
+            client.disconnect()
+        wait_for(lambda: "ButtonPress" in log.read_text() and "keysym 0x71, q" in log.read_text(),
+                 timeout=10, what="xev to see the key and the click")
+    finally:
+        xev.terminate()
+        xev.wait(5)
+    where = stack.vnc.x("xdotool", "getmouselocation").stdout
+    assert "x:123 y:77" in where
+
+
+def test_session_is_recorded_with_bytes_and_reason(stack, forward, vncdotool, tmp_path):
+    fwd = forward()
+    capture(vncdotool, fwd.port, tmp_path / "s.png")
+    rows = wait_for(lambda: [r for r in _history(stack) if r["end_reason"]], timeout=10, what="history row")
+    last = rows[0]
+    assert last["user"] == "emp" and last["machine"] == "office-pc"
+    assert last["bytes_to_viewer"] > 320 * 240 * 3  # at least one full raw frame
+    assert last["bytes_from_viewer"] > 0
+    assert last["end_reason"] == "viewer closed"
+    assert last["ended_at"] is not None
+
+
+def _history(stack) -> list[dict]:
+    return WebClient(stack.gateway.url, "boss", "bosspass12").json("GET", "/api/v1/history")["history"]
