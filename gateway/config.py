@@ -49,6 +49,7 @@ class GatewaySettings:
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     node_address: str = ""
     max_message: int = 4 * 1024 * 1024
+    http_timeout: float = 30.0
 
     @property
     def public_origin(self) -> str:

@@ -19,10 +19,17 @@ log = logging.getLogger("gateway.server")
 
 KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
 NODE_TTL = 30
+DEFAULT_HTTP_TIMEOUT = 30.0
 
 
 class UpgradeHandler(WSGIHandler):
     """A pywsgi handler whose application may take over the socket."""
+
+    def handle(self):
+        # A client that sends half a request line must not hold a greenlet
+        # and a socket forever (slowloris): HTTP reads and writes time out.
+        self.socket.settimeout(getattr(self.server, "http_timeout", DEFAULT_HTTP_TIMEOUT))
+        super().handle()
 
     def get_environ(self):
         environ = super().get_environ()
@@ -33,6 +40,7 @@ class UpgradeHandler(WSGIHandler):
     def _take_socket(self):
         self._upgraded = True
         sock = self.socket
+        sock.settimeout(None)  # WebSocket code sets its own deadlines
         # A dead peer must not hold a session forever: TCP keepalive finds it.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -70,6 +78,7 @@ def serve(app, host: str, port: int, *, ready=None) -> None:
     settings = app.config["PONTE"]
     server = WSGIServer((host, port), app, handler_class=UpgradeHandler, log=None,
                         error_log=logging.getLogger("gateway.wsgi"))
+    server.http_timeout = settings.http_timeout
     server.init_socket()
     address = server.address
     hub.start()

@@ -205,7 +205,7 @@ def stack(tmp_path_factory, redis_server):
     vnc = start_xvnc(base / "xvnc", geometry="320x240")
     gw = Gateway(base / "gateway", free_port(), redis_server,
                  extra_env={"PONTE_REDIS_PREFIX": f"s{os.getpid()}-{next(_prefixes)}:",
-                            "PONTE_LOGIN_LIMIT": "1000 per minute"}).start()
+                            "PONTE_LOGIN_LIMIT": "1000 per minute", "PONTE_HTTP_TIMEOUT": "3"}).start()
     gw.add_user("emp", "emppass12")
     gw.add_user("other", "otherpass1")
     gw.add_user("boss", "bosspass12", admin=True)

@@ -204,12 +204,13 @@ class FramedWebSocket(WebSocket):
         return super()._recvmsg()
 
     def _too_big(self):
-        self.close_code = CLOSE_TOO_BIG
-        self.close_reason = "Message too big"
         try:
             self.shutdown(None, CLOSE_TOO_BIG, "Message too big")
         except (OSError, WebSocketWantWriteError):
             pass
+        # After shutdown(), which records a "locally initiated" 1000.
+        self.close_code = CLOSE_TOO_BIG
+        self.close_reason = "Message too big"
         self._received_close = True
         if self.socket is not None:
             self._close()

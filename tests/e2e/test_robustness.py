@@ -1,0 +1,244 @@
+"""Bad input and failures get a clean close or a clear error, never a crashed node.
+
+Against real processes: junk and oversized WebSocket frames, junk RFB, a
+viewer that never reads, an agent killed mid-session, Redis restarted, an
+admin ending a session, a user disabled.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import time
+
+import pytest
+
+from agents.protocol.rfb import ClientHandshake, HandshakeComplete
+from agents.transport import HTTPError, Session, TLSOptions, TransportError
+from tests.conftest import needs
+from tests.support import Gateway, RedisServer, WebClient, free_port, wait_for
+
+pytestmark = [needs("Xvnc"), pytest.mark.slow]
+
+TLS = TLSOptions(insecure_dev=True)
+
+
+def healthy(url: str) -> bool:
+    status, _h, _b = Session(url, TLS).request("GET", "/healthz")
+    return status == 200
+
+
+def rfb_open(ws) -> HandshakeComplete:
+    """Complete the viewer side of RFB (security None, offered by the agent) over ``ws``."""
+    hs = ClientHandshake(None, shared=True)
+    while True:
+        data = ws.read_message()
+        assert data is not None, f"closed during handshake: {ws.close_code} {ws.close_reason}"
+        for event in hs.receive_data(data):
+            if isinstance(event, HandshakeComplete):
+                return event
+        out = hs.data_to_send()
+        if out:
+            ws.write_message(out)
+
+
+def request_full_frame(ws, width=320, height=240) -> None:
+    # FramebufferUpdateRequest, non-incremental (RFC 6143 §7.5.3)
+    ws.write_message(struct.pack(">BBHHHH", 3, 0, 0, 0, width, height))
+
+
+def read_until_closed(ws, timeout: float = 15) -> None:
+    ws.settimeout(timeout)
+    while ws.read_message() is not None:
+        pass
+
+
+def raw_upgrade(port: int, path: str, extra: str = "") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                  f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        assert chunk, "closed before the upgrade answer"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head[:80]
+    return sock
+
+
+def closes(sock: socket.socket, timeout: float = 10) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    sock.settimeout(timeout)
+    out = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return out
+        if not chunk:
+            return out
+        out += chunk
+
+
+def test_junk_http_does_not_hurt_the_gateway(stack):
+    port = stack.gateway.port
+    for junk in [os.urandom(4096), b"\x16\x03\x01\x02\x00" + os.urandom(200), b"GET / HTTP/1.1\r\n" + b"X" * 70000]:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(junk)
+            closes(s)
+    assert healthy(stack.gateway.url)
+
+
+@pytest.mark.parametrize("frame", [
+    bytes(range(64)),                                     # junk, not RFC 6455
+    b"\x82\xfe\x3f\xff" + b"mask" + b"x" * 100,           # a frame that never completes
+    b"\x82\xff" + struct.pack(">Q", 1 << 40) + b"mask",   # 1 TiB frame announced
+    b"\x81\x85abcd" + bytes(c ^ m for c, m in zip(b"hello", b"abcd")),  # text frame: unsupported
+])
+def test_bad_frames_on_agent_channel_close_cleanly(stack, frame):
+    sock = raw_upgrade(stack.gateway.port, "/ws/agent")
+    sock.sendall(frame)
+    closes(sock, timeout=15)  # at the latest when the 10 s hello deadline passes
+    assert healthy(stack.gateway.url)
+    assert stack.gateway.machine_state("office-pc") == "online"  # the real agent is untouched
+
+
+def test_oversized_viewer_message_ends_only_that_session(stack):
+    emp = WebClient(stack.gateway.url, "emp", "emppass12")
+    ws = emp.view_socket(emp.open_session("office-pc")["ticket"])
+    rfb_open(ws)
+    ws.socket.sendall(b"\x82\xff" + struct.pack(">Q", 64 * 1024 * 1024) + b"mask" + b"\0" * 1000)
+    read_until_closed(ws)
+    assert ws.close_code == 1009, (ws.close_code, ws.close_reason)
+    history = WebClient(stack.gateway.url, "boss", "bosspass12").json("GET", "/api/v1/history")["history"]
+    assert history[0]["end_reason"] == "viewer sent an oversized message"
+    # The next session works.
+    ws2 = emp.view_socket(emp.open_session("office-pc")["ticket"])
+    assert rfb_open(ws2).server_init.width == 320
+    ws2.close_with(1000)
+
+
+def test_junk_rfb_from_viewer_closes_session_and_agent_survives(stack):
+    emp = WebClient(stack.gateway.url, "emp", "emppass12")
+    ws = emp.view_socket(emp.open_session("office-pc")["ticket"])
+    assert ws.read_message().startswith(b"RFB 003.008")
+    ws.write_message(b"this is not RFB at all\n")
+    read_until_closed(ws)
+    assert stack.agent.proc.poll() is None
+    ws2 = emp.view_socket(emp.open_session("office-pc")["ticket"])
+    assert rfb_open(ws2).server_init.width == 320
+    ws2.close_with(1000)
+
+
+def gateway_rss_kb(gw: Gateway) -> int:
+    for line in open(f"/proc/{gw.proc.pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_viewer_that_never_reads_does_not_grow_gateway_or_block_others(stack):
+    emp = WebClient(stack.gateway.url, "emp", "emppass12")
+    slow = emp.view_socket(emp.open_session("office-pc")["ticket"])
+    rfb_open(slow)
+    slow.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    before = gateway_rss_kb(stack.gateway)
+    # Ask for ~120 MB of full frames and read none of them.
+    for _ in range(400):
+        request_full_frame(slow)
+    time.sleep(3)
+    grown = gateway_rss_kb(stack.gateway) - before
+    assert grown < 30_000, f"gateway grew by {grown} KiB for a viewer that does not read"
+    # Meanwhile another session of the same PC gets its screen promptly.
+    fast = emp.view_socket(emp.open_session("office-pc")["ticket"])
+    rfb_open(fast)
+    request_full_frame(fast)
+    fast.settimeout(10)
+    assert fast.read_message()[0] == 0  # FramebufferUpdate
+    fast.close_with(1000)
+    slow.close_with(1000)
+
+
+def test_admin_ends_session_and_viewer_is_told(stack):
+    emp = WebClient(stack.gateway.url, "emp", "emppass12")
+    issued = emp.open_session("office-pc")
+    ws = emp.view_socket(issued["ticket"])
+    rfb_open(ws)
+    wait_for(lambda: issued["session"] in stack.gateway.cli("sessions"), timeout=5, what="live session listed")
+    stack.gateway.cli("end", issued["session"], "--reason", "Maintenance window")
+    read_until_closed(ws)
+    assert ws.close_reason == "Maintenance window"
+    status = emp.json("GET", f"/api/v1/sessions/{issued['session']}")
+    assert status["state"] == "ended" and status["end_reason"] == "Maintenance window"
+
+
+def test_agent_killed_mid_session_closes_viewer_and_goes_offline(gateway_factory, agent_factory, vnc_factory):
+    gw = gateway_factory(PONTE_HEARTBEAT="1")
+    gw.add_user("emp", "emppass12")
+    agent = agent_factory(gw, "pc", vnc_factory())
+    gw.cli("grant", "emp", "pc")
+    emp = WebClient(gw.url, "emp", "emppass12")
+    ws = emp.view_socket(emp.open_session("pc")["ticket"])
+    rfb_open(ws)
+    agent.proc.send_signal(signal.SIGKILL)
+    agent.proc.wait(5)
+    started = time.monotonic()
+    read_until_closed(ws)
+    assert time.monotonic() - started < 5
+    wait_for(lambda: gw.machine_state("pc") == "offline", timeout=10, what="machine offline")
+    # A ticket can still be issued, but the view refuses plainly: the PC is offline.
+    with pytest.raises(TransportError, match="409"):
+        emp.view_socket(emp.open_session("pc")["ticket"])
+
+
+def test_disabled_user_sessions_end_within_seconds(stack):
+    stack.gateway.add_user("temp", "temppass12")
+    stack.gateway.cli("grant", "temp", "office-pc")
+    temp = WebClient(stack.gateway.url, "temp", "temppass12")
+    ws = temp.view_socket(temp.open_session("office-pc")["ticket"])
+    rfb_open(ws)
+    started = time.monotonic()
+    stack.gateway.cli("user", "disable", "temp")
+    read_until_closed(ws, timeout=10)
+    assert time.monotonic() - started < 5
+    assert ws.close_reason == "Your account was disabled"
+    with pytest.raises(HTTPError) as err:
+        temp.open_session("office-pc")
+    assert err.value.status == 401
+
+
+def test_redis_restart_live_session_survives_and_service_recovers(tmp_path, agent_factory, vnc_factory):
+    redis = RedisServer.start(tmp_path / "redis")
+    gw = Gateway(tmp_path / "gw", free_port(), redis.url, extra_env={"PONTE_HEARTBEAT": "1"}).start()
+    try:
+        gw.add_user("emp", "emppass12")
+        agent_factory(gw, "pc", vnc_factory())
+        gw.cli("grant", "emp", "pc")
+        emp = WebClient(gw.url, "emp", "emppass12")
+        ws = emp.view_socket(emp.open_session("pc")["ticket"])
+        rfb_open(ws)
+        redis.stop()
+        # No live store: a clear 503, not a traceback; the open session keeps working.
+        with pytest.raises(HTTPError) as err:
+            emp.open_session("pc")
+        assert err.value.status == 503
+        assert err.value.body["error"]["code"] == "live_store_unavailable"
+        status, _h, _b = Session(gw.url, TLS).request("GET", "/healthz")
+        assert status == 503
+        request_full_frame(ws)
+        ws.settimeout(10)
+        assert ws.read_message()[0] == 0
+        redis.restart()
+        # Agents re-register with their next heartbeat; new sessions work again.
+        wait_for(lambda: gw.machine_state("pc") == "online", timeout=15, interval=0.3, what="agent back")
+        ws2 = emp.view_socket(emp.open_session("pc")["ticket"])
+        assert rfb_open(ws2).server_init.width == 320
+        ws2.close_with(1000)
+        ws.close_with(1000)
+        assert healthy(gw.url)
+    finally:
+        gw.stop()
+        redis.stop()
