@@ -50,6 +50,11 @@ class GatewaySettings:
     node_address: str = ""
     max_message: int = 4 * 1024 * 1024
     http_timeout: float = 30.0
+    metrics_token: str = ""
+    #: How many reverse proxies sit in front (0 = none). Only then are their
+    #: X-Forwarded-For/-Proto/-Host headers believed: client IPs in audit,
+    #: rate limits and Origin checks depend on it.
+    trusted_proxies: int = 0
 
     @property
     def public_origin(self) -> str:

@@ -76,29 +76,35 @@ def _upgraded(_exc):
     return UPGRADED
 
 
+def _refuse(status: int, why: str, message: str):
+    current_app.extensions["ponte.metrics"].session_refused.labels(why).inc()
+    log.info("viewer socket refused (%s) from %s: %s", why, request.remote_addr, message)
+    abort(status, message)
+
+
 @bp.route("/view", websocket=True)
 def view():
     """Browser side of a session: ticket → agent stream → relay."""
     settings = current_app.config["PONTE"]
     if not _origin_allowed():
-        abort(403, "This page's origin may not open sessions here.")
+        _refuse(403, "origin", "This page's origin may not open sessions here.")
     if not current_user.is_authenticated:
-        abort(401, "Log in first.")
+        _refuse(401, "anonymous", "Log in first.")
     ticket = sessions.live().consume_ticket(request.args.get("ticket", ""))
     if ticket is None:
-        abort(403, "This ticket is unknown, used or expired. Open the PC again from the portal.")
+        _refuse(403, "ticket", "This ticket is unknown, used or expired. Open the PC again from the portal.")
     if ticket.user_id != current_user.id:
-        abort(403, "This ticket belongs to someone else.")
+        _refuse(403, "ticket_owner", "This ticket belongs to someone else.")
     machine = machine_for_user(current_user, ticket.machine_id)
     if machine is None:
-        abort(403, "You may not open this PC.")
+        _refuse(403, "grant", "You may not open this PC.")
     user = current_user._get_current_object()
     client_ip = request.remote_addr or ""
     hub = _hub()
     try:
         pending = hub.request_stream(machine.id, ticket.session)
     except AgentUnavailable:
-        abort(409, "The PC is offline: its Ponte agent is not connected.")
+        _refuse(409, "offline", "The PC is offline: its Ponte agent is not connected.")
 
     viewer = _upgrade(settings.max_message)
     try:
@@ -112,6 +118,7 @@ def view():
         return UPGRADED
 
     sessions.started(ticket.session, user, machine, client_ip, settings.node_id)
+    current_app.extensions["ponte.metrics"].sessions_started.inc()
     machine_id, user_id = machine.id, user.id
     db.session.remove()  # no database connection held for the hours a session lasts
 
@@ -126,6 +133,7 @@ def view():
         attached.set()
     sessions.ended(ticket.session, machine_id, to_viewer=result.to_viewer,
                    from_viewer=result.from_viewer, reason=result.reason)
+    current_app.extensions["ponte.metrics"].session_ended(result.reason, result.to_viewer, result.from_viewer)
     log.info("session %s ended: %s (%d bytes to viewer, %d from)", ticket.session,
              result.reason, result.to_viewer, result.from_viewer)
     return UPGRADED

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import needs
+from agents.transport import Session, TLSOptions
 from tests.support import WebClient, wait_for
 
 pytestmark = [needs("Xvnc", "xsetroot", "xev", "xdotool"), pytest.mark.slow]
@@ -78,3 +79,22 @@ def test_session_is_recorded_with_bytes_and_reason(stack, forward, vncdotool, tm
 
 def _history(stack) -> list[dict]:
     return WebClient(stack.gateway.url, "boss", "bosspass12").json("GET", "/api/v1/history")["history"]
+
+
+def test_metrics_count_sessions_and_bytes(stack, forward, vncdotool, tmp_path):
+    fwd = forward()
+    capture(vncdotool, fwd.port, tmp_path / "m.png")
+    boss = WebClient(stack.gateway.url, "boss", "bosspass12")
+
+    def scrape() -> dict:
+        _s, _h, body = boss.http.request("GET", "/metrics")
+        return {line.split()[0]: float(line.split()[1]) for line in body.decode().splitlines()
+                if line and not line.startswith("#")}
+
+    values = wait_for(lambda: (lambda m: m if m.get('ponte_sessions_ended_total{cause="viewer"}') else None)(scrape()),
+                      timeout=10, what="session counted")
+    assert values["ponte_sessions_started_total"] >= 1
+    assert values["ponte_agents_connected"] == 1
+    assert values['ponte_relay_bytes_total{direction="to_viewer"}'] > 320 * 240 * 3
+    anonymous = Session(stack.gateway.url, TLSOptions(insecure_dev=True)).request("GET", "/metrics")
+    assert anonymous[0] == 401
