@@ -1,0 +1,65 @@
+"""The durable store on a real PostgreSQL (skipped when none answers on 127.0.0.1:5432).
+
+The whole admin and session lifecycle runs against a database of its own,
+created for the test and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+SERVER = os.environ.get("PONTE_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+
+
+@pytest.fixture
+def pg_url():
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(f"{SERVER}/test", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+    except sqlalchemy.exc.OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"no PostgreSQL at {SERVER}: {exc.orig}")
+    name = f"ponte_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    yield f"{SERVER}/{name}"
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_lifecycle_on_postgresql(tmp_path, redis_server, prefix, pg_url):
+    from gateway import create_app
+    from gateway import machines as ops
+    from gateway import sessions
+    from gateway.extensions import db
+    from gateway.models import SessionRecord, granted_machines, machine_for_user
+
+    app = create_app({"instance_path": str(tmp_path), "redis_url": redis_server, "redis_prefix": prefix,
+                      "database_url": pg_url})
+    with app.app_context():
+        assert db.engine.dialect.name == "postgresql"
+        emp = ops.add_user("emp", "emppass12")
+        other = ops.add_user("other", "otherpass1")
+        machine, code = ops.add_machine("pc-1")
+        ops.grant(emp, machine)
+        enrolled, credential = ops.enrol_agent(code, "host", "127.0.0.1")
+        assert enrolled.id == machine.id and credential.startswith(f"{machine.id}.")
+        with pytest.raises(ops.EnrolmentError):
+            ops.enrol_agent(code, "host", "127.0.0.1")
+        assert [m.name for m in granted_machines(emp)] == ["pc-1"]
+        assert machine_for_user(emp, "pc-1") is not None
+        assert machine_for_user(other, "pc-1") is None
+        issued = sessions.issue(emp, machine, "127.0.0.1")
+        sessions.started(issued.session, emp, machine, "127.0.0.1", "node-a")
+        sessions.ended(issued.session, machine.id, to_viewer=1000, from_viewer=10, reason="viewer closed")
+        row = db.session.get(SessionRecord, issued.session)
+        assert (row.bytes_to_viewer, row.end_reason, row.ended_at is not None) == (1000, "viewer closed", True)
+        db.session.remove()
+        db.engine.dispose()
