@@ -65,6 +65,10 @@ class Hub:
         self.channels: dict[int, AgentChannel] = {}
         self.pending: dict[str, PendingStream] = {}
         self.relays: dict = {}
+        #: Why an agent could not serve a session it had already attached
+        #: (e.g. its VNC server refused the password): becomes the end reason.
+        self.failures: dict[str, str] = {}
+        self.attached: dict[str, int] = {}  # session → machine, from attach until the session ends
         self._listener = None
 
     # -- agents --
@@ -106,6 +110,7 @@ class Hub:
         if pending is None or not token_matches(pending.token_hash, token):
             return None
         del self.pending[session]
+        self.attached[session] = pending.machine_id
         return pending
 
     def stream_failed(self, machine_id: int, session: str, reason: str) -> None:
@@ -113,6 +118,15 @@ class Hub:
         if pending is not None and pending.machine_id == machine_id:
             del self.pending[session]
             pending.result.set_exception(AgentUnavailable(reason))
+            return
+        if self.attached.get(session) == machine_id:
+            self.failures[session] = reason
+
+    def session_done(self, session: str) -> str | None:
+        """Forget a finished session; the agent's failure reason, if it sent one."""
+        self.relays.pop(session, None)
+        self.attached.pop(session, None)
+        return self.failures.pop(session, None)
 
     def forget_stream(self, session: str) -> None:
         self.pending.pop(session, None)

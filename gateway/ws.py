@@ -8,6 +8,7 @@ speak RFC 6455 on it with websockify's ``WebSocket``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from urllib.parse import urlsplit
 
@@ -111,6 +112,13 @@ def view():
         agent_ws, attached = pending.result.get(timeout=settings.stream_timeout)
     except gevent.Timeout:
         hub.forget_stream(ticket.session)
+        if pending.result.ready() and pending.result.successful():
+            # Attached in the same instant we gave up (no yield between the two
+            # paths, so this check is exact): release the stream's greenlet.
+            late_ws, late_attached = pending.result.get()
+            late_ws.close_with(1000, "The viewer gave up waiting")
+            late_attached.set()
+        hub.session_done(ticket.session)
         viewer.close_with(CLOSE_UNAVAILABLE, "The PC did not answer in time")
         return UPGRADED
     except AgentUnavailable as exc:
@@ -129,8 +137,10 @@ def view():
     try:
         result = relay.run()
     finally:
-        hub.relays.pop(ticket.session, None)
+        failure = hub.session_done(ticket.session)
         attached.set()
+    if failure is not None:
+        result = dataclasses.replace(result, reason=f"The PC could not start the session: {failure}")
     sessions.ended(ticket.session, machine_id, to_viewer=result.to_viewer,
                    from_viewer=result.from_viewer, reason=result.reason)
     current_app.extensions["ponte.metrics"].session_ended(result.reason, result.to_viewer, result.from_viewer)
