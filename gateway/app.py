@@ -17,6 +17,7 @@ from .extensions import csrf, db, limiter, login_manager
 from .hub import Hub
 from .live import LiveStore, LiveStoreError
 from .live_redis import open_redis
+from .metrics import Metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 NOVNC_STATIC = ROOT / "novnc_static"
@@ -47,9 +48,15 @@ def create_app(config: GatewaySettings | dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=1024 * 1024,
         PONTE=settings,
     )
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.extensions["ponte.redis"] = client
     app.extensions["ponte.live"] = LiveStore(client, settings.redis_prefix)
     app.extensions["ponte.hub"] = Hub(app)
+    app.extensions["ponte.metrics"] = Metrics(app.extensions["ponte.hub"])
 
     db.init_app(app)
     csrf.init_app(app)
@@ -58,12 +65,14 @@ def create_app(config: GatewaySettings | dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
 
-    from . import api, auth, portal, ws
+    from . import admin, api, auth, metrics, portal, ws
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(portal.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(ws.bp)
+    app.register_blueprint(metrics.bp)
     _register_errors(app)
 
     with app.app_context():

@@ -109,6 +109,37 @@ def user_disable(ctx, name):
         click.echo(f"user {name} disabled")
 
 
+@user.command("enable")
+@click.argument("name")
+@pass_ctx
+def user_enable(ctx, name):
+    with ctx.app.app_context():
+        _run(lambda: ops.set_disabled(ops.get_user(name), False))
+        click.echo(f"user {name} enabled")
+
+
+@user.command("delete")
+@click.argument("name")
+@pass_ctx
+def user_delete(ctx, name):
+    """Delete a user (their history and audit entries are kept)."""
+    with ctx.app.app_context():
+        _run(lambda: ops.delete_user(ops.get_user(name)))
+        click.echo(f"user {name} deleted")
+
+
+@user.command("token")
+@click.argument("name")
+@click.option("--label", default="CLI token", help="What the token is for.")
+@click.option("--days", type=int, default=None, help="Lifetime in days (default: until revoked).")
+@pass_ctx
+def user_token(ctx, name, label, days):
+    """Print a new bearer API token acting as NAME (shown once)."""
+    with ctx.app.app_context():
+        _row, secret = _run(lambda: ops.create_token(ops.get_user(name), label, days=days))
+        click.echo(secret)
+
+
 @user.command("list")
 @pass_ctx
 def user_list(ctx):
@@ -166,6 +197,26 @@ def machine_revoke(ctx, name):
         click.echo(f"machine {name} revoked")
 
 
+@machine.command("rename")
+@click.argument("name")
+@click.argument("new_name")
+@pass_ctx
+def machine_rename(ctx, name, new_name):
+    with ctx.app.app_context():
+        _run(lambda: ops.rename_machine(ops.get_machine(name), new_name))
+        click.echo(f"machine {name} is now {new_name}")
+
+
+@machine.command("code")
+@click.argument("name")
+@pass_ctx
+def machine_code(ctx, name):
+    """Print a new one-time enrolment code (older unused codes stop working)."""
+    with ctx.app.app_context():
+        code = _run(lambda: ops.new_enrolment(ops.get_machine(name)))
+        click.echo(f"enrolment code: {code}")
+
+
 @main.command()
 @click.argument("user_name")
 @click.argument("machine_name")
@@ -206,9 +257,6 @@ def sessions(ctx):
 def end(ctx, session, reason):
     """End a live session."""
     with ctx.app.app_context():
-        live = ctx.app.extensions["ponte.live"]
-        row = live.session(session)
-        if row is None:
+        if not ops.end_session(session, reason):
             raise click.ClickException(f"No live session {session}.")
-        live.publish(row.get("node", ""), {"cmd": "end", "session": session, "reason": reason})
         click.echo(f"session {session} ending")

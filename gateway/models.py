@@ -1,11 +1,16 @@
-"""Durable records (SQLAlchemy 2): users, machines, grants, history, audit."""
+"""Durable records (SQLAlchemy 2): users, groups, machines, grants, tokens, history, audit.
+
+Access rule (one place): ``machine_for_user`` / ``granted_machines``. A user may
+open a machine granted to them directly or to a group they belong to; admins
+too need a grant, and a disabled user may open nothing.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -15,8 +20,20 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+# Ids are never reused (AUTOINCREMENT on SQLite; sequences elsewhere): history
+# rows keep a deleted user's id, and a new user must not inherit their sessions.
+_NO_REUSE = {"sqlite_autoincrement": True}
+
+group_members = Table(
+    "group_members", db.metadata,
+    Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
+    __table_args__ = _NO_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -26,6 +43,9 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     grants: Mapped[list[Grant]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    groups: Mapped[list[Group]] = relationship(secondary=group_members, back_populates="members",
+                                               order_by="Group.name")
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
@@ -35,8 +55,22 @@ class User(UserMixin, db.Model):
         return str(self.id)
 
 
+class Group(db.Model):
+    __tablename__ = "groups"
+    __table_args__ = _NO_REUSE
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    members: Mapped[list[User]] = relationship(secondary=group_members, back_populates="groups",
+                                               order_by="User.name")
+    grants: Mapped[list[GroupGrant]] = relationship(back_populates="group", cascade="all, delete-orphan")
+
+
 class Machine(db.Model):
     __tablename__ = "machines"
+    __table_args__ = _NO_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -44,8 +78,14 @@ class Machine(db.Model):
     enrolled_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Last known agent facts, kept when the agent goes away (Redis forgets them).
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    agent_version: Mapped[str] = mapped_column(String(64), default="")
+    agent_os: Mapped[str] = mapped_column(String(128), default="")
+    agent_hostname: Mapped[str] = mapped_column(String(255), default="")
 
     grants: Mapped[list[Grant]] = relationship(back_populates="machine", cascade="all, delete-orphan")
+    group_grants: Mapped[list[GroupGrant]] = relationship(back_populates="machine", cascade="all, delete-orphan")
     codes: Mapped[list[EnrolmentCode]] = relationship(cascade="all, delete-orphan")
 
 
@@ -71,6 +111,42 @@ class Grant(db.Model):
     machine: Mapped[Machine] = relationship(back_populates="grants")
 
 
+class GroupGrant(db.Model):
+    __tablename__ = "group_grants"
+    __table_args__ = (UniqueConstraint("group_id", "machine_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"))
+    machine_id: Mapped[int] = mapped_column(ForeignKey("machines.id"))
+
+    group: Mapped[Group] = relationship(back_populates="grants")
+    machine: Mapped[Machine] = relationship(back_populates="group_grants")
+
+
+class ApiToken(db.Model):
+    """A bearer token for scripts; acts as ``user``. Only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = _NO_REUSE
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))  # first characters, to recognise it
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+    @property
+    def usable(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > utcnow())
+
+
 class SessionRecord(db.Model):
     """One viewing session. Names are copied so history outlives deletions."""
 
@@ -83,11 +159,13 @@ class SessionRecord(db.Model):
     machine_name: Mapped[str] = mapped_column(String(64))
     client_ip: Mapped[str] = mapped_column(String(64), default="")
     node: Mapped[str] = mapped_column(String(128), default="")
-    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
     bytes_to_viewer: Mapped[int] = mapped_column(default=0)
     bytes_from_viewer: Mapped[int] = mapped_column(default=0)
     end_reason: Mapped[str] = mapped_column(String(255), default="")
+    # Who ended it on purpose (an admin, or the user); empty when the link dropped.
+    ended_by: Mapped[str] = mapped_column(String(64), default="")
 
 
 class AuditEvent(db.Model):
@@ -116,9 +194,29 @@ def find_machine(ref: str | int) -> Machine | None:
     return db.session.scalar(select(Machine).where(Machine.name == ref))
 
 
+def find_group(ref: str | int) -> Group | None:
+    """A group by numeric id or by name."""
+    ref = str(ref)
+    if ref.isdigit():
+        found = db.session.get(Group, int(ref))
+        if found is not None:
+            return found
+    return db.session.scalar(select(Group).where(Group.name == ref))
+
+
+def _granted_ids(user: User):
+    """Ids of machines granted to ``user`` directly or through a group (a subquery)."""
+    direct = select(Grant.machine_id).where(Grant.user_id == user.id)
+    via_group = (select(GroupGrant.machine_id)
+                 .join(group_members, group_members.c.group_id == GroupGrant.group_id)
+                 .where(group_members.c.user_id == user.id))
+    return direct.union(via_group)
+
+
 def granted_machines(user: User) -> list[Machine]:
-    stmt = (select(Machine).join(Grant).where(Grant.user_id == user.id)
-            .order_by(Machine.name))
+    if user.disabled:
+        return []
+    stmt = select(Machine).where(Machine.id.in_(_granted_ids(user))).order_by(Machine.name)
     return list(db.session.scalars(stmt))
 
 
@@ -126,14 +224,32 @@ def machine_for_user(user: User, ref: str | int) -> Machine | None:
     """The machine ``ref`` if ``user`` may open it, else ``None`` (never says which).
 
     Admins too need a grant: being able to manage a PC is not a reason to see
-    its screen.
+    its screen. Grants come directly or through one of the user's groups.
     """
     machine = find_machine(ref)
     if machine is None or user.disabled:
         return None
-    granted = db.session.scalar(select(Grant).where(
-        Grant.user_id == user.id, Grant.machine_id == machine.id))
+    granted = db.session.scalar(select(Machine.id).where(
+        Machine.id == machine.id, Machine.id.in_(_granted_ids(user))))
     return machine if granted is not None else None
+
+
+def users_with_access(machine: Machine) -> list[User]:
+    """Everyone who may open ``machine`` (direct grants and group members)."""
+    direct = select(Grant.user_id).where(Grant.machine_id == machine.id)
+    via_group = (select(group_members.c.user_id)
+                 .join(GroupGrant, GroupGrant.group_id == group_members.c.group_id)
+                 .where(GroupGrant.machine_id == machine.id))
+    stmt = select(User).where(or_(User.id.in_(direct), User.id.in_(via_group))).order_by(User.name)
+    return list(db.session.scalars(stmt))
+
+
+def note_agent_seen(machine: Machine, info: dict, seen: datetime | None = None) -> None:
+    """Keep the last known agent facts on the machine row (caller commits)."""
+    machine.last_seen_at = seen or utcnow()
+    machine.agent_version = str(info.get("version", machine.agent_version or ""))[:64]
+    machine.agent_os = str(info.get("os", machine.agent_os or ""))[:128]
+    machine.agent_hostname = str(info.get("hostname", machine.agent_hostname or ""))[:255]
 
 
 def audit(action: str, *, actor: str = "", ip: str = "", target: str = "", detail: str = "") -> None:

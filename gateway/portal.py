@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, send_from_directory
+from flask import Blueprint, abort, current_app, make_response, render_template, send_from_directory
 from flask_login import current_user, login_required
 from sqlalchemy import text
 
@@ -27,10 +27,12 @@ def view(machine: str):
     found = machine_for_user(current_user, machine)
     if found is None:
         abort(403, "You may not open this PC.")
-    return render_template("portal/view.html", machine=found)
+    resp = make_response(render_template("portal/view.html", machine=found))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
-ASSETS = frozenset({"viewer.js", "portal.js", "style.css"})
+ASSETS = frozenset({"viewer.js", "portal.js", "admin.js", "style.css"})
 
 
 @bp.route("/assets/<filename>")

@@ -1,21 +1,36 @@
-"""What a person sees about a machine: online, offline, in use, VNC not answering."""
+"""What a person sees about a machine: online, offline, in use, VNC not answering.
+
+Live facts come from Redis (the agent's hash); the machine row keeps the last
+known ones (last seen, version, OS) for when the agent is gone.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 
+from .extensions import db
 from .live import LiveStoreError
-from .models import Machine
+from .models import Machine, note_agent_seen
+
+log = logging.getLogger(__name__)
 
 MESSAGES = {
     "online": "Online",
     "in_use": "Online, in use",
     "vnc_down": "Online, but its VNC server is not answering",
     "offline": "Offline: the PC is off or its Ponte agent is not running",
+    "not_enrolled": "Not set up yet: the Ponte agent has not been enrolled on this PC",
+    "revoked": "Not available: an admin revoked this PC's access",
     "unknown": "Status unavailable right now",
 }
+#: States in which "Open" cannot work.
+UNAVAILABLE = frozenset({"offline", "vnc_down", "not_enrolled", "revoked", "unknown"})
+#: How stale the stored "last seen" may get before a status read refreshes it.
+PERSIST_EVERY = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -24,12 +39,47 @@ class MachineStatus:
     name: str
     state: str
     message: str
-    last_seen: float | None = None
+    last_seen: float | None = None     # epoch seconds
+    online_since: float | None = None
     version: str = ""
     os: str = ""
+    hostname: str = ""
+    vnc_detail: str = ""
+    sessions: int = 0
+
+    @property
+    def available(self) -> bool:
+        return self.state not in UNAVAILABLE
+
+    @property
+    def online(self) -> bool:
+        return self.state in ("online", "in_use", "vnc_down")
+
+    @property
+    def vnc_ok(self) -> bool | None:
+        if not self.online:
+            return None
+        return self.state != "vnc_down"
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """Everything, for admins."""
+        return {**asdict(self), "online": self.online, "vnc_ok": self.vnc_ok, "available": self.available}
+
+    def public_dict(self) -> dict:
+        """What an employee's portal needs about a PC granted to them."""
+        return {"id": self.id, "name": self.name, "state": self.state, "message": self.message,
+                "last_seen": self.last_seen, "available": self.available}
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return value.replace(tzinfo=timezone.utc).timestamp() if value else None
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def statuses(machines: list[Machine]) -> list[MachineStatus]:
@@ -38,20 +88,52 @@ def statuses(machines: list[Machine]) -> list[MachineStatus]:
         agents = live.agents(m.id for m in machines)
         in_use = {m.id: live.machine_session_count(m.id) for m in machines if m.id in agents}
     except LiveStoreError:
-        return [MachineStatus(m.id, m.name, "unknown", MESSAGES["unknown"]) for m in machines]
+        return [MachineStatus(m.id, m.name, "unknown", MESSAGES["unknown"], last_seen=_epoch(m.last_seen_at),
+                              version=m.agent_version, os=m.agent_os, hostname=m.agent_hostname)
+                for m in machines]
+    _remember(machines, agents)
     out = []
     for m in machines:
         agent = agents.get(m.id)
-        if agent is None or m.revoked_at is not None:
-            state = "offline"
+        if m.revoked_at is not None:
+            state, agent = "revoked", None
+        elif agent is None:
+            state = "offline" if m.enrolled_at is not None else "not_enrolled"
         elif agent.get("vnc_ok") != "1":
             state = "vnc_down"
         elif in_use.get(m.id):
             state = "in_use"
         else:
             state = "online"
+        info = agent or {}
+        message = MESSAGES[state]
+        if state == "vnc_down" and info.get("vnc_detail"):
+            message = f"{message} ({info['vnc_detail'][:120]})"
         out.append(MachineStatus(
-            m.id, m.name, state, MESSAGES[state],
-            last_seen=float(agent["last_seen"]) if agent and agent.get("last_seen") else None,
-            version=(agent or {}).get("version", ""), os=(agent or {}).get("os", "")))
+            m.id, m.name, state, message,
+            last_seen=_float(info.get("last_seen")) or _epoch(m.last_seen_at),
+            online_since=_float(info.get("since")),
+            version=info.get("version") or m.agent_version, os=info.get("os") or m.agent_os,
+            hostname=info.get("hostname") or m.agent_hostname, vnc_detail=info.get("vnc_detail", ""),
+            sessions=in_use.get(m.id, 0)))
     return out
+
+
+def _remember(machines: list[Machine], agents: dict[int, dict]) -> None:
+    """Keep the last known agent facts in SQL, at most once a minute per machine."""
+    changed = False
+    for m in machines:
+        agent = agents.get(m.id)
+        seen = _float((agent or {}).get("last_seen"))
+        if agent is None or seen is None or m.revoked_at is not None:
+            continue
+        at = datetime.fromtimestamp(seen, timezone.utc).replace(tzinfo=None)
+        if m.last_seen_at is None or at - m.last_seen_at >= PERSIST_EVERY:
+            note_agent_seen(m, agent, at)
+            changed = True
+    if changed:
+        try:
+            db.session.commit()
+        except Exception as exc:  # advisory; a busy database must not break a status read
+            db.session.rollback()
+            log.warning("last-seen not stored: %s", exc)

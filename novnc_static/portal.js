@@ -1,22 +1,93 @@
-// Refresh the machine tiles without a page reload.
+// Keep the machine tiles current without a page reload: status, PCs newly
+// granted or taken away. Names go through textContent only.
 const list = document.getElementById('machines');
-const REFRESH_MS = 5000;
+const empty = document.getElementById('no-machines');
+const refreshed = document.getElementById('refreshed');
+const REFRESH_MS = 4000;
+
+function ago(epoch) {
+  const s = Math.max(0, Math.round(Date.now() / 1000 - epoch));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+function makeTile(m) {
+  const li = document.createElement('li');
+  li.dataset.machine = String(m.id);
+  const h = document.createElement('h2');
+  const status = document.createElement('p');
+  status.className = 'status';
+  status.setAttribute('aria-live', 'polite');
+  const dot = document.createElement('span');
+  dot.className = 'dot';
+  dot.setAttribute('aria-hidden', 'true');
+  const text = document.createElement('span');
+  text.className = 'text';
+  status.append(dot, text);
+  const seen = document.createElement('p');
+  seen.className = 'seen';
+  const open = document.createElement('a');
+  open.className = 'button primary open';
+  open.href = list.dataset.view.replace('__ID__', encodeURIComponent(m.id));
+  open.append('Open');
+  const sr = document.createElement('span');
+  sr.className = 'sr';
+  open.append(sr);
+  li.append(h, status, seen, open);
+  return li;
+}
+
+// Only touch what changed: the list is a live region, and a screen reader
+// should hear "Front desk: Offline" once, not every few seconds.
+function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
+
+function update(li, m) {
+  const cls = `tile state-${m.state}`;
+  if (li.className !== cls) li.className = cls;
+  setText(li.querySelector('h2'), m.name);
+  setText(li.querySelector('.status .text'), m.message);
+  setText(li.querySelector('.seen'), !m.available && m.last_seen ? `Last seen ${ago(m.last_seen)}` : '');
+  const open = li.querySelector('.open');
+  setText(open.querySelector('.sr'), ` ${m.name}`);
+  if (m.available) { open.removeAttribute('aria-disabled'); open.removeAttribute('tabindex'); }
+  else { open.setAttribute('aria-disabled', 'true'); open.setAttribute('tabindex', '-1'); }
+}
 
 async function refresh() {
   try {
-    const r = await fetch(list.dataset.refresh, { credentials: 'same-origin' });
+    const r = await fetch(list.dataset.refresh, { credentials: 'same-origin', cache: 'no-store' });
+    if (r.status === 401) { window.location.reload(); return; }   // logged out: the login page
     if (!r.ok) return;
     const { machines } = await r.json();
+    const seen = new Set();
+    let previous = null;
     for (const m of machines) {
-      const tile = list.querySelector(`[data-machine="${m.id}"]`);
-      if (!tile) continue;
-      tile.className = `tile state-${m.state}`;
-      tile.querySelector('.status').textContent = m.message;
-      const open = tile.querySelector('.open');
-      if (['offline', 'vnc_down', 'unknown'].includes(m.state)) open.setAttribute('aria-disabled', 'true');
-      else open.removeAttribute('aria-disabled');
+      const key = String(m.id);
+      seen.add(key);
+      let li = list.querySelector(`[data-machine="${CSS.escape(key)}"]`);
+      if (!li) li = makeTile(m);
+      update(li, m);
+      // keep the server's order (by name)
+      if (previous ? previous.nextElementSibling !== li : list.firstElementChild !== li) {
+        if (previous) previous.after(li); else list.prepend(li);
+      }
+      previous = li;
     }
-  } catch { /* the next tick tries again */ }
+    for (const li of [...list.children]) if (!seen.has(li.dataset.machine)) li.remove();
+    empty.hidden = machines.length > 0;
+    setText(refreshed, '');
+    window.ponte = window.ponte || {};
+    window.ponte.portalRefreshed = (window.ponte.portalRefreshed || 0) + 1;
+  } catch {
+    setText(refreshed, 'Cannot reach the gateway right now; retrying…');
+  }
 }
 
-setInterval(refresh, REFRESH_MS);
+document.addEventListener('click', (e) => {
+  const a = e.target.closest('a.open[aria-disabled="true"]');
+  if (a) e.preventDefault();
+});
+document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
+setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);

@@ -1,19 +1,44 @@
 // Ponte viewer: ask the gateway for a one-time ticket, hand noVNC the
 // WebSocket URL, and tell the person in plain words what is happening.
+// Names shown here come from other people: they only ever go through
+// textContent / document.title, never innerHTML.
 const screen = document.getElementById('screen');
 const statusEl = document.getElementById('status');
+const nameEl = document.getElementById('desktop-name');
+const reconnectBtn = document.getElementById('reconnect');
+const cancelBtn = document.getElementById('cancel-reconnect');
+const loginLink = document.getElementById('login-again');
+const scaleBtn = document.getElementById('scale');
+const qualitySel = document.getElementById('quality');
+const fullBtn = document.getElementById('fullscreen');
+const pasteDlg = document.getElementById('paste');
+const pasteText = document.getElementById('paste-text');
+const shell = document.getElementById('shell');
 const machineName = screen.dataset.machineName;
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const { default: RFB } = await import(screen.dataset.novnc);
 
 const RETRY_MAX_S = 30;
+const RETRY_LIMIT = 12;          // then stop and offer a button: the PC is probably off
+const QUALITY = {                // noVNC: qualityLevel 0-9 (JPEG), compressionLevel 0-9
+  high: { quality: 8, compression: 1 },
+  medium: { quality: 6, compression: 2 },
+  low: { quality: 2, compression: 9 },
+};
+const store = {
+  get(key, fallback) { try { return localStorage.getItem(`ponte.${key}`) ?? fallback; } catch { return fallback; } },
+  set(key, value) { try { localStorage.setItem(`ponte.${key}`, value); } catch { /* private mode */ } },
+};
+
 let rfb = null;
 let session = null;
 let retries = 0;
-let stopped = false;          // the person pressed Disconnect, or the session was ended on purpose
+let stopped = false;          // the person pressed Disconnect
 let failure = null;           // a reason the agent or gateway gave us
 let countdown = null;
-let scaleOn = true;
+let scaleOn = store.get('scale', 'fit') === 'fit';
+let quality = QUALITY[store.get('quality', 'medium')] ? store.get('quality', 'medium') : 'medium';
+let keysyms = null;
 
 window.ponte = { events: [] };  // read by the browser tests; harmless for people
 
@@ -21,6 +46,8 @@ function setStatus(text, kind = '') {
   statusEl.textContent = text;   // textContent: names come from other people
   statusEl.dataset.kind = kind;
 }
+
+function show(el, on) { el.hidden = !on; }
 
 function wsUrl(ticket) {
   const url = new URL('/ws/view', window.location.href);
@@ -39,38 +66,68 @@ async function openSession() {
   const body = await r.json().catch(() => ({}));
   if (!r.ok) {
     const err = new Error(body.error?.message || `The gateway answered ${r.status}.`);
-    err.final = r.status === 403 || r.status === 401;
+    err.status = r.status;
+    err.final = r.status === 403 || r.status === 401 || r.status === 409;
     throw err;
   }
   return body;
 }
 
-async function endReason(id) {
+// How the session ended: {status, body}; body.reconnect says whether trying again makes sense.
+async function sessionInfo(id) {
   try {
-    const r = await fetch(`/api/v1/sessions/${encodeURIComponent(id)}`, { credentials: 'same-origin' });
+    const r = await fetch(screen.dataset.sessionUrl.replace('__ID__', encodeURIComponent(id)),
+      { credentials: 'same-origin' });
+    return { status: r.status, body: r.ok ? await r.json() : null };
+  } catch { return { status: 0, body: null }; }
+}
+
+// The portal's plain words for the PC's state (e.g. offline), when a session never started.
+async function machineMessage() {
+  try {
+    const r = await fetch(screen.dataset.machines, { credentials: 'same-origin', cache: 'no-store' });
     if (!r.ok) return null;
-    const body = await r.json();
-    return body.end_reason || null;
+    const { machines } = await r.json();
+    const m = machines.find((x) => String(x.id) === screen.dataset.machine);
+    return m && !m.available ? m.message : null;
   } catch { return null; }
+}
+
+function applySettings() {
+  if (!rfb) return;
+  rfb.scaleViewport = scaleOn;
+  rfb.clipViewport = false;
+  rfb.qualityLevel = QUALITY[quality].quality;
+  rfb.compressionLevel = QUALITY[quality].compression;
+}
+
+function loggedOut() {
+  setStatus('You are logged out (or your account was disabled).', 'error');
+  show(loginLink, true);
 }
 
 async function connect() {
   clearInterval(countdown);
+  show(reconnectBtn, false);
+  show(cancelBtn, false);
+  stopped = false;
   failure = null;
   setStatus('Connecting…');
   let issued;
   try {
     issued = await openSession();
   } catch (err) {
+    if (err.status === 401) { loggedOut(); return; }
     setStatus(err.message, 'error');
-    if (!err.final) scheduleReconnect();
+    if (err.final) return;
+    scheduleReconnect();
     return;
   }
   session = issued.session;
   const started = performance.now();
   rfb = new RFB(screen, wsUrl(issued.ticket), { shared: true });
-  rfb.scaleViewport = scaleOn;
   rfb.focusOnClick = true;
+  applySettings();
   window.ponte.rfb = rfb;
   rfb.addEventListener('connect', () => {
     retries = 0;
@@ -82,51 +139,165 @@ async function connect() {
     failure = e.detail.reason || 'The PC refused the connection.';
   });
   rfb.addEventListener('desktopname', (e) => {
-    document.title = `${e.detail.name} · Ponte`;
+    const name = String(e.detail.name || machineName);
+    document.title = `${name} · Ponte`;
+    nameEl.textContent = `(${name})`;
+  });
+  rfb.addEventListener('clipboard', (e) => {
+    pasteText.value = e.detail.text;   // what was copied on the PC, ready to copy here
   });
   rfb.addEventListener('disconnect', async (e) => {
     window.ponte.events.push({ type: 'disconnect', clean: e.detail.clean });
     rfb = null;
-    if (stopped) { setStatus('Disconnected.'); return; }
-    const reason = failure || await endReason(session);
-    if (reason && /admin|revoked|disabled/i.test(reason)) {
-      setStatus(`Session ended: ${reason}`, 'error');
+    if (stopped) {
+      setStatus('Disconnected.');
+      reconnectBtn.textContent = 'Connect again';
+      show(reconnectBtn, true);
       return;
     }
-    setStatus(reason ? `Connection lost: ${reason}` : 'Connection lost.', 'error');
+    const info = await sessionInfo(session);
+    if (info.status === 401) { loggedOut(); return; }
+    const body = info.body || {};
+    const neverStarted = info.status === 404 || body.state === 'pending';
+    const reason = body.end_reason || failure || (neverStarted ? await machineMessage() : null);
+    if (body.reconnect === false) {
+      if (body.ended_by) setStatus(`Session ended by ${body.ended_by}${reason ? `: ${reason}` : '.'}`, 'error');
+      else setStatus(reason || 'Session ended.', 'error');
+      window.ponte.events.push({ type: 'ended', reason, by: body.ended_by || null });
+      reconnectBtn.textContent = 'Connect again';
+      show(reconnectBtn, true);
+      return;
+    }
+    const text = neverStarted && reason ? `${reason}.` : `Connection lost${reason ? `: ${reason}` : ''}.`;
+    setStatus(text.replace(/\.\.$/, '.'), 'error');
     scheduleReconnect();
   });
 }
 
 function scheduleReconnect() {
+  if (retries >= RETRY_LIMIT) {
+    setStatus(`${statusEl.textContent} Gave up reconnecting.`, 'error');
+    reconnectBtn.textContent = 'Try again';
+    show(reconnectBtn, true);
+    show(cancelBtn, false);
+    return;
+  }
   const wait = Math.min(RETRY_MAX_S, 2 ** retries);
   retries += 1;
   let left = wait;
-  const base = statusEl.textContent;
+  const base = statusEl.textContent.replace(/ Reconnecting in \d+ s…$/, '');
+  reconnectBtn.textContent = 'Reconnect now';
+  show(reconnectBtn, true);
+  show(cancelBtn, true);
+  window.ponte.events.push({ type: 'reconnecting', wait });
   const tick = () => {
+    if (left <= 0) { clearInterval(countdown); connect(); return; }
     setStatus(`${base} Reconnecting in ${left} s…`, 'error');
-    if (left-- <= 0) { clearInterval(countdown); connect(); }
+    left -= 1;
   };
   clearInterval(countdown);
   tick();
   countdown = setInterval(tick, 1000);
 }
 
+reconnectBtn.addEventListener('click', () => { retries = 0; connect(); });
+cancelBtn.addEventListener('click', () => {
+  clearInterval(countdown);
+  show(cancelBtn, false);
+  reconnectBtn.textContent = 'Reconnect';
+  setStatus('Not connected.', 'error');
+});
+
 document.getElementById('disconnect').addEventListener('click', () => {
   stopped = true;
   clearInterval(countdown);
-  if (rfb) rfb.disconnect(); else setStatus('Disconnected.');
+  show(cancelBtn, false);
+  if (rfb) rfb.disconnect();
+  else { setStatus('Disconnected.'); reconnectBtn.textContent = 'Connect again'; show(reconnectBtn, true); }
 });
-document.getElementById('cad').addEventListener('click', () => rfb && rfb.sendCtrlAltDel());
-document.getElementById('scale').addEventListener('click', (e) => {
+
+document.getElementById('cad').addEventListener('click', () => { if (rfb) { rfb.sendCtrlAltDel(); rfb.focus(); } });
+
+function showScale() {
+  scaleBtn.setAttribute('aria-pressed', String(scaleOn));
+  scaleBtn.title = scaleOn ? 'Showing the whole screen; press for actual size (1:1)' : 'Actual size (1:1); press to fit the window';
+}
+scaleBtn.addEventListener('click', () => {
   scaleOn = !scaleOn;
-  e.currentTarget.setAttribute('aria-pressed', String(scaleOn));
-  e.currentTarget.textContent = scaleOn ? 'Fit to window' : '1:1';
-  if (rfb) rfb.scaleViewport = scaleOn;
+  store.set('scale', scaleOn ? 'fit' : 'one');
+  showScale();
+  applySettings();
 });
-document.getElementById('fullscreen').addEventListener('click', () => {
-  if (document.fullscreenElement) document.exitFullscreen(); else screen.requestFullscreen?.();
+showScale();
+
+qualitySel.value = quality;
+qualitySel.addEventListener('change', () => {
+  quality = QUALITY[qualitySel.value] ? qualitySel.value : 'medium';
+  store.set('quality', quality);
+  applySettings();
 });
+
+const canFullscreen = document.fullscreenEnabled || document.webkitFullscreenEnabled;
+if (!canFullscreen) fullBtn.hidden = true;
+fullBtn.addEventListener('click', () => {
+  if (document.fullscreenElement || document.webkitFullscreenElement) {
+    (document.exitFullscreen || document.webkitExitFullscreen).call(document);
+  } else {
+    (shell.requestFullscreen || shell.webkitRequestFullscreen).call(shell);
+  }
+});
+const onFullscreen = () => {
+  const on = Boolean(document.fullscreenElement || document.webkitFullscreenElement);
+  fullBtn.setAttribute('aria-pressed', String(on));
+  fullBtn.textContent = on ? 'Exit full screen' : 'Full screen';
+};
+document.addEventListener('fullscreenchange', onFullscreen);
+document.addEventListener('webkitfullscreenchange', onFullscreen);
+
+// Paste: onto the PC's clipboard (noVNC clipboardPasteFrom), or typed key by key.
+document.getElementById('paste-open').addEventListener('click', () => {
+  if (typeof pasteDlg.showModal === 'function') pasteDlg.showModal(); else pasteDlg.setAttribute('open', '');
+  pasteText.focus();
+});
+pasteDlg.addEventListener('close', async () => {
+  const action = pasteDlg.returnValue;
+  const text = pasteText.value;
+  pasteDlg.returnValue = '';
+  if (!rfb || !text || (action !== 'clipboard' && action !== 'type')) { if (rfb) rfb.focus(); return; }
+  if (action === 'clipboard') {
+    rfb.clipboardPasteFrom(text);
+    setStatus('Text is on the PC\u2019s clipboard: press Ctrl+V there.', 'ok');
+  } else {
+    await typeText(text);
+    setStatus('Text typed.', 'ok');
+  }
+  window.ponte.events.push({ type: 'paste', action, length: text.length });
+  if (rfb) rfb.focus();
+});
+
+async function typeText(text) {
+  if (!keysyms) keysyms = (await import(screen.dataset.keysyms)).default;
+  for (const ch of text) {
+    if (!rfb) return;
+    let sym;
+    if (ch === '\n') sym = 0xff0d;          // Return
+    else if (ch === '\t') sym = 0xff09;     // Tab
+    else if (ch === '\r') continue;
+    else sym = keysyms.lookup(ch.codePointAt(0));
+    rfb.sendKey(sym, null);
+  }
+}
+
+// Keyboard users: while the remote screen has focus every key goes to the PC,
+// so one combination is kept back to reach the toolbar again.
+window.addEventListener('keydown', (e) => {
+  if (e.ctrlKey && e.altKey && e.shiftKey && e.code === 'KeyT') {
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    if (rfb) rfb.blur();
+    scaleBtn.focus();
+  }
+}, true);
 
 document.title = `${machineName} · Ponte`;
 connect();

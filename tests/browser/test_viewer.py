@@ -83,3 +83,25 @@ def test_employee_cannot_open_foreign_machine_page(stack, page):
     assert response.status == 403
     assert "You may not open this PC" in page.content()
     page.screenshot(path=str(ARTIFACTS / "viewer-forbidden.png"))
+
+
+def test_viewer_shows_why_the_pc_cannot_be_used(gateway_factory, agent_factory, vnc_factory, page):
+    import dataclasses
+
+    gw = gateway_factory(PONTE_LOGIN_LIMIT="1000 per minute")
+    gw.add_user("emp", "emppass12")
+    vnc = vnc_factory(password="rightpw1")
+    # The agent holds the wrong VNC password: it must say so, not hang or crash.
+    agent_factory(gw, "pc", dataclasses.replace(vnc, password="wrongpw1"), wait_online=False)
+    gw.cli("grant", "emp", "pc")
+    from tests.support import wait_for
+
+    wait_for(lambda: gw.machine_state("pc") == "vnc_down", timeout=20, interval=0.3, what="agent reports VNC down")
+    login(page, gw.url, "emp", "emppass12")
+    page.wait_for_selector(".tile.state-vnc_down")
+    assert "VNC server is not answering" in page.inner_text(".tile .status")
+    page.goto(gw.url + "/view/pc")
+    page.wait_for_function("document.querySelector('#status').textContent.includes('password')", timeout=20000)
+    text = page.inner_text("#status")
+    assert "rejected the password" in text, text
+    page.screenshot(path=str(ARTIFACTS / "viewer-vnc-refused.png"))

@@ -1,0 +1,141 @@
+"""Fixtures for the gateway's web, API and authorisation tests (Flask test client, real Redis)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import pytest
+from argon2 import PasswordHasher
+
+from tests.conftest import AuthActions
+
+
+@pytest.fixture(autouse=True)
+def fast_hashing(monkeypatch):
+    """Argon2 with tiny costs: the same code path, a hundredth of the time."""
+    from gateway import security
+
+    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@dataclass
+class World:
+    """Who and what exists: ids of users, machines, a group, sessions and a token."""
+
+    users: dict = field(default_factory=dict)      # name -> id
+    machines: dict = field(default_factory=dict)   # name -> id
+    groups: dict = field(default_factory=dict)
+    live: dict = field(default_factory=dict)       # owner name -> live session id
+    ended: dict = field(default_factory=dict)      # owner name -> ended session id
+    token: str = ""                                # bearer token of boss
+    node: str = "node-elsewhere"
+
+
+def add_live_session(app, session: str, user, machine, node: str = "node-elsewhere") -> None:
+    """A session as the relay leaves it: a history row and the live Redis record."""
+    from gateway.extensions import db
+    from gateway.models import SessionRecord
+
+    with app.app_context():
+        db.session.add(SessionRecord(id=session, user_id=user.id, user_name=user.name, machine_id=machine.id,
+                                     machine_name=machine.name, client_ip="198.51.100.7", node=node))
+        db.session.commit()
+        app.extensions["ponte.live"].session_started(session, machine.id, {
+            "state": "live", "user": user.name, "user_id": user.id, "machine": machine.name,
+            "machine_id": machine.id, "client_ip": "198.51.100.7", "node": node, "started": time.time() - 75,
+            "bytes_to_viewer": 123456, "bytes_from_viewer": 789})
+
+
+@pytest.fixture
+def world(app, users) -> World:
+    """``users`` (boss admin, emp granted desk-1, other) plus: desk-3 granted to other through
+    group ``sales``, desk-boss granted to boss, a live and an ended session each for emp and other,
+    and a bearer token for boss."""
+    from gateway import machines as ops
+    from gateway.extensions import db
+    from gateway.models import SessionRecord, utcnow
+
+    w = World()
+    with app.app_context():
+        boss, emp, other = ops.get_user("boss"), ops.get_user("emp"), ops.get_user("other")
+        desk3, _ = ops.add_machine("desk-3")
+        deskb, _ = ops.add_machine("desk-boss")
+        sales = ops.add_group("sales")
+        ops.add_member(sales, other)
+        ops.grant_group(sales, desk3)
+        ops.grant(boss, deskb)
+        desk1, desk2 = ops.get_machine("desk-1"), ops.get_machine("desk-2")
+        _, w.token = ops.create_token(boss, "tests", actor="boss")
+        w.users = {u.name: u.id for u in (boss, emp, other)}
+        w.machines = {m.name: m.id for m in (desk1, desk2, desk3, deskb)}
+        w.groups = {"sales": sales.id}
+        for owner, machine in (("emp", desk1), ("other", desk3)):
+            user = ops.get_user(owner)
+            live_id, ended_id = f"live-{owner}-0001", f"ended-{owner}-0001"
+            add_live_session(app, live_id, user, machine)
+            db.session.add(SessionRecord(id=ended_id, user_id=user.id, user_name=user.name, machine_id=machine.id,
+                                         machine_name=machine.name, client_ip="203.0.113.9", ended_at=utcnow(),
+                                         bytes_to_viewer=5, bytes_from_viewer=6, end_reason="viewer closed"))
+            db.session.commit()
+            w.live[owner], w.ended[owner] = live_id, ended_id
+    return w
+
+
+PASSWORDS = {"boss": "bosspass1", "emp": "emppass12", "other": "otherpass1"}
+
+
+@pytest.fixture
+def login(client):
+    """``login(name)``: log ``client`` in through the form; returns AuthActions (``.csrf``)."""
+    def do(name: str, password: str | None = None) -> AuthActions:
+        actions = AuthActions(client)
+        resp = actions.login(name, password or PASSWORDS[name])
+        assert resp.status_code == 302, f"login as {name} failed: {resp.status_code}"
+        return actions
+    return do
+
+
+@pytest.fixture
+def admin(users, login) -> AuthActions:
+    return login("boss")
+
+
+class Commands:
+    """Collect the commands published to gateway nodes (Redis pub/sub), as hubs would get them."""
+
+    def __init__(self, app):
+        live = app.extensions["ponte.live"]
+        self.pubsub = live.redis.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.psubscribe(live.key("node*"))
+        self.seen: list[dict] = []
+
+    def wait(self, predicate, timeout: float = 3.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for cmd in self.seen:
+                if predicate(cmd):
+                    return cmd
+            msg = self.pubsub.get_message(timeout=0.1)
+            if msg and msg.get("type") == "pmessage":
+                self.seen.append(json.loads(msg["data"]))
+        raise AssertionError(f"no such node command; saw {self.seen}")
+
+    def drain(self) -> list[dict]:
+        while True:
+            msg = self.pubsub.get_message(timeout=0.2)
+            if msg is None:
+                return self.seen
+            if msg.get("type") == "pmessage":
+                self.seen.append(json.loads(msg["data"]))
+
+    def close(self):
+        self.pubsub.close()
+
+
+@pytest.fixture
+def commands(app):
+    c = Commands(app)
+    yield c
+    c.close()

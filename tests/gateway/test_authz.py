@@ -1,0 +1,285 @@
+"""The authorisation table: every route of ``app.url_map`` × (anonymous, employee, other employee,
+admin, disabled user) × (own object, foreign object, nonexistent id).
+
+``ROUTES`` classifies each endpoint; a route missing from it fails
+``test_every_route_is_classified``, so a new route cannot be forgotten. WebSocket
+routes are covered by the end-to-end tests (tests/e2e) and only classified here.
+
+Besides status codes, every response to a non-admin is searched for the names
+of PCs and the ids of sessions that person may not see, and the admin-managed
+tables must be unchanged after a non-admin has tried every route.
+"""
+
+from __future__ import annotations
+
+import itertools
+from urllib.parse import quote
+from dataclasses import dataclass, field
+
+import pytest
+from sqlalchemy import select
+
+from gateway import machines as ops
+from gateway.extensions import db
+from gateway.models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Machine, User, group_members)
+from tests.conftest import AuthActions, csrf_from
+from tests.gateway.conftest import PASSWORDS, add_live_session
+
+PUBLIC, USER, USER_MACHINE, USER_SESSION, ADMIN, WEBSOCKET = (
+    "public", "user", "user_machine", "user_session", "admin", "websocket")
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: str
+    missing: frozenset = frozenset({"missing"})   # verdicts allowed for a nonexistent id
+    denied: frozenset = frozenset({"denied"})     # verdicts allowed when a non-admin tries an admin route
+
+
+A = Route(ADMIN)
+ROUTES: dict[str, Route] = {
+    # people log in
+    "auth.login": Route(PUBLIC), "auth.logout": Route(USER), "auth.reauth": Route(USER),
+    # portal
+    "portal.index": Route(USER), "portal.view": Route(USER_MACHINE, missing=frozenset({"denied"})),
+    "portal.assets": Route(PUBLIC), "portal.novnc": Route(PUBLIC), "portal.healthz": Route(PUBLIC),
+    "metrics.scrape": Route(ADMIN, denied=frozenset({"login"})),   # admin cookie or the metrics token
+    # WebSockets: tests/e2e
+    "ws.view": Route(WEBSOCKET), "ws.agent_control": Route(WEBSOCKET), "ws.agent_stream": Route(WEBSOCKET),
+    # the employee's API
+    "api.me": Route(USER), "api.my_machines": Route(USER),
+    "api.open_session": Route(USER_MACHINE, missing=frozenset({"denied"})),
+    "api.session_status": Route(USER_SESSION), "api.end_session": Route(USER_SESSION),
+    "api.enroll": Route(PUBLIC),   # agents, with a one-time code
+    # the admin API
+    **{f"api.{name}": A for name in (
+        "live_sessions", "history", "audit_log", "users", "user_create", "user_get", "user_update", "user_delete",
+        "groups", "group_create", "group_get", "group_update", "group_delete", "group_member_add",
+        "group_member_remove", "machines_list", "machine_create", "machine_get", "machine_update",
+        "machine_delete", "machine_enrolment", "machine_revoke", "machine_grants", "grant_put", "grant_delete",
+        "group_grant_put", "group_grant_delete", "tokens", "token_create", "token_revoke")},
+    # the admin console
+    **{f"admin.{name}": A for name in (
+        "index", "users", "user_create", "user", "user_password", "user_disable", "user_enable", "user_admin",
+        "user_delete", "user_grant", "user_ungrant", "user_group_add", "user_group_remove",
+        "groups", "group_create", "group", "group_rename", "group_delete", "group_member_add",
+        "group_member_remove", "group_grant", "group_ungrant",
+        "machines", "machine_create", "machine", "machine_rename", "machine_code", "machine_revoke",
+        "machine_delete", "machine_grant", "machine_ungrant", "machine_group_grant", "machine_group_ungrant",
+        "sessions", "history", "history_csv", "audit", "audit_csv", "tokens", "token_create", "token_revoke")},
+    # ending a session that has just ended is not an error: the page says so
+    "admin.session_end": Route(ADMIN, missing=frozenset({"allowed"})),
+}
+
+#: URL variables and the kind of object they name.
+ARGUMENTS = {"machine": "machine", "machine_id": "machine", "user": "user", "user_id": "user",
+             "group": "group", "group_id": "group", "session": "session", "session_id": "session",
+             "token": "token", "token_id": "token", "filename": "file"}
+FILES = {"portal.assets": "style.css", "portal.novnc": "core/rfb.js"}
+MISSING = {"machine": "999999", "user": "999999", "group": "999999", "token": "999999", "session": "no-such-session"}
+
+ACTORS = ("anonymous", "emp", "other", "admin", "disabled")
+OBJECTS = ("own", "foreign", "missing")
+LOGIN = {"emp": "emp", "other": "other", "admin": "boss", "disabled": "gone"}
+
+
+def test_every_route_is_classified(app):
+    unknown, mislabelled = [], []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        route = ROUTES.get(rule.endpoint)
+        if route is None:
+            unknown.append(f"{rule.endpoint} {rule.rule}")
+            continue
+        if getattr(rule, "websocket", False) != (route.kind == WEBSOCKET):
+            mislabelled.append(f"{rule.endpoint}: websocket={getattr(rule, 'websocket', False)}")
+        if rule.endpoint.startswith("admin.") and (route.kind != ADMIN or not rule.rule.startswith("/admin/")):
+            mislabelled.append(f"{rule.endpoint}: admin console routes are admin-only, under /admin/")
+        view = app.view_functions[rule.endpoint]
+        if rule.endpoint.startswith("api.") and (getattr(view, "ponte_access", None) == "admin") != (route.kind == ADMIN):
+            mislabelled.append(f"{rule.endpoint}: the table and @admin_only disagree")
+        for arg in rule.arguments:
+            if arg not in ARGUMENTS:
+                mislabelled.append(f"{rule.endpoint}: teach ARGUMENTS what <{arg}> names")
+    assert not unknown, "routes missing from ROUTES (classify them in tests/gateway/test_authz.py): " + \
+        ", ".join(unknown)
+    assert not mislabelled, "; ".join(mislabelled)
+
+
+@dataclass
+class Scene:
+    """World objects per actor, and what each non-admin must never see."""
+
+    own: dict = field(default_factory=dict)       # actor -> {kind: value}
+    foreign: dict = field(default_factory=dict)
+    secrets: dict = field(default_factory=dict)   # actor -> strings that must not appear
+
+
+def _scene(app, world) -> Scene:
+    with app.app_context():
+        boss, emp, other = ops.get_user("boss"), ops.get_user("emp"), ops.get_user("other")
+        gone = ops.add_user("gone", "gonepass12")
+        ops.grant(gone, ops.get_machine("desk-2"))
+        floor = ops.add_group("floor")
+        ops.add_member(floor, emp)
+        tokens = {u.name: ops.create_token(u, f"{u.name}-t", actor="boss")[0].id for u in (emp, other, gone)}
+        tokens["boss"] = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == boss.id))
+        add_live_session(app, "live-boss-0001", boss, ops.get_machine("desk-boss"))
+        add_live_session(app, "live-gone-0001", gone, ops.get_machine("desk-2"))
+        ids = {u.name: u.id for u in (boss, emp, other, gone)}
+        floor_id = floor.id
+        ops.set_disabled(gone, True)
+    m = world.machines
+    objects = {
+        "emp": {"machine": m["desk-1"], "session": world.live["emp"], "user": ids["emp"],
+                "group": floor_id, "token": tokens["emp"]},
+        "other": {"machine": m["desk-3"], "session": world.live["other"], "user": ids["other"],
+                  "group": world.groups["sales"], "token": tokens["other"]},
+        "boss": {"machine": m["desk-boss"], "session": "live-boss-0001", "user": ids["boss"],
+                 "group": floor_id, "token": tokens["boss"]},
+        "gone": {"machine": m["desk-2"], "session": "live-gone-0001", "user": ids["gone"],
+                 "group": floor_id, "token": tokens["gone"]},
+    }
+    scene = Scene()
+    sessions_of = {"emp": world.live["emp"], "other": world.live["other"], "boss": "live-boss-0001",
+                   "gone": "live-gone-0001"}
+    for actor in ACTORS:
+        who = LOGIN.get(actor, "emp")
+        scene.own[actor] = objects[who]
+        scene.foreign[actor] = objects["other" if who == "emp" else "emp"]
+        visible_machines = {"emp": {"desk-1"}, "other": {"desk-3"}}.get(actor, set())
+        scene.secrets[actor] = ({name for name in m if name not in visible_machines}
+                                | {s for owner, s in sessions_of.items() if LOGIN.get(actor) != owner or actor == "disabled"})
+    return scene
+
+
+def _victims(app, n: int) -> dict:
+    """Fresh objects for one admin request (so deleting one cannot spoil the next request)."""
+    with app.app_context():
+        user = ops.add_user(f"victim-{n}", "victimpass1")
+        machine, _ = ops.add_machine(f"vpc-{n}")
+        group = ops.add_group(f"vgroup-{n}")
+        ops.grant(user, machine)
+        ops.add_member(group, user)
+        ops.grant_group(group, machine)
+        token, _ = ops.create_token(user, "victim", actor="boss")
+        add_live_session(app, f"vsession-{n}", user, machine)
+        return {"machine": machine.id, "user": user.id, "group": group.id, "token": token.id,
+                "session": f"vsession-{n}"}
+
+
+def _snapshot(app) -> dict:
+    """The admin-managed state a non-admin must never change."""
+    with app.app_context():
+        def rows(stmt):
+            return sorted(tuple(r) for r in db.session.execute(stmt))
+        return {
+            "users": rows(select(User.id, User.name, User.password_hash, User.is_admin, User.disabled)),
+            "machines": rows(select(Machine.id, Machine.name, Machine.credential_hash, Machine.revoked_at)),
+            "grants": rows(select(Grant.user_id, Grant.machine_id)),
+            "groups": rows(select(Group.id, Group.name)),
+            "members": rows(select(group_members.c.group_id, group_members.c.user_id)),
+            "group_grants": rows(select(GroupGrant.group_id, GroupGrant.machine_id)),
+            "tokens": rows(select(ApiToken.id, ApiToken.user_id, ApiToken.revoked_at)),
+            "codes": rows(select(EnrolmentCode.id, EnrolmentCode.used_at)),
+        }
+
+
+def verdict(resp) -> str:
+    if resp.status_code >= 500:
+        return "error"
+    location = resp.headers.get("Location", "")
+    if resp.status_code == 401 or (resp.status_code == 302 and location.startswith("/login?next=")):
+        return "login"
+    if resp.status_code == 403:
+        return "denied"
+    if resp.status_code == 404:
+        return "missing"
+    return "allowed"
+
+
+def expected(route: Route, actor: str, obj: str | None) -> frozenset:
+    if route.kind == PUBLIC:
+        return frozenset({"allowed", "login", "denied", "missing"})   # anything but a crash
+    if actor in ("anonymous", "disabled"):
+        return frozenset({"login"})
+    if route.kind == USER:
+        return frozenset({"allowed"})
+    if route.kind == USER_MACHINE:
+        return frozenset({"allowed"}) if obj == "own" else (route.missing if obj == "missing" else frozenset({"denied"}))
+    if route.kind == USER_SESSION:
+        if obj == "own":
+            return frozenset({"allowed"})
+        if obj == "foreign" and actor == "admin":
+            return frozenset({"allowed"})   # admins watch and end everyone's sessions
+        return frozenset({"missing"})       # another's session does not exist, as far as you know
+    if route.kind == ADMIN:
+        if actor != "admin":
+            return route.denied
+        return route.missing if obj == "missing" else frozenset({"allowed"})
+    raise AssertionError(route.kind)
+
+
+def _requests(app):
+    """(rule, method) for every route we drive here; logout last (it ends the login)."""
+    out = []
+    for rule in app.url_map.iter_rules():
+        route = ROUTES.get(rule.endpoint)
+        if rule.endpoint == "static" or route is None or route.kind == WEBSOCKET:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            out.append((rule, method))
+    return sorted(out, key=lambda rm: (rm[0].endpoint == "auth.logout", rm[0].endpoint, rm[1]))
+
+
+@pytest.mark.parametrize("actor,obj", list(itertools.product(ACTORS, OBJECTS)))
+def test_authorisation_table(app, world, actor, obj):
+    scene = _scene(app, world)
+    client = app.test_client()
+    auth = AuthActions(client)
+    if actor == "disabled":
+        # logged in while still enabled, then disabled by an admin: the cookie must be worthless
+        with app.app_context():
+            ops.set_disabled(ops.get_user("gone"), False)
+        assert auth.login("gone", "gonepass12").status_code == 302
+        with app.app_context():
+            ops.set_disabled(ops.get_user("gone"), True)
+    elif actor != "anonymous":
+        assert auth.login(LOGIN[actor], PASSWORDS[LOGIN[actor]]).status_code == 302
+    csrf = auth.csrf or csrf_from(client.get("/login").get_data(as_text=True))
+    before = _snapshot(app)
+    adapter = app.url_map.bind("localhost")
+    problems, victims = [], itertools.count()
+
+    for rule, method in _requests(app):
+        route = ROUTES[rule.endpoint]
+        has_object = any(ARGUMENTS[a] != "file" for a in rule.arguments)
+        if not has_object and obj != "own":
+            continue   # nothing to be foreign or missing
+        if route.kind == ADMIN and actor == "admin" and obj != "missing":
+            values = _victims(app, next(victims))
+        else:
+            values = {"own": scene.own[actor], "foreign": scene.foreign[actor], "missing": MISSING}[obj]
+        url_values = {a: FILES[rule.endpoint] if ARGUMENTS[a] == "file" else values[ARGUMENTS[a]]
+                      for a in rule.arguments}
+        url = adapter.build(rule.endpoint, url_values, method=method)
+        if rule.rule.startswith("/api/"):
+            resp = client.open(url, method=method, json={} if method != "GET" else None,
+                               headers={"X-CSRFToken": csrf})
+        else:
+            resp = client.open(url, method=method, data={"csrf_token": csrf} if method != "GET" else None)
+        got, want = verdict(resp), expected(route, actor, obj if has_object else None)
+        if got not in want:
+            problems.append(f"{method} {url} [{rule.endpoint}] as {actor}/{obj}: {resp.status_code} "
+                            f"({got}), expected {'/'.join(sorted(want))}")
+        if actor != "admin":
+            # a redirect to the login page echoes the asked-for URL: that reveals nothing
+            body = resp.get_data(as_text=True).replace(url, "").replace(quote(url, safe=""), "")
+            leaked = sorted(s for s in scene.secrets[actor] if s in body)
+            if leaked:
+                problems.append(f"{method} {url} as {actor}/{obj} shows {leaked}")
+
+    assert not problems, "\n".join(problems)
+    if actor != "admin":
+        assert _snapshot(app) == before, f"{actor} changed admin-managed state"
