@@ -32,7 +32,6 @@ csrf.exempt(bp)  # cookie-authenticated calls are checked in ``_authenticate``
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 #: How ``ws.view`` words an agent that attached but could not serve the session.
-START_FAILED = "The PC could not start the session"
 PAGE_MAX = 1000
 REAUTH_MESSAGE = ("Admin changes need a login younger than 30 minutes: confirm your password at /reauth "
                   "(or use an API token).")
@@ -217,8 +216,7 @@ def session_status(session: str):
     # the PC is no longer yours, or when the PC itself refused (a wrong VNC password stays wrong,
     # and retrying it gets the gateway's address blacklisted by the VNC server).
     reconnect = bool(record.ended_at is None or (
-        not record.ended_by and machine is not None and machine.revoked_at is None
-        and not record.end_reason.startswith(START_FAILED)))
+        not record.ended_by and machine is not None and machine.revoked_at is None))
     return jsonify(session=session, state="ended" if record.ended_at else "live", machine=record.machine_name,
                    end_reason=record.end_reason or None, ended_by=record.ended_by or None, reconnect=reconnect)
 

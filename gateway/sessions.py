@@ -60,11 +60,19 @@ def started(session: str, user: User, machine: Machine, client_ip: str, node: st
         log.warning("session %s not indexed live: %s", session, exc)
 
 
-def ended(session: str, machine_id: int, *, to_viewer: int, from_viewer: int, reason: str) -> None:
+#: ``ended_by`` of a session the PC itself could not serve (e.g. its VNC
+#: server refused the agent's password): retrying will not help.
+ENDED_BY_PC = "the PC"
+
+
+def ended(session: str, machine_id: int, *, to_viewer: int, from_viewer: int, reason: str,
+          ended_by: str = "") -> None:
     """Close the history row (always) and drop the live record (best effort)."""
     record = db.session.get(SessionRecord, session)
     if record is not None and record.ended_at is None:
         record.ended_at = utcnow()
+        if ended_by and not record.ended_by:
+            record.ended_by = ended_by
         record.bytes_to_viewer = to_viewer
         record.bytes_from_viewer = from_viewer
         record.end_reason = reason[:255]

@@ -6,17 +6,14 @@ known ones (last seen, version, OS) for when the agent is gone.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from flask import current_app
 
-from .extensions import db
 from .live import LiveStoreError
-from .models import Machine, note_agent_seen
+from .models import Machine
 
-log = logging.getLogger(__name__)
 
 MESSAGES = {
     "online": "Online",
@@ -30,7 +27,6 @@ MESSAGES = {
 #: States in which "Open" cannot work.
 UNAVAILABLE = frozenset({"offline", "vnc_down", "not_enrolled", "revoked", "unknown"})
 #: How stale the stored "last seen" may get before a status read refreshes it.
-PERSIST_EVERY = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -91,7 +87,6 @@ def statuses(machines: list[Machine]) -> list[MachineStatus]:
         return [MachineStatus(m.id, m.name, "unknown", MESSAGES["unknown"], last_seen=_epoch(m.last_seen_at),
                               version=m.agent_version, os=m.agent_os, hostname=m.agent_hostname)
                 for m in machines]
-    _remember(machines, agents)
     out = []
     for m in machines:
         agent = agents.get(m.id)
@@ -117,23 +112,3 @@ def statuses(machines: list[Machine]) -> list[MachineStatus]:
             hostname=info.get("hostname") or m.agent_hostname, vnc_detail=info.get("vnc_detail", ""),
             sessions=in_use.get(m.id, 0)))
     return out
-
-
-def _remember(machines: list[Machine], agents: dict[int, dict]) -> None:
-    """Keep the last known agent facts in SQL, at most once a minute per machine."""
-    changed = False
-    for m in machines:
-        agent = agents.get(m.id)
-        seen = _float((agent or {}).get("last_seen"))
-        if agent is None or seen is None or m.revoked_at is not None:
-            continue
-        at = datetime.fromtimestamp(seen, timezone.utc).replace(tzinfo=None)
-        if m.last_seen_at is None or at - m.last_seen_at >= PERSIST_EVERY:
-            note_agent_seen(m, agent, at)
-            changed = True
-    if changed:
-        try:
-            db.session.commit()
-        except Exception as exc:  # advisory; a busy database must not break a status read
-            db.session.rollback()
-            log.warning("last-seen not stored: %s", exc)

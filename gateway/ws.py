@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import gevent
 from flask import Blueprint, Response, abort, current_app, request
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from agents.protocol import control
 from agents.protocol.framing import FramedWebSocket, FramingError
@@ -23,7 +24,7 @@ from . import sessions
 from .extensions import csrf, db, limiter
 from .hub import AgentChannel, AgentUnavailable, Hub
 from .live import LiveStoreError
-from .models import Machine, machine_for_user
+from .models import Machine, machine_for_user, note_agent_seen
 from .relay import Relay
 from .security import token_matches
 
@@ -142,7 +143,8 @@ def view():
     if failure is not None:
         result = dataclasses.replace(result, reason=f"The PC could not start the session: {failure}")
     sessions.ended(ticket.session, machine_id, to_viewer=result.to_viewer,
-                   from_viewer=result.from_viewer, reason=result.reason)
+                   from_viewer=result.from_viewer, reason=result.reason,
+                   ended_by=sessions.ENDED_BY_PC if failure is not None else "")
     current_app.extensions["ponte.metrics"].session_ended(result.reason, result.to_viewer, result.from_viewer)
     log.info("session %s ended: %s (%d bytes to viewer, %d from)", ticket.session,
              result.reason, result.to_viewer, result.from_viewer)
@@ -209,10 +211,11 @@ def agent_control():
         return UPGRADED
 
     channel = AgentChannel(machine.id, machine.name, ws)
-    db.session.remove()
     info = hello.info
+    _note_seen(machine.id, info)
+    db.session.remove()
     try:
-        channel.send(control.Welcome(machine=machine.name, heartbeat=settings.heartbeat))
+        channel.send(control.Welcome(machine=channel.machine_name, heartbeat=settings.heartbeat))
         hub.attach_agent(channel)
         _mark_online(live, channel, info, settings)
         ws.settimeout(settings.heartbeat * 3)  # three missed heartbeats: offline
@@ -239,8 +242,23 @@ def agent_control():
                 live.agent_offline(channel.machine_id, settings.node_id)
             except LiveStoreError as exc:
                 log.warning("could not mark %s offline: %s", channel.machine_name, exc)
+            _note_seen(channel.machine_id, info)
         channel.close(1000, "bye")
     return UPGRADED
+
+
+def _note_seen(machine_id: int, info: control.AgentInfo) -> None:
+    """Last known agent facts in SQL: what admins see once the agent is offline."""
+    try:
+        machine = db.session.get(Machine, machine_id)
+        if machine is not None:
+            note_agent_seen(machine, {"version": info.version, "os": info.os, "hostname": info.hostname})
+            db.session.commit()
+    except SQLAlchemyError as exc:  # advisory: never drop an agent over it
+        db.session.rollback()
+        log.warning("last-seen of machine %s not stored: %s", machine_id, exc)
+    finally:
+        db.session.remove()
 
 
 def _mark_online(live, channel: AgentChannel, info: control.AgentInfo, settings) -> None:

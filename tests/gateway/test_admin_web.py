@@ -344,7 +344,14 @@ def test_machine_status_page(web, app, world, users, client):
     assert "9.8.7" in html and "Windows 11" in html and "Not answering" in html and "In use" in html
     page = web.get(f"/admin/machines/{world.machines['desk-2']}").get_data(as_text=True)
     assert "connection refused" in page and "Linux" in page
-    # once the agent is gone, "last seen" and the last known facts remain
+    # once the agent is gone, "last seen" and the last known facts remain (the control
+    # channel writes them to SQL on hello and on disconnect: gateway/ws.py _note_seen)
+    from gateway.models import note_agent_seen
+
+    with app.app_context():
+        note_agent_seen(db.session.get(Machine, world.machines["desk-1"]),
+                        {"version": "9.8.7", "os": "Windows 11", "hostname": "DESK1"})
+        db.session.commit()
     live.redis.delete(live.key("agent", world.machines["desk-1"]))
     page = web.get(f"/admin/machines/{world.machines['desk-1']}").get_data(as_text=True)
     assert "Offline" in page and "ago" in page and "Windows 11" in page

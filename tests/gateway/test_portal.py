@@ -163,7 +163,6 @@ def test_session_cookie_flags(app, client, users):
 
 def test_secure_cookie_over_tls(tmp_path, redis_server, prefix):
     from gateway import create_app
-    from tests.conftest import AuthActions
 
     app = create_app({"instance_path": str(tmp_path / "i"), "redis_url": redis_server, "redis_prefix": prefix,
                       "public_url": "https://ponte.example.com"})
@@ -179,6 +178,7 @@ def test_secure_cookie_over_tls(tmp_path, redis_server, prefix):
 
 
 def test_session_status_when_the_pc_refused_says_stop(app, client, emp, world):
-    _end(app, world, "The PC could not start the session: the VNC server rejected the password")
+    _end(app, world, "The PC could not start the session: the VNC server rejected the password",
+         ended_by=sessions.ENDED_BY_PC)
     body = client.get(f"/api/v1/sessions/{world.live['emp']}").get_json()
     assert body["reconnect"] is False and "rejected the password" in body["end_reason"]
