@@ -1,13 +1,25 @@
 """Agent settings: ``agent.toml`` ``[agent]`` table, ``PONTE_AGENT_*``, CLI flags.
 
+Precedence, lowest first: defaults, the ``[agent]`` table of the TOML file
+(``--config`` or ``$PONTE_AGENT_CONFIG``), ``PONTE_AGENT_<KEY>`` environment
+variables, command-line flags (``--<key-with-dashes>``). Every field of
+``AgentSettings`` is a key in all three places.
+
 The machine credential lives in its own file, created 0600 (on Windows in
 the user's profile, which only that user and administrators can read).
+
+Exceptions::
+
+    ConfigError     a setting is missing, unknown or malformed
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +29,14 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from .transport import TLSOptions
+from .transport import TLSOptions, pins
 
 DEFAULT_VNC_HOST = "127.0.0.1"
 DEFAULT_VNC_PORT = 5900
+DEFAULT_VNC_TIMEOUT = 10.0
+DEFAULT_LOG_MAX_BYTES = 5_000_000
+DEFAULT_LOG_BACKUPS = 5
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(Exception):
@@ -37,17 +53,22 @@ def default_config_dir() -> Path:
 
 @dataclass(frozen=True)
 class AgentSettings:
+    """Everything the agent can be told; see ``config/agent.toml`` for each key."""
+
     gateway: str = ""
     credential_file: str = ""
     vnc_host: str = DEFAULT_VNC_HOST
     vnc_port: int = DEFAULT_VNC_PORT
     vnc_password: str = ""
     vnc_password_file: str = ""
+    vnc_timeout: float = DEFAULT_VNC_TIMEOUT
     ca_bundle: str = ""
     pin_sha256: str = ""
     insecure_dev: bool = False
     log_file: str = ""
     log_level: str = "INFO"
+    log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
+    log_backups: int = DEFAULT_LOG_BACKUPS
 
     @property
     def tls(self) -> TLSOptions:
@@ -58,18 +79,61 @@ class AgentSettings:
         return Path(self.credential_file) if self.credential_file else default_config_dir() / "credential"
 
     def vnc_secret(self) -> str | None:
-        """The VNC password, from the setting or its file (first line)."""
+        """The VNC password, from the setting or its file (first line); ``None`` if neither."""
         if self.vnc_password:
             return self.vnc_password
         if self.vnc_password_file:
             try:
-                return Path(self.vnc_password_file).read_text().splitlines()[0]
-            except (OSError, IndexError) as exc:
-                raise ConfigError(f"cannot read vnc_password_file: {exc}") from exc
+                lines = Path(self.vnc_password_file).read_text(encoding="utf-8-sig").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"cannot read vnc_password_file {self.vnc_password_file}: {exc}") from exc
+            return lines[0] if lines and lines[0] else None
         return None
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(AgentSettings)}
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _coerce(name: str, value, kind):
+    """Turn a TOML, environment or flag value into the field's type, or say why not."""
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in {"1", "true", "yes", "on", "0", "false", "no", "off", ""}:
+            return value.strip().lower() in {"1", "true", "yes", "on"}
+    elif kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+    elif kind == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif isinstance(value, str):
+        return value
+    raise ConfigError(f"setting {name!r} must be a {kind}, not {value!r}")
+
+
+def _validate(s: AgentSettings) -> None:
+    if not 1 <= s.vnc_port <= 65535:
+        raise ConfigError(f"vnc_port must be 1-65535, not {s.vnc_port}")
+    if not 0.5 <= s.vnc_timeout <= 300:
+        raise ConfigError(f"vnc_timeout must be 0.5-300 seconds, not {s.vnc_timeout}")
+    if s.log_level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not {s.log_level!r}")
+    if s.log_max_bytes < 1024 or s.log_backups < 1:
+        raise ConfigError("log_max_bytes must be at least 1024 and log_backups at least 1")
+    for pin in pins(s.pin_sha256):
+        if not _HEX64.fullmatch(pin):
+            raise ConfigError(f"pin_sha256 must be SHA-256 fingerprints in hex (64 digits, ':' allowed), not {pin!r}")
+    if s.gateway and not re.match(r"(?i)(https?|wss?)://[^/]", s.gateway):
+        raise ConfigError(f"gateway must be a URL such as https://ponte.example.com, not {s.gateway!r}")
 
 
 def load_settings(path: str | None = None, overrides: dict | None = None,
@@ -80,9 +144,12 @@ def load_settings(path: str | None = None, overrides: dict | None = None,
     if path:
         try:
             with open(path, "rb") as fh:
-                values.update(tomllib.load(fh).get("agent", {}))
+                table = tomllib.load(fh).get("agent", {})
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read {path}: {exc}") from exc
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [agent] must be a table")
+        values.update(table)
     for name in FIELDS:
         if f"PONTE_AGENT_{name.upper()}" in environ:
             values[name] = environ[f"PONTE_AGENT_{name.upper()}"]
@@ -90,23 +157,23 @@ def load_settings(path: str | None = None, overrides: dict | None = None,
     unknown = set(values) - set(FIELDS)
     if unknown:
         raise ConfigError(f"unknown agent settings: {', '.join(sorted(unknown))}")
-    try:
-        if "vnc_port" in values:
-            values["vnc_port"] = int(values["vnc_port"])
-        if isinstance(values.get("insecure_dev"), str):
-            values["insecure_dev"] = values["insecure_dev"].lower() in {"1", "true", "yes", "on"}
-    except ValueError as exc:
-        raise ConfigError(f"bad setting: {exc}") from exc
-    return AgentSettings(**values)
+    for name, value in list(values.items()):
+        default = FIELDS[name].default
+        kind = {bool: "bool", int: "int", float: "float"}.get(type(default), "string")
+        values[name] = _coerce(name, value, kind)
+    settings = AgentSettings(**values)
+    _validate(settings)
+    return settings
 
 
 def save_credential(path: Path, gateway: str, credential: str) -> None:
-    """Write the credential file readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    """Write the credential file readable by its owner only (0600; folder 0700 if we create it)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(f"gateway = {gateway!r}\ncredential = {credential!r}\n".replace("'", '"'))
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        # json.dumps of a str is a valid TOML basic string (same escapes).
+        fh.write(f"gateway = {json.dumps(gateway)}\ncredential = {json.dumps(credential)}\n")
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
 
@@ -120,4 +187,12 @@ def read_credential(path: Path) -> tuple[str, str]:
         raise ConfigError(f"no usable credential at {path} ({exc}); run 'python -m agents enroll' first") from exc
     if not isinstance(data.get("credential"), str) or not isinstance(data.get("gateway"), str):
         raise ConfigError(f"credential file {path} is incomplete; enrol again")
+    if sys.platform != "win32":
+        try:
+            mode = path.stat().st_mode & 0o077
+        except OSError:
+            mode = 0
+        if mode:
+            logging.getLogger(__name__).warning(
+                "credential file %s is readable by other users; run: chmod 600 %s", path, path)
     return data["gateway"], data["credential"]

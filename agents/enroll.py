@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 from .config import save_credential
-from .transport import Session
+from .transport import Session, TransportError
 
 
 def enroll(gateway: str, code: str, settings) -> str:
@@ -13,7 +13,8 @@ def enroll(gateway: str, code: str, settings) -> str:
     session = Session(gateway, settings.tls)
     body = session.json("POST", "/api/v1/enroll", json_body={"code": code, "hostname": socket.gethostname()})
     credential = body.get("credential")
-    if not isinstance(credential, str):
-        raise ValueError("the gateway's answer has no credential")
+    if not isinstance(credential, str) or not credential:
+        raise TransportError("the gateway's answer has no credential (is this a Ponte gateway?)")
     save_credential(settings.credential_path, gateway.rstrip("/"), credential)
-    return body.get("machine", {}).get("name", "?")
+    machine = body.get("machine")
+    return machine.get("name", "?") if isinstance(machine, dict) else "?"

@@ -2,7 +2,12 @@
 
 Threads, not gevent: the agent must install with pip alone on Windows,
 macOS and Linux. One thread reads the control channel, one sends
-heartbeats, and each stream has two.
+heartbeats, one checks the VNC server now and then, and each stream has two.
+
+Staying connected for months: every failure of the control channel, of
+whatever kind, ends in a reconnect after ``Backoff`` (full jitter, 0.5 s to
+60 s, reset once a connection has been up for a minute); only a refused
+credential stops the agent, because retrying it cannot help.
 
 Exceptions::
 
@@ -20,6 +25,7 @@ import threading
 import time
 
 from . import __version__, vnc
+from .config import ConfigError
 from .protocol import control
 from .protocol.framing import FramingError
 from .stream import Stream
@@ -30,7 +36,14 @@ log = logging.getLogger(__name__)
 BACKOFF_MIN = 0.5
 BACKOFF_MAX = 60.0
 STABLE_AFTER = 60.0
-PROBE_EVERY = 4  # heartbeats between full VNC probes
+WELCOME_TIMEOUT = 30.0
+
+#: Seconds between VNC checks (full RFB handshakes), by the last outcome.
+#: A wrong password is retried rarely: VNC servers lock out an address after
+#: a few failures (TigerVNC, RealVNC, UltraVNC), and that would lock out
+#: local users of 127.0.0.1 too. A session attempt still tries at once.
+PROBE_INTERVAL = {"ok": 60.0, vnc.UNREACHABLE: 15.0, vnc.TIMEOUT: 60.0, vnc.PROTOCOL: 60.0,
+                  vnc.VERSION: 600.0, vnc.SECURITY: 600.0, vnc.PASSWORD: 300.0, vnc.REFUSED: 300.0}
 
 
 class CredentialRefused(Exception):
@@ -38,7 +51,13 @@ class CredentialRefused(Exception):
 
 
 class Backoff:
-    """Exponential backoff with full jitter: uniform(0, min(cap, base·2ⁿ))."""
+    """Exponential backoff with full jitter: uniform(0, min(cap, base·2ⁿ)).
+
+    ``n`` counts failures since the last ``reset()``; it stops growing once the
+    ceiling reaches ``cap``, so months of failures never overflow.
+    """
+
+    MIN_DELAY = 0.05  # never a busy loop, even when the random draw is 0
 
     def __init__(self, base: float = BACKOFF_MIN, cap: float = BACKOFF_MAX, rng=random.random):
         self.base = base
@@ -46,10 +65,16 @@ class Backoff:
         self.attempt = 0
         self._rng = rng
 
+    @property
+    def ceiling(self) -> float:
+        """The largest delay the next ``next()`` may return."""
+        return min(self.cap, self.base * (2 ** min(self.attempt, 64)))
+
     def next(self) -> float:
-        ceiling = min(self.cap, self.base * (2 ** self.attempt))
-        self.attempt += 1
-        return max(0.05, self._rng() * ceiling)
+        ceiling = self.ceiling
+        if ceiling < self.cap:
+            self.attempt += 1
+        return max(self.MIN_DELAY, self._rng() * ceiling)
 
     def reset(self) -> None:
         self.attempt = 0
@@ -64,37 +89,69 @@ class Agent:
         self.streams: dict[str, Stream] = {}
         self._send_lock = threading.Lock()
         self._ws = None
+        self._probe_now = threading.Event()
         self.vnc_ok = False
+        self.vnc_kind = "unchecked"
         self.vnc_detail = "not checked yet"
+        self.welcomed_at: float | None = None
+        self.backoff = Backoff()
 
     # -- info --
 
     def info(self) -> control.AgentInfo:
-        return control.AgentInfo(version=__version__, os=f"{platform.system()} {platform.release()}"[:128],
+        return control.AgentInfo(version=__version__[:64], os=f"{platform.system()} {platform.release()}"[:128],
                                  hostname=socket.gethostname()[:255], vnc_ok=self.vnc_ok,
-                                 vnc_detail=self.vnc_detail[:500])
+                                 vnc_detail=self.vnc_detail[:control.MAX_TEXT])
+
+    def _vnc_password(self) -> str | None:
+        try:
+            return self.settings.vnc_secret()
+        except ConfigError as exc:
+            log.warning("%s; trying without a VNC password", exc)
+            return None
 
     def probe_vnc(self) -> None:
-        self.vnc_ok, self.vnc_detail = vnc.probe(self.settings.vnc_host, self.settings.vnc_port,
-                                                 self.settings.vnc_secret())
+        """One full handshake with the VNC server; heartbeats carry the outcome."""
+        result = vnc.check(self.settings.vnc_host, self.settings.vnc_port, self._vnc_password(),
+                           timeout=self.settings.vnc_timeout)
+        self._set_vnc(result.ok, result.detail, result.kind)
+
+    def _set_vnc(self, ok: bool, detail: str, kind: str) -> None:
+        changed = ok != self.vnc_ok or (not ok and kind != self.vnc_kind)
+        if ok and not detail:  # a session got in: keep the last check's description
+            detail = self.vnc_detail if self.vnc_ok else "the VNC server accepted a session"
+        self.vnc_ok, self.vnc_kind, self.vnc_detail = ok, ("ok" if ok else kind), detail
+        if changed:
+            if ok:
+                log.info("VNC server usable: %s", detail)
+            else:
+                log.warning("VNC server not usable: %s", detail)
+            self._send(control.Heartbeat(info=self.info()))  # tell the gateway now, not at the next beat
 
     # -- main loop --
 
     def run_forever(self) -> None:
-        """Connect, serve, reconnect with backoff; returns on stop()."""
-        backoff = Backoff()
+        """Connect, serve, reconnect with backoff; returns on stop().
+
+        Raises ``CredentialRefused`` when the gateway refuses the credential.
+        """
+        backoff = self.backoff
         self.probe_vnc()
+        threading.Thread(target=self._prober, daemon=True, name="vnc-probe").start()
         while not self.stop_event.is_set():
-            started = time.monotonic()
+            self.welcomed_at = None
             try:
                 self.serve_once()
             except CredentialRefused:
                 raise
             except (TransportError, FramingError, control.ControlError, OSError) as exc:
-                log.warning("gateway connection: %s", exc)
+                if not self.stop_event.is_set():  # stop() closing the socket is no news
+                    log.warning("gateway connection: %s", exc)
+            except Exception:  # a bug must cost a reconnect, never the agent
+                log.exception("control channel failed unexpectedly")
             if self.stop_event.is_set():
                 break
-            if time.monotonic() - started >= STABLE_AFTER:
+            if self.welcomed_at is not None and time.monotonic() - self.welcomed_at >= STABLE_AFTER:
                 backoff.reset()
             delay = backoff.next()
             log.info("reconnecting in %.1f s", delay)
@@ -102,6 +159,7 @@ class Agent:
 
     def stop(self) -> None:
         self.stop_event.set()
+        self._probe_now.set()
         ws = self._ws
         if ws is not None:
             ws.close_with(1001, "agent stopping")
@@ -118,10 +176,11 @@ class Agent:
         ws = open_websocket(self.control_url(), self.settings.tls, max_message=control.DEFAULT_MAX_MESSAGE)
         self._ws = ws
         try:
+            ws.settimeout(WELCOME_TIMEOUT)
             ws.write_message(control.encode(control.Hello(credential=self.credential, info=self.info())))
-            ws.settimeout(30)
             first = ws.read_message()
             if first is None:
+                self._check_close(ws)
                 raise TransportError(f"gateway closed the control channel ({ws.close_code} {ws.close_reason})")
             event = control.decode_from_gateway(first)
             if isinstance(event, control.Refused):
@@ -130,7 +189,9 @@ class Agent:
                 raise TransportError(f"gateway refused: {event.message}")
             if not isinstance(event, control.Welcome):
                 raise control.ControlError("expected welcome")
-            log.info("connected to %s as machine %r", self.gateway, event.machine)
+            self.welcomed_at = time.monotonic()
+            log.info("connected to %s as machine %r (heartbeat %.0f s)", self.gateway, event.machine,
+                     event.heartbeat)
             beat = threading.Thread(target=self._heartbeats, args=(ws, event.heartbeat), daemon=True,
                                     name="heartbeat")
             beat.start()
@@ -139,8 +200,7 @@ class Agent:
             while not self.stop_event.is_set():
                 message = ws.read_message()
                 if message is None:
-                    if ws.close_code == 4003 and ws.close_reason and "revoked" in ws.close_reason:
-                        raise CredentialRefused(ws.close_reason)
+                    self._check_close(ws)
                     log.info("gateway closed the control channel: %s %s", ws.close_code, ws.close_reason or "")
                     return
                 self._handle(control.decode_from_gateway(message))
@@ -148,10 +208,18 @@ class Agent:
             self._ws = None
             ws.close_with(1000, "bye")
 
+    @staticmethod
+    def _check_close(ws) -> None:
+        if ws.close_code == 4003 and ws.close_reason and "revoked" in ws.close_reason.lower():
+            raise CredentialRefused(ws.close_reason)
+
     def _handle(self, event) -> None:
         if isinstance(event, control.OpenStream):
+            if event.session in self.streams:
+                log.warning("gateway asked twice for session %s; ignored", event.session)
+                return
             stream = Stream(self.settings, self.gateway, event.session, event.token,
-                            on_failure=self._report_failure)
+                            on_failure=self._report_failure, on_vnc=self._set_vnc)
             self.streams[event.session] = stream
             threading.Thread(target=self._run_stream, args=(stream,), daemon=True,
                              name=f"stream-{event.session[:8]}").start()
@@ -171,12 +239,12 @@ class Agent:
             stream.run()
         except Exception:  # one broken session must never take the agent down
             log.exception("session %s failed", stream.session)
+            stream.close("The agent hit an error")
         finally:
             self.streams.pop(stream.session, None)
 
     def _report_failure(self, session: str, reason: str) -> None:
-        self.vnc_ok, self.vnc_detail = False, reason
-        self._send(control.StreamFailed(session=session, reason=reason[:500]))
+        self._send(control.StreamFailed(session=session, reason=reason[:control.MAX_TEXT]))
 
     def _send(self, event) -> None:
         ws = self._ws
@@ -189,16 +257,25 @@ class Agent:
             log.info("could not send %s: %s", type(event).__name__, exc)
 
     def _heartbeats(self, ws, interval: float) -> None:
-        count = 0
         while not self.stop_event.wait(interval):
             if self._ws is not ws:
                 return
-            count += 1
-            if count % PROBE_EVERY == 0 or not self.vnc_ok:
-                self.probe_vnc()
-            self._send(control.Heartbeat(info=self.info()))
             try:
                 with self._send_lock:
+                    ws.write_message(control.encode(control.Heartbeat(info=self.info())))
                     ws.ping()
             except Exception:  # the reader notices the dead socket and reconnects
                 return
+
+    def _prober(self) -> None:
+        """Re-check the VNC server now and then, in its own thread so a slow
+        server never delays a heartbeat."""
+        while True:
+            self._probe_now.wait(PROBE_INTERVAL.get(self.vnc_kind, 60.0))
+            self._probe_now.clear()
+            if self.stop_event.is_set():
+                return
+            try:
+                self.probe_vnc()
+            except Exception:
+                log.exception("VNC check failed unexpectedly")

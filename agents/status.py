@@ -1,54 +1,108 @@
-"""``python -m agents status``: plain answers to "why can't I connect?"."""
+"""``python -m agents status``: plain answers to "why can't I connect?".
+
+Four questions, each answered ``yes``, ``NO — why`` or ``unknown — why``::
+
+    gateway reachable       TCP (through HTTPS_PROXY if set), TLS as configured, WebSocket
+    credential valid        the gateway knows this PC's credential and has not revoked it
+    VNC server reachable    something speaking RFB answers at vnc_host:vnc_port
+    VNC password accepted   the full RFB handshake (None or VncAuth) succeeds
+
+plus, when it applies, why the VNC server's security types cannot be used.
+"""
 
 from __future__ import annotations
 
 from . import vnc
 from .config import ConfigError, read_credential
 from .protocol import control
+from .protocol.framing import FramingError
+from .protocol.rfb import SECURITY_NONE
 from .transport import TransportError, open_websocket
+
+STATUS_TIMEOUT = 15.0
+
+_VNC_HINTS = {
+    vnc.PASSWORD: "Put the VNC server's password in vnc_password_file (or PONTE_AGENT_VNC_PASSWORD).",
+    vnc.SECURITY: "Turn on VNC password authentication (VncAuth) or no authentication in the VNC "
+                  "server's settings: the agent supports only those two.",
+    vnc.REFUSED: "After several wrong passwords most VNC servers block the address for a while: "
+                 "fix the password, then wait or restart the VNC server.",
+    vnc.UNREACHABLE: "Is the VNC server running and listening on this address and port?",
+    vnc.TIMEOUT: "Something answers on this port but does not finish an RFB handshake: is it a VNC server?",
+    vnc.PROTOCOL: "Something answers on this port but does not speak RFB: is it a VNC server?",
+    vnc.VERSION: "The VNC server is too old: RFB 3.3 or later is needed.",
+}
+
+
+def check_gateway(settings, gateway: str, credential: str) -> list[tuple[str, str]]:
+    """``[(question, answer)]`` for the gateway and the credential."""
+    base = "ws" + gateway[4:] if gateway.startswith("http") else gateway
+    try:
+        ws = open_websocket(base.rstrip("/") + "/ws/agent", settings.tls, timeout=STATUS_TIMEOUT)
+    except TransportError as exc:
+        return [("gateway reachable", f"NO — {exc}"),
+                ("credential valid", "unknown — the gateway is not reachable")]
+    answers = [("gateway reachable", "yes")]
+    try:
+        ws.settimeout(STATUS_TIMEOUT)
+        ws.write_message(control.encode(control.Hello(credential=credential, info=control.AgentInfo(),
+                                                      mode="check")))
+        message = ws.read_message()
+        if message is None:
+            raise TransportError(f"the gateway closed the connection ({ws.close_code} {ws.close_reason or ''})")
+        answer = control.decode_from_gateway(message)
+        if isinstance(answer, control.Welcome):
+            answers.append(("credential valid", f"yes (machine {answer.machine!r})"))
+        elif isinstance(answer, control.Refused):
+            final = answer.code in control.REFUSED_FINAL
+            answers.append(("credential valid", f"NO — the gateway says: {answer.message}"
+                            + (" Ask your Ponte admin for a new enrolment code and run enroll again."
+                               if final else "")))
+        else:
+            answers.append(("credential valid", f"unknown — unexpected answer {type(answer).__name__}"))
+    except (control.ControlError, TransportError, FramingError, OSError) as exc:
+        answers.append(("credential valid", f"unknown — {exc}"))
+    finally:
+        ws.close_with(1000, "status check")
+    return answers
+
+
+def check_vnc(settings) -> list[tuple[str, str]]:
+    """``[(question, answer)]`` for the VNC server, from one full RFB handshake."""
+    where = f"{settings.vnc_host}:{settings.vnc_port}"
+    try:
+        password = settings.vnc_secret()
+    except ConfigError as exc:
+        return [("VNC server reachable", "unknown — not checked"), ("VNC password accepted", f"NO — {exc}")]
+    result = vnc.check(settings.vnc_host, settings.vnc_port, password, timeout=settings.vnc_timeout)
+    if result.ok:
+        pw = "not needed (the VNC server asks for none)" if result.security == SECURITY_NONE else "yes"
+        return [("VNC server reachable", f"yes ({where}, {result.detail})"), ("VNC password accepted", pw)]
+    why = f"{result.detail}. {_VNC_HINTS[result.kind]}" if result.kind in _VNC_HINTS else result.detail
+    if result.kind in (vnc.UNREACHABLE, vnc.TIMEOUT, vnc.PROTOCOL):
+        return [("VNC server reachable", f"NO — {why}"), ("VNC password accepted", "unknown — not reached")]
+    answers = [("VNC server reachable", f"yes ({where})")]
+    if result.kind == vnc.PASSWORD:
+        answers.append(("VNC password accepted", f"NO — {why}"))
+    elif result.kind == vnc.SECURITY:
+        answers.append(("VNC password accepted", "unknown — the agent cannot use the server's security types"))
+        answers.append(("VNC security type supported", f"NO — {why}"))
+    else:
+        answers.append(("VNC password accepted", f"NO — {why}"))
+    return answers
 
 
 def report(settings) -> tuple[bool, list[str]]:
-    lines = []
+    """``(all fine, lines to print)``."""
+    answers: list[tuple[str, str]] = []
     try:
         gateway, credential = read_credential(settings.credential_path)
     except ConfigError as exc:
-        return False, [f"credential: missing — {exc}"]
-    gateway = settings.gateway or gateway
-    lines.append(f"gateway: {gateway}")
-    ok = True
-    base = "ws" + gateway[4:] if gateway.startswith("http") else gateway
-    try:
-        ws = open_websocket(base.rstrip("/") + "/ws/agent", settings.tls)
-    except TransportError as exc:
-        lines.append(f"gateway reachable: NO — {exc}")
-        lines.append("credential valid: unknown (gateway not reachable)")
-        ok = False
+        answers += [("credential valid", f"NO — {exc}")]
     else:
-        lines.append("gateway reachable: yes")
-        try:
-            ws.settimeout(15)
-            ws.write_message(control.encode(control.Hello(credential=credential, info=control.AgentInfo(), mode="check")))
-            answer = control.decode_from_gateway(ws.read_message() or b"{}")
-            if isinstance(answer, control.Welcome):
-                lines.append(f"credential valid: yes (machine {answer.machine!r})")
-            else:
-                lines.append(f"credential valid: NO — {getattr(answer, 'message', answer)}")
-                ok = False
-        except (control.ControlError, TransportError, OSError) as exc:
-            lines.append(f"credential valid: unknown — {exc}")
-            ok = False
-        finally:
-            ws.close_with(1000, "status check")
-    vnc_ok, detail = vnc.probe(settings.vnc_host, settings.vnc_port, settings.vnc_secret())
-    where = f"{settings.vnc_host}:{settings.vnc_port}"
-    if vnc_ok:
-        lines.append(f"VNC server reachable: yes ({where})")
-        lines.append(f"VNC password accepted: yes — {detail}")
-    elif "refused the agent" in detail:
-        lines.append(f"VNC server reachable: yes ({where})")
-        lines.append(f"VNC password accepted: NO — {detail}")
-    else:
-        lines.append(f"VNC server reachable: NO — {detail}")
-        lines.append("VNC password accepted: unknown")
-    return ok and vnc_ok, lines
+        gateway = settings.gateway or gateway
+        answers += [("gateway", gateway)]
+        answers += check_gateway(settings, gateway, credential)
+    answers += check_vnc(settings)
+    ok = not any(a.startswith(("NO", "unknown")) for _q, a in answers)
+    return ok, [f"{q}: {a}" for q, a in answers]

@@ -15,19 +15,23 @@ Exceptions::
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import http.client
 import json
 import socket
 import ssl
 from dataclasses import dataclass
 from http.client import HTTPResponse
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 from .protocol.framing import FramedWebSocket, FramingError
 
 DEFAULT_TIMEOUT = 15.0
+MAX_PROXY_HEADER = 16 * 1024
+KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
 
 
 class TransportError(Exception):
@@ -56,6 +60,12 @@ class TLSOptions:
     insecure_dev: bool = False
 
 
+def pins(value: str) -> list[str]:
+    """The fingerprints in a ``pin_sha256`` value: comma-separated (old and new
+    certificate during a renewal), ``:`` separators and case ignored."""
+    return [p.strip().lower().replace(":", "") for p in value.split(",") if p.strip()]
+
+
 def _ssl_context(tls: TLSOptions) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=tls.ca_bundle or None)
     if tls.pin_sha256:
@@ -69,12 +79,19 @@ def _ssl_context(tls: TLSOptions) -> ssl.SSLContext:
 def _check_pin(sock: ssl.SSLSocket, pin: str) -> None:
     der = sock.getpeercert(binary_form=True) or b""
     got = hashlib.sha256(der).hexdigest()
-    want = pin.lower().replace(":", "")
-    if not hmac.compare_digest(got, want):
-        raise PinMismatch(f"gateway certificate SHA-256 is {got}, expected {want}")
+    wanted = pins(pin)
+    # Compare against every pin (no early exit) in constant time.
+    if not any([hmac.compare_digest(got, want) for want in wanted]):
+        raise PinMismatch(f"gateway certificate SHA-256 is {got}, but the agent is pinned to "
+                          f"{', '.join(wanted)}; not connecting")
 
 
-def _proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
+def _proxy_for(scheme: str, host: str) -> tuple[str, int, str] | None:
+    """``(host, port, Proxy-Authorization)`` of the proxy for ``host``, if any.
+
+    ``urllib.request.getproxies`` reads ``HTTPS_PROXY``/``https_proxy`` (and on
+    Windows and macOS the system proxy settings); ``NO_PROXY`` is honoured.
+    """
     if proxy_bypass(host):
         return None
     proxies = getproxies()
@@ -82,23 +99,58 @@ def _proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
     if not url:
         return None
     parts = urlsplit(url if "://" in url else "http://" + url)
-    return parts.hostname, parts.port or 8080
+    if not parts.hostname:
+        raise TransportError(f"proxy setting {url!r} has no host")
+    auth = ""
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        auth = "Basic " + base64.b64encode(pair).decode("ascii")
+    return parts.hostname, parts.port or 80, auth
 
 
-def _connect_proxy(proxy: tuple[str, int], host: str, port: int, timeout: float) -> socket.socket:
-    sock = socket.create_connection(proxy, timeout=timeout)
-    request = f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
-    sock.sendall(request)
-    response = HTTPResponse(sock, method="CONNECT")
+def _connect_proxy(proxy: tuple[str, int, str], host: str, port: int, timeout: float) -> socket.socket:
+    """A socket tunnelled to ``host:port`` through an HTTP proxy (RFC 9110 §9.3.6 CONNECT)."""
+    phost, pport, auth = proxy
+    sock = socket.create_connection((phost, pport), timeout=timeout)
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
+    if auth:
+        request += f"Proxy-Authorization: {auth}\r\n"
     try:
-        response.begin()
-    except Exception as exc:
+        sock.sendall((request + "\r\n").encode("latin-1"))
+        # Read the answer byte by byte up to the blank line: nothing of the
+        # tunnelled stream may be swallowed by a buffer (bounded, 16 KiB).
+        head = bytearray()
+        while not head.endswith(b"\r\n\r\n"):
+            byte = sock.recv(1)
+            if not byte:
+                raise TransportError(f"proxy {phost}:{pport} closed the connection during CONNECT")
+            head += byte
+            if len(head) > MAX_PROXY_HEADER:
+                raise TransportError(f"proxy {phost}:{pport} sent an oversized answer to CONNECT")
+        status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise TransportError(f"proxy {phost}:{pport} answered junk to CONNECT: {status_line[:80]!r}")
+        if not 200 <= int(parts[1]) < 300:
+            hint = " (the proxy wants a login: put it in HTTPS_PROXY as http://user:password@host:port)" \
+                if parts[1] == "407" else ""
+            raise TransportError(f"proxy {phost}:{pport} refused CONNECT {target}: {status_line}{hint}")
+    except BaseException:
         sock.close()
-        raise TransportError(f"proxy {proxy[0]}:{proxy[1]} answered junk: {exc}") from exc
-    if response.status != 200:
-        sock.close()
-        raise TransportError(f"proxy {proxy[0]}:{proxy[1]} refused CONNECT: {response.status} {response.reason}")
+        raise
     return sock
+
+
+def _keepalive(sock: socket.socket) -> None:
+    """Find a dead gateway connection in minutes, not the OS default of two hours."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in KEEPALIVE.items():
+        if hasattr(socket, name):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+            except OSError:  # older Windows builds lack some of them
+                pass
 
 
 def open_socket(url: str, tls: TLSOptions, timeout: float = DEFAULT_TIMEOUT) -> socket.socket:
@@ -110,21 +162,31 @@ def open_socket(url: str, tls: TLSOptions, timeout: float = DEFAULT_TIMEOUT) -> 
     if not secure and not tls.insecure_dev:
         raise InsecureRefused(f"refusing plain {parts.scheme}:// (use https, or --insecure-dev for a test gateway)")
     host = parts.hostname or ""
-    port = parts.port or (443 if secure else 80)
+    try:
+        port = parts.port or (443 if secure else 80)
+    except ValueError as exc:
+        raise TransportError(f"bad gateway URL {url!r}: {exc}") from exc
     try:
         proxy = _proxy_for(parts.scheme, host)
         sock = _connect_proxy(proxy, host, port, timeout) if proxy else \
             socket.create_connection((host, port), timeout=timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        if secure:
-            sock = _ssl_context(tls).wrap_socket(sock, server_hostname=host)
-            if tls.pin_sha256:
-                _check_pin(sock, tls.pin_sha256)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _keepalive(sock)
+            if secure:
+                sock = _ssl_context(tls).wrap_socket(sock, server_hostname=host)
+                if tls.pin_sha256:
+                    _check_pin(sock, tls.pin_sha256)
+        except BaseException:
+            sock.close()
+            raise
+    except ssl.SSLCertVerificationError as exc:
+        raise TransportError(f"the certificate of {host}:{port} is not trusted ({exc.verify_message}); "
+                             "give the gateway's CA with --ca-bundle, or its fingerprint with --pin-sha256") from exc
     except ssl.SSLError as exc:
         raise TransportError(f"TLS with {host}:{port} failed: {exc}") from exc
     except OSError as exc:
-        raise TransportError(f"cannot reach {host}:{port}: {exc}") from exc
+        raise TransportError(f"cannot reach {host}:{port}: {exc.strerror or exc}") from exc
     return sock
 
 
@@ -198,8 +260,8 @@ class Session:
                 name, _, rest = header.partition("=")
                 self.cookies[name.strip()] = rest.split(";", 1)[0]
             return resp.status, dict(resp.headers.items()), data
-        except OSError as exc:
-            raise TransportError(f"HTTP {method} {url} failed: {exc}") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise TransportError(f"HTTP {method} {url} failed: {exc!r}") from exc
         finally:
             sock.close()
 

@@ -220,7 +220,9 @@ class Gateway:
 
     def start(self) -> Gateway:
         self.instance.mkdir(parents=True, exist_ok=True)
-        log = open(self.instance / "gateway.log", "ab")
+        log_path = self.instance / "gateway.log"
+        self._log_offset = log_path.stat().st_size if log_path.exists() else 0  # only this start's lines
+        log = open(log_path, "ab")
         self.proc = subprocess.Popen([PYTHON, "-m", "gateway", "serve"], cwd=ROOT, env=self.env,
                                      stdout=log, stderr=log)
         wait_for(self._ready, timeout=20, interval=0.1, what="gateway listening")
@@ -229,7 +231,7 @@ class Gateway:
     def _ready(self) -> bool:
         if self.proc.poll() is not None:
             raise RuntimeError(f"gateway exited: {self.log_tail()}")
-        return b"listening on" in (self.instance / "gateway.log").read_bytes()
+        return b"listening on" in (self.instance / "gateway.log").read_bytes()[self._log_offset:]
 
     def log_tail(self, n: int = 4000) -> str:
         return (self.instance / "gateway.log").read_bytes()[-n:].decode(errors="replace")

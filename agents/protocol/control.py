@@ -125,6 +125,10 @@ def _text(obj: dict, name: str, limit: int = MAX_TEXT) -> str:
         raise ControlError(f"field {name!r} must be a string")
     if len(value) > limit:
         raise ControlError(f"field {name!r} longer than {limit}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") would break whoever encodes it later
+        raise ControlError(f"field {name!r} is not valid Unicode") from None
     return value
 
 
@@ -162,9 +166,12 @@ def decode(message: bytes, table: dict, *, max_message: int = DEFAULT_MAX_MESSAG
     """Parse one message into an event of ``table`` or raise ``ControlError``."""
     if len(message) > max_message:
         raise ControlError(f"control message larger than {max_message} bytes")
+    if not isinstance(message, (bytes, bytearray)):
+        raise ControlError("control message is not bytes")
     try:
         obj = json.loads(message)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: 16 KiB of "[" nests deeper than the parser allows.
         raise ControlError("control message is not JSON") from exc
     if not isinstance(obj, dict):
         raise ControlError("control message is not an object")

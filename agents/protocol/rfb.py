@@ -323,6 +323,8 @@ class ClientHandshake(_Handshake):
         super().__init__(max_bytes, max_reason)
         self._password = password
         self._shared = shared
+        #: The security type chosen (SECURITY_NONE or SECURITY_VNC_AUTH), once known.
+        self.security: int | None = None
         self._max_name = max_name
         self._start(self._steps_client())
 
@@ -348,6 +350,7 @@ class ClientHandshake(_Handshake):
                     f"VNC server requires security type {_security_name(security)};"
                     " the agent supports only None and VncAuth"
                 )
+            self.security = security
             self._require_password(security)
         else:
             count = (yield from self._read(1, "number of security types"))[0]
@@ -365,6 +368,7 @@ class ClientHandshake(_Handshake):
                     "VNC server offers no security type the agent supports"
                     f" (None or VncAuth); it offers: {names}"
                 )
+            self.security = security
             self._require_password(security)
             self._outbuf.append(security)
 
