@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from .config import GatewaySettings, load_settings
-from .extensions import csrf, db, limiter, login_manager
+from .extensions import csrf, db, limiter, login_manager, migrate
 from .hub import Hub
 from .live import LiveStore, LiveStoreError
 from .live_redis import open_redis
@@ -21,6 +21,9 @@ from .metrics import Metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 NOVNC_STATIC = ROOT / "novnc_static"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: The first revision: databases made by ``create_all`` before migrations existed.
+BASELINE_REVISION = "0001_initial"
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ def create_app(config: GatewaySettings | dict | None = None) -> Flask:
     app.extensions["ponte.metrics"] = Metrics(app.extensions["ponte.hub"])
 
     db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
@@ -75,9 +79,28 @@ def create_app(config: GatewaySettings | dict | None = None) -> Flask:
     app.register_blueprint(metrics.bp)
     _register_errors(app)
 
-    with app.app_context():
-        db.create_all()
+    _prepare_schema(app)
     return app
+
+
+def _prepare_schema(app: Flask) -> None:
+    """Bring the database to the current schema with Alembic (Flask-Migrate).
+
+    An empty database gets the tables in one step and is stamped at the head
+    revision; any other is upgraded through the migrations in order.
+    """
+    from flask_migrate import stamp, upgrade
+    from sqlalchemy import inspect
+
+    with app.app_context():
+        tables = set(inspect(db.engine).get_table_names())
+        if tables - {"alembic_version"}:
+            if "alembic_version" not in tables:
+                stamp(directory=str(MIGRATIONS), revision=BASELINE_REVISION)
+            upgrade(directory=str(MIGRATIONS))
+        else:
+            db.create_all()
+            stamp(directory=str(MIGRATIONS), revision="head")
 
 
 def _limits_uri(redis_uri: str) -> str:

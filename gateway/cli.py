@@ -50,11 +50,15 @@ def _run(fn):
 
 
 @main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="gateway.toml (same as the group option; DESIGN.md §4 names it here).")
 @click.option("--host", default=None, help="Address to listen on (default from config).")
 @click.option("--port", type=int, default=None)
 @pass_ctx
-def serve(ctx, host, port):
+def serve(ctx, config_path, host, port):
     """Serve HTTP and WebSockets in one gevent process."""
+    if config_path:
+        ctx.config_path = config_path
     logging.basicConfig(level=os.environ.get("PONTE_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .server import serve as run
