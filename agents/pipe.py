@@ -1,4 +1,9 @@
-"""Splice a TCP socket and a WebSocket both ways until either side ends."""
+"""Splice a TCP socket and a WebSocket both ways until either side ends.
+
+Both directions avoid copies in Python: TCP data is read straight into a
+``FrameBuffer`` and sent as one frame (masked in place when we are the
+client); WebSocket data is forwarded cut-through by ``FramedWebSocket.pump``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import logging
 import socket
 import threading
 
-from .protocol.framing import FramedWebSocket, FramingError
+from .protocol.framing import FrameBuffer, FramedWebSocket, FramingError
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +40,13 @@ def splice(sock: socket.socket, ws: FramedWebSocket, *, name: str = "pipe") -> s
             ws.close_with(1000, why)
 
     def tcp_to_ws() -> None:
+        fb = FrameBuffer(READ_SIZE)
         try:
             while True:
-                data = sock.recv(READ_SIZE)
-                if not data:
+                n = sock.recv_into(fb.payload)
+                if not n:
                     break
-                ws.write_message(data)
+                ws.write_buffer(fb, n)
         except (OSError, FramingError) as exc:
             log.debug("%s tcp→ws: %r", name, exc)
         finally:
@@ -48,11 +54,7 @@ def splice(sock: socket.socket, ws: FramedWebSocket, *, name: str = "pipe") -> s
 
     def ws_to_tcp() -> None:
         try:
-            while True:
-                data = ws.read_message()
-                if data is None:
-                    break
-                sock.sendall(data)
+            ws.pump(sock)
         except (OSError, FramingError) as exc:
             log.debug("%s ws→tcp: %r", name, exc)
         finally:

@@ -1,10 +1,14 @@
 """The relay: pump WebSocket messages between a viewer and an agent stream.
 
 Two greenlets per session, one per direction; the first to finish decides
-why the session ended and the other is stopped. Backpressure is natural: a
-viewer that does not read blocks ``sendall``, which stops us reading the
-agent, whose TCP window then stops the VNC server. Nothing is buffered
-beyond one read (``READ_SIZE``) per direction.
+why the session ended and the other is stopped. Each forwards cut-through
+(``FramedWebSocket.pump``): one reused buffer per direction, unmasked in
+place, each piece written as soon as it arrived as a fragment of the same
+message — no message is held whole and nothing is copied in Python.
+Backpressure is natural: a viewer that does not read blocks the write,
+which stops us reading the agent, whose TCP window then stops the VNC
+server. Nothing is buffered beyond one read per direction (``DOWN_BUFFER``
+for the screen, ``UP_BUFFER`` for input events).
 """
 
 from __future__ import annotations
@@ -16,12 +20,34 @@ from dataclasses import dataclass
 import gevent
 import gevent.event
 
-from agents.protocol.framing import FramedWebSocket, WebSocketWantReadError
+from agents.protocol.framing import READ_SIZE, FramedWebSocket
 
 log = logging.getLogger(__name__)
 
-COALESCE_LIMIT = 1024 * 1024
+DOWN_BUFFER = READ_SIZE
+UP_BUFFER = 16 * 1024
 PROGRESS_INTERVAL = 5.0
+
+# Fairness. A saturated pump rarely blocks (data is always there, the peer
+# always takes it) and gevent switches greenlets only on blocking, so after
+# each bulk read the screen pump yields: it waits for its agent socket to be
+# readable, which goes through the poll, so it takes its turn after every
+# socket that is ready now (not sleep(0): gevent runs re-queued callbacks
+# for up to a switch interval before it polls again). One round of all
+# streaming sessions then moves about ROUND_BYTES, whatever their number:
+# each read is capped at ROUND_BYTES / streaming sessions, so a keystroke
+# and its echo wait for at most one round per hop. A pump also yields after
+# every BULK_READ bytes however they came (many small frames), so none can
+# hold the loop; BULK_READ <= MIN_QUANTUM keeps every capped read a yield.
+BULK_READ = 16 * 1024
+ROUND_BYTES = 4 * 1024 * 1024
+MIN_QUANTUM = 32 * 1024
+_streaming: set = set()
+
+
+def _quantum() -> int:
+    """The largest read a screen pump may do now (see above)."""
+    return max(MIN_QUANTUM, min(DOWN_BUFFER, ROUND_BYTES // max(1, len(_streaming))))
 
 
 @dataclass(frozen=True)
@@ -43,6 +69,8 @@ class Relay:
         self.user_id = user_id
         self.to_viewer = 0
         self.from_viewer = 0
+        self._up_turn = _Turns()
+        self._down_turn = _Turns()
         self._on_progress = on_progress
         self._reason: str | None = None
         self._done = gevent.event.Event()
@@ -60,6 +88,9 @@ class Relay:
                 self._progress()
         finally:
             gevent.killall([up, down], block=True, timeout=2)
+            _streaming.discard(self)
+            self._up_turn.close()
+            self._down_turn.close()
             self.viewer.close_with(1000, _close_text(self._reason))
             self.agent.close_with(1000, "Session ended")
         return RelayResult(self._reason or "ended", self.to_viewer, self.from_viewer)
@@ -79,42 +110,56 @@ class Relay:
     def _pump_up(self) -> None:
         """Viewer → agent: input events, small and rare."""
         try:
-            while True:
-                data = self.viewer.read_message()
-                if data is None:
-                    self._finish(_peer_reason("viewer", self.viewer))
-                    return
-                self.agent.write_message(data)
-                self.from_viewer += len(data)
+            self.viewer.pump(self.agent, self._count_up, size=UP_BUFFER, start_size=UP_BUFFER)
+            self._finish(_peer_reason("viewer", self.viewer))
         except Exception as exc:
             self._finish(_error_reason("viewer→agent", exc))
 
     def _pump_down(self) -> None:
-        """Agent → viewer: the screen. Coalesce queued frames into one write."""
-        agent, viewer = self.agent, self.viewer
+        """Agent → viewer: the screen."""
         try:
-            while True:
-                data = agent.read_message()
-                if data is None:
-                    self._finish(_peer_reason("agent", agent))
-                    return
-                if agent.pending():
-                    parts = [data]
-                    size = len(data)
-                    while agent.pending() and size < COALESCE_LIMIT:
-                        try:
-                            more = agent.recvmsg()
-                        except WebSocketWantReadError:
-                            break
-                        if more is None:
-                            break
-                        parts.append(more)
-                        size += len(more)
-                    data = b"".join(parts)
-                viewer.write_message(data)
-                self.to_viewer += len(data)
+            self.agent.pump(self.viewer, self._count_down, size=DOWN_BUFFER, quantum=_quantum)
+            self._finish(_peer_reason("agent", self.agent))
         except Exception as exc:
             self._finish(_error_reason("agent→viewer", exc))
+
+    def _count_up(self, n: int) -> None:
+        self.from_viewer += n
+        self._up_turn.take(n, self.viewer)
+
+    def _count_down(self, n: int) -> None:
+        self.to_viewer += n
+        if n >= BULK_READ:
+            _streaming.add(self)
+        else:
+            _streaming.discard(self)
+        self._down_turn.take(n, self.agent)
+
+
+class _Turns:
+    """Yield the loop after every BULK_READ bytes a pump moved (see BULK_READ)."""
+
+    def __init__(self):
+        self.unyielded = 0
+        self.watcher = None
+
+    def take(self, n: int, source: FramedWebSocket) -> None:
+        self.unyielded += n
+        if self.unyielded < BULK_READ:
+            return
+        self.unyielded = 0
+        sock = source.socket
+        if sock is None:
+            return
+        hub = gevent.get_hub()
+        if self.watcher is None:
+            self.watcher = hub.loop.io(sock.fileno(), 1)  # readable: the pump's next read
+        hub.wait(self.watcher)
+
+    def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.close()
+            self.watcher = None
 
 
 def _peer_reason(side: str, ws: FramedWebSocket) -> str:

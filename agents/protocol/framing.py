@@ -10,8 +10,19 @@ buffer handling, which was written for small non-blocking reads:
   buffered (RFC 6455 §5.2 lets a peer announce 2**63 bytes): an oversized
   frame closes the connection with 1009 instead of exhausting memory;
 * writes use ``sendall``: with blocking (or gevent-cooperative) sockets a
-  partial write never surfaces as ``WebSocketWantWriteError``;
-* masking (RFC 6455 §5.3) XORs whole 32-bit words with numpy.
+  partial write never surfaces as ``WebSocketWantWriteError``; one lock per
+  socket keeps frames from two writers (a pump and a pong, a close) whole;
+* masking (RFC 6455 §5.3) XORs aligned 64-bit words with numpy, in place.
+
+The bulk paths copy nothing in Python (see ``bench/``):
+
+* ``write_buffer`` sends a payload read straight into a ``FrameBuffer``: the
+  header is written in front of it and the mask applied in place;
+* ``pump`` forwards data frames cut-through: it reads into one reused
+  buffer, unmasks in place and writes each piece as soon as it arrived,
+  as a fragment of the same message (§5.4), so message boundaries are kept
+  while no message is ever held whole; control frames are handled as
+  websockify would.
 
 Exceptions::
 
@@ -24,6 +35,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import threading
 from urllib.parse import urlsplit
 
 import numpy
@@ -35,10 +47,15 @@ from websockify.websocket import (
 
 DEFAULT_MAX_MESSAGE = 4 * 1024 * 1024
 READ_SIZE = 256 * 1024
+PUMP_START_SIZE = 16 * 1024  # a pump's buffer grows to READ_SIZE only under bulk traffic
+HEADROOM = 16  # room for the longest header (14 bytes); keeps payloads 8-byte aligned
+MAX_PARTS = 256  # pieces per sendmsg() before they are joined instead
+SMALL_XOR = 64
 CLOSE_TOO_BIG = 1009
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE",
+    "FrameBuffer",
     "FramedWebSocket",
     "FramingError",
     "MessageTooBig",
@@ -72,6 +89,52 @@ def xor_mask(buf, mask: bytes) -> bytes:
     return bytes(out)
 
 
+def _xor_small(buf: bytearray, start: int, length: int, key: bytes) -> None:
+    """XOR a short span in place with one big-int operation (no per-byte loop)."""
+    if length <= 0:
+        return
+    end = start + length
+    stream = (key * (length // 4 + 1))[:length]
+    buf[start:end] = (int.from_bytes(buf[start:end], "little") ^ int.from_bytes(stream, "little")) \
+        .to_bytes(length, "little")
+
+
+def _rotate(key: bytes, phase: int) -> bytes:
+    phase &= 3
+    return key[phase:] + key[:phase] if phase else key
+
+
+class FrameBuffer:
+    """A reused buffer with numpy views, for in-place masking without copies."""
+
+    def __init__(self, size: int = READ_SIZE):
+        self.buf = bytearray(HEADROOM + size + 8)
+        self.view = memoryview(self.buf)
+        #: where a caller reads a payload to send with ``write_buffer``
+        self.payload = self.view[HEADROOM:HEADROOM + size]
+        self.size = size
+        addr = numpy.frombuffer(self.buf, dtype=numpy.uint8).ctypes.data
+        self._align = (-addr) % 8
+        self._words = numpy.frombuffer(self.buf, dtype="<u8", offset=self._align,
+                                       count=(len(self.buf) - self._align) // 8)
+
+    def xor(self, start: int, length: int, key: bytes, phase: int = 0) -> None:
+        """Mask/unmask ``buf[start:start+length]`` whose first byte is at mask ``phase``."""
+        if length < SMALL_XOR:
+            _xor_small(self.buf, start, length, _rotate(key, phase))
+            return
+        head = (self._align - start) % 8
+        _xor_small(self.buf, start, head, _rotate(key, phase))
+        body = start + head
+        words = (length - head) // 8
+        key = _rotate(key, phase + head)
+        first = (body - self._align) // 8
+        span = self._words[first:first + words]
+        numpy.bitwise_xor(span, numpy.frombuffer(key * 2, dtype="<u8")[0], out=span)
+        tail = body + words * 8
+        _xor_small(self.buf, tail, start + length - tail, key)
+
+
 class FramedWebSocket(WebSocket):
     """websockify's ``WebSocket`` with bounded, large-buffer I/O."""
 
@@ -79,6 +142,10 @@ class FramedWebSocket(WebSocket):
         super().__init__()
         self.max_message = max_message
         self._recv_buffer = bytearray()
+        # Reentrant: close_with() holds it around websockify's shutdown(),
+        # which writes through _send(). Under gevent this is a gevent lock.
+        self._write_lock = threading.RLock()
+        self._unsent: bytes = b""  # the rest of frames a killed writer left half-sent
 
     # -- helpers that hide websockify's want-read/want-write retry protocol --
 
@@ -91,6 +158,11 @@ class FramedWebSocket(WebSocket):
                 if self.socket is None:
                     return None
                 continue
+            except OSError:
+                if self._received_close:  # our close reply met a peer already gone
+                    self._close()
+                    return None
+                raise
 
     def write_message(self, data: bytes) -> None:
         """Send ``data`` as one binary message."""
@@ -110,14 +182,25 @@ class FramedWebSocket(WebSocket):
         sock = self.socket
         if sock is None:
             return
+        # A writer blocked on a peer that does not read holds the lock: then
+        # no close frame, just the shutdown below (which wakes that writer).
+        locked = self._write_lock.acquire(timeout=1.0)
         try:
             if reason is not None:
                 reason = reason.encode("utf-8")[:120].decode("utf-8", "ignore")
-            if not self._sent_close:
+            if locked and self._unsent:
+                # Finish the frame a killed pump left half-written, or the
+                # close frame would land inside its payload.
+                sock.settimeout(1.0)
+                data, self._unsent = self._unsent, b""
+                sock.sendall(data)
+            if locked and not self._sent_close:
                 self.shutdown(None, code, reason)
         except (OSError, WebSocketWantWriteError, AssertionError):
             pass
         finally:
+            if locked:
+                self._write_lock.release()
             self.socket = None
             for step in (lambda: sock.shutdown(socket.SHUT_RDWR), sock.close):
                 try:
@@ -149,6 +232,64 @@ class FramedWebSocket(WebSocket):
                 if isinstance(exc, (OSError, FramingError)):
                     raise
                 raise FramingError(str(exc)) from exc
+
+    # -- bulk paths: no copies in Python --
+
+    def write_buffer(self, fb: FrameBuffer, length: int) -> None:
+        """Send ``fb.payload[:length]`` as one binary message.
+
+        The header goes into the buffer's headroom and a client masks the
+        payload in place (RFC 6455 §5.3, a fresh key per frame), so the
+        payload is clobbered: read the next one into ``fb.payload`` anew.
+        """
+        if length > self.max_message:
+            raise MessageTooBig(f"message of {length} bytes")
+        head = _header(0x2, True, length, self.client)
+        if self.client:
+            key = os.urandom(4)
+            fb.xor(HEADROOM, length, key)
+            head += key
+        start = HEADROOM - len(head)
+        fb.buf[start:HEADROOM] = head
+        self._send_parts([fb.view[start:HEADROOM + length]])
+
+    def _send_parts(self, parts: list) -> None:
+        """Write ``parts`` (bytes-likes) in order, whole frames only, under the write lock."""
+        with self._write_lock:
+            sock = self.socket
+            if sock is None:
+                raise BrokenPipeError("WebSocket is closed")
+            if self._send_buffer:
+                parts.insert(0, self._send_buffer)
+                self._send_buffer = b""
+            if len(parts) > MAX_PARTS:
+                parts = [b"".join(parts)]
+            total = sum(len(p) for p in parts)
+            sent = 0
+            try:
+                while parts:
+                    n = _sendmsg(sock, parts)
+                    sent += n
+                    _advance(parts, n)
+            except BaseException:
+                if 0 < sent < total:  # torn: keep the rest for close_with()
+                    self._unsent = b"".join(bytes(p) for p in parts)
+                raise
+
+    def pump(self, sink, on_data=None, *, size: int = READ_SIZE, start_size: int = PUMP_START_SIZE,
+             quantum=None) -> None:
+        """Forward this WebSocket's data to ``sink`` until it closes; returns then.
+
+        ``sink`` is another ``FramedWebSocket`` on the server side (frames
+        are re-sent unmasked, each received piece as a fragment of the same
+        message) or a plain socket (payload only). ``on_data(n)`` counts
+        payload bytes; ``quantum()``, if given, caps each read (a scheduler
+        sharing one loop among many pumps). Limits are those of
+        ``read_message``: frames and messages above ``max_message`` close
+        with 1009, protocol errors as websockify closes them. OSError from
+        either side propagates.
+        """
+        _Pump(self, sink, on_data, size, start_size, quantum).run()
 
     # -- websockify overrides --
 
@@ -266,14 +407,15 @@ class FramedWebSocket(WebSocket):
         return self._send(frame)
 
     def _send(self, data):
-        if self.socket is None:
-            raise BrokenPipeError("WebSocket is closed")
-        if self._send_buffer:
-            data = self._send_buffer + data
-            self._send_buffer = b""
-        self.socket.sendall(data)
-        if self._received_close and self._sent_close:
-            self._close()
+        with self._write_lock:
+            if self.socket is None:
+                raise BrokenPipeError("WebSocket is closed")
+            if self._send_buffer:
+                data = self._send_buffer + data
+                self._send_buffer = b""
+            self.socket.sendall(data)
+            if self._received_close and self._sent_close:
+                self._close()
 
     def _close(self):
         sock, self.socket = self.socket, None
@@ -281,8 +423,291 @@ class FramedWebSocket(WebSocket):
             sock.close()
 
     def _flush(self):
-        if self._send_buffer and self.socket is not None:
-            data, self._send_buffer = self._send_buffer, b""
-            self.socket.sendall(data)
-        if self._received_close and self._sent_close and self.socket is not None:
-            self._close()
+        with self._write_lock:
+            if self._send_buffer and self.socket is not None:
+                data, self._send_buffer = self._send_buffer, b""
+                self.socket.sendall(data)
+            if self._received_close and self._sent_close and self.socket is not None:
+                self._close()
+
+
+def _header(opcode: int, fin: bool, length: int, masked: bool) -> bytes:
+    """A frame header without the masking key (RFC 6455 §5.2)."""
+    b0 = (0x80 if fin else 0) | opcode
+    bit = 0x80 if masked else 0
+    if length < 126:
+        return bytes((b0, bit | length))
+    if length < 65536:
+        return struct.pack(">BBH", b0, bit | 126, length)
+    return struct.pack(">BBQ", b0, bit | 127, length)
+
+
+class _Pump:
+    """Cut-through forwarding of one WebSocket's messages (see ``FramedWebSocket.pump``)."""
+
+    def __init__(self, ws: FramedWebSocket, sink, on_data, size: int, start_size: int, quantum=None):
+        self.ws = ws
+        self.sink = sink
+        self.to_ws = isinstance(sink, FramedWebSocket)
+        if self.to_ws and sink.client:
+            raise ValueError("pump() re-frames unmasked: the sink must be a server-side WebSocket")
+        self.on_data = on_data
+        self.max_size = max(size, start_size)
+        self.quantum = quantum
+        self.fb = FrameBuffer(min(start_size, self.max_size))
+        self.have = 0            # bytes at the start of the buffer kept from the last read
+        self.remaining = 0       # payload bytes still to come in the current data frame
+        self.key = None          # its masking key (None: unmasked)
+        self.phase = 0           # mask phase of its next payload byte
+        self.frame_fin = False   # whether it ends its message
+        self.opcode = 0x2        # the message's opcode, for its first fragment to the sink
+        self.in_message = False  # inside a fragmented message (RFC 6455 §5.4)
+        self.message_size = 0
+        self.sink_started = False  # a fragment of the current message went to the sink
+
+    # -- entry --
+
+    def run(self) -> None:
+        ws = self.ws
+        # What websockify's own reader already holds comes first.
+        while ws.pending():
+            try:
+                message = ws.recvmsg()
+            except WebSocketWantReadError:
+                break
+            if message is None:
+                return
+            self._emit_whole(message)
+        if ws._partial_msg:
+            partial, ws._partial_msg = ws._partial_msg, b""
+            self.in_message, self.message_size = True, len(partial)
+            self._send([*self._piece(partial, final=False)], len(partial))
+        if ws._received_close or ws.socket is None:
+            return
+        leftover = bytes(ws._recv_buffer)
+        ws._recv_buffer = bytearray()
+        self.fb.buf[:len(leftover)] = leftover
+        if self._parse(0, len(leftover), []) is False:
+            return
+        while self._step():
+            pass
+
+    # -- one read --
+
+    def _step(self) -> bool:
+        ws, fb = self.ws, self.fb
+        sock = ws.socket
+        if sock is None:
+            return False
+        limit = fb.size if self.quantum is None else min(fb.size, self.have + max(1024, self.quantum()))
+        n = sock.recv_into(fb.view[self.have:limit])
+        if not n:
+            if ws.close_code is None:
+                ws.close_code = 1006
+                ws.close_reason = "Connection closed abnormally"
+                ws._sent_close = ws._received_close = True
+            ws._close()
+            return False
+        end = self.have + n
+        filled = end == fb.size
+        parts: list = []
+        carry = self._parse(0, end, parts)
+        if carry is False:
+            return False
+        if filled and fb.size < self.max_size:
+            self._grow(carry)
+        return True
+
+    def _parse(self, pos: int, end: int, parts: list):
+        """Handle buf[pos:end]; send what is complete; keep a partial header. False: stop."""
+        fb, ws = self.fb, self.ws
+        payload = 0
+        while pos < end:
+            if self.remaining:
+                take = min(self.remaining, end - pos)
+                if self.key is not None:
+                    fb.xor(pos, take, self.key, self.phase)
+                self.remaining -= take
+                self.phase = (self.phase + take) & 3
+                final = self.frame_fin and not self.remaining
+                parts += self._piece(fb.view[pos:pos + take], final)
+                payload += take
+                pos += take
+                continue
+            frame = self._header(pos, end)
+            if frame is None:
+                break
+            if frame is False:
+                self._send(parts, payload)
+                return False
+            fin, opcode, hlen, length, key = frame
+            if opcode >= 0x8:
+                if end - pos < hlen + length:
+                    break  # control frames (≤125 bytes) are handled whole
+                body = bytearray(fb.view[pos + hlen:pos + hlen + length])
+                if key is not None:
+                    _xor_small(body, 0, length, key)
+                pos += hlen + length
+                self._send(parts, payload)
+                parts, payload = [], 0
+                if not self._control(fin, opcode, bytes(body)):
+                    return False
+                continue
+            pos += hlen
+            self.remaining, self.key, self.phase, self.frame_fin = length, key, 0, fin
+            if not length:
+                parts += self._piece(b"", fin)
+            if fin:
+                self.in_message, self.message_size = False, 0
+        self._send(parts, payload)
+        keep = end - pos
+        if keep:
+            fb.buf[:keep] = fb.buf[pos:end]
+        self.have = keep
+        return keep
+
+    def _header(self, pos: int, end: int):
+        """(fin, opcode, header length, payload length, key) or None (incomplete) or False (closed)."""
+        buf, ws = self.fb.buf, self.ws
+        if end - pos < 2:
+            return None
+        b0, b1 = buf[pos], buf[pos + 1]
+        masked = bool(b1 & 0x80)
+        length = b1 & 0x7F
+        hlen = 2 + (4 if masked else 0)
+        if length == 126:
+            hlen += 2
+            if end - pos < hlen:
+                return None
+            (length,) = struct.unpack_from(">H", buf, pos + 2)
+        elif length == 127:
+            hlen += 8
+            if end - pos < hlen:
+                return None
+            (length,) = struct.unpack_from(">Q", buf, pos + 2)
+        if end - pos < hlen:
+            return None
+        fin, opcode = bool(b0 & 0x80), b0 & 0x0F
+        if b0 & 0x70:
+            return self._fail(1002, "Protocol error: reserved bits set")
+        if masked == ws.client:
+            return self._fail(1002, "Procotol error: Frame masked" if masked else "Procotol error: Frame not masked")
+        if opcode >= 0x8:
+            if opcode > 0xA:
+                return self._fail(1003, "Unsupported: Unknown opcode 0x%02x" % opcode)
+            if not fin or length > 125:
+                return self._fail(1002, "Protocol error: bad control frame")
+        elif opcode == 0x1:
+            return self._fail(1003, "Unsupported: Text frames are not supported")
+        elif opcode == 0x0 and not self.in_message:
+            return self._fail(1002, "Procotol error: Unexpected continuation frame")
+        elif opcode == 0x2 and self.in_message:
+            return self._fail(1002, "Procotol error: Unexpected new frame")
+        elif opcode not in (0x0, 0x2):
+            return self._fail(1003, "Unsupported: Unknown opcode 0x%02x" % opcode)
+        if opcode < 0x8:
+            self.message_size += length
+            if length > ws.max_message or self.message_size > ws.max_message:
+                ws._recv_queue.clear()
+                ws._too_big()
+                return False
+            if opcode == 0x2:
+                self.in_message = True
+        key = bytes(buf[pos + hlen - 4:pos + hlen]) if masked else None
+        return fin, opcode, hlen, length, key
+
+    def _control(self, fin: bool, opcode: int, payload: bytes) -> bool:
+        """A whole control frame; False once the WebSocket is closing."""
+        ws = self.ws
+        if opcode == 0x9:
+            ws.handle_ping(payload)
+            return True
+        if opcode == 0xA:
+            ws.handle_pong(payload)
+            return True
+        # Close (§5.5.1), as websockify's _recvmsg handles it.
+        ws._received_close = True
+        code = reason = None
+        if len(payload) >= 2:
+            (code,) = struct.unpack(">H", payload[:2])
+            if len(payload) > 2:
+                try:
+                    reason = payload[2:].decode("utf-8")
+                except UnicodeDecodeError:
+                    self._fail(1002, "Procotol error: Invalid UTF-8 in close")
+                    return False
+        if code is None:
+            ws.close_code, ws.close_reason = 1005, "No close status code specified by peer"
+        else:
+            ws.close_code = code
+            if reason is not None:
+                ws.close_reason = reason
+        try:
+            ws.shutdown(None, code, reason)
+        except (OSError, WebSocketWantWriteError):
+            pass
+        return False
+
+    def _fail(self, code: int, reason: str) -> bool:
+        try:
+            self.ws.shutdown(socket.SHUT_RDWR, code, reason)
+        except (OSError, WebSocketWantWriteError):
+            pass
+        self.ws._received_close = True
+        return False
+
+    # -- output --
+
+    def _piece(self, data, final: bool) -> list:
+        """What goes to the sink for one received piece of the current message."""
+        if not self.to_ws:
+            return [data] if len(data) else []
+        opcode = 0x0 if self.sink_started else self.opcode
+        self.sink_started = not final
+        return [_header(opcode, final, len(data), False), data] if len(data) else [_header(opcode, final, 0, False)]
+
+    def _emit_whole(self, message: bytes) -> None:
+        self._send(self._piece(message, True), len(message))
+
+    def _send(self, parts: list, payload: int) -> None:
+        if parts:
+            if self.to_ws:
+                self.sink._send_parts(parts)
+            else:
+                _sendmsg_all(self.sink, parts)
+        if payload and self.on_data is not None:
+            self.on_data(payload)
+
+    def _grow(self, keep: int) -> None:
+        """Bulk traffic: a larger buffer, with the kept header bytes moved over."""
+        old = self.fb
+        self.fb = FrameBuffer(self.max_size)
+        self.fb.buf[:keep] = old.buf[:keep]
+
+
+def _sendmsg(sock, parts: list) -> int:
+    """``sock.sendmsg(parts)``; TLS sockets have no sendmsg: one joined send there."""
+    try:
+        return sock.sendmsg(parts)
+    except NotImplementedError:  # ssl.SSLSocket (wss:// agents): nothing was sent
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        return sock.send(data)
+
+
+def _advance(parts: list, n: int) -> None:
+    """Drop the first ``n`` bytes from ``parts`` (after a partial write)."""
+    while n:
+        first = len(parts[0])
+        if n >= first:
+            n -= first
+            parts.pop(0)
+        else:
+            parts[0] = memoryview(parts[0])[n:]
+            n = 0
+
+
+def _sendmsg_all(sock, parts: list) -> None:
+    if len(parts) > MAX_PARTS:
+        parts = [b"".join(parts)]
+    while parts:
+        _advance(parts, _sendmsg(sock, parts))
