@@ -38,12 +38,23 @@ import struct
 import threading
 from urllib.parse import urlsplit
 
-import numpy
-from websockify.websocket import (
-    WebSocket,
-    WebSocketWantReadError,
-    WebSocketWantWriteError,
-)
+import warnings
+
+try:
+    import numpy
+except ImportError:
+    # A pure-Python agent install: masking falls back to one big-int XOR
+    # per span (~400 MB/s, plenty for an office PC's VNC traffic).
+    numpy = None
+
+with warnings.catch_warnings():
+    # websockify warns that it is slower without numpy; our masking is not its.
+    warnings.simplefilter("ignore")
+    from websockify.websocket import (
+        WebSocket,
+        WebSocketWantReadError,
+        WebSocketWantWriteError,
+    )
 
 DEFAULT_MAX_MESSAGE = 4 * 1024 * 1024
 READ_SIZE = 256 * 1024
@@ -78,6 +89,10 @@ def xor_mask(buf, mask: bytes) -> bytes:
     n = len(buf)
     if n == 0:
         return b""
+    if numpy is None:
+        out = bytearray(buf)
+        _xor_small(out, 0, n, bytes(mask))
+        return bytes(out)
     words = n // 4
     out = bytearray(n)
     if words:
@@ -90,7 +105,7 @@ def xor_mask(buf, mask: bytes) -> bytes:
 
 
 def _xor_small(buf: bytearray, start: int, length: int, key: bytes) -> None:
-    """XOR a short span in place with one big-int operation (no per-byte loop)."""
+    """XOR a span in place with one big-int operation (no per-byte loop)."""
     if length <= 0:
         return
     end = start + length
@@ -113,6 +128,9 @@ class FrameBuffer:
         #: where a caller reads a payload to send with ``write_buffer``
         self.payload = self.view[HEADROOM:HEADROOM + size]
         self.size = size
+        if numpy is None:
+            self._words = None
+            return
         addr = numpy.frombuffer(self.buf, dtype=numpy.uint8).ctypes.data
         self._align = (-addr) % 8
         self._words = numpy.frombuffer(self.buf, dtype="<u8", offset=self._align,
@@ -120,7 +138,7 @@ class FrameBuffer:
 
     def xor(self, start: int, length: int, key: bytes, phase: int = 0) -> None:
         """Mask/unmask ``buf[start:start+length]`` whose first byte is at mask ``phase``."""
-        if length < SMALL_XOR:
+        if length < SMALL_XOR or self._words is None:
             _xor_small(self.buf, start, length, _rotate(key, phase))
             return
         head = (self._align - start) % 8
