@@ -40,7 +40,11 @@ PROGRESS_INTERVAL = 5.0
 # every BULK_READ bytes however they came (many small frames), so none can
 # hold the loop; BULK_READ <= MIN_QUANTUM keeps every capped read a yield.
 BULK_READ = 16 * 1024
-ROUND_BYTES = 4 * 1024 * 1024
+# 1 MiB, not 4: measured on 2 cores with 100 streaming sessions, p99 of a
+# 64-byte round trip 41 ms instead of 55 ms, for ~14 % less aggregate
+# throughput (565 vs 656 MB/s, still ~5.6 MB/s a session). Interactivity
+# is what a remote desktop is judged by.
+ROUND_BYTES = 1 * 1024 * 1024
 MIN_QUANTUM = 32 * 1024
 _streaming: set = set()
 
