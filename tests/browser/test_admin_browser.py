@@ -9,23 +9,11 @@ import re
 
 import pytest
 
+from tests.browser.conftest import login
 from tests.conftest import ARTIFACTS, needs
 from tests.support import AgentProcess, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs("chromium", "Xvnc")]
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def new_page(browser, **context):
@@ -35,14 +23,6 @@ def new_page(browser, **context):
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
     page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
     return page
-
-
-def login(page, url: str, user: str, password: str) -> None:
-    page.goto(url + "/login")
-    page.fill("#name", user)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    page.wait_for_selector("h1")
 
 
 def shot(page, name: str) -> None:

@@ -4,22 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.conftest import login
 from tests.conftest import ARTIFACTS, needs
 
 pytestmark = [pytest.mark.browser, needs("chromium", "Xvnc")]
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -30,13 +18,6 @@ def page(browser):
     page.on("console", lambda m: page.console_messages.append(f"{m.type}: {m.text}"))
     yield page
     context.close()
-
-
-def login(page, url: str, user: str, password: str) -> None:
-    page.goto(url + "/login")
-    page.fill("#name", user)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
 
 
 def canvas_pixel(page, x: int, y: int) -> list[int]:
