@@ -23,6 +23,7 @@ import redis
 from agents.protocol import control
 from agents.protocol.framing import FramedWebSocket
 
+from .live import LiveStoreError
 from .security import hash_token, new_token, token_matches
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,12 @@ class Hub:
     def request_stream(self, machine_id: int, session: str) -> PendingStream:
         """Ask the machine's agent to open a stream for ``session``."""
         channel = self.channels.get(machine_id)
-        if channel is None:
-            raise AgentUnavailable(machine_id)
         token = new_token(32)
         pending = PendingStream(session, machine_id, hash_token(token))
+        if channel is None:
+            self._request_remote(machine_id, session, token)
+            self.pending[session] = pending
+            return pending
         self.pending[session] = pending
         try:
             channel.send(control.OpenStream(session=session, token=token))
@@ -103,6 +106,26 @@ class Hub:
             self.pending.pop(session, None)
             raise AgentUnavailable(machine_id) from exc
         return pending
+
+    def _request_remote(self, machine_id: int, session: str, token: str) -> None:
+        """The agent is held by another node: ask it, over Redis, to open the stream.
+
+        The agent's stream may then land on any node behind the load balancer;
+        that node forwards it here (``stream_waiter``), where the viewer waits.
+        """
+        live = self.app.extensions["ponte.live"]
+        me = self.app.config["PONTE"].node_id
+        try:
+            agent = live.agent(machine_id)
+            node = (agent or {}).get("node")
+            if not node or node == me or not live.node_address(node):
+                raise AgentUnavailable(machine_id)
+            live.stream_waiting(session, me, int(self.app.config["PONTE"].stream_timeout) + 5)
+            if live.publish(node, {"cmd": "open", "machine_id": machine_id, "session": session,
+                                   "token": token}) == 0:
+                raise AgentUnavailable(machine_id)
+        except LiveStoreError as exc:
+            raise AgentUnavailable(machine_id) from exc
 
     def claim_stream(self, session: str, token: str) -> PendingStream | None:
         """The pending stream if ``token`` is the one we sent; one use only."""
@@ -121,6 +144,16 @@ class Hub:
             return
         if self.attached.get(session) == machine_id:
             self.failures[session] = reason
+            return
+        # A viewer waiting on another node: tell that node.
+        live = self.app.extensions["ponte.live"]
+        try:
+            node = live.stream_waiter(session)
+            if node and node != self.app.config["PONTE"].node_id:
+                live.publish(node, {"cmd": "stream_failed", "machine_id": machine_id, "session": session,
+                                    "reason": reason})
+        except LiveStoreError as exc:
+            log.warning("stream failure of %s not forwarded: %s", session, exc)
 
     def session_done(self, session: str) -> str | None:
         """Forget a finished session; the agent's failure reason, if it sent one."""
@@ -168,10 +201,25 @@ class Hub:
                                  revoke=True)
             elif kind == "end_user":
                 self.end_user(int(command["user_id"]), str(command.get("reason", "Account disabled")))
+            elif kind == "open":
+                self._open_for_peer(int(command["machine_id"]), str(command["session"]), str(command["token"]))
+            elif kind == "stream_failed":
+                self.stream_failed(int(command["machine_id"]), str(command["session"]),
+                                   str(command.get("reason", "")))
             else:
                 log.warning("unknown node command %r", kind)
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("malformed node command %r: %s", command, exc)
+
+    def _open_for_peer(self, machine_id: int, session: str, token: str) -> None:
+        channel = self.channels.get(machine_id)
+        if channel is None:
+            log.info("asked to open a stream for machine %s, which is not connected here", machine_id)
+            return
+        try:
+            channel.send(control.OpenStream(session=session, token=token))
+        except OSError as exc:
+            log.info("could not ask machine %s for a stream: %s", machine_id, exc)
 
     # -- background --
 

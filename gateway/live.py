@@ -154,6 +154,25 @@ class LiveStore:
         self._call(self.redis.hset, self.key("node", node), mapping={"address": address, "seen": time.time()})
         self._call(self.redis.expire, self.key("node", node), ttl)
 
+    def node_address(self, node: str) -> str | None:
+        raw = self._call(self.redis.hget, self.key("node", node), "address")
+        return raw.decode() if raw else None
+
+    # -- streams awaited across nodes (DESIGN.md §6) --
+
+    def stream_waiting(self, session: str, node: str, ttl: int) -> None:
+        """``node`` holds the viewer of ``session``: its agent stream belongs there."""
+        self._call(self.redis.set, self.key("streamwait", session), node, ex=max(1, ttl))
+
+    def stream_waiter(self, session: str) -> str | None:
+        raw = self._call(self.redis.get, self.key("streamwait", session))
+        return raw.decode() if raw else None
+
+    def stream_arrived(self, session: str, keep: int = 120) -> None:
+        """The stream reached its viewer's node; keep the marker a while, so that a
+        failure the agent reports late on its own node still finds the viewer."""
+        self._call(self.redis.expire, self.key("streamwait", session), keep)
+
     def publish(self, node: str, command: dict) -> int:
         return int(self._call(self.redis.publish, self.key("node", node), json.dumps(command)))
 

@@ -25,6 +25,7 @@ from .extensions import csrf, db, limiter
 from .hub import AgentChannel, AgentUnavailable, Hub
 from .live import LiveStoreError
 from .models import Machine, machine_for_user, note_agent_seen
+from .peering import forward_stream
 from .relay import Relay
 from .security import token_matches
 
@@ -156,9 +157,13 @@ def agent_stream(session: str):
     """An agent's stream for one session; held open until the relay ends."""
     settings = current_app.config["PONTE"]
     hub = _hub()
-    if session not in hub.pending:
-        abort(404, "No session is waiting for this stream.")
     db.session.remove()
+    if session not in hub.pending:
+        address = _waiting_elsewhere(session, settings)
+        if address is None:
+            abort(404, "No session is waiting for this stream.")
+        forward_stream(_upgrade(settings.max_message), address, session, settings.max_message)
+        return UPGRADED
     ws = _upgrade(settings.max_message)
     ws.settimeout(HELLO_TIMEOUT)
     try:
@@ -171,10 +176,26 @@ def agent_stream(session: str):
         ws.close_with(CLOSE_POLICY, "Unknown stream token")
         return UPGRADED
     ws.settimeout(None)
+    try:
+        sessions.live().stream_arrived(session)
+    except LiveStoreError:
+        pass  # the marker expires by itself
     attached = gevent.event.Event()
     pending.result.set((ws, attached))
     attached.wait()
     return UPGRADED
+
+
+def _waiting_elsewhere(session: str, settings) -> str | None:
+    """The internal address of the node whose viewer waits for ``session``, if another."""
+    live = sessions.live()
+    try:
+        node = live.stream_waiter(session)
+        if not node or node == settings.node_id:
+            return None
+        return live.node_address(node)
+    except LiveStoreError:
+        return None
 
 
 @bp.route("/agent", websocket=True)

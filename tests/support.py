@@ -381,3 +381,19 @@ class WebClient:
         headers = {"Cookie": self.http.cookie_header()} if cookie else {}
         return open_websocket(url, self.tls, headers=headers,
                               origin=self.gateway_url if origin == "same" else origin)
+
+
+def rfb_open(ws):
+    """Complete the viewer side of RFB (security None, offered by the agent) over ``ws``."""
+    from agents.protocol.rfb import ClientHandshake, HandshakeComplete
+
+    hs = ClientHandshake(None, shared=True)
+    while True:
+        data = ws.read_message()
+        assert data is not None, f"closed during handshake: {ws.close_code} {ws.close_reason}"
+        for event in hs.receive_data(data):
+            if isinstance(event, HandshakeComplete):
+                return event
+        out = hs.data_to_send()
+        if out:
+            ws.write_message(out)

@@ -15,10 +15,9 @@ import time
 
 import pytest
 
-from agents.protocol.rfb import ClientHandshake, HandshakeComplete
 from agents.transport import HTTPError, Session, TLSOptions, TransportError
 from tests.conftest import needs
-from tests.support import Gateway, RedisServer, WebClient, free_port, wait_for
+from tests.support import Gateway, RedisServer, WebClient, free_port, rfb_open, wait_for
 
 pytestmark = [needs("Xvnc"), pytest.mark.slow]
 
@@ -28,20 +27,6 @@ TLS = TLSOptions(insecure_dev=True)
 def healthy(url: str) -> bool:
     status, _h, _b = Session(url, TLS).request("GET", "/healthz")
     return status == 200
-
-
-def rfb_open(ws) -> HandshakeComplete:
-    """Complete the viewer side of RFB (security None, offered by the agent) over ``ws``."""
-    hs = ClientHandshake(None, shared=True)
-    while True:
-        data = ws.read_message()
-        assert data is not None, f"closed during handshake: {ws.close_code} {ws.close_reason}"
-        for event in hs.receive_data(data):
-            if isinstance(event, HandshakeComplete):
-                return event
-        out = hs.data_to_send()
-        if out:
-            ws.write_message(out)
 
 
 def request_full_frame(ws, width=320, height=240) -> None:
