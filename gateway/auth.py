@@ -98,6 +98,12 @@ def _login_limit() -> str:
     return current_app.config["PONTE"].login_limit
 
 
+def _account_limit() -> str:
+    # Counts failed logins only (see deduct_when), from any address: a person who
+    # logs in often is never locked out, a guesser with many addresses is.
+    return current_app.config["PONTE"].account_login_limit
+
+
 def _login_name_key() -> str:
     return _scope() + "login-name:" + request.form.get("name", "").strip().lower()[:64]
 
@@ -115,12 +121,11 @@ def safe_next(target: str | None, default: str | None = None) -> str:
     return target
 
 
-_safe_next = safe_next  # older name
-
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"], key_func=ip_key)
-@limiter.limit("20 per hour", methods=["POST"], key_func=_login_name_key)
+@limiter.limit(_account_limit, methods=["POST"], key_func=_login_name_key,
+               deduct_when=lambda response: response.status_code != 302)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("portal.index"))
