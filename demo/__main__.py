@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / "demo-state"
+STATE = Path(os.environ.get("PONTE_DEMO_STATE", ROOT / "demo-state"))
 PORT = int(os.environ.get("PONTE_PORT", "8080"))
 BIND = os.environ.get("PONTE_BIND", "127.0.0.1")
 MACHINE = "office-pc"

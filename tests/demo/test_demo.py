@@ -1,0 +1,63 @@
+"""``make demo``'s program: everything starts, the logins work, Ctrl-C leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import needs
+from tests.support import ROOT, WebClient, free_port, wait_for
+
+pytestmark = [needs("Xvnc", "vncpasswd", "xdpyinfo"), pytest.mark.slow]
+
+
+def descendants(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,sid="], capture_output=True, text=True).stdout
+    rows = [tuple(map(int, line.split())) for line in out.splitlines() if line.strip()]
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent, _sid in rows if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def redis_servers() -> set[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,comm="], capture_output=True, text=True).stdout
+    return {int(line.split()[0]) for line in out.splitlines() if "redis-server" in line}
+
+
+def test_demo_runs_and_stops_cleanly(tmp_path):
+    before = redis_servers()  # the embedded Redis daemonises: not a descendant, checked apart
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PONTE_") and k != "REDIS_URL"}
+    env.update({"PONTE_PORT": str(port), "PONTE_DEMO_STATE": str(tmp_path / "state")})
+    out = tmp_path / "demo.out"
+    proc = subprocess.Popen([sys.executable, "-m", "demo"], cwd=ROOT, env=env, stdout=open(out, "w"),
+                            stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "Press Ctrl-C" in out.read_text() or proc.poll() is not None, timeout=90,
+                 interval=0.3, what="the demo to be ready")
+        text = out.read_text()
+        assert proc.poll() is None, text
+        employee = re.search(r"employee:\s+(\S+) / (\S+)", text)
+        admin = re.search(r"admin:\s+(\S+) / (\S+)", text)
+        assert f"http://127.0.0.1:{port}/" in text and employee and admin
+        # Both printed logins work, and the employee's PC is online.
+        emp = WebClient(f"http://127.0.0.1:{port}", employee.group(1), employee.group(2))
+        machines = emp.json("GET", "/api/v1/me/machines")["machines"]
+        assert [(m["name"], m["state"]) for m in machines] == [("office-pc", "online")]
+        WebClient(f"http://127.0.0.1:{port}", admin.group(1), admin.group(2))
+        children = descendants(proc.pid)
+        assert len(children) >= 3  # Xvnc, gateway, agent (and more)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    left = [pid for pid in children if os.path.exists(f"/proc/{pid}") and
+            not open(f"/proc/{pid}/stat").read().split()[2] == "Z"]
+    assert left == [], f"stray processes after Ctrl-C: {left}"
+    wait_for(lambda: not (redis_servers() - before), timeout=10, what="the embedded Redis to stop")
