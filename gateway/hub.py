@@ -96,8 +96,14 @@ class Hub:
         token = new_token(32)
         pending = PendingStream(session, machine_id, hash_token(token))
         if channel is None:
-            self._request_remote(machine_id, session, token)
+            # Registered first: the forwarded stream may arrive while we still
+            # wait for Redis to confirm the publish.
             self.pending[session] = pending
+            try:
+                self._request_remote(machine_id, session, token)
+            except AgentUnavailable:
+                self.pending.pop(session, None)
+                raise
             return pending
         self.pending[session] = pending
         try:
