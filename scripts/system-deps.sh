@@ -32,7 +32,8 @@ if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
   echo "Installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # With recommends: Xvnc needs xfonts-base ("fixed") and Chromium its fonts to draw text.
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 else
   echo "Ponte needs these packages, which are not installed: ${missing[*]}" >&2
   echo "On Debian/Ubuntu, as root:  apt-get install ${missing[*]}" >&2
