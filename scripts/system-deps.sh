@@ -23,6 +23,8 @@ missing=()
 for cmd in "${!pkg[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg[$cmd]}")
 done
+# Debian splits venv support out of python3.
+python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi
