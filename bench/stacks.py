@@ -28,17 +28,13 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from .client import Conn, rfb_handshake, tcp_connect, update_request, ws_connect
-from .procs import PYTHON, ROOT, Procs, wait_for
+from tests.support import free_port, wait_for
+
+from .procs import PYTHON, ROOT, Procs
 
 OPENS_PER_VIEWER = 25
 PASSWORD = "bench-password-1"
 WEBSOCKIFY = str(Path(PYTHON).parent / "websockify")
-
-
-def free_port() -> int:
-    from tests.support import free_port as pick
-
-    return pick()
 
 
 def start_target(procs: Procs) -> int:
@@ -55,15 +51,18 @@ class RawPath:
     def __init__(self, target_port: int):
         self.target_port = target_port
 
+    def _connect(self) -> Conn:
+        return Conn(tcp_connect("127.0.0.1", self.target_port), False)
+
     def open(self) -> Conn:
-        conn = Conn(tcp_connect("127.0.0.1", self.target_port), False)
+        conn = self._connect()
         rfb_handshake(conn)
         return conn
 
     def open_first_byte(self, w: int, h: int) -> float:
         """Seconds from connect to the first FramebufferUpdate byte."""
         t0 = time.perf_counter()
-        conn = Conn(tcp_connect("127.0.0.1", self.target_port), False)
+        conn = self._connect()
         try:
             rfb_handshake(conn)
             conn.send(update_request(w, h))
@@ -94,24 +93,8 @@ class WebsockifyPath(RawPath):
         except OSError:
             return False
 
-    def _ws(self) -> Conn:
+    def _connect(self) -> Conn:
         return ws_connect("127.0.0.1", self.port, "/")
-
-    def open(self) -> Conn:
-        conn = self._ws()
-        rfb_handshake(conn)
-        return conn
-
-    def open_first_byte(self, w: int, h: int) -> float:
-        t0 = time.perf_counter()
-        conn = self._ws()
-        try:
-            rfb_handshake(conn)
-            conn.send(update_request(w, h))
-            conn.recv_exact(1, time.monotonic() + 15)
-            return time.perf_counter() - t0
-        finally:
-            conn.close()
 
     def relay_pids(self) -> dict:
         return {"websockify": self.proc.pid}

@@ -14,7 +14,6 @@ for the screen, ``UP_BUFFER`` for input events).
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import gevent
@@ -78,7 +77,6 @@ class Relay:
         self._on_progress = on_progress
         self._reason: str | None = None
         self._done = gevent.event.Event()
-        self.started = time.time()
 
     def stop(self, reason: str) -> None:
         """End the session from outside (admin, revocation); idempotent."""

@@ -44,7 +44,7 @@ try:
     import numpy
 except ImportError:
     # A pure-Python agent install: masking falls back to one big-int XOR
-    # per span (~400 MB/s, plenty for an office PC's VNC traffic).
+    # per span (~300 MB/s, plenty for an office PC's VNC traffic).
     numpy = None
 
 with warnings.catch_warnings():
@@ -411,9 +411,6 @@ class FramedWebSocket(WebSocket):
             "payload": payload,
         }
 
-    def _decode_hybi(self, buf):
-        return self._decode_at(bytearray(buf), 0)
-
     def _unmask(self, buf, mask):
         return xor_mask(bytes(buf), bytes(mask))
 
@@ -538,7 +535,7 @@ class _Pump:
 
     def _parse(self, pos: int, end: int, parts: list):
         """Handle buf[pos:end]; send what is complete; keep a partial header. False: stop."""
-        fb, ws = self.fb, self.ws
+        fb = self.fb
         payload = 0
         while pos < end:
             if self.remaining:

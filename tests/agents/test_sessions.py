@@ -13,10 +13,8 @@ import time
 
 import pytest
 
-from tests.agents.conftest import (AgentHost, BadVNC, RawViewer, RestartableXvnc, RFB33Server, SwitchableVNC,
-                                   live_agent)
+from tests.agents.conftest import AgentHost, RawViewer, RestartableXvnc, RFB33Server, SwitchableVNC, live_agent
 from tests.conftest import needs
-from tests.support import wait_for
 
 pytestmark = [needs("Xvnc", "vncpasswd", "xsetroot"), pytest.mark.slow]
 

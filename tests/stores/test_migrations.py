@@ -10,6 +10,7 @@ import sqlite3
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
 from gateway.app import BASELINE_REVISION, MIGRATIONS
@@ -59,6 +60,7 @@ def test_fresh_database_is_created_and_stamped(tmp_path, redis_server, prefix):
     with sqlite3.connect(tmp_path / "ponte.db") as conn:
         (head,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     assert head  # stamped at the newest revision
+    assert head == ScriptDirectory(str(MIGRATIONS)).get_current_head()
     # A second start upgrades (a no-op) instead of re-creating.
     create_app({"instance_path": str(tmp_path), "redis_url": redis_server, "redis_prefix": prefix})
 
@@ -75,5 +77,9 @@ def test_database_from_before_migrations_is_adopted(tmp_path, redis_server, pref
     create_app({"instance_path": str(tmp_path), "redis_url": redis_server, "redis_prefix": prefix})
     engine = create_engine(url)
     assert "alembic_version" in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        (version,) = conn.exec_driver_sql("SELECT version_num FROM alembic_version").fetchone()
     engine.dispose()
     assert BASELINE_REVISION == "0001_initial"
+    # Stamped at the baseline, then upgraded through every later migration.
+    assert version == ScriptDirectory(str(MIGRATIONS)).get_current_head()
