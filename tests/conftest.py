@@ -1,6 +1,6 @@
-"""Fixtures: ``app``, ``client``, ``auth``, ``redis``, ``xvnc``, ``gateway``, ``agent``, ``stack``.
+"""Fixtures: ``app``, ``client``, ``auth``, ``redis``, ``xvnc``, ``gateway``, ``agent``, ``stack``, ``pg_url``.
 
-Real parts only (see ``tests/support.py``). Redis: ``REDIS_URL`` if set,
+Real parts only (see ``tests/support``). Redis: ``REDIS_URL`` if set,
 otherwise a redis-server of our own on a free port. Each app or gateway gets
 its own key prefix, so tests never see each other's live state.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import uuid
 import re
 import shutil
 from dataclasses import dataclass
@@ -242,3 +243,27 @@ def vncdotool():
 
     yield api
     api.shutdown()
+
+
+# A real PostgreSQL database per test, when a server answers (else the test is skipped).
+POSTGRES = os.environ.get("PONTE_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+
+
+@pytest.fixture
+def pg_url():
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(f"{POSTGRES}/test", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+    except sqlalchemy.exc.OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"no PostgreSQL at {POSTGRES}: {exc.orig}")
+    name = f"ponte_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    yield f"{POSTGRES}/{name}"
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()

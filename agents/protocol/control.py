@@ -15,6 +15,8 @@ Conversation::
                                    ◀──      OpenStream(session, token)
     StreamFailed(session, reason)  ──▶      (only when the agent cannot serve it)
                                    ◀──      EndStream(session, reason)
+                                   ◀──      Reconnect(after, reason)  (the node is draining:
+                                            come back through the balancer in ``after`` s)
 
 Each stream is its own WebSocket (``/ws/agent/stream/<session>``) whose first
 message is ``Attach(token)``, with the one-time token from ``OpenStream``;
@@ -98,6 +100,15 @@ class EndStream:
 
 
 @dataclass(frozen=True)
+class Reconnect:
+    """The gateway node is going away (drain): close this channel and dial again in
+    ``after`` seconds, through the load balancer, which sends us to a node that stays."""
+
+    after: float
+    reason: str
+
+
+@dataclass(frozen=True)
 class Attach:
     """First message on a stream socket: proves the agent was asked to open it."""
 
@@ -106,7 +117,8 @@ class Attach:
 
 STREAM_ATTACH = {"attach": Attach}
 AGENT_TO_GATEWAY = {"hello": Hello, "heartbeat": Heartbeat, "stream_failed": StreamFailed}
-GATEWAY_TO_AGENT = {"welcome": Welcome, "refused": Refused, "open": OpenStream, "end": EndStream}
+GATEWAY_TO_AGENT = {"welcome": Welcome, "refused": Refused, "open": OpenStream, "end": EndStream,
+                    "reconnect": Reconnect}
 _TYPE_OF = {cls: name for table in (AGENT_TO_GATEWAY, GATEWAY_TO_AGENT, STREAM_ATTACH) for name, cls in table.items()}
 
 
@@ -157,6 +169,11 @@ def _build(cls, obj: dict):
             if not isinstance(hb, (int, float)) or isinstance(hb, bool) or not 1 <= hb <= 3600:
                 raise ControlError("field 'heartbeat' must be a number of seconds")
             values["heartbeat"] = float(hb)
+        elif f.name == "after":
+            after = obj.get("after")
+            if not isinstance(after, (int, float)) or isinstance(after, bool) or not 0 <= after <= 3600:
+                raise ControlError("field 'after' must be a number of seconds")
+            values["after"] = float(after)
         else:
             values[f.name] = _text(obj, f.name)
     return cls(**values)

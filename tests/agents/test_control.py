@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from agents.protocol import control
 from agents.protocol.control import (AgentInfo, Attach, ControlError, EndStream, Heartbeat, Hello, OpenStream,
-                                     Refused, StreamFailed, Welcome)
+                                     Reconnect, Refused, StreamFailed, Welcome)
 
 DECODERS = {
     "from_gateway": (control.decode_from_gateway, control.GATEWAY_TO_AGENT),
@@ -86,6 +86,7 @@ events = st.one_of(
     st.builds(Refused, code=texts, message=texts),
     st.builds(OpenStream, session=texts, token=texts),
     st.builds(EndStream, session=texts, reason=texts),
+    st.builds(Reconnect, after=st.floats(min_value=0, max_value=3600), reason=texts),
     st.builds(Attach, token=texts),
 )
 
@@ -123,6 +124,9 @@ def test_round_trip(event):
     (b'{"type": "hello", "credential": "x", "info": {}}', "unexpected control message type"),
     (b'{"type": "open", "session": "s", "token": "' + b"a" * 600 + b'"}', "longer than"),
     (b'{"type": ["open"]}', "unexpected control message type"),
+    (b'{"type": "reconnect", "after": -1, "reason": "r"}', "'after'"),
+    (b'{"type": "reconnect", "after": 1e9, "reason": "r"}', "'after'"),
+    (b'{"type": "reconnect", "after": "soon", "reason": "r"}', "'after'"),
     (b'{"type": "refused", "code": "x", "message": "y", "heartbeat": ' + b"9" * 5000 + b"}", "not JSON"),
 ])
 def test_rejections_from_gateway(message, error):
