@@ -7,7 +7,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 NOVNC := novnc_static/node_modules/@novnc/novnc/package.json
 
-.PHONY: demo test bench deps system-deps-demo system-deps-test clean
+# make fuzz: each fuzz target (tests/fuzz) for 10 minutes, corpora kept in test-artifacts/
+.PHONY: demo test bench fuzz deps system-deps-demo system-deps-test clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,9 @@ test: system-deps-test deps
 
 bench: deps
 	$(PY) -m bench
+
+fuzz: deps
+	$(PY) -m tests.fuzz.run --seconds 600 --corpus test-artifacts/fuzz-corpus
 
 clean:
 	rm -rf $(VENV) novnc_static/node_modules demo-state test-artifacts

@@ -1,0 +1,188 @@
+"""Fuzz targets: every parser that reads bytes from outside the gateway or the agent.
+
+Each target takes one input (``bytes`` chosen by the fuzzer) and must end in
+one of the parser's own errors or a result — any other exception, a hang or
+an inconsistency it asserts on is a crash. ``SEEDS`` gives each target a few
+valid transcripts to start from, so the fuzzer begins inside the protocol
+instead of at its front door. Run them with ``python -m tests.fuzz.run``.
+"""
+
+from __future__ import annotations
+
+import struct
+
+# Imported by ``load()`` under atheris' instrumentation, not here.
+control = rfb = None
+
+SERVER_INIT = struct.pack(">HH16sI", 640, 480, bytes(range(16)), 4) + b"desk"
+
+
+def _u32(n: int) -> bytes:
+    return struct.pack(">I", n)
+
+
+def load() -> None:
+    """Import the parsers (call inside ``atheris.instrument_imports()``)."""
+    global control, rfb
+    from agents.protocol import control as _control
+    from agents.protocol import rfb as _rfb
+
+    control, rfb = _control, _rfb
+
+
+# -- the agent control protocol (JSON messages on /ws/agent) ---------------------------------------
+
+def _control_target(table_name: str):
+    def target(data: bytes) -> None:
+        table = getattr(control, table_name)
+        try:
+            event = control.decode(data, table)
+        except control.ControlError:
+            return
+        # Whatever decodes must encode and decode to the same event.
+        assert control.decode(control.encode(event), table) == event
+    return target
+
+
+def _control_structured(data: bytes) -> None:
+    """JSON objects built from the input, so the fuzzer explores fields rather than JSON syntax."""
+    import json
+
+    import atheris
+
+    fdp = atheris.FuzzedDataProvider(data)
+    tables = [control.AGENT_TO_GATEWAY, control.GATEWAY_TO_AGENT, control.STREAM_ATTACH]
+    table = tables[fdp.ConsumeIntInRange(0, 2)]
+    kinds = list(table) + ["bogus"]
+    obj = {"type": kinds[fdp.ConsumeIntInRange(0, len(kinds) - 1)]}
+    names = ["credential", "info", "mode", "session", "reason", "machine", "heartbeat", "code", "message",
+             "token", "after", "version", "os", "hostname", "vnc_ok", "vnc_detail"]
+    for _ in range(fdp.ConsumeIntInRange(0, 8)):
+        name = names[fdp.ConsumeIntInRange(0, len(names) - 1)]
+        obj[name] = _value(fdp, depth=0)
+        if name == "info" and fdp.ConsumeBool():
+            obj[name] = {n: _value(fdp, 1) for n in names[11:] if fdp.ConsumeBool()}
+    try:
+        message = json.dumps(obj).encode()
+    except ValueError:  # NaN etc. are fine for json.dumps; surrogates are not encodable by .encode()
+        return
+    try:
+        event = control.decode(message, table)
+    except control.ControlError:
+        return
+    assert control.decode(control.encode(event), table) == event
+
+
+def _value(fdp, depth: int):
+    kind = fdp.ConsumeIntInRange(0, 6 if depth < 2 else 4)
+    if kind == 0:
+        return fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 600))
+    if kind == 1:
+        return fdp.ConsumeInt(8)
+    if kind == 2:
+        return fdp.ConsumeFloat()
+    if kind == 3:
+        return fdp.ConsumeBool()
+    if kind == 4:
+        return None
+    if kind == 5:
+        return [_value(fdp, depth + 1) for _ in range(fdp.ConsumeIntInRange(0, 3))]
+    return {fdp.ConsumeUnicodeNoSurrogates(8): _value(fdp, depth + 1) for _ in range(fdp.ConsumeIntInRange(0, 3))}
+
+
+def _control_seeds() -> list[bytes]:
+    c = control
+    info = c.AgentInfo(version="0.1.0", os="Linux 6", hostname="pc", vnc_ok=True, vnc_detail="ok")
+    events = [c.Hello(credential="1.secret", info=info), c.Heartbeat(info=info),
+              c.StreamFailed(session="s" * 32, reason="VNC down"), c.Welcome(machine="pc", heartbeat=15),
+              c.Refused(code="revoked", message="no"), c.OpenStream(session="s", token="t"),
+              c.EndStream(session="s", reason="r"), c.Reconnect(after=1.5, reason="draining"),
+              c.Attach(token="t")]
+    return [c.encode(e) for e in events]
+
+
+# -- RFB handshakes ---------------------------------------------------------------------------------
+
+def _chunks(data: bytes, sizes: bytes):
+    """Split ``data`` by the sizes the fuzzer chose (1..16 bytes each, cycling)."""
+    pos, i = 0, 0
+    while pos < len(data):
+        n = (sizes[i % len(sizes)] % 16) + 1 if sizes else len(data)
+        yield data[pos:pos + n]
+        pos += n
+        i += 1
+
+
+def _outcome(hs, pieces):
+    """Feed ``pieces`` (then EOF); the final event or error, and every byte the handshake sent."""
+    sent = bytearray()
+    if isinstance(hs, rfb.ServerHandshake):
+        hs.initiate()
+    sent += hs.data_to_send()
+    try:
+        for piece in pieces:
+            events = hs.receive_data(piece)
+            sent += hs.data_to_send()
+            if events:
+                return events[0], bytes(sent)
+        hs.receive_data(b"")
+    except rfb.HandshakeError as exc:
+        sent += hs.data_to_send()
+        return (type(exc), str(exc)), bytes(sent)
+    raise AssertionError("EOF neither failed nor finished the handshake")
+
+
+def _rfb_target(make):
+    def target(data: bytes) -> None:
+        if not data:
+            return
+        split = data[0] % 8
+        sizes, stream = data[1:1 + split], data[1 + split:]
+        whole = _outcome(make(), [stream] if stream else [])
+        chunked = _outcome(make(), list(_chunks(stream, sizes)))
+        # RFB is a byte stream: how TCP cut it must never change what happened.
+        assert _same(whole, chunked), (whole, chunked)
+    return target
+
+
+def _same(a, b) -> bool:
+    (ra, sa), (rb, sb) = a, b
+    if isinstance(ra, tuple) or isinstance(rb, tuple):
+        return ra == rb and sa == sb
+    # Events: equal except for leftover, which depends on how much arrived at once.
+    strip = lambda e: {k: v for k, v in vars(e).items() if k != "leftover"}  # noqa: E731
+    return type(ra) is type(rb) and strip(ra) == strip(rb) and sa == sb
+
+
+def _client():
+    return rfb.ClientHandshake("vncpass1")
+
+
+def _viewer():
+    init = rfb.ServerInit.create(640, 480, bytes(range(16)), "desk")
+    return rfb.ServerHandshake(init)
+
+
+def _client_seeds() -> list[bytes]:
+    ok = SERVER_INIT + b"\x00\x00\x00\x00"
+    return [b"\x00" + b"RFB 003.008\n\x01\x01" + _u32(0) + ok,
+            b"\x00" + b"RFB 003.008\n\x02\x13\x02" + bytes(16) + _u32(0) + ok,
+            b"\x03\x01\x02\x03" + b"RFB 003.003\n" + _u32(2) + bytes(16) + _u32(0) + ok,
+            b"\x00" + b"RFB 003.007\n\x01\x01" + ok,
+            b"\x00" + b"RFB 003.008\n\x00" + _u32(5) + b"nope!",
+            b"\x00" + b"RFB 003.008\n\x01\x02" + bytes(16) + _u32(1) + _u32(3) + b"bad"]
+
+
+def _viewer_seeds() -> list[bytes]:
+    return [b"\x00RFB 003.008\n\x01\x01", b"\x00RFB 003.007\n\x01\x00", b"\x00RFB 003.003\n\x01",
+            b"\x02\x01\x05RFB 003.889\n\x01\x01\x00\x00\x00\x00"]
+
+
+TARGETS = {
+    "control_from_agent": (_control_target("AGENT_TO_GATEWAY"), _control_seeds),
+    "control_from_gateway": (_control_target("GATEWAY_TO_AGENT"), _control_seeds),
+    "control_stream_attach": (_control_target("STREAM_ATTACH"), _control_seeds),
+    "control_structured": (_control_structured, lambda: [bytes(range(64)), b"\x01" * 64]),
+    "rfb_client_handshake": (_rfb_target(_client), _client_seeds),
+    "rfb_viewer_handshake": (_rfb_target(_viewer), _viewer_seeds),
+}
