@@ -23,6 +23,7 @@ from .extensions import db
 from .live import LiveStoreError
 from .models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Machine, SessionRecord, User, audit,
                      find_group, find_machine, find_user, machine_for_user, utcnow)
+from .passwords import password_problem
 from .security import hash_password, hash_token, new_enrolment_code, new_token, normalise_code
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ def _check_password(password: str) -> str:
         raise AdminError(f"A password needs at least {PASSWORD_MIN} characters.")
     if len(password) > PASSWORD_MAX:
         raise AdminError(f"A password may have at most {PASSWORD_MAX} characters.")
+    problem = password_problem(password)
+    if problem:
+        raise AdminError(problem)
     return password
 
 
