@@ -11,9 +11,9 @@ where they fight Ponte's setup:
   ``X-Forwarded-Proto``, ignoring ``trusted_proxies``.)
 - ``session_cookie_secure`` follows ``cookies_secure`` (Talisman would force
   Secure cookies, breaking http://127.0.0.1 demos).
-- HSTS only when ``public_url`` is https; browsers ignore it over plain
-  HTTP anyway (RFC 6797 §7.2), so Talisman adds it on requests that came
-  over TLS.
+- HSTS only when ``public_url`` is https, and then (Talisman's rule) on
+  requests that came over TLS or say so in ``X-Forwarded-Proto``; over
+  plain HTTP browsers ignore it anyway (RFC 6797 §8.1).
 - ``frame_options`` DENY and ``frame-ancestors 'none'`` (Talisman: SAMEORIGIN):
   nothing may frame Ponte, the viewer least of all (clickjacking).
 - ``Referrer-Policy: same-origin``.
