@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import login, wait_js, watch_csp
+from tests.browser.conftest import login, wait_js
 from tests.conftest import ARTIFACTS, needs
 from tests.support import AgentProcess, wait_for
 
