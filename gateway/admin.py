@@ -12,15 +12,16 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from . import machines as ops
 from .api import (AUDIT_CSV, HISTORY_CSV, audit_csv_rows, audit_query, csv_response, enrol_command,
-                  history_csv_rows, history_query, live_session_rows)
+                  history_csv_rows, history_query, live_session_rows, login_attack_rows)
 from .auth import actor, client_ip, login_is_recent, safe_next
 from .extensions import db, login_manager
+from .headers import external_url
 from .machines import AdminError
 from .models import ApiToken, AuditEvent, Group, Machine, SessionRecord, User, users_with_access
 from .status import statuses
@@ -157,7 +158,7 @@ def index():
         disabled_count=db.session.scalar(select(func.count(User.id)).where(User.disabled.is_(True))),
         machines=list(zip(machines, states)),
         online=sum(1 for s in states if s.online),
-        live=live_session_rows(),
+        live=live_session_rows(), attacks=login_attack_rows(),
         recent=list(db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(10))))
 
 
@@ -206,6 +207,14 @@ def user_password(user_id: int):
         return redirect(url_for("admin.user", user_id=u.id))
     return _attempt(lambda: ops.set_password(u, request.form.get("password", ""), **_who()),
                     "admin.user", f"Password of {u.name} changed.", user_id=u.id)
+
+
+@bp.post("/users/<int:user_id>/logout")
+def user_logout(user_id: int):
+    u = _user(user_id)
+    return _attempt(lambda: ops.end_logins(u, "An admin logged you out", action="user_logout", **_who()),
+                    "admin.user", f"{u.name} is logged out everywhere; their live sessions are ending.",
+                    user_id=u.id)
 
 
 @bp.post("/users/<int:user_id>/disable")
@@ -365,6 +374,7 @@ def _enrol_page(machine: Machine, code: str, fresh: bool):
 
 @bp.post("/machines")
 def machine_create():
+    external_url(current_app.config["PONTE"])  # a foreign Host: 400 before the PC is made
     try:
         machine, code = ops.add_machine(request.form.get("name", ""), **_who())
     except AdminError as exc:
@@ -401,6 +411,7 @@ def machine_rename(machine_id: int):
 @bp.post("/machines/<int:machine_id>/code")
 def machine_code(machine_id: int):
     m = _machine(machine_id)
+    external_url(current_app.config["PONTE"])  # a foreign Host: 400 before the old code dies
     return _enrol_page(m, ops.new_enrolment(m, **_who()), fresh=True)
 
 

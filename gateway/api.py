@@ -1,9 +1,9 @@
 """JSON API ``/api/v1`` (DESIGN.md §4). Errors: ``{"error": {"code", "message"}}``.
 
 Auth: the login cookie (mutating calls then need ``X-CSRFToken``) or a bearer
-API token. Admin routes need ``is_admin``; admin *changes* by cookie also need
-a recent login (``auth.login_is_recent``). Object references (``<user>``,
-``<machine>``, ``<group>``) accept an id or a name.
+API token. Admin routes need ``is_admin``; by cookie they also need a recent
+login (``auth.login_is_recent``), reads included, as the admin pages do.
+Object references (``<user>``, ``<machine>``, ``<group>``) accept an id or a name.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from sqlalchemy import select
 
 from . import machines as ops
 from . import sessions
-from .auth import actor, client_ip, ip_key, login_is_recent, via_token
+from .auth import actor, client_ip, ip_key, login_is_recent, throttle, via_token
 from .extensions import csrf, db, limiter
+from .headers import external_url, websocket_url
 from .machines import AdminError, Conflict, EnrolmentError, NotFound, enrol_agent
 from .models import (ApiToken, AuditEvent, Group, Machine, SessionRecord, User, granted_machines,
                      machine_for_user, users_with_access)
@@ -33,7 +34,7 @@ csrf.exempt(bp)  # cookie-authenticated calls are checked in ``_authenticate``
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 #: How ``ws.view`` words an agent that attached but could not serve the session.
 PAGE_MAX = 1000
-REAUTH_MESSAGE = ("Admin changes need a login younger than 30 minutes: confirm your password at /reauth "
+REAUTH_MESSAGE = ("The admin API needs a login younger than 30 minutes: confirm your password at /reauth "
                   "(or use an API token).")
 
 
@@ -73,12 +74,13 @@ def _authenticate():
 
 
 def admin_only(fn):
-    """Admins only; changes by cookie need a recent login. Marks the view for the route table."""
+    """Admins only; by cookie, a recent login (reads too: audit, users, tokens are as sensitive
+    as changes). Marks the view for the route table."""
     @wraps(fn)
     def wrapper(*args, **kwargs):
         if not current_user.is_admin:
             raise ApiError(403, "forbidden", "Admins only.")
-        if request.method not in SAFE_METHODS and not login_is_recent():
+        if not login_is_recent():
             raise ApiError(403, "reauth_required", REAUTH_MESSAGE)
         return fn(*args, **kwargs)
     wrapper.ponte_access = "admin"
@@ -122,8 +124,11 @@ def _iso(value: datetime | None) -> str | None:
 
 # -- serialisation -------------------------------------------------------------------------------
 
-def user_json(u: User) -> dict:
+def user_json(u: User, attacked: set[str] | None = None) -> dict:
+    """``attacked``: names under login attack, when the caller looked them up for many users."""
+    attacked = throttle().accounts_under_attack([u.name]) if attacked is None else attacked
     return {"id": u.id, "name": u.name, "admin": u.is_admin, "disabled": u.disabled,
+            "under_attack": u.name in attacked,
             "created_at": _iso(u.created_at), "groups": [{"id": g.id, "name": g.name} for g in u.groups],
             "machines": [{"id": gr.machine.id, "name": gr.machine.name}
                          for gr in sorted(u.grants, key=lambda gr: gr.machine.name)]}
@@ -191,8 +196,9 @@ def open_session(machine: str):
         return error(403, "forbidden", "You may not open this PC.")
     if found.revoked_at is not None:
         return error(409, "unavailable", "This PC's access was revoked by an admin.")
+    ws_url = websocket_url(current_app.config["PONTE"], "/ws/view?ticket=")  # 400 on a foreign Host
     issued = sessions.issue(current_user, found, request.remote_addr or "")
-    ws_url = request.host_url.replace("http", "ws", 1).rstrip("/") + "/ws/view?ticket=" + issued.ticket
+    ws_url += issued.ticket
     return jsonify(session=issued.session, ticket=issued.ticket, ws_url=ws_url,
                    expires_in=issued.expires_in, machine={"id": found.id, "name": found.name}), 201
 
@@ -388,7 +394,43 @@ def audit_log():
 @bp.get("/users")
 @admin_only
 def users():
-    return jsonify(users=[user_json(u) for u in db.session.scalars(select(User).order_by(User.name))])
+    rows = list(db.session.scalars(select(User).order_by(User.name)))
+    attacked = throttle().accounts_under_attack([u.name for u in rows])
+    return jsonify(users=[user_json(u, attacked) for u in rows])
+
+
+@bp.post("/users/<user>/logout")
+@admin_only
+def user_logout(user: str):
+    """Log the user out everywhere: their cookies stop working and their live sessions end."""
+    found = ops.get_user(user)
+    ops.end_logins(found, "An admin logged you out", action="user_logout", **_who())
+    return jsonify(user=user_json(found))
+
+
+def accounts_by_login_key() -> dict[str, User]:
+    """Users by the key the login throttle files them under (``BOB`` and ``bob`` are one)."""
+    from .throttle import normalise_account
+
+    return {normalise_account(u.name): u for u in db.session.scalars(select(User).order_by(User.id.desc()))}
+
+
+@bp.get("/login-attacks")
+@admin_only
+def login_attacks():
+    """Account names someone has been guessing passwords for (tripped login limits), newest first."""
+    return jsonify(attacks=login_attack_rows())
+
+
+def login_attack_rows() -> list[dict]:
+    by_account = accounts_by_login_key()
+    out = []
+    for a in throttle().attacks():
+        found = by_account.get(a.account)
+        out.append({"account": a.account, "user": {"id": found.id, "name": found.name} if found else None,
+                    "last_at": _iso_epoch(a.last), "last": a.last, "failed_logins": a.failed_logins,
+                    "networks": a.networks, "under_attack": a.under_attack})
+    return out
 
 
 @bp.post("/users")
@@ -491,8 +533,8 @@ def group_member_remove(group: str, user: str):
 # -- admin: machines and grants -------------------------------------------------------------------
 
 def enrol_command(code: str) -> str:
-    settings = current_app.config["PONTE"]
-    url = (settings.public_url or request.host_url).rstrip("/")
+    """The line to paste on the PC; 400 when the URL would come from an unlisted Host."""
+    url = external_url(current_app.config["PONTE"])
     return f"python -m agents enroll --gateway {url} --code {code}"
 
 
@@ -511,6 +553,7 @@ def machines_list():
 @admin_only
 def machine_create():
     """Create a machine; the answer carries its one-time enrolment code (never shown again)."""
+    external_url(current_app.config["PONTE"])  # refuse a foreign Host before anything changes
     machine, code = ops.add_machine(_str(_body(), "name"), **_who())
     resp = jsonify(machine=machine_json(machine), enrolment=_enrolment_json(machine, code))
     resp.headers["Cache-Control"] = "no-store"
@@ -545,6 +588,7 @@ def machine_delete(machine: str):
 def machine_enrolment(machine: str):
     """A new one-time enrolment code (older unused codes stop working)."""
     found = ops.get_machine(machine)
+    external_url(current_app.config["PONTE"])  # refuse a foreign Host before the old code dies
     code = ops.new_enrolment(found, **_who())
     resp = jsonify(machine={"id": found.id, "name": found.name}, enrolment=_enrolment_json(found, code))
     resp.headers["Cache-Control"] = "no-store"

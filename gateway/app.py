@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 import redis
@@ -12,6 +13,7 @@ from limits.errors import StorageError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from . import headers
 from .config import GatewaySettings, load_settings
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .hub import Hub
@@ -41,6 +43,9 @@ def create_app(config: GatewaySettings | dict | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.cookies_secure,
         SESSION_COOKIE_NAME="ponte_session",
+        # Signed cookies older than this are refused outright; auth.load_user enforces the
+        # login's own absolute and idle lifetimes.
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.login_lifetime),
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=settings.cookies_secure,
@@ -61,6 +66,7 @@ def create_app(config: GatewaySettings | dict | None = None) -> Flask:
     app.extensions["ponte.hub"] = Hub(app)
     app.extensions["ponte.metrics"] = Metrics(app.extensions["ponte.hub"])
 
+    app.extensions["ponte.talisman"] = headers.init_app(app, settings)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     csrf.init_app(app)

@@ -1,7 +1,26 @@
 """Login, logout and password confirmation for people; bearer tokens for scripts.
 
-Admin changes need a *recent* login (``RECENT_LOGIN``): the time of the last
-password entry is kept in the signed session and ``/reauth`` renews it.
+A login is the signed ``ponte_session`` cookie. Besides Flask-Login's keys it
+carries, and ``load_user`` checks on every request:
+
+``EPOCH``     the user's ``session_epoch`` at login. Logout, password change or
+              reset, disable and "log out everywhere" bump it (``machines.end_logins``),
+              so every cookie of that person stops working at once, on every node.
+``LOGIN_AT``  when the password was entered: the login lasts ``login_lifetime``.
+``SEEN_AT``   the person's last request: ``login_idle_timeout`` without one ends the
+              login. Requests marked ``X-Ponte-Background: 1`` (the pages' own polling)
+              do not count; the viewer page pings while someone uses the remote
+              desktop, so a session in use is never cut (the relay itself is ended
+              only by a revocation, an admin or its own end).
+``AUTH_AT``   the last password entry, for the recent-login rule: admin pages and
+              the admin API by cookie need one younger than ``RECENT_LOGIN``;
+              ``/reauth`` renews it.
+
+Flask-Login's strong session protection binds the cookie to the client's
+address and User-Agent; the address is ``request.remote_addr`` after ProxyFix
+(``trusted_proxies``), never the raw ``X-Forwarded-For`` Flask-Login would hash.
+The whole session (CSRF token included) is cleared at login and logout.
+
 Bearer API tokens (``Authorization: Bearer ponte_…``) are accepted on
 ``/api/`` only, carry no cookie, need no CSRF token and are exempt from the
 recent-login rule (a script cannot type a password).
@@ -9,23 +28,36 @@ recent-login rule (a script cannot type a password).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from urllib.parse import urlsplit
 
+import gevent
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from . import machines as ops
 from .extensions import db, limiter, login_manager
 from .models import User, audit, find_user
 from .security import verify_password
+from .throttle import LoginThrottle
 
 bp = Blueprint("auth", __name__)
 
 RECENT_LOGIN = 30 * 60  # seconds: admin changes need a password entered this recently
 AUTH_AT = "ponte_auth_at"
+EPOCH = "ponte_epoch"
+LOGIN_AT = "ponte_login_at"
+SEEN_AT = "ponte_seen_at"
+LOGIN_KEYS = ("_user_id", "_fresh", "_id", EPOCH, LOGIN_AT, SEEN_AT, AUTH_AT)
+#: Header of requests a page makes by itself (polling): they do not keep a login alive.
+BACKGROUND = "X-Ponte-Background"
+#: At most this often is SEEN_AT rewritten (each rewrite is a new Set-Cookie).
+SEEN_RESOLUTION = 60.0
+CLOCK_SKEW = 60.0  # seconds a node's clock may run behind the one that wrote the cookie
 
 
 class LoginForm(FlaskForm):
@@ -37,12 +69,52 @@ class ReauthForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 
+def _session_identifier() -> str:
+    """Flask-Login's strong-protection fingerprint, from the address ProxyFix believes.
+
+    Flask-Login's own hashes the first ``X-Forwarded-For`` entry, which any
+    client can write: a stolen cookie then works from anywhere.
+    """
+    base = f"{request.remote_addr or ''}|{request.headers.get('User-Agent', '')}"
+    return hashlib.sha512(base.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+login_manager._session_identifier_generator = _session_identifier
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _login_current(user: User) -> bool:
+    """The cookie's login is of ``user``'s current epoch, within its absolute and idle lifetimes."""
+    settings = current_app.config["PONTE"]
+    now = time.time()
+    login_at, seen_at = _number(session.get(LOGIN_AT)), _number(session.get(SEEN_AT))
+    if session.get(EPOCH) != user.session_epoch or login_at is None or seen_at is None:
+        return False
+    if not -CLOCK_SKEW <= now - login_at < settings.login_lifetime:
+        return False
+    if not -CLOCK_SKEW <= now - seen_at < settings.login_idle_timeout:
+        return False
+    if request.headers.get(BACKGROUND) != "1" and \
+            now - seen_at >= min(SEEN_RESOLUTION, settings.login_idle_timeout / 10):
+        session[SEEN_AT] = now
+    return True
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
+    if not (user_id.isascii() and user_id.isdigit() and len(user_id) < 19):
         return None
     user = db.session.get(User, int(user_id))
-    return user if user is not None and not user.disabled else None
+    if user is None or user.disabled or not _login_current(user):
+        # A dead login: forget it, but keep the CSRF token so a form posted now still reaches
+        # the "log in again" redirect instead of a CSRF error.
+        for key in LOGIN_KEYS:
+            session.pop(key, None)
+        return None
+    return user
 
 
 @login_manager.request_loader
@@ -98,14 +170,22 @@ def _login_limit() -> str:
     return current_app.config["PONTE"].login_limit
 
 
-def _account_limit() -> str:
-    # Counts failed logins only (see deduct_when), from any address: a person who
-    # logs in often is never locked out, a guesser with many addresses is.
-    return current_app.config["PONTE"].account_login_limit
+def _failed(response) -> bool:
+    # Only failures count against an address: an office behind one NAT address logs in freely.
+    return response.status_code != 302
 
 
-def _login_name_key() -> str:
-    return _scope() + "login-name:" + request.form.get("name", "").strip().lower()[:64]
+def throttle() -> LoginThrottle:
+    """This app's failed-login counters (see ``throttle.py``), on Flask-Limiter's Redis storage."""
+    app = current_app._get_current_object()
+    found = app.extensions.get("ponte.throttle")
+    if found is None:
+        settings = app.config["PONTE"]
+        found = LoginThrottle(limiter.limiter, app.extensions["ponte.redis"], _scope(),
+                              network_limit=settings.network_login_limit,
+                              account_limit=settings.account_login_limit, delay_max=settings.login_delay_max)
+        app.extensions["ponte.throttle"] = found
+    return found
 
 
 def _reauth_key() -> str:
@@ -122,26 +202,49 @@ def safe_next(target: str | None, default: str | None = None) -> str:
 
 
 
+def _start_login(user: User) -> None:
+    """A fresh session for ``user``: nothing from before survives, the CSRF token neither."""
+    _clear_session()
+    login_user(user)
+    now = time.time()
+    session.update({EPOCH: user.session_epoch, LOGIN_AT: now, SEEN_AT: now, AUTH_AT: now})
+
+
+def _clear_session() -> None:
+    session.clear()
+    g.pop("csrf_token", None)   # Flask-WTF caches the signed token for this request too
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=ip_key)
-@limiter.limit(_account_limit, methods=["POST"], key_func=_login_name_key,
-               deduct_when=lambda response: response.status_code != 302)
+@limiter.limit(_login_limit, methods=["POST"], key_func=ip_key, deduct_when=_failed)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("portal.index"))
     form = LoginForm()
     if form.validate_on_submit():
         name = form.name.data.strip()
+        counters = throttle()
+        verdict = counters.check(name, client_ip())
+        if verdict.refused:
+            minutes = max(1, round(verdict.retry_after / 60))
+            flash(f"Too many failed logins for this account from your network. "
+                  f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.", "error")
+            resp = current_app.make_response((render_template("auth/login.html", form=form), 429))
+            resp.headers["Retry-After"] = str(verdict.retry_after)
+            return resp
+        if verdict.delay:
+            gevent.sleep(verdict.delay)   # cooperative: the node serves everyone else meanwhile
         user = find_user(name)
         ok = verify_password(user.password_hash if user else None, form.password.data)
         if ok and user is not None and not user.disabled:
-            login_user(user)
-            session[AUTH_AT] = time.time()
+            _start_login(user)
             audit("login", actor=user.name, ip=client_ip())
             db.session.commit()
             return redirect(safe_next(request.args.get("next")))
         audit("login_failed", actor=name[:64], ip=client_ip(),
               detail="disabled account" if ok else "wrong name or password")
+        for trip in counters.failed(name, client_ip()):
+            audit("login_throttled", ip=client_ip(), target=trip.account[:128], detail=trip.detail)
         db.session.commit()
         flash("Wrong user name or password.", "error")
         return render_template("auth/login.html", form=form), 401
@@ -171,8 +274,21 @@ def reauth():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    audit("logout", actor=current_user.name, ip=client_ip())
-    db.session.commit()
+    """End this login and, as the cookie cannot be revoked alone, every login of this person."""
+    ops.end_logins(current_user._get_current_object(), "You logged out", action="logout",
+                   actor=current_user.name, ip=client_ip())
     logout_user()
-    session.pop(AUTH_AT, None)
+    _clear_session()
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/logout/everywhere", methods=["POST"])
+@login_required
+def logout_everywhere():
+    """Log this person out on every browser and end their live sessions (e.g. a lost laptop)."""
+    ops.end_logins(current_user._get_current_object(), "You logged out everywhere",
+                   action="logout_everywhere", actor=current_user.name, ip=client_ip())
+    logout_user()
+    _clear_session()
+    flash("You are logged out on every device, and your remote sessions have ended.", "ok")
     return redirect(url_for("auth.login"))

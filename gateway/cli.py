@@ -64,8 +64,27 @@ def serve(ctx, config_path, host, port):
     from .server import serve as run
 
     settings = ctx.app.config["PONTE"]
-    run(ctx.app, host or settings.bind, port if port is not None else settings.port,
+    host = host or settings.bind
+    if not settings.public_url and not _is_loopback(host):
+        warning = (f"public_url is not set, and the gateway listens on {host or 'every address'}, beyond this "
+                   f"machine. Links and commands it hands out will use the request's Host only when it is "
+                   f"one of allowed_hosts ({', '.join(settings.trusted_hosts)}), else answer 400. Set "
+                   f"public_url to the address people type.")
+        logging.getLogger("gateway.cli").warning(warning)
+        click.echo(f"WARNING: {warning}", err=True)
+    run(ctx.app, host, port if port is not None else settings.port,
         ready=lambda addr: print(f"listening on http://{addr[0]}:{addr[1]}", flush=True))
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False   # a name or a wildcard: assume others can reach it
 
 
 @main.group()

@@ -20,9 +20,17 @@ DEFAULT_PORT = 8080
 DEFAULT_TICKET_TTL = 30
 DEFAULT_HEARTBEAT = 15.0
 DEFAULT_STREAM_TIMEOUT = 10.0
-DEFAULT_LOGIN_LIMIT = "10 per minute"  # per client IP, every attempt
-DEFAULT_ACCOUNT_LOGIN_LIMIT = "20 per hour"  # per account name, failed attempts only
+DEFAULT_LOGIN_LIMIT = "10 per minute"  # failed logins per client address
+DEFAULT_NETWORK_LOGIN_LIMIT = "10 per 15 minutes"  # failed logins per (account, client network)
+DEFAULT_ACCOUNT_LOGIN_LIMIT = "20 per hour"  # failed logins per account from anywhere: then "under attack"
+DEFAULT_LOGIN_DELAY_MAX = 5.0  # seconds: cap of the growing wait after failed logins
+# A login cookie lasts a working day at most, and half an hour without the person doing anything
+# (a viewer in use pings, see novnc_static/viewer.js): a forgotten browser at home does not stay a
+# way into the office for long, and nobody is asked for a password twice in a normal day.
+DEFAULT_LOGIN_LIFETIME = 12 * 3600.0
+DEFAULT_LOGIN_IDLE_TIMEOUT = 30 * 60.0
 DEFAULT_PREFIX = "ponte:"
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 class ConfigError(Exception):
@@ -38,6 +46,10 @@ class GatewaySettings:
     bind: str = DEFAULT_BIND
     port: int = DEFAULT_PORT
     public_url: str = ""
+    #: Host names the gateway may put in URLs it hands out when ``public_url`` is unset
+    #: (a leading dot allows subdomains; ports are not compared). Empty: the bind address
+    #: and the loopback names. Requests naming another Host get 400 where a URL is built.
+    allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     secret_key: str = ""
     secure_cookies: bool | None = None
@@ -45,7 +57,11 @@ class GatewaySettings:
     heartbeat: float = DEFAULT_HEARTBEAT
     stream_timeout: float = DEFAULT_STREAM_TIMEOUT
     login_limit: str = DEFAULT_LOGIN_LIMIT
+    network_login_limit: str = DEFAULT_NETWORK_LOGIN_LIMIT
     account_login_limit: str = DEFAULT_ACCOUNT_LOGIN_LIMIT
+    login_delay_max: float = DEFAULT_LOGIN_DELAY_MAX
+    login_lifetime: float = DEFAULT_LOGIN_LIFETIME
+    login_idle_timeout: float = DEFAULT_LOGIN_IDLE_TIMEOUT
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     node_address: str = ""
     max_message: int = 4 * 1024 * 1024
@@ -62,6 +78,14 @@ class GatewaySettings:
         url = self.public_url or f"http://{self.bind}:{self.port}"
         parts = urlsplit(url)
         return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def trusted_hosts(self) -> tuple[str, ...]:
+        """``allowed_hosts``, or by default the bind address (unless a wildcard) and loopback."""
+        if self.allowed_hosts:
+            return self.allowed_hosts
+        bind = () if self.bind in ("", "0.0.0.0", "::") else (self.bind.strip("[]"),)
+        return tuple(dict.fromkeys(bind + LOOPBACK_NAMES))
 
     @property
     def cookies_secure(self) -> bool:

@@ -23,6 +23,7 @@ from .extensions import db
 from .live import LiveStoreError
 from .models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Machine, SessionRecord, User, audit,
                      find_group, find_machine, find_user, machine_for_user, utcnow)
+from .passwords import password_problem
 from .security import hash_password, hash_token, new_enrolment_code, new_token, normalise_code
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ def _check_password(password: str) -> str:
         raise AdminError(f"A password needs at least {PASSWORD_MIN} characters.")
     if len(password) > PASSWORD_MAX:
         raise AdminError(f"A password may have at most {PASSWORD_MAX} characters.")
+    problem = password_problem(password)
+    if problem:
+        raise AdminError(problem)
     return password
 
 
@@ -112,9 +116,21 @@ def add_user(name: str, password: str, *, admin: bool = False, actor: str = "cli
 
 
 def set_password(user: User, password: str, *, actor: str = "cli", ip: str = "") -> None:
+    """A new password; every login of the user ends, and their live sessions (stolen cookies too)."""
     user.password_hash = hash_password(_check_password(password))
+    user.session_epoch = User.session_epoch + 1
     audit("user_passwd", actor=actor, ip=ip, target=user.name)
     db.session.commit()
+    _broadcast({"cmd": "end_user", "user_id": user.id, "reason": "Your password was changed"})
+
+
+def end_logins(user: User, reason: str, *, action: str, actor: str = "cli", ip: str = "") -> None:
+    """Bump the user's session epoch: every login cookie of theirs stops working, on every node,
+    and their live sessions end with ``reason``. Audited as ``action`` (target: the user)."""
+    user.session_epoch = User.session_epoch + 1
+    audit(action, actor=actor, ip=ip, target=user.name)
+    db.session.commit()
+    _broadcast({"cmd": "end_user", "user_id": user.id, "reason": reason})
 
 
 def _other_active_admins(user: User) -> int:
@@ -137,6 +153,8 @@ def set_disabled(user: User, disabled: bool, *, actor: str = "cli", ip: str = ""
     if disabled:
         _guard_admin_loss(user, actor, "disable")
     user.disabled = disabled
+    if disabled:   # its cookies must stay dead after a later enable
+        user.session_epoch = User.session_epoch + 1
     audit("user_disable" if disabled else "user_enable", actor=actor, ip=ip, target=user.name)
     db.session.commit()
     if disabled:

@@ -41,6 +41,9 @@ class User(UserMixin, db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Copied into each login cookie; bumping it ends every login of this person at once
+    #: (logout, password change, disable, "log out everywhere"): ``auth.load_user`` compares.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     grants: Mapped[list[Grant]] = relationship(back_populates="user", cascade="all, delete-orphan")
     groups: Mapped[list[Group]] = relationship(secondary=group_members, back_populates="members",

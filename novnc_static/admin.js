@@ -33,7 +33,9 @@ if (enrol) {
   const out = document.getElementById('enrol-status');
   const poll = async () => {
     try {
-      const r = await fetch(enrol.dataset.statusUrl, { credentials: 'same-origin', cache: 'no-store' });
+      const r = await fetch(enrol.dataset.statusUrl, {
+        credentials: 'same-origin', cache: 'no-store', headers: { 'X-Ponte-Background': '1' },
+      });
       if (!r.ok) return;
       const { machine } = await r.json();
       if (machine.status.online) {

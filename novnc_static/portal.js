@@ -57,7 +57,10 @@ function update(li, m) {
 
 async function refresh() {
   try {
-    const r = await fetch(list.dataset.refresh, { credentials: 'same-origin', cache: 'no-store' });
+    // Marked as the page's own polling: it must not keep an unattended login alive (auth.py).
+    const r = await fetch(list.dataset.refresh, {
+      credentials: 'same-origin', cache: 'no-store', headers: { 'X-Ponte-Background': '1' },
+    });
     if (r.status === 401) { window.location.reload(); return; }   // logged out: the login page
     if (!r.ok) return;
     const { machines } = await r.json();

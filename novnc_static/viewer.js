@@ -18,6 +18,8 @@ const machineName = screen.dataset.machineName;
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const { default: RFB } = await import(screen.dataset.novnc);
 
+// Requests the page makes by itself carry this: they do not keep an unattended login alive.
+const BACKGROUND = { 'X-Ponte-Background': '1' };
 const RETRY_MAX_S = 30;
 const RETRY_LIMIT = 12;          // then stop and offer a button: the PC is probably off
 const QUALITY = {                // noVNC: qualityLevel 0-9 (JPEG), compressionLevel 0-9
@@ -77,7 +79,7 @@ async function openSession() {
 async function sessionInfo(id) {
   try {
     const r = await fetch(screen.dataset.sessionUrl.replace('__ID__', encodeURIComponent(id)),
-      { credentials: 'same-origin' });
+      { credentials: 'same-origin', headers: BACKGROUND });
     return { status: r.status, body: r.ok ? await r.json() : null };
   } catch { return { status: 0, body: null }; }
 }
@@ -85,7 +87,7 @@ async function sessionInfo(id) {
 // The portal's plain words for the PC's state (e.g. offline), when a session never started.
 async function machineMessage() {
   try {
-    const r = await fetch(screen.dataset.machines, { credentials: 'same-origin', cache: 'no-store' });
+    const r = await fetch(screen.dataset.machines, { credentials: 'same-origin', cache: 'no-store', headers: BACKGROUND });
     if (!r.ok) return null;
     const { machines } = await r.json();
     const m = machines.find((x) => String(x.id) === screen.dataset.machine);
@@ -298,6 +300,25 @@ window.addEventListener('keydown', (e) => {
     scaleBtn.focus();
   }
 }, true);
+
+// The login ends after login_idle_timeout without a request from the person (gateway/auth.py).
+// Using the remote desktop makes no HTTP request, so while keys, pointer or touch are used on it
+// the page says so now and then; a viewer left alone lets the login expire like any page. (The
+// relay itself is not cut by that: only a revocation, an admin or its own end stop it.)
+const idleS = Number(screen.dataset.idleTimeout) || 1800;
+const PING_MS = Math.max(1000, Math.min(120, idleS / 4) * 1000);
+let used = false;
+for (const type of ['keydown', 'pointerdown', 'pointermove', 'wheel', 'touchstart']) {
+  // capture: noVNC stops these events at its canvas
+  screen.addEventListener(type, () => { used = true; }, { capture: true, passive: true });
+}
+setInterval(() => {
+  if (!used || !rfb) return;
+  used = false;
+  fetch(screen.dataset.ping, { credentials: 'same-origin', cache: 'no-store' })
+    .then(() => window.ponte.events.push({ type: 'activity' }))
+    .catch(() => { /* next time */ });
+}, PING_MS);
 
 document.title = `${machineName} · Ponte`;
 connect();

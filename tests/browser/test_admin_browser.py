@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import login
+from tests.browser.conftest import login, wait_js
 from tests.conftest import ARTIFACTS, needs
 from tests.support import AgentProcess, wait_for
 
@@ -88,9 +88,9 @@ def test_admin_enrols_grants_and_employee_connects(browser, gateway_factory, vnc
 
             # -- connect
             tablet.click(".tile .open")
-            tablet.wait_for_function("window.ponte && window.ponte.events.some(e => e.type === 'connect')",
-                                     timeout=20000)
-            tablet.wait_for_function(
+            wait_js(tablet, "window.ponte && window.ponte.events.some(e => e.type === 'connect')",
+                    timeout=20000)
+            wait_js(tablet,
                 """() => { const c = document.querySelector('#screen canvas');
                            if (!c || !c.width) return false;
                            const d = c.getContext('2d').getImageData(5, 5, 1, 1).data;
@@ -111,24 +111,24 @@ def test_admin_enrols_grants_and_employee_connects(browser, gateway_factory, vnc
             tablet.fill("#paste-text", "hello from Ponte")
             shot(tablet, "viewer-paste.png")
             tablet.click("#paste button[value=clipboard]")
-            tablet.wait_for_function("window.ponte.events.some(e => e.type === 'paste')")
+            wait_js(tablet, "window.ponte.events.some(e => e.type === 'paste')")
             tablet.click("#screen canvas")
             tablet.keyboard.press("Control+Alt+Shift+KeyT")
             assert tablet.evaluate("document.activeElement.id") == "scale"
 
             # -- the link drops (agent restarted): countdown, then back by itself
             agent.stop()
-            tablet.wait_for_function("window.ponte.events.some(e => e.type === 'reconnecting')", timeout=15000)
+            wait_js(tablet, "window.ponte.events.some(e => e.type === 'reconnecting')", timeout=15000)
             assert "Reconnecting in" in tablet.inner_text("#status")
             assert tablet.is_visible("#reconnect") and tablet.is_visible("#cancel-reconnect")
             shot(tablet, "viewer-reconnecting.png")
             # while the PC is away, the next attempts say so in plain words
-            tablet.wait_for_function("document.querySelector('#status').textContent.startsWith('Offline: ')",
-                                     timeout=15000)
+            wait_js(tablet, "document.querySelector('#status').textContent.startsWith('Offline: ')",
+                    timeout=15000)
             shot(tablet, "viewer-offline.png")
             agent.start()
-            tablet.wait_for_function("window.ponte.events.filter(e => e.type === 'connect').length >= 2",
-                                     timeout=40000)
+            wait_js(tablet, "window.ponte.events.filter(e => e.type === 'connect').length >= 2",
+                    timeout=40000)
             assert tablet.inner_text("#status") == "Connected"
 
             # -- the admin sees the live session and ends it with a reason
@@ -143,7 +143,7 @@ def test_admin_enrols_grants_and_employee_connects(browser, gateway_factory, vnc
             row.locator("input[name=reason]").fill("Lunch break: back at 14:00")
             row.locator("button", has_text="End").click()
             admin.wait_for_selector(".flash.ok")
-            tablet.wait_for_function("window.ponte.events.some(e => e.type === 'ended')", timeout=15000)
+            wait_js(tablet, "window.ponte.events.some(e => e.type === 'ended')", timeout=15000)
             assert tablet.inner_text("#status") == "Session ended by boss: Lunch break: back at 14:00"
             retried = events(tablet, "reconnecting")
             tablet.wait_for_timeout(1500)

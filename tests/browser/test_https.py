@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.agents.conftest import TLSTerminator, _make_tls
-from tests.browser.conftest import login
+from tests.browser.conftest import login, wait_js, watch_csp
 from tests.conftest import ARTIFACTS, needs
 
 pytestmark = [pytest.mark.browser, needs("chromium", "Xvnc")]
@@ -24,19 +24,21 @@ def test_desktop_over_https_and_wss(browser, gateway_factory, agent_factory, vnc
         url = f"https://127.0.0.1:{proxy.port}"
         context = browser.new_context(ignore_https_errors=True)  # the test CA is not in Chromium's store
         page = context.new_page()
+        violations = watch_csp(page)
         login(page, url, "emp", "emppass12")
         cookie = next(c for c in context.cookies() if c["name"] == "ponte_session")
         assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
         page.goto(url + "/view/pc")
-        page.wait_for_function("window.ponte && window.ponte.events.some(e => e.type === 'connect')",
-                               timeout=20000)
-        page.wait_for_function(
+        wait_js(page, "window.ponte && window.ponte.events.some(e => e.type === 'connect')",
+                timeout=20000)
+        wait_js(page,
             """() => { const c = document.querySelector('#screen canvas');
                        if (!c || !c.width) return false;
                        const d = c.getContext('2d').getImageData(5, 5, 1, 1).data;
                        return d[0] === 0x16 && d[1] === 0xa0 && d[2] === 0x85; }""", timeout=15000)
         assert page.evaluate("window.ponte.rfb._url").startswith("wss://")
         page.screenshot(path=str(ARTIFACTS / "viewer-https.png"))
+        assert not violations, violations   # wss:// to the proxy's origin is allowed by connect-src
         context.close()
     finally:
         proxy.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import login
+from tests.browser.conftest import login, wait_js, watch_csp
 from tests.conftest import ARTIFACTS, needs
 
 pytestmark = [pytest.mark.browser, needs("chromium", "Xvnc")]
@@ -16,8 +16,10 @@ def page(browser):
     page = context.new_page()
     page.console_messages = []
     page.on("console", lambda m: page.console_messages.append(f"{m.type}: {m.text}"))
+    violations = watch_csp(page)
     yield page
     context.close()
+    assert not violations, violations   # every page works under the gateway's CSP
 
 
 def canvas_pixel(page, x: int, y: int) -> list[int]:
@@ -34,9 +36,9 @@ def test_employee_opens_desktop_in_browser(stack, page):
     page.wait_for_selector(".tile.state-online")
     page.screenshot(path=str(ARTIFACTS / "portal-employee.png"))
     page.click(".tile .open")
-    page.wait_for_function("window.ponte && window.ponte.events.some(e => e.type === 'connect')", timeout=20000)
+    wait_js(page, "window.ponte && window.ponte.events.some(e => e.type === 'connect')", timeout=20000)
     # noVNC draws the first FramebufferUpdate right after 'connect'.
-    page.wait_for_function(
+    wait_js(page,
         """() => { const c = document.querySelector('#screen canvas');
                    if (!c || !c.width) return false;
                    const d = c.getContext('2d').getImageData(5, 5, 1, 1).data;
@@ -48,12 +50,12 @@ def test_employee_opens_desktop_in_browser(stack, page):
 
     # The desktop follows the X server: change it and watch the canvas change.
     stack.vnc.set_color("#ffcc00")
-    page.wait_for_function(
+    wait_js(page,
         """() => { const d = document.querySelector('#screen canvas').getContext('2d').getImageData(5, 5, 1, 1).data;
                    return d[0] === 0xff && d[1] === 0xcc && d[2] === 0x00; }""", timeout=15000)
 
     page.click("#disconnect")
-    page.wait_for_function("document.querySelector('#status').textContent.startsWith('Disconnected')")
+    wait_js(page, "document.querySelector('#status').textContent.startsWith('Disconnected')")
 
 
 def test_employee_cannot_open_foreign_machine_page(stack, page):
@@ -82,7 +84,7 @@ def test_viewer_shows_why_the_pc_cannot_be_used(gateway_factory, agent_factory, 
     page.wait_for_selector(".tile.state-vnc_down")
     assert "VNC server is not answering" in page.inner_text(".tile .status")
     page.goto(gw.url + "/view/pc")
-    page.wait_for_function("document.querySelector('#status').textContent.includes('password')", timeout=20000)
+    wait_js(page, "document.querySelector('#status').textContent.includes('password')", timeout=20000)
     text = page.inner_text("#status")
     assert "rejected the password" in text, text
     page.screenshot(path=str(ARTIFACTS / "viewer-vnc-refused.png"))

@@ -40,6 +40,7 @@ A = Route(ADMIN)
 ROUTES: dict[str, Route] = {
     # people log in
     "auth.login": Route(PUBLIC), "auth.logout": Route(USER), "auth.reauth": Route(USER),
+    "auth.logout_everywhere": Route(USER),
     # portal
     "portal.index": Route(USER), "portal.view": Route(USER_MACHINE, missing=frozenset({"denied"})),
     "portal.assets": Route(PUBLIC), "portal.novnc": Route(PUBLIC), "portal.healthz": Route(PUBLIC),
@@ -57,10 +58,12 @@ ROUTES: dict[str, Route] = {
         "groups", "group_create", "group_get", "group_update", "group_delete", "group_member_add",
         "group_member_remove", "machines_list", "machine_create", "machine_get", "machine_update",
         "machine_delete", "machine_enrolment", "machine_revoke", "machine_grants", "grant_put", "grant_delete",
-        "group_grant_put", "group_grant_delete", "tokens", "token_create", "token_revoke")},
+        "group_grant_put", "group_grant_delete", "tokens", "token_create", "token_revoke", "user_logout",
+        "login_attacks")},
     # the admin console
     **{f"admin.{name}": A for name in (
         "index", "users", "user_create", "user", "user_password", "user_disable", "user_enable", "user_admin",
+        "user_logout",
         "user_delete", "user_grant", "user_ungrant", "user_group_add", "user_group_remove",
         "groups", "group_create", "group", "group_rename", "group_delete", "group_member_add",
         "group_member_remove", "group_grant", "group_ungrant",
@@ -221,8 +224,12 @@ def expected(route: Route, actor: str, obj: str | None) -> frozenset:
     raise AssertionError(route.kind)
 
 
+#: Routes that end the caller's login: driven last, with a new login between them.
+ENDS_LOGIN = ("auth.logout", "auth.logout_everywhere")
+
+
 def _requests(app):
-    """(rule, method) for every route we drive here; logout last (it ends the login)."""
+    """(rule, method) for every route we drive here; the logouts last (they end the login)."""
     out = []
     for rule in app.url_map.iter_rules():
         route = ROUTES.get(rule.endpoint)
@@ -230,7 +237,7 @@ def _requests(app):
             continue
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             out.append((rule, method))
-    return sorted(out, key=lambda rm: (rm[0].endpoint == "auth.logout", rm[0].endpoint, rm[1]))
+    return sorted(out, key=lambda rm: (rm[0].endpoint in ENDS_LOGIN, rm[0].endpoint, rm[1]))
 
 
 @pytest.mark.parametrize("actor,obj", list(itertools.product(ACTORS, OBJECTS)))
@@ -252,11 +259,16 @@ def test_authorisation_table(app, world, actor, obj):
     adapter = app.url_map.bind("localhost")
     problems, victims = [], itertools.count()
 
+    logged_out = False
     for rule, method in _requests(app):
         route = ROUTES[rule.endpoint]
         has_object = any(ARGUMENTS[a] != "file" for a in rule.arguments)
         if not has_object and obj != "own":
             continue   # nothing to be foreign or missing
+        if logged_out and actor in LOGIN and actor != "disabled":
+            assert auth.login(LOGIN[actor], PASSWORDS[LOGIN[actor]]).status_code == 302
+            csrf = auth.csrf
+        logged_out = rule.endpoint in ENDS_LOGIN
         if route.kind == ADMIN and actor == "admin" and obj != "missing":
             values = _victims(app, next(victims))
         else:

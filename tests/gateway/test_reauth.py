@@ -61,14 +61,25 @@ def test_reauth_never_redirects_off_site(client, admin, target):
     assert resp.status_code == 302 and resp.location == "/"
 
 
-def test_stale_cookie_api_may_read_but_not_change(client, admin, app, world):
+@pytest.mark.parametrize("path", ["/api/v1/users", "/api/v1/audit", "/api/v1/tokens", "/api/v1/history",
+                                  "/api/v1/sessions", "/api/v1/machines", "/api/v1/groups", "/api/v1/login-attacks"])
+def test_stale_cookie_api_may_neither_read_nor_change(client, admin, app, world, path):
+    assert client.get(path).status_code == 200
     age_login(client)
-    assert client.get("/api/v1/users").status_code == 200
+    resp = client.get(path)
+    assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "reauth_required"
     resp = client.post("/api/v1/users", json={"name": "late", "password": "latepass12"}, headers=admin.headers())
     assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "reauth_required"
     resp = client.delete(f"/api/v1/sessions/{world.live['emp']}", headers=admin.headers())
     assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "reauth_required"
     assert not exists(app, "late")
+    # The employee's own API is not an admin read: it needs no fresh password.
+    assert client.get("/api/v1/me/machines").status_code == 200
+
+
+def test_bearer_token_reads_admin_data_whenever(app, world):
+    c = app.test_client()
+    assert c.get("/api/v1/audit", headers={"Authorization": f"Bearer {world.token}"}).status_code == 200
 
 
 def test_bearer_tokens_are_exempt(app, world):

@@ -17,7 +17,7 @@ from gateway.app import BASELINE_REVISION, MIGRATIONS
 from gateway.extensions import db
 
 
-def _upgrade_only(url: str) -> None:
+def _upgrade_only(url: str, revision: str = "head") -> None:
     """Build the schema through the migrations alone (never create_all)."""
     from flask import Flask
     from flask_migrate import Migrate, upgrade
@@ -29,7 +29,7 @@ def _upgrade_only(url: str) -> None:
     import gateway.models  # noqa: F401  (registers the tables on db.metadata)
 
     with app.app_context():
-        upgrade(directory=str(MIGRATIONS))
+        upgrade(directory=str(MIGRATIONS), revision=revision)
         db.engine.dispose()
 
 
@@ -69,10 +69,12 @@ def test_database_from_before_migrations_is_adopted(tmp_path, redis_server, pref
     from gateway import create_app
 
     url = f"sqlite:///{tmp_path / 'ponte.db'}"
+    # What create_app's create_all made before migrations existed: the baseline schema
+    # (today's models have columns added by later revisions), with no alembic_version.
+    _upgrade_only(url, revision=BASELINE_REVISION)
     engine = create_engine(url)
-    import gateway.models  # noqa: F401
-
-    db.metadata.create_all(engine)  # what create_app did before migrations existed
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE alembic_version")
     engine.dispose()
     create_app({"instance_path": str(tmp_path), "redis_url": redis_server, "redis_prefix": prefix})
     engine = create_engine(url)
