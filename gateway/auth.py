@@ -133,7 +133,10 @@ def login():
     if form.validate_on_submit():
         name = form.name.data.strip()
         user = find_user(name)
-        ok = verify_password(user.password_hash if user else None, form.password.data)
+        stored = user.password_hash if user else None
+        # No pooled database connection held while this login waits its turn to hash.
+        db.session.rollback()
+        ok = verify_password(stored, form.password.data)
         if ok and user is not None and not user.disabled:
             login_user(user)
             session[AUTH_AT] = time.time()
