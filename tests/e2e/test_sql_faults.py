@@ -2,15 +2,13 @@
 
 Two real gateway processes share a PostgreSQL database of the test's own,
 through a TCP proxy the test controls (``tests/support/faultproxy.py``); a
-real agent and Xvnc serve a live session. The session's "echo" is an RFB
-round trip through the relay: a FramebufferUpdateRequest for one pixel,
-answered by Xvnc (RFC 6143 §7.5.3, §7.6.1).
+real agent and Xvnc serve a live session, timed by one-pixel RFB round
+trips through the relay (``tests/support/viewer.py``).
 """
 
 from __future__ import annotations
 
 import signal
-import struct
 import threading
 import time
 from urllib.parse import urlsplit
@@ -21,8 +19,9 @@ import sqlalchemy
 from agents.protocol import control
 from agents.transport import TLSOptions, open_websocket
 from tests.conftest import needs
-from tests.support import WebClient, rfb_open, wait_for
+from tests.support import WebClient, wait_for
 from tests.support.faultproxy import FaultProxy
+from tests.support.viewer import TimedViewer, p99
 
 pytestmark = [needs("Xvnc"), pytest.mark.slow]
 
@@ -49,56 +48,6 @@ def pg_proxy(pg_url):
 def node_env(db_url: str, tmp_path) -> dict:
     return {"PONTE_DATABASE_URL": db_url, "PONTE_SECRET_KEY": "k" * 48, "PONTE_HEARTBEAT": "2",
             "PONTE_REDIS_PREFIX": f"sqlf-{tmp_path.name}:", "PONTE_HTTP_TIMEOUT": "60"}
-
-
-class Viewer:
-    """A live session through a gateway, timed by one-pixel RFB round trips."""
-
-    def __init__(self, gateway_url: str, machine: str):
-        self.client = WebClient(gateway_url, "emp", "emppass12")
-        issued = self.client.open_session(machine)
-        self.session = issued["session"]
-        self.ws = self.client.view_socket(issued["ticket"])
-        self.ws.settimeout(60)
-        init = rfb_open(self.ws).server_init
-        assert init.pixel_format[0] == 32  # bits per pixel (RFC 6143 §7.4): 4 bytes a pixel
-        self.ws.write_message(struct.pack(">BxHi", 2, 1, 0))  # SetEncodings: Raw only
-        self.rtts: list[float] = []
-        self._stop = threading.Event()
-        self._thread = None
-
-    def round_trip(self) -> float:
-        t0 = time.perf_counter()
-        self.ws.write_message(struct.pack(">BBHHHH", 3, 0, 0, 0, 1, 1))
-        want, got = 4 + 12 + 4, 0  # FramebufferUpdate header, one Raw rectangle, one 32-bit pixel
-        while got < want:
-            data = self.ws.read_message()
-            assert data is not None, f"session closed: {self.ws.close_code} {self.ws.close_reason}"
-            got += len(data)
-        assert got == want, f"unexpected update bytes: {got}"
-        return time.perf_counter() - t0
-
-    def start(self) -> None:
-        def run():
-            while not self._stop.is_set():
-                self.rtts.append(self.round_trip())
-                time.sleep(0.02)
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> list[float]:
-        self._stop.set()
-        self._thread.join(60)
-        rtts, self.rtts = self.rtts, []
-        return rtts
-
-    def close(self) -> None:
-        self.ws.close_with(1000, "done")
-
-
-def p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
 
 
 def timed(client: WebClient, path: str) -> tuple[int, bytes, float]:
@@ -151,7 +100,7 @@ def test_sql_hang_leaves_sessions_alone_and_nodes_answer_503(pg_proxy, gateway_f
     b.add_user("emp", "emppass12")
     agent_factory(b, "pc", vnc_factory())
     b.cli("grant", "emp", "pc")
-    viewer = Viewer(b.url, "pc")  # agent and viewer on node B
+    viewer = TimedViewer(b.url, "pc")  # agent and viewer on node B
     quiet = [viewer.round_trip() for _ in range(50)]
     people = {name: WebClient(gw.url, "emp", "emppass12") for name, gw in (("a", a), ("b", b))}
     for person in people.values():
@@ -184,7 +133,7 @@ def test_sql_hang_leaves_sessions_alone_and_nodes_answer_503(pg_proxy, gateway_f
     for name, person in people.items():
         wait_for(lambda: timed(person, "/healthz")[0] == 200, timeout=20, interval=0.5, what=f"{name} healthy")
         assert timed(person, "/")[0] == 200
-    second = Viewer(a.url, "pc")
+    second = TimedViewer(a.url, "pc")
     assert second.round_trip() < 5
     viewer.round_trip()
     sessions = {viewer.session, second.session}
@@ -210,7 +159,7 @@ def test_black_holed_database_node_stays_responsive_and_stops_on_sigterm(pg_prox
     a.add_user("emp", "emppass12")
     agent = agent_factory(a, "pc", vnc_factory())
     a.cli("grant", "emp", "pc")
-    viewer = Viewer(a.url, "pc")
+    viewer = TimedViewer(a.url, "pc")
     person = WebClient(a.url, "emp", "emppass12")
     person.http.timeout = 60
     credential = agent.credential.read_text().split('credential = "', 1)[1].split('"', 1)[0]
