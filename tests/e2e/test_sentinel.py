@@ -32,6 +32,20 @@ def sentinels(tmp_path):
     ha.stop()
 
 
+def agent_seen(port: int, prefix: str) -> float | None:
+    """When the agent's heartbeat last reached the Redis server on ``port``."""
+    import redis
+
+    client = redis.Redis(port=port, socket_timeout=2)
+    try:
+        for key in client.scan_iter(f"{prefix}agent:*"):
+            seen = client.hget(key, "last_seen")
+            return float(seen) if seen else None
+        return None
+    finally:
+        client.close()
+
+
 def machine_state(client: WebClient, machine: str) -> str:
     for row in client.json("GET", "/api/v1/me/machines")["machines"]:
         if row["name"] == machine:
@@ -40,9 +54,10 @@ def machine_state(client: WebClient, machine: str) -> str:
 
 
 def test_primary_killed_sessions_go_on_and_new_ones_work(sentinels, agent_factory, vnc_factory, tmp_path):
+    prefix = f"ha{os.getpid()}:"
     gw = Gateway(tmp_path / "gateway", free_port(), "", extra_env={
         "PONTE_REDIS_SENTINELS": sentinels.addresses, "PONTE_REDIS_SENTINEL_SERVICE": SERVICE,
-        "PONTE_REDIS_PREFIX": f"ha{os.getpid()}:", "PONTE_HEARTBEAT": "2", "PONTE_LOGIN_LIMIT": "1000 per minute"})
+        "PONTE_REDIS_PREFIX": prefix, "PONTE_HEARTBEAT": "2", "PONTE_LOGIN_LIMIT": "1000 per minute"})
     gw.start()
     try:
         gw.add_user("emp", "emppass12")
@@ -54,8 +69,9 @@ def test_primary_killed_sessions_go_on_and_new_ones_work(sentinels, agent_factor
         time.sleep(1)  # the session's live record reaches the replica
 
         primary = sentinels.primary()
+        assert agent_seen(primary, prefix) is not None  # the gateway writes to Sentinel's primary
         viewer.start()
-        killed = time.monotonic()
+        killed, killed_at = time.monotonic(), time.time()
         sentinels.kill(primary)
 
         attempts = []
@@ -82,6 +98,8 @@ def test_primary_killed_sessions_go_on_and_new_ones_work(sentinels, agent_factor
         assert len(during) > 20 and max(during) < 2.0
 
         # The agent never lost its control channel and is online in the new primary.
+        wait_for(lambda: (agent_seen(sentinels.primary(), prefix) or 0) > killed_at, timeout=10, interval=0.5,
+                 what="a heartbeat stored in the new primary")
         wait_for(lambda: machine_state(watcher, "pc") == "in_use", timeout=10, interval=0.5, what="agent online")
         assert len(re.findall("connected to", agent.log_text())) == 1, agent.log_text()[-2000:]
 
