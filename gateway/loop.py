@@ -6,6 +6,17 @@ threadpool (``security``) and database waits go through the loop
 (``database``). Everywhere else — the CLI, the Flask test client,
 provisioning scripts — blocking is harmless and those modules do the plain
 thing.
+
+Checked, and what still runs on the loop (short unless noted):
+DNS lookups go through gevent's threadpool resolver (socket is patched),
+PostgreSQL's host name too (``database``); Redis and node-to-node sockets
+are gevent sockets. SQLite calls cannot yield: each is short, and a
+write waits at most 100 ms for another process's lock (``database``).
+Static files (noVNC) and templates are read from local disk, cached
+after the first read. Log lines are written to stderr synchronously: a
+log reader that stops reading (a stuck journald pipe) would stall the
+node. Admin CSV exports (history, audit) are built whole in memory on the
+loop: ~4 s for 50,000 rows here, a stall worth streaming away.
 """
 
 from __future__ import annotations
