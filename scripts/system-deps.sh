@@ -16,13 +16,19 @@ declare -A pkg=(
   [npm]=npm
 )
 if [[ "$want" == test ]]; then
-  pkg+=([x11vnc]=x11vnc [Xvfb]=xvfb [chromium]=chromium [xdotool]=xdotool [xev]=x11-utils)
+  pkg+=([x11vnc]=x11vnc [Xvfb]=xvfb [chromium]=chromium [xdotool]=xdotool [xev]=x11-utils
+        [redis-server]=redis-server [redis-sentinel]=redis-sentinel [psql]=postgresql-client)
 fi
 
 missing=()
 for cmd in "${!pkg[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg[$cmd]}")
 done
+# The PostgreSQL tests start a server of their own when none answers on 5432:
+# initdb and pg_ctl live in /usr/lib/postgresql/<version>/bin, not on PATH.
+if [[ "$want" == test ]] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  missing+=(postgresql)
+fi
 # Debian splits venv support out of python3.
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 if [[ ${#missing[@]} -eq 0 ]]; then

@@ -1,4 +1,5 @@
-"""Fixtures: ``app``, ``client``, ``auth``, ``redis``, ``xvnc``, ``gateway``, ``agent``, ``stack``, ``pg_url``.
+"""Fixtures: ``app``, ``client``, ``auth``, ``redis``, ``xvnc``, ``gateway``, ``agent``, ``stack``, ``pg_url``
+(a database of the test's own on ``postgres_server``).
 
 Real parts only (see ``tests/support``). Redis: ``REDIS_URL`` if set,
 otherwise a redis-server of our own on a free port. Each app or gateway gets
@@ -245,25 +246,35 @@ def vncdotool():
     api.shutdown()
 
 
-# A real PostgreSQL database per test, when a server answers (else the test is skipped).
-POSTGRES = os.environ.get("PONTE_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+@pytest.fixture(scope="session")
+def postgres_server():
+    """Base URL of a real PostgreSQL: ``PONTE_TEST_POSTGRES``, the machine's on 5432, or our own."""
+    from tests.support.postgres import MACHINE, PostgresServer, answers, binaries
+
+    given = os.environ.get("PONTE_TEST_POSTGRES")
+    if given:
+        yield given
+        return
+    if answers(MACHINE):
+        yield MACHINE
+        return
+    if binaries() is None:
+        pytest.skip("no PostgreSQL answers on 127.0.0.1:5432 and none is installed (make test installs it)")
+    server = PostgresServer.start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture
-def pg_url():
+def pg_url(postgres_server):
+    """A database of this test's own on that server, dropped afterwards."""
     import sqlalchemy
 
-    admin = sqlalchemy.create_engine(f"{POSTGRES}/test", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sqlalchemy.text("SELECT 1"))
-    except sqlalchemy.exc.OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"no PostgreSQL at {POSTGRES}: {exc.orig}")
+    admin = sqlalchemy.create_engine(f"{postgres_server}/postgres", isolation_level="AUTOCOMMIT")
     name = f"ponte_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    yield f"{POSTGRES}/{name}"
+    yield f"{postgres_server}/{name}"
     with admin.connect() as conn:
         conn.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()

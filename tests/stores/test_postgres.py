@@ -38,3 +38,28 @@ def test_lifecycle_on_postgresql(tmp_path, redis_server, prefix, pg_url):
         assert (row.bytes_to_viewer, row.end_reason, row.ended_at is not None) == (1000, "viewer closed", True)
         db.session.remove()
         db.engine.dispose()
+
+
+def test_own_server_when_the_machine_has_none(tmp_path, redis_server, prefix):
+    """What ``pg_url`` falls back to: a cluster of the tests' own (initdb/pg_ctl as postgres)."""
+    from tests.support.postgres import PostgresServer, binaries
+
+    if binaries() is None:
+        pytest.skip("PostgreSQL server binaries not installed")
+    server = PostgresServer.start()
+    try:
+        from gateway import create_app
+        from gateway import machines as ops
+        from gateway.extensions import db
+        from gateway.models import User
+
+        app = create_app({"instance_path": str(tmp_path), "redis_url": redis_server, "redis_prefix": prefix,
+                          "database_url": f"{server.url}/postgres"})
+        with app.app_context():
+            ops.add_user("emp", "emppass12")
+            assert db.session.query(User).count() == 1
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        server.stop()
+    assert not server.dir.exists()
