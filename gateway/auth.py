@@ -18,6 +18,8 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from agents.protocol.text import clean
+
 from .extensions import db, limiter, login_manager
 from .models import User, audit, find_user
 from .security import verify_password
@@ -140,7 +142,8 @@ def login():
             audit("login", actor=user.name, ip=client_ip())
             db.session.commit()
             return redirect(safe_next(request.args.get("next")))
-        audit("login_failed", actor=name[:64], ip=client_ip(),
+        # The typed name is anyone's text: no control characters into the audit log.
+        audit("login_failed", actor=clean(name, 64), ip=client_ip(),
               detail="disabled account" if ok else "wrong name or password")
         db.session.commit()
         flash("Wrong user name or password.", "error")
