@@ -19,7 +19,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from . import machines as ops
-from . import sessions
+from . import refs, sessions
 from .auth import actor, client_ip, ip_key, login_is_recent, via_token
 from .extensions import csrf, db, limiter
 from .machines import AdminError, Conflict, EnrolmentError, NotFound, enrol_agent
@@ -204,6 +204,8 @@ def _may_see_session(user_id) -> bool:
 @bp.get("/sessions/<session>")
 def session_status(session: str):
     """A session of one's own (admins: any): live, or how it ended and whether to reconnect."""
+    if refs.session_id(session) is None:
+        return error(404, "not_found", "No such session.")
     live = sessions.live().session(session)
     if live is not None and _may_see_session(live.get("user_id")):
         return jsonify(session=session, state=live.get("state", "live"), machine=live.get("machine"),
@@ -224,7 +226,7 @@ def session_status(session: str):
 @bp.delete("/sessions/<session>")
 def end_session(session: str):
     """End one's own live session, or (admins) anyone's, with a reason the viewer shows."""
-    live = sessions.live().session(session)
+    live = sessions.live().session(session) if refs.session_id(session) is not None else None
     if live is None or not _may_see_session(live.get("user_id")):
         return error(404, "not_found", "No such live session.")
     own = live.get("user_id") == str(current_user.id)
@@ -317,12 +319,10 @@ def audit_query(args) -> select:
 
 
 def _page(args) -> tuple[int, int]:
-    try:
-        limit = min(PAGE_MAX, max(1, int(args.get("limit", 200))))
-        offset = max(0, int(args.get("offset", 0)))
-    except ValueError as exc:
-        raise ApiError(400, "bad_request", "limit and offset must be numbers.") from exc
-    return limit, offset
+    limit, offset = refs.record_id(args.get("limit", 200)), refs.record_id(args.get("offset", 0))
+    if limit is None or offset is None:
+        raise ApiError(400, "bad_request", "limit and offset must be whole numbers.")
+    return min(PAGE_MAX, max(1, limit)), offset
 
 
 def csv_safe(value) -> str:

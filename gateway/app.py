@@ -18,6 +18,7 @@ from .hub import Hub
 from .live import LiveStore, LiveStoreError
 from .live_redis import open_redis
 from .metrics import Metrics
+from .refs import IdConverter
 
 ROOT = Path(__file__).resolve().parent.parent
 NOVNC_STATIC = ROOT / "novnc_static"
@@ -32,6 +33,7 @@ def create_app(config: GatewaySettings | dict | None = None) -> Flask:
     """Build the gateway app from settings (or overrides of the defaults)."""
     settings = config if isinstance(config, GatewaySettings) else load_settings(overrides=config)
     app = Flask(__name__, instance_path=settings.instance_path, static_folder=None)
+    app.url_map.converters["int"] = IdConverter  # before any route: ASCII digits, bounded (refs.py)
     client, redis_uri = open_redis(settings)
     app.config.update(
         SECRET_KEY=settings.secret_key,

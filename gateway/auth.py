@@ -20,6 +20,7 @@ from wtforms.validators import DataRequired, Length
 
 from agents.protocol.text import clean
 
+from . import refs
 from .extensions import db, limiter, login_manager
 from .models import User, audit, find_user
 from .security import verify_password
@@ -41,9 +42,10 @@ class ReauthForm(FlaskForm):
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
+    record_id = refs.record_id(user_id)
+    if record_id is None:
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.get(User, record_id)
     return user if user is not None and not user.disabled else None
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from agents.protocol import control
 from agents.protocol.framing import FramedWebSocket, FramingError
 
-from . import sessions
+from . import refs, sessions
 from .extensions import csrf, db, limiter
 from .hub import AgentChannel, AgentUnavailable, Hub
 from .live import LiveStoreError
@@ -297,7 +297,8 @@ def _mark_online(live, channel: AgentChannel, info: control.AgentInfo, settings)
 def _check_credential(credential: str) -> tuple[Machine | None, control.Refused | None]:
     """The machine a credential belongs to, or the refusal to send."""
     machine_ref, _, secret = credential.partition(".")
-    machine = db.session.get(Machine, int(machine_ref)) if machine_ref.isdigit() else None
+    machine_id = refs.record_id(machine_ref)
+    machine = db.session.get(Machine, machine_id) if machine_id is not None else None
     if machine is None or not token_matches(machine.credential_hash, secret):
         return None, control.Refused(code="unknown", message="Unknown machine credential.")
     if machine.revoked_at is not None:
