@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .instance import secure
+
 DEFAULT_BIND = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_TICKET_TTL = 30
@@ -122,8 +124,7 @@ def load_settings(path: str | os.PathLike | None = None, overrides: dict | None 
 
 def finish(settings: GatewaySettings) -> GatewaySettings:
     """Fill what depends on the instance folder: database path, secret key."""
-    instance = Path(settings.instance_path).resolve()
-    instance.mkdir(parents=True, exist_ok=True)
+    instance = secure(Path(settings.instance_path).resolve())  # 0700, its files 0600: instance.py
     changes = {"instance_path": str(instance)}
     if not settings.database_url:
         changes["database_url"] = f"sqlite:///{instance / 'ponte.db'}"

@@ -8,12 +8,15 @@ after the view returns, the handler writes no HTTP response of its own.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 
 import gevent
 import gevent.event
 from gevent.pywsgi import WSGIHandler, WSGIServer
+
+from .instance import UMASK
 
 log = logging.getLogger("gateway.server")
 
@@ -74,6 +77,7 @@ class UpgradeHandler(WSGIHandler):
 
 def serve(app, host: str, port: int, *, ready=None) -> None:
     """Serve ``app`` until SIGINT/SIGTERM; ``ready(address)`` once listening."""
+    os.umask(UMASK)  # for the life of the node: whatever it writes later stays private (instance.py)
     hub = app.extensions["ponte.hub"]
     settings = app.config["PONTE"]
     server = WSGIServer((host, port), app, handler_class=UpgradeHandler, log=None,
