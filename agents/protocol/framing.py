@@ -191,6 +191,14 @@ class FramedWebSocket(WebSocket):
             except WebSocketWantWriteError:
                 continue
 
+    def settimeout(self, value: float | None) -> None:
+        """The socket's ``settimeout``; on a WebSocket another thread or greenlet has
+        just closed, ``BrokenPipeError`` like every other call (websockify asserts)."""
+        sock = self.socket
+        if sock is None:
+            raise BrokenPipeError("WebSocket is closed")
+        sock.settimeout(value)
+
     def close_with(self, code: int = 1000, reason: str | None = None) -> None:
         """Send a close frame (best effort) and drop the socket; safe from any thread.
 
