@@ -192,7 +192,8 @@ def open_session(machine: str):
     if found.revoked_at is not None:
         return error(409, "unavailable", "This PC's access was revoked by an admin.")
     issued = sessions.issue(current_user, found, request.remote_addr or "")
-    ws_url = request.host_url.replace("http", "ws", 1).rstrip("/") + "/ws/view?ticket=" + issued.ticket
+    # No ticket in the URL: the client offers it as the subprotocol ``ponte.ticket.<ticket>``.
+    ws_url = request.host_url.replace("http", "ws", 1).rstrip("/") + "/ws/view"
     return jsonify(session=issued.session, ticket=issued.ticket, ws_url=ws_url,
                    expires_in=issued.expires_in, machine={"id": found.id, "name": found.name}), 201
 

@@ -234,7 +234,7 @@ class FramedWebSocket(WebSocket):
                 except OSError:
                     pass
 
-    def connect_over(self, sock, uri: str, origin: str | None = None) -> None:
+    def connect_over(self, sock, uri: str, origin: str | None = None, protocols: tuple[str, ...] = ()) -> None:
         """Run the client handshake of ``uri`` on an already-connected ``sock``.
 
         websockify's ``connect()`` opens its own socket with default TLS; the
@@ -250,7 +250,7 @@ class FramedWebSocket(WebSocket):
         self._state = "headers"
         while True:
             try:
-                self.connect(uri, origin=origin)
+                self.connect(uri, origin=origin, protocols=list(protocols))
                 return
             except WebSocketWantReadError:
                 continue
