@@ -25,6 +25,8 @@ DEFAULT_STREAM_TIMEOUT = 10.0
 DEFAULT_LOGIN_LIMIT = "10 per minute"  # per client IP, every attempt
 DEFAULT_ACCOUNT_LOGIN_LIMIT = "20 per hour"  # per account name, failed attempts only
 DEFAULT_PREFIX = "ponte:"
+DEFAULT_REQUEST_HEAD_TIMEOUT = 10.0
+DEFAULT_MAX_CONNECTIONS_PER_IP = 256
 
 
 class ConfigError(Exception):
@@ -52,6 +54,15 @@ class GatewaySettings:
     node_address: str = ""
     max_message: int = 4 * 1024 * 1024
     http_timeout: float = 30.0
+    #: Seconds a client has for a whole request line and headers, however slowly
+    #: it sends them (``http_timeout`` bounds each read, and the body).
+    request_head_timeout: float = DEFAULT_REQUEST_HEAD_TIMEOUT
+    #: Open connections a node holds at most; 0 = what RLIMIT_NOFILE allows,
+    #: less a reserve (``admission.total_for``). Over it: 503 + Retry-After.
+    max_connections: int = 0
+    #: Open connections per client address (never more than half of
+    #: ``max_connections``); behind proxies, per proxied WebSocket client.
+    max_connections_per_ip: int = DEFAULT_MAX_CONNECTIONS_PER_IP
     metrics_token: str = ""
     #: How many reverse proxies sit in front (0 = none). Only then are their
     #: X-Forwarded-For/-Proto/-Host headers believed: client IPs in audit,
