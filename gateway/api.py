@@ -18,6 +18,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
 
+from agents.protocol.text import clean
+
 from . import machines as ops
 from . import refs, sessions
 from .auth import actor, client_ip, ip_key, login_is_recent, via_token
@@ -639,7 +641,7 @@ def enroll():
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("code"), str):
         return error(400, "bad_request", "Send JSON {\"code\": \"...\"}.")
-    hostname = str(body.get("hostname", ""))[:255]
+    hostname = clean(str(body.get("hostname", "")), 255)  # the agent's text: into the audit log and pages
     try:
         machine, credential = enrol_agent(body["code"], hostname, request.remote_addr or "")
     except EnrolmentError as exc:
