@@ -18,8 +18,8 @@ import logging
 import gevent
 from flask import Blueprint, Response, abort, current_app, request
 from flask_login import current_user
-from werkzeug.datastructures import Headers
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.datastructures import Headers
 
 from agents.protocol import control
 from agents.protocol.framing import FramedWebSocket, FramingError
@@ -52,16 +52,32 @@ def _hub() -> Hub:
 
 
 def _handshake(*, tickets: bool = False) -> handshake.Handshake:
-    """The checked handshake of this request; a bad one is answered with HTTP 400 here."""
+    """The checked handshake of this request, before anything else is done for it.
+
+    A bad one is answered with HTTP 400 here. A good one holds its socket for
+    hours: from here it counts towards its client's connection limit, under
+    the address the proxy reported when there is one (``admission.py``);
+    over it, 503.
+    """
     try:
         if request.environ.get("ponte.take_socket") is None:
             raise handshake.HandshakeError("This address only speaks WebSocket.")
-        return handshake.check(request.headers, tickets=tickets)
+        hs = handshake.check(request.headers, tickets=tickets)
     except handshake.HandshakeError as exc:
         log.info("bad WebSocket handshake from %s: %s", request.remote_addr, clean(exc.message))
-        body = json.dumps({"error": {"code": "bad_handshake", "message": exc.message}})
         # Close after the answer: what the client sends next is not HTTP we can read.
-        abort(Response(body, 400, {"Connection": "close", **exc.headers}, mimetype="application/json"))
+        _answer(400, "bad_handshake", exc.message, {"Connection": "close", **exc.headers})
+    count_client = request.environ.get("ponte.count_client")
+    if count_client is not None and not count_client(request.remote_addr or ""):
+        _answer(503, "too_many_connections", "Too many connections from your address are open on this gateway.",
+                {"Retry-After": "5", "Connection": "close"})
+    return hs
+
+
+def _answer(status: int, code: str, message: str, headers: dict) -> None:
+    """End the request with a JSON error that carries ``headers`` (the app's handlers drop them)."""
+    body = json.dumps({"error": {"code": code, "message": message}})
+    abort(Response(body, status, headers, mimetype="application/json"))
 
 
 class _ServerSocket(FramedWebSocket):
@@ -76,16 +92,7 @@ class _ServerSocket(FramedWebSocket):
 
 
 def _accept(hs: handshake.Handshake, max_message: int) -> FramedWebSocket:
-    """Take the socket and answer 101 (RFC 6455 §4.2.2) for a handshake ``_handshake`` passed.
-
-    A WebSocket is held for hours: from here it counts towards its client's
-    connection limit under the address the proxy reported (``admission.py``).
-    """
-    count_client = request.environ.get("ponte.count_client")
-    if count_client is not None and not count_client(request.remote_addr or ""):
-        body = json.dumps({"error": {"code": "too_many_connections", "message":
-                                     "Too many connections from your address are open on this gateway."}})
-        abort(Response(body, 503, {"Retry-After": "5"}, mimetype="application/json"))
+    """Take the socket and answer 101 (RFC 6455 §4.2.2) for a handshake ``_handshake`` passed."""
     ws = _ServerSocket(max_message, hs.protocol)
     headers = Headers(request.headers)
     # websockify reads the offer as one comma-separated header and needs our

@@ -525,3 +525,35 @@ def test_connection_caps_under_a_low_descriptor_limit(tmp_path, redis_server, vn
         agent.stop()
     finally:
         gw.stop()
+
+
+def test_behind_a_proxy_websockets_count_under_the_forwarded_client(gateway_factory):
+    """trusted_proxies = 1: every TCP peer is the proxy, which must not be capped as one client;
+    each upgraded WebSocket counts under the X-Forwarded-For client instead."""
+    gw = gateway_factory(PONTE_TRUSTED_PROXIES="1", PONTE_MAX_CONNECTIONS_PER_IP="4")
+    port = gw.port
+
+    def upgrade(client: str) -> tuple[socket.socket, bytes]:
+        sock = connect(port)
+        sock.sendall(upgrade_request(port, "/ws/agent", f"X-Forwarded-For: {client}\r\n"))
+        return sock, head_of(sock)
+
+    held = []
+    try:
+        heads = []
+        for _ in range(6):
+            sock, head = upgrade("203.0.113.7")
+            held.append(sock)
+            heads.append(head)
+        assert [h[9:12] for h in heads] == [b"101"] * 4 + [b"503"] * 2, heads
+        assert b"Retry-After: 5" in heads[-1] and b"Connection: close" in heads[-1], heads[-1]
+        sock, head = upgrade("198.51.100.1")     # another client behind the same proxy
+        held.append(sock)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        # Plain requests from the proxy are not capped per TCP peer.
+        for _ in range(8):
+            held.append(connect(port))
+        assert _healthz_from(port, "127.0.0.1").startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in held:
+            sock.close()
