@@ -31,6 +31,7 @@ import gevent.event
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from . import admission
+from .config import DEFAULT_REQUEST_HEAD_TIMEOUT
 from .instance import UMASK
 
 log = logging.getLogger("gateway.server")
@@ -38,7 +39,6 @@ log = logging.getLogger("gateway.server")
 KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
 NODE_TTL = 30
 DEFAULT_HTTP_TIMEOUT = 30.0
-DEFAULT_REQUEST_HEAD_TIMEOUT = 10.0
 RETRY_AFTER = 5  # seconds, in the 503 of a client over a connection limit
 WARN_EVERY = 10.0  # seconds between two "limit reached" warnings of one kind
 
@@ -81,7 +81,7 @@ class UpgradeHandler(WSGIHandler):
         try:
             return super().handle_one_request()
         except _HeadTooSlow:  # still in the request line: nothing to answer to
-            log.info("request line from %s too slow: closed", self.client_address)
+            log.debug("request line from %s too slow: closed", self.client_address)
             return None
         finally:
             self._stop_head_deadline()
@@ -101,7 +101,7 @@ class UpgradeHandler(WSGIHandler):
 
     def _handle_client_error(self, ex):
         if isinstance(ex, _HeadTooSlow):  # the deadline fired among the headers
-            log.info("request headers from %s too slow: 408", self.client_address)
+            log.debug("request headers from %s too slow: 408", self.client_address)
             return ("408", HEAD_TOO_SLOW)
         return super()._handle_client_error(ex)
 
