@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import resource
+import selectors
+import socket
 import stat
+import struct
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support import Gateway, free_port, wait_for
+from agents.protocol import control
+from agents.protocol.control import AgentInfo, Attach, Hello, StreamFailed
+from agents.transport import Session, TLSOptions, TransportError, open_websocket
+from tests.conftest import needs
+from tests.support import AgentProcess, Gateway, WebClient, free_port, rfb_open, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -59,18 +69,6 @@ def test_instance_folder_and_files_are_private(tmp_path):
 
 
 # -- helpers: raw sockets and a hostile agent --------------------------------------------------------
-
-import re
-import resource
-import socket
-import struct
-import threading
-
-from agents.protocol import control
-from agents.protocol.control import AgentInfo, Attach, Hello, StreamFailed
-from agents.transport import Session, TLSOptions, TransportError, open_websocket
-from tests.conftest import needs
-from tests.support import WebClient, rfb_open
 
 TLS = TLSOptions(insecure_dev=True)
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -413,8 +411,6 @@ def _flood(port: int, sources: list[str], n: int) -> tuple[list[socket.socket], 
 
     Answers are read for 2 s: a dribbled head the gateway is still waiting on gives none (``open``).
     """
-    import selectors
-
     held, answers = [], {"101": 0, "503": 0, "open": 0, "other": 0}
     for source in sources:
         for i in range(n):
