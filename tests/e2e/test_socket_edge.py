@@ -463,11 +463,10 @@ def test_connection_caps_under_a_low_descriptor_limit(tmp_path, redis_server, vn
     """
     gw = Gateway(tmp_path / "gw", free_port(), redis_server, preexec=_low_nofile,
                  extra_env={"PONTE_REDIS_PREFIX": f"caps{os.getpid()}:"}).start()
+    agent = None
     try:
         gw.add_user("emp", "emppass12")
         code = gw.add_machine("pc")
-        from tests.support import AgentProcess
-
         gw.cli("grant", "emp", "pc")
         agent = AgentProcess(tmp_path / "agent", gw.url, vnc_factory())
         agent.enroll(code)
@@ -518,8 +517,9 @@ def test_connection_caps_under_a_low_descriptor_limit(tmp_path, redis_server, vn
         assert crashes(gw, mark) == []
         assert "connection limit reached" in gw.log_tail(400_000)
         viewer.close_with(1000)
-        agent.stop()
     finally:
+        if agent is not None:
+            agent.stop()
         gw.stop()
 
 
