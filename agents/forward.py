@@ -19,6 +19,11 @@ from .transport import HTTPError, Session, TLSOptions, TransportError, open_webs
 log = logging.getLogger(__name__)
 
 
+def viewer_protocols(ticket: str) -> tuple[str, ...]:
+    """What a viewer offers on ``/ws/view``: websockify's ``binary``, and its one-time ticket."""
+    return ("binary", f"ponte.ticket.{ticket}")
+
+
 class LoginFailed(TransportError):
     """The gateway did not accept the name and password."""
 
@@ -76,17 +81,18 @@ class Forwarder:
                 self.login()  # the login session expired: log in again once
                 return self.http.json("POST", path, json_body={}, headers={"X-CSRFToken": self.csrf})
 
-    def ws_url(self, ticket: str) -> str:
+    def ws_url(self) -> str:
         base = "ws" + self.gateway[4:] if self.gateway.startswith("http") else self.gateway
-        return f"{base}/ws/view?ticket={quote(ticket)}"
+        return f"{base}/ws/view"
 
     def handle(self, client: socket.socket, peer) -> None:
         try:
             issued = self.open_session()
             parts = urlsplit(self.gateway)
             origin = f"{'https' if parts.scheme in ('https', 'wss') else 'http'}://{parts.netloc}"
-            ws = open_websocket(self.ws_url(issued["ticket"]), self.tls,
-                                headers={"Cookie": self.http.cookie_header()}, origin=origin)
+            # The ticket travels as a subprotocol, never in a URL a proxy would log.
+            ws = open_websocket(self.ws_url(), self.tls, headers={"Cookie": self.http.cookie_header()},
+                                origin=origin, protocols=viewer_protocols(issued["ticket"]))
         except (TransportError, OSError, KeyError) as exc:
             log.warning("client %s: cannot open a session: %s", peer, exc)
             close_socket(client)

@@ -206,13 +206,13 @@ class HeaderWebSocket(FramedWebSocket):
 
 def open_websocket(url: str, tls: TLSOptions, *, headers: dict[str, str] | None = None,
                    origin: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-                   max_message: int | None = None) -> FramedWebSocket:
-    """Connect and complete the WebSocket handshake (RFC 6455 §4.1)."""
+                   max_message: int | None = None, protocols: tuple[str, ...] = ()) -> FramedWebSocket:
+    """Connect and complete the WebSocket handshake (RFC 6455 §4.1), offering ``protocols``."""
     sock = open_socket(url, tls, timeout)
     kwargs = {"max_message": max_message} if max_message else {}
     ws = HeaderWebSocket(headers, **kwargs)
     try:
-        ws.connect_over(sock, url, origin=origin)
+        ws.connect_over(sock, url, origin=origin, protocols=protocols)
     except (OSError, FramingError) as exc:
         sock.close()
         raise TransportError(f"WebSocket to {url} failed: {exc}") from exc

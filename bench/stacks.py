@@ -4,7 +4,7 @@
 * ``WebsockifyPath``  (b) WebSocket client ↔ ``websockify`` 0.13 ↔ target;
 * ``PontePath``       (c) WebSocket client ↔ gateway ↔ agent ↔ target, opened
   the way a browser does it: log in, POST a session (ticket), open
-  ``/ws/view?ticket=…`` with the cookie and Origin.
+  ``/ws/view`` with the cookie, the Origin and the ticket as a subprotocol.
 
 Ponte's API allows 30 session opens per minute per client address and 10
 logins per minute (Flask-Limiter, by remote address). The bench plays many
@@ -152,10 +152,9 @@ class Viewer:
         return json.loads(data)
 
     def open_ws(self, issued: dict) -> Conn:
-        path = "/ws/view?" + urlsplit(issued["ws_url"]).query
-        return ws_connect(self.host, self.port, path, source=self.source,
-                          headers={"Cookie": self.cookie_header(), "Origin": self.origin,
-                                   "User-Agent": "ponte-bench"})
+        return ws_connect(self.host, self.port, "/ws/view", source=self.source,
+                          headers={"Cookie": self.cookie_header(), "Origin": self.origin, "User-Agent": "ponte-bench",
+                                   "Sec-WebSocket-Protocol": f"binary, ponte.ticket.{issued['ticket']}"})
 
 
 @dataclass

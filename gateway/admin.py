@@ -17,6 +17,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from . import machines as ops
+from . import refs
 from .api import (AUDIT_CSV, HISTORY_CSV, audit_csv_rows, audit_query, csv_response, enrol_command,
                   history_csv_rows, history_query, live_session_rows, login_attack_rows)
 from .auth import actor, client_ip, login_is_recent, safe_next
@@ -72,7 +73,7 @@ def _attempt(fn, endpoint: str, ok: str | None = None, **values):
 
 def _form_id(field: str) -> str:
     value = request.form.get(field, "").strip()
-    if not value.isdigit():
+    if refs.record_id(value) is None:
         raise AdminError("Choose one from the list first.")
     return value
 
@@ -487,8 +488,7 @@ def session_end(session_id: str):
 # -- history and audit ----------------------------------------------------------------------------
 
 def _offset() -> int:
-    value = request.args.get("offset", "0")
-    return int(value) if value.isdigit() else 0
+    return refs.record_id(request.args.get("offset", "0")) or 0
 
 
 def _filters(keys) -> dict:

@@ -18,8 +18,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
 
+from agents.protocol.text import clean
+
 from . import machines as ops
-from . import sessions
+from . import refs, sessions
 from .auth import actor, client_ip, ip_key, login_is_recent, throttle, via_token
 from .extensions import csrf, db, limiter
 from .headers import external_url, websocket_url
@@ -196,9 +198,9 @@ def open_session(machine: str):
         return error(403, "forbidden", "You may not open this PC.")
     if found.revoked_at is not None:
         return error(409, "unavailable", "This PC's access was revoked by an admin.")
-    ws_url = websocket_url(current_app.config["PONTE"], "/ws/view?ticket=")  # 400 on a foreign Host
+    # No ticket in the URL (proxy logs): the client offers it as the subprotocol ``ponte.ticket.<ticket>``.
+    ws_url = websocket_url(current_app.config["PONTE"], "/ws/view")  # 400 on a foreign Host
     issued = sessions.issue(current_user, found, request.remote_addr or "")
-    ws_url += issued.ticket
     return jsonify(session=issued.session, ticket=issued.ticket, ws_url=ws_url,
                    expires_in=issued.expires_in, machine={"id": found.id, "name": found.name}), 201
 
@@ -210,6 +212,8 @@ def _may_see_session(user_id) -> bool:
 @bp.get("/sessions/<session>")
 def session_status(session: str):
     """A session of one's own (admins: any): live, or how it ended and whether to reconnect."""
+    if refs.session_id(session) is None:
+        return error(404, "not_found", "No such session.")
     live = sessions.live().session(session)
     if live is not None and _may_see_session(live.get("user_id")):
         return jsonify(session=session, state=live.get("state", "live"), machine=live.get("machine"),
@@ -230,7 +234,7 @@ def session_status(session: str):
 @bp.delete("/sessions/<session>")
 def end_session(session: str):
     """End one's own live session, or (admins) anyone's, with a reason the viewer shows."""
-    live = sessions.live().session(session)
+    live = sessions.live().session(session) if refs.session_id(session) is not None else None
     if live is None or not _may_see_session(live.get("user_id")):
         return error(404, "not_found", "No such live session.")
     own = live.get("user_id") == str(current_user.id)
@@ -323,12 +327,10 @@ def audit_query(args) -> select:
 
 
 def _page(args) -> tuple[int, int]:
-    try:
-        limit = min(PAGE_MAX, max(1, int(args.get("limit", 200))))
-        offset = max(0, int(args.get("offset", 0)))
-    except ValueError as exc:
-        raise ApiError(400, "bad_request", "limit and offset must be numbers.") from exc
-    return limit, offset
+    limit, offset = refs.record_id(args.get("limit", 200)), refs.record_id(args.get("offset", 0))
+    if limit is None or offset is None:
+        raise ApiError(400, "bad_request", "limit and offset must be whole numbers.")
+    return min(PAGE_MAX, max(1, limit)), offset
 
 
 def csv_safe(value) -> str:
@@ -682,7 +684,7 @@ def enroll():
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("code"), str):
         return error(400, "bad_request", "Send JSON {\"code\": \"...\"}.")
-    hostname = str(body.get("hostname", ""))[:255]
+    hostname = clean(str(body.get("hostname", "")), 255)  # the agent's text: into the audit log and pages
     try:
         machine, credential = enrol_agent(body["code"], hostname, request.remote_addr or "")
     except EnrolmentError as exc:

@@ -15,9 +15,11 @@ from . import database, headers, security
 from .config import GatewaySettings, load_settings
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .hub import Hub
+from .instance import private_files
 from .live import LiveStore, LiveStoreError
 from .live_redis import open_redis
 from .metrics import Metrics
+from .refs import IdConverter
 
 ROOT = Path(__file__).resolve().parent.parent
 NOVNC_STATIC = ROOT / "novnc_static"
@@ -30,8 +32,14 @@ log = logging.getLogger(__name__)
 
 def create_app(config: GatewaySettings | dict | None = None) -> Flask:
     """Build the gateway app from settings (or overrides of the defaults)."""
+    with private_files():  # the database, its -wal/-shm and the embedded Redis dump: 0600 (instance.py)
+        return _create_app(config)
+
+
+def _create_app(config: GatewaySettings | dict | None) -> Flask:
     settings = config if isinstance(config, GatewaySettings) else load_settings(overrides=config)
     app = Flask(__name__, instance_path=settings.instance_path, static_folder=None)
+    app.url_map.converters["int"] = IdConverter  # before any route: ASCII digits, bounded (refs.py)
     client, limits = open_redis(settings)
     security.configure(settings.hash_concurrency)
     app.config.update(

@@ -39,7 +39,10 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from agents.protocol.text import clean
+
 from . import machines as ops
+from . import refs
 from .extensions import db, limiter, login_manager
 from .models import User, audit, find_user
 from .security import verify_password
@@ -105,9 +108,10 @@ def _login_current(user: User) -> bool:
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    if not (user_id.isascii() and user_id.isdigit() and len(user_id) < 19):
+    record_id = refs.record_id(user_id)
+    if record_id is None:
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.get(User, record_id)
     if user is None or user.disabled or not _login_current(user):
         # A dead login: forget it, but keep the CSRF token so a form posted now still reaches
         # the "log in again" redirect instead of a CSRF error.
@@ -244,7 +248,8 @@ def login():
             audit("login", actor=user.name, ip=client_ip())
             db.session.commit()
             return redirect(safe_next(request.args.get("next")))
-        audit("login_failed", actor=name[:64], ip=client_ip(),
+        # The typed name is anyone's text: no control characters into the audit log.
+        audit("login_failed", actor=clean(name, 64), ip=client_ip(),
               detail="disabled account" if ok else "wrong name or password")
         for trip in counters.failed(name, client_ip()):
             audit("login_throttled", ip=client_ip(), target=trip.account[:128], detail=trip.detail)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .instance import secure
+
 DEFAULT_BIND = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_TICKET_TTL = 30
@@ -35,6 +37,8 @@ DEFAULT_DATABASE_CONNECT_TIMEOUT = 3.0    # seconds to open a database connectio
 DEFAULT_DATABASE_STATEMENT_TIMEOUT = 5.0  # seconds one statement may run (server-side, and our wait)
 DEFAULT_DATABASE_POOL_TIMEOUT = 5.0       # seconds a request waits for a free pooled connection
 DEFAULT_SENTINEL_SERVICE = "mymaster"
+DEFAULT_REQUEST_HEAD_TIMEOUT = 10.0
+DEFAULT_MAX_CONNECTIONS_PER_IP = 256
 
 
 class ConfigError(Exception):
@@ -83,6 +87,15 @@ class GatewaySettings:
     node_address: str = ""
     max_message: int = 4 * 1024 * 1024
     http_timeout: float = 30.0
+    #: Seconds a client has for a whole request line and headers, however slowly
+    #: it sends them (``http_timeout`` bounds each read, and the body).
+    request_head_timeout: float = DEFAULT_REQUEST_HEAD_TIMEOUT
+    #: Open connections a node holds at most; 0 = what RLIMIT_NOFILE allows,
+    #: less a reserve (``admission.total_for``). Over it: 503 + Retry-After.
+    max_connections: int = 0
+    #: Open connections per client address (never more than half of
+    #: ``max_connections``); behind proxies, per proxied WebSocket client.
+    max_connections_per_ip: int = DEFAULT_MAX_CONNECTIONS_PER_IP
     metrics_token: str = ""
     #: How many reverse proxies sit in front (0 = none). Only then are their
     #: X-Forwarded-For/-Proto/-Host headers believed: client IPs in audit,
@@ -184,8 +197,7 @@ def _check(settings: GatewaySettings) -> None:
 
 def finish(settings: GatewaySettings) -> GatewaySettings:
     """Fill what depends on the instance folder: database path, secret key."""
-    instance = Path(settings.instance_path).resolve()
-    instance.mkdir(parents=True, exist_ok=True)
+    instance = secure(Path(settings.instance_path).resolve())  # 0700, its files 0600: instance.py
     changes = {"instance_path": str(instance)}
     if not settings.database_url:
         changes["database_url"] = f"sqlite:///{instance / 'ponte.db'}"

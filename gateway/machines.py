@@ -19,6 +19,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
+from . import refs
 from .extensions import db
 from .live import LiveStoreError
 from .models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Machine, SessionRecord, User, audit,
@@ -75,7 +76,8 @@ def _check_password(password: str) -> str:
 # -- lookups -------------------------------------------------------------------------------------
 
 def get_user(ref: str | int) -> User:
-    user = db.session.get(User, int(ref)) if str(ref).isdigit() else find_user(str(ref))
+    user_id = refs.record_id(ref)
+    user = db.session.get(User, user_id) if user_id is not None else find_user(str(ref))
     if user is None:
         raise NotFound(f"No user {str(ref)!r}.")
     return user
@@ -96,7 +98,8 @@ def get_group(ref: str | int) -> Group:
 
 
 def get_token(ref: str | int) -> ApiToken:
-    token = db.session.get(ApiToken, int(ref)) if str(ref).isdigit() else None
+    token_id = refs.record_id(ref)
+    token = db.session.get(ApiToken, token_id) if token_id is not None else None
     if token is None:
         raise NotFound(f"No API token {str(ref)!r}.")
     return token
@@ -414,6 +417,8 @@ def user_for_token(secret: str) -> tuple[User, ApiToken] | None:
 
 def end_session(session: str, reason: str, *, actor: str = "cli", ip: str = "") -> bool:
     """End a live session on whichever node holds it; ``reason`` reaches the viewer."""
+    if refs.session_id(session) is None:
+        return False
     live = current_app.extensions["ponte.live"]
     row = live.session(session)
     if row is None:

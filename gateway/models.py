@@ -13,6 +13,7 @@ from flask_login import UserMixin
 from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from . import refs
 from .extensions import db
 
 
@@ -184,27 +185,29 @@ class AuditEvent(db.Model):
 
 
 def find_user(name: str) -> User | None:
-    return db.session.scalar(select(User).where(User.name == name))
+    name = refs.name(name)
+    return db.session.scalar(select(User).where(User.name == name)) if name is not None else None
+
+
+def _find(model, ref: str | int):
+    """A row of ``model`` by numeric id or by name (``refs``: junk finds nothing)."""
+    record_id = refs.record_id(ref)
+    if record_id is not None:
+        found = db.session.get(model, record_id)
+        if found is not None:
+            return found
+    name = refs.name(ref)
+    return db.session.scalar(select(model).where(model.name == name)) if name is not None else None
 
 
 def find_machine(ref: str | int) -> Machine | None:
     """A machine by numeric id or by name."""
-    ref = str(ref)
-    if ref.isdigit():
-        found = db.session.get(Machine, int(ref))
-        if found is not None:
-            return found
-    return db.session.scalar(select(Machine).where(Machine.name == ref))
+    return _find(Machine, ref)
 
 
 def find_group(ref: str | int) -> Group | None:
     """A group by numeric id or by name."""
-    ref = str(ref)
-    if ref.isdigit():
-        found = db.session.get(Group, int(ref))
-        if found is not None:
-            return found
-    return db.session.scalar(select(Group).where(Group.name == ref))
+    return _find(Group, ref)
 
 
 def _granted_ids(user: User):

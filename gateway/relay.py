@@ -20,6 +20,7 @@ import gevent
 import gevent.event
 
 from agents.protocol.framing import READ_SIZE, FramedWebSocket
+from agents.protocol.text import clean
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,8 @@ def _peer_reason(side: str, ws: FramedWebSocket) -> str:
     if ws.close_code == 1009:
         return f"{side} sent an oversized message"
     if side == "agent":
-        detail = ws.close_reason if ws.close_reason and ws.close_code not in (1000, 1006) else ""
+        # The close reason is the peer's text: it reaches the log, the history and the viewer.
+        detail = clean(ws.close_reason) if ws.close_reason and ws.close_code not in (1000, 1006) else ""
         return f"The PC closed the connection{': ' + detail if detail else ''}"
     return "viewer closed"
 

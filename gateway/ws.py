@@ -3,24 +3,29 @@
 Each route is an ordinary Flask view, so authorisation runs in the request
 context with the login session; only once it passes does the view take the
 raw socket from the server (``ponte.take_socket``, see ``server.py``) and
-speak RFC 6455 on it with websockify's ``WebSocket``.
+speak RFC 6455 on it with websockify's ``WebSocket``. The handshake headers
+are checked first (``handshake.py``): a bad one gets an HTTP 400, never a
+dropped socket. Before it is authenticated a socket gets ``HELLO_TIMEOUT``
+in total for its first message, however slowly it dribbles.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
-from urllib.parse import urlsplit
 
 import gevent
 from flask import Blueprint, Response, abort, current_app, request
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.datastructures import Headers
 
 from agents.protocol import control
 from agents.protocol.framing import FramedWebSocket, FramingError
+from agents.protocol.text import clean
 
-from . import sessions
+from . import handshake, refs, sessions
 from .database import UNAVAILABLE
 from .extensions import csrf, db, limiter
 from .hub import AgentChannel, AgentUnavailable, Hub
@@ -39,6 +44,7 @@ limiter.exempt(bp)
 CLOSE_POLICY = 4003
 CLOSE_UNAVAILABLE = 4004
 CLOSE_TRY_AGAIN = 1013  # RFC 6455 close code registry: Try Again Later
+#: Total seconds an unauthenticated socket has for its first message (hello, attach).
 HELLO_TIMEOUT = 10.0
 UPGRADED = Response(status=101)
 
@@ -47,15 +53,59 @@ def _hub() -> Hub:
     return current_app.extensions["ponte.hub"]
 
 
-def _upgrade(max_message: int) -> FramedWebSocket:
-    take = request.environ.get("ponte.take_socket")
-    if take is None or request.headers.get("Upgrade", "").lower() != "websocket":
-        abort(400, "This address only speaks WebSocket.")
-    ws = FramedWebSocket(max_message)
+def _handshake(*, tickets: bool = False) -> handshake.Handshake:
+    """The checked handshake of this request, before anything else is done for it.
+
+    A bad one is answered with HTTP 400 here. A good one holds its socket for
+    hours: from here it counts towards its client's connection limit, under
+    the address the proxy reported when there is one (``admission.py``);
+    over it, 503.
+    """
     try:
-        ws.accept(take(), request.headers)
-    except Exception as exc:  # websockify raises bare Exception on bad handshakes
-        log.info("bad WebSocket handshake from %s: %s", request.remote_addr, exc)
+        if request.environ.get("ponte.take_socket") is None:
+            raise handshake.HandshakeError("This address only speaks WebSocket.")
+        hs = handshake.check(request.headers, tickets=tickets)
+    except handshake.HandshakeError as exc:
+        log.info("bad WebSocket handshake from %s: %s", request.remote_addr, clean(exc.message))
+        # Close after the answer: what the client sends next is not HTTP we can read.
+        _answer(400, "bad_handshake", exc.message, {"Connection": "close", **exc.headers})
+    count_client = request.environ.get("ponte.count_client")
+    if count_client is not None and not count_client(request.remote_addr or ""):
+        _answer(503, "too_many_connections", "Too many connections from your address are open on this gateway.",
+                {"Retry-After": "5", "Connection": "close"})
+    return hs
+
+
+def _answer(status: int, code: str, message: str, headers: dict) -> None:
+    """End the request with a JSON error that carries ``headers`` (the app's handlers drop them)."""
+    body = json.dumps({"error": {"code": code, "message": message}})
+    abort(Response(body, status, headers, mimetype="application/json"))
+
+
+class _ServerSocket(FramedWebSocket):
+    """The gateway's side: answers with the subprotocol ``handshake.check`` chose."""
+
+    def __init__(self, max_message: int, protocol: str):
+        super().__init__(max_message)
+        self._protocol = protocol
+
+    def select_subprotocol(self, protocols):
+        return self._protocol
+
+
+def _accept(hs: handshake.Handshake, max_message: int) -> FramedWebSocket:
+    """Take the socket and answer 101 (RFC 6455 §4.2.2) for a handshake ``_handshake`` passed."""
+    ws = _ServerSocket(max_message, hs.protocol)
+    headers = Headers(request.headers)
+    # websockify reads the offer as one comma-separated header and needs our
+    # choice to be in it: hand it just the choice.
+    headers.remove("Sec-WebSocket-Protocol")
+    if hs.protocol:
+        headers["Sec-WebSocket-Protocol"] = hs.protocol
+    try:
+        ws.accept(request.environ["ponte.take_socket"](), headers)
+    except Exception as exc:  # the peer went away mid-answer (websockify raises bare Exception)
+        log.info("WebSocket from %s lost during the handshake: %r", request.remote_addr, exc)
         raise _Upgraded() from exc
     return ws
 
@@ -64,16 +114,28 @@ class _Upgraded(Exception):
     """The socket was taken; nothing more may be written as HTTP."""
 
 
+class _TooSlow(Exception):
+    """The first message did not arrive within ``HELLO_TIMEOUT``."""
+
+
+def _first_message(ws: FramedWebSocket) -> bytes:
+    """The first message, within ``HELLO_TIMEOUT`` in total (a per-read timeout would let a
+    byte every few seconds hold the socket for ever); ``_TooSlow`` otherwise."""
+    ws.settimeout(HELLO_TIMEOUT)  # also bounds our answer to a peer that does not read
+    with gevent.Timeout(HELLO_TIMEOUT, _TooSlow):
+        return ws.read_message() or b""
+
+
 def _origin_allowed() -> bool:
-    origin = request.headers.get("Origin", "")
-    if not origin:
+    """The Origin is exactly one we serve (``handshake.origin``: normalised, compared whole)."""
+    origin = handshake.origin(request.headers.get("Origin", ""))
+    if origin is None:
         return False
     settings = current_app.config["PONTE"]
-    if origin == settings.public_origin or origin in settings.allowed_origins:
-        return True
-    # Same host as the request: what a browser sends for a page we served.
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc == request.host
+    allowed = {handshake.origin_of_url(url) for url in (settings.public_origin, *settings.allowed_origins)}
+    # Same scheme and host as the request: what a browser sends for a page we served.
+    allowed.add(handshake.origin_of_url(f"{request.scheme}://{request.host}"))
+    return origin in allowed
 
 
 @bp.errorhandler(_Upgraded)
@@ -89,13 +151,21 @@ def _refuse(status: int, why: str, message: str):
 
 @bp.route("/view", websocket=True)
 def view():
-    """Browser side of a session: ticket → agent stream → relay."""
+    """Browser side of a session: ticket → agent stream → relay.
+
+    The ticket comes as the subprotocol ``ponte.ticket.<ticket>`` (never in a
+    URL a proxy logs). ``?ticket=`` still works for clients older than that
+    (``agents forward`` installed on people's PCs upgrades on its own
+    schedule): it is one-time, 30 s and bound to the cookie's user, and a
+    proxy logs a WebSocket request when it ends, long after its ticket was used.
+    """
     settings = current_app.config["PONTE"]
+    hs = _handshake(tickets=True)
     if not _origin_allowed():
         _refuse(403, "origin", "This page's origin may not open sessions here.")
     if not current_user.is_authenticated:
         _refuse(401, "anonymous", "Log in first.")
-    ticket = sessions.live().consume_ticket(request.args.get("ticket", ""))
+    ticket = sessions.live().consume_ticket(hs.ticket or request.args.get("ticket", ""))
     if ticket is None:
         _refuse(403, "ticket", "This ticket is unknown, used or expired. Open the PC again from the portal.")
     if ticket.user_id != current_user.id:
@@ -111,7 +181,7 @@ def view():
     except AgentUnavailable:
         _refuse(409, "offline", "The PC is offline: its Ponte agent is not connected.")
 
-    viewer = _upgrade(settings.max_message)
+    viewer = _accept(hs, settings.max_message)
     try:
         agent_ws, attached = pending.result.get(timeout=settings.stream_timeout)
     except gevent.Timeout:
@@ -160,16 +230,21 @@ def agent_stream(session: str):
     settings = current_app.config["PONTE"]
     hub = _hub()
     db.session.remove()
+    hs = _handshake()
+    if refs.session_id(session) is None:
+        abort(404, "No session is waiting for this stream.")
     if session not in hub.pending:
         address = _waiting_elsewhere(session, settings)
         if address is None:
             abort(404, "No session is waiting for this stream.")
-        forward_stream(_upgrade(settings.max_message), address, session, settings.max_message)
+        forward_stream(_accept(hs, settings.max_message), address, session, settings.max_message)
         return UPGRADED
-    ws = _upgrade(settings.max_message)
-    ws.settimeout(HELLO_TIMEOUT)
+    ws = _accept(hs, settings.max_message)
     try:
-        event = control.decode(ws.read_message() or b"", control.STREAM_ATTACH)
+        event = control.decode(_first_message(ws), control.STREAM_ATTACH)
+    except _TooSlow:
+        ws.close_with(CLOSE_POLICY, f"No stream attach within {HELLO_TIMEOUT:g} s")
+        return UPGRADED
     except (control.ControlError, FramingError, OSError) as exc:
         ws.close_with(CLOSE_POLICY, f"Bad stream attach: {exc}"[:100])
         return UPGRADED
@@ -206,12 +281,14 @@ def agent_control():
     settings = current_app.config["PONTE"]
     hub = _hub()
     live = sessions.live()
-    ws = _upgrade(control.DEFAULT_MAX_MESSAGE)
-    ws.settimeout(HELLO_TIMEOUT)
+    ws = _accept(_handshake(), control.DEFAULT_MAX_MESSAGE)
     try:
-        hello = control.decode_from_agent(ws.read_message() or b"")
+        hello = control.decode_from_agent(_first_message(ws))
         if not isinstance(hello, control.Hello):
             raise control.ControlError("expected hello")
+    except _TooSlow:
+        ws.close_with(CLOSE_POLICY, f"No hello within {HELLO_TIMEOUT:g} s")
+        return UPGRADED
     except (control.ControlError, FramingError, OSError) as exc:
         ws.close_with(CLOSE_POLICY, f"Bad hello: {exc}"[:100])
         return UPGRADED
@@ -299,8 +376,9 @@ def _mark_online(live, channel: AgentChannel, info: control.AgentInfo, settings)
 def _check_credential(credential: str) -> tuple[Machine | None, control.Refused | None]:
     """The machine a credential belongs to, or the refusal to send."""
     machine_ref, _, secret = credential.partition(".")
+    machine_id = refs.record_id(machine_ref)
     try:
-        machine = db.session.get(Machine, int(machine_ref)) if machine_ref.isdigit() else None
+        machine = db.session.get(Machine, machine_id) if machine_id is not None else None
     except UNAVAILABLE as exc:  # not a verdict on the credential: the agent retries
         log.warning("agent credential not checked, database unavailable: %s", exc)
         return None, control.Refused(code="unavailable", message="The gateway cannot check credentials right "

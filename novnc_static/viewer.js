@@ -51,10 +51,11 @@ function setStatus(text, kind = '') {
 
 function show(el, on) { el.hidden = !on; }
 
-function wsUrl(ticket) {
+// No ticket in the URL (proxies log URLs): it travels as a WebSocket subprotocol,
+// next to websockify's "binary", which the gateway selects.
+function wsUrl() {
   const url = new URL('/ws/view', window.location.href);
   url.protocol = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
-  url.searchParams.set('ticket', ticket);
   return url.href;
 }
 
@@ -127,7 +128,7 @@ async function connect() {
   }
   session = issued.session;
   const started = performance.now();
-  rfb = new RFB(screen, wsUrl(issued.ticket), { shared: true });
+  rfb = new RFB(screen, wsUrl(), { shared: true, wsProtocols: ['binary', `ponte.ticket.${issued.ticket}`] });
   rfb.focusOnClick = true;
   applySettings();
   window.ponte.rfb = rfb;

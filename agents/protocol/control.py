@@ -22,6 +22,10 @@ Each stream is its own WebSocket (``/ws/agent/stream/<session>``) whose first
 message is ``Attach(token)``, with the one-time token from ``OpenStream``;
 every later message is raw RFB bytes.
 
+Every string field is bounded and cleaned of control and bidi characters as
+it is decoded (``text.clean``), so whatever a peer sends can be logged, stored
+and shown without forging a log line or a status text.
+
 Exceptions::
 
     ControlError         malformed, oversized or unexpected message
@@ -31,6 +35,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
+
+from .text import clean
 
 DEFAULT_MAX_MESSAGE = 16 * 1024
 MAX_TEXT = 512
@@ -132,6 +138,11 @@ def encode(event) -> bytes:
 
 
 def _text(obj: dict, name: str, limit: int = MAX_TEXT) -> str:
+    """A bounded string field without control or bidi characters (``text.clean``).
+
+    Every string from the peer passes here, so nothing it sends can forge a
+    log line, a history reason or the viewer's status text further on.
+    """
     value = obj.get(name, "")
     if not isinstance(value, str):
         raise ControlError(f"field {name!r} must be a string")
@@ -141,7 +152,7 @@ def _text(obj: dict, name: str, limit: int = MAX_TEXT) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate ("\ud800") would break whoever encodes it later
         raise ControlError(f"field {name!r} is not valid Unicode") from None
-    return value
+    return clean(value)
 
 
 def _info(obj) -> AgentInfo:

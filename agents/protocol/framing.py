@@ -191,6 +191,14 @@ class FramedWebSocket(WebSocket):
             except WebSocketWantWriteError:
                 continue
 
+    def settimeout(self, value: float | None) -> None:
+        """The socket's ``settimeout``; on a WebSocket another thread or greenlet has
+        just closed, ``BrokenPipeError`` like every other call (websockify asserts)."""
+        sock = self.socket
+        if sock is None:
+            raise BrokenPipeError("WebSocket is closed")
+        sock.settimeout(value)
+
     def close_with(self, code: int = 1000, reason: str | None = None) -> None:
         """Send a close frame (best effort) and drop the socket; safe from any thread.
 
@@ -226,7 +234,7 @@ class FramedWebSocket(WebSocket):
                 except OSError:
                     pass
 
-    def connect_over(self, sock, uri: str, origin: str | None = None) -> None:
+    def connect_over(self, sock, uri: str, origin: str | None = None, protocols: tuple[str, ...] = ()) -> None:
         """Run the client handshake of ``uri`` on an already-connected ``sock``.
 
         websockify's ``connect()`` opens its own socket with default TLS; the
@@ -242,7 +250,7 @@ class FramedWebSocket(WebSocket):
         self._state = "headers"
         while True:
             try:
-                self.connect(uri, origin=origin)
+                self.connect(uri, origin=origin, protocols=list(protocols))
                 return
             except WebSocketWantReadError:
                 continue

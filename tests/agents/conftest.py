@@ -515,7 +515,7 @@ class RawViewer:
              timeout: float = 20) -> "RawViewer":
         from urllib.parse import urlsplit
 
-        from agents.forward import Forwarder
+        from agents.forward import Forwarder, viewer_protocols
         from agents.transport import TLSOptions, open_websocket
 
         tls = TLSOptions(insecure_dev=True)
@@ -523,8 +523,8 @@ class RawViewer:
         fwd.login()
         issued = fwd.open_session()
         parts = urlsplit(gateway_url)
-        ws = open_websocket(fwd.ws_url(issued["ticket"]), tls, headers={"Cookie": fwd.http.cookie_header()},
-                            origin=f"{parts.scheme}://{parts.netloc}")
+        ws = open_websocket(fwd.ws_url(), tls, headers={"Cookie": fwd.http.cookie_header()},
+                            origin=f"{parts.scheme}://{parts.netloc}", protocols=viewer_protocols(issued["ticket"]))
         ws.settimeout(timeout)
         viewer = cls(ws)
         viewer.session = issued["session"]

@@ -105,7 +105,20 @@ def test_round_trip(event):
         with pytest.raises(ControlError):
             control.decode(control.encode(event), table)
         return
-    assert control.decode(control.encode(event), table) == event
+    assert control.decode(control.encode(event), table) == _cleaned(event)
+
+
+def _cleaned(event):
+    """``event`` as the decoder hands it on: every string through ``text.clean``."""
+    from dataclasses import replace
+
+    from agents.protocol.text import clean
+
+    changes = {k: clean(v) for k, v in vars(event).items() if isinstance(v, str)}
+    if hasattr(event, "info"):
+        changes["info"] = replace(event.info, **{k: clean(v) for k, v in vars(event.info).items()
+                                                 if isinstance(v, str)})
+    return replace(event, **changes)
 
 
 @pytest.mark.parametrize("message, error", [
@@ -152,3 +165,51 @@ def test_hello_info_shape():
 def test_encode_refuses_non_events():
     with pytest.raises(ControlError):
         control.encode({"type": "hello"})
+
+
+# -- agent-supplied text is safe to log, store and show (issue 9 item 7) --------------------------
+
+HOSTILE = [
+    ("pc\r\n2024-01-01 12:00:00 INFO gateway.auth: admin logged in", "pc 2024-01-01 12:00:00 INFO gateway.auth: admin logged in"),
+    ("a\nb\tc\x0bd\x0ce\x1cf\x85g\u2028h\u2029i", "a b c d e f g h i"),
+    ("esc\x1b[2Jclear", "esc[2Jclear"),
+    ("nul\x00del\x7fc1\x9b", "nuldelc1"),
+    ("invoice\u202egpj.exe", "invoicegpj.exe"),
+    ("\u202a\u202b\u202c\u202d\u2066\u2067\u2068\u2069x", "x"),
+    ("Città 東京 👩‍💻", "Città 東京 👩‍💻"),   # letters and emoji joiners stay
+]
+
+
+@pytest.mark.parametrize("raw, shown", HOSTILE)
+def test_agent_text_fields_arrive_without_controls(raw, shown):
+    hello = control.decode_from_agent(json.dumps({"type": "hello", "credential": "1.x", "info": {
+        "version": raw, "os": raw, "hostname": raw, "vnc_ok": False, "vnc_detail": raw}}).encode())
+    assert hello.info == AgentInfo(version=shown[:64], os=shown, hostname=shown, vnc_ok=False, vnc_detail=shown)
+    failed = control.decode_from_agent(json.dumps({"type": "stream_failed", "session": "s", "reason": raw}).encode())
+    assert failed == StreamFailed(session="s", reason=shown)
+    # and the same on the agent's side, for what a (hostile) gateway sends
+    end = control.decode_from_gateway(json.dumps({"type": "end", "session": "s", "reason": raw}).encode())
+    assert end.reason == shown
+
+
+def test_every_decoded_string_is_clean():
+    """Whatever a decoder lets through holds no control or bidi character (fields of every type)."""
+    bad = "x\r\ny\x1b\u202e"
+    for table in (control.AGENT_TO_GATEWAY, control.GATEWAY_TO_AGENT, control.STREAM_ATTACH):
+        for kind, cls in table.items():
+            obj = {"type": kind, "heartbeat": 5, "after": 1, "info": {"hostname": bad, "os": bad,
+                                                                      "version": bad, "vnc_detail": bad}}
+            obj.update({f: bad for f in ("credential", "mode", "session", "reason", "machine", "code",
+                                         "message", "token")})
+            event = control.decode(json.dumps(obj).encode(), table)
+            values = [v for v in vars(event).values() if isinstance(v, str)]
+            if hasattr(event, "info"):
+                values += [v for v in vars(event.info).values() if isinstance(v, str)]
+            assert values and all(v == "x y" for v in values), (kind, values)
+
+
+def test_text_bounds_hold_after_cleaning():
+    from agents.protocol.text import clean
+
+    assert clean("a" * 10, 4) == "aaa…" and len(clean("é" * 600, 512)) == 512
+    assert clean("\r\n" * 300) == " " and clean("", 5) == ""

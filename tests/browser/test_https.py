@@ -12,15 +12,18 @@ pytestmark = [pytest.mark.browser, needs("chromium", "Xvnc")]
 
 
 def test_desktop_over_https_and_wss(browser, gateway_factory, agent_factory, vnc_factory, tmp_path):
-    gw = gateway_factory(PONTE_SECURE_COOKIES="1", PONTE_LOGIN_LIMIT="1000 per minute")
-    gw.add_user("emp", "emppass12")
-    vnc = vnc_factory()
-    vnc.set_color("#16a085")
-    agent_factory(gw, "pc", vnc)
-    gw.cli("grant", "emp", "pc")
     (tmp_path / "tls").mkdir()
-    proxy = TLSTerminator(_make_tls(tmp_path / "tls"), gw.port)
+    proxy = TLSTerminator(_make_tls(tmp_path / "tls"), 0)   # its backend is set once the gateway listens
     try:
+        # public_url as a deployment behind TLS sets it: the https origin browsers send is the one allowed.
+        gw = gateway_factory(PONTE_SECURE_COOKIES="1", PONTE_LOGIN_LIMIT="1000 per minute",
+                             PONTE_PUBLIC_URL=f"https://127.0.0.1:{proxy.port}")
+        proxy.backend_port = gw.port
+        gw.add_user("emp", "emppass12")
+        vnc = vnc_factory()
+        vnc.set_color("#16a085")
+        agent_factory(gw, "pc", vnc)
+        gw.cli("grant", "emp", "pc")
         url = f"https://127.0.0.1:{proxy.port}"
         context = browser.new_context(ignore_https_errors=True)  # the test CA is not in Chromium's store
         page = context.new_page()

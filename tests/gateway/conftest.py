@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,11 @@ class World:
     ended: dict = field(default_factory=dict)      # owner name -> ended session id
     token: str = ""                                # bearer token of boss
     node: str = "node-elsewhere"
+
+
+def session_ref(label: str) -> str:
+    """A session id of the real shape (32 hex digits, as ``sessions.issue`` makes), named by ``label``."""
+    return hashlib.md5(label.encode()).hexdigest()
 
 
 def add_live_session(app, session: str, user, machine, node: str = "node-elsewhere") -> None:
@@ -73,7 +79,7 @@ def world(app, users) -> World:
         w.groups = {"sales": sales.id}
         for owner, machine in (("emp", desk1), ("other", desk3)):
             user = ops.get_user(owner)
-            live_id, ended_id = f"live-{owner}-0001", f"ended-{owner}-0001"
+            live_id, ended_id = session_ref(f"live-{owner}"), session_ref(f"ended-{owner}")
             add_live_session(app, live_id, user, machine)
             db.session.add(SessionRecord(id=ended_id, user_id=user.id, user_name=user.name, machine_id=machine.id,
                                          machine_name=machine.name, client_ip="203.0.113.9", ended_at=utcnow(),

@@ -400,7 +400,7 @@ def _history_rows(app, world):
 def test_history_filters_and_csv(web, app, world):
     _history_rows(app, world)
     html = web.get("/admin/history?user=other").get_data(as_text=True)
-    assert "desk-3" in html and "ended-emp" not in html and "198.51.100.7" in html
+    assert "desk-3" in html and world.ended["emp"] not in html and "198.51.100.7" in html
     html = web.get("/admin/history?machine=desk-1").get_data(as_text=True)
     assert "desk-3</td>" not in html and "desk-1</td>" in html
     day = (utcnow() - timedelta(days=40)).date().isoformat()

@@ -23,7 +23,7 @@ from gateway import machines as ops
 from gateway.extensions import db
 from gateway.models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Machine, User, group_members)
 from tests.conftest import AuthActions, csrf_from
-from tests.gateway.conftest import PASSWORDS, add_live_session
+from tests.gateway.conftest import PASSWORDS, add_live_session, session_ref
 
 PUBLIC, USER, USER_MACHINE, USER_SESSION, ADMIN, WEBSOCKET = (
     "public", "user", "user_machine", "user_session", "admin", "websocket")
@@ -79,7 +79,7 @@ ARGUMENTS = {"machine": "machine", "machine_id": "machine", "user": "user", "use
              "group": "group", "group_id": "group", "session": "session", "session_id": "session",
              "token": "token", "token_id": "token", "filename": "file"}
 FILES = {"portal.assets": "style.css", "portal.novnc": "core/rfb.js"}
-MISSING = {"machine": "999999", "user": "999999", "group": "999999", "token": "999999", "session": "no-such-session"}
+MISSING = {"machine": "999999", "user": "999999", "group": "999999", "token": "999999", "session": session_ref("no-such-session")}
 
 ACTORS = ("anonymous", "emp", "other", "admin", "disabled")
 OBJECTS = ("own", "foreign", "missing")
@@ -128,8 +128,8 @@ def _scene(app, world) -> Scene:
         ops.add_member(floor, emp)
         tokens = {u.name: ops.create_token(u, f"{u.name}-t", actor="boss")[0].id for u in (emp, other, gone)}
         tokens["boss"] = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == boss.id))
-        add_live_session(app, "live-boss-0001", boss, ops.get_machine("desk-boss"))
-        add_live_session(app, "live-gone-0001", gone, ops.get_machine("desk-2"))
+        add_live_session(app, session_ref("live-boss"), boss, ops.get_machine("desk-boss"))
+        add_live_session(app, session_ref("live-gone"), gone, ops.get_machine("desk-2"))
         ids = {u.name: u.id for u in (boss, emp, other, gone)}
         floor_id = floor.id
         ops.set_disabled(gone, True)
@@ -139,14 +139,14 @@ def _scene(app, world) -> Scene:
                 "group": floor_id, "token": tokens["emp"]},
         "other": {"machine": m["desk-3"], "session": world.live["other"], "user": ids["other"],
                   "group": world.groups["sales"], "token": tokens["other"]},
-        "boss": {"machine": m["desk-boss"], "session": "live-boss-0001", "user": ids["boss"],
+        "boss": {"machine": m["desk-boss"], "session": session_ref("live-boss"), "user": ids["boss"],
                  "group": floor_id, "token": tokens["boss"]},
-        "gone": {"machine": m["desk-2"], "session": "live-gone-0001", "user": ids["gone"],
+        "gone": {"machine": m["desk-2"], "session": session_ref("live-gone"), "user": ids["gone"],
                  "group": floor_id, "token": tokens["gone"]},
     }
     scene = Scene()
-    sessions_of = {"emp": world.live["emp"], "other": world.live["other"], "boss": "live-boss-0001",
-                   "gone": "live-gone-0001"}
+    sessions_of = {"emp": world.live["emp"], "other": world.live["other"], "boss": session_ref("live-boss"),
+                   "gone": session_ref("live-gone")}
     for actor in ACTORS:
         who = LOGIN.get(actor, "emp")
         scene.own[actor] = objects[who]
@@ -167,9 +167,9 @@ def _victims(app, n: int) -> dict:
         ops.add_member(group, user)
         ops.grant_group(group, machine)
         token, _ = ops.create_token(user, "victim", actor="boss")
-        add_live_session(app, f"vsession-{n}", user, machine)
+        add_live_session(app, session_ref(f"vsession-{n}"), user, machine)
         return {"machine": machine.id, "user": user.id, "group": group.id, "token": token.id,
-                "session": f"vsession-{n}"}
+                "session": session_ref(f"vsession-{n}")}
 
 
 def _snapshot(app) -> dict:

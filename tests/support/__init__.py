@@ -204,6 +204,8 @@ class Gateway:
     redis_url: str
     proc: subprocess.Popen | None = None
     extra_env: dict = field(default_factory=dict)
+    #: Run in the child before exec (e.g. a lower RLIMIT_NOFILE).
+    preexec: object = None
 
     @property
     def url(self) -> str:
@@ -224,7 +226,7 @@ class Gateway:
         self._log_offset = log_path.stat().st_size if log_path.exists() else 0  # only this start's lines
         log = open(log_path, "ab")
         self.proc = subprocess.Popen([PYTHON, "-m", "gateway", "serve"], cwd=ROOT, env=self.env,
-                                     stdout=log, stderr=log)
+                                     stdout=log, stderr=log, preexec_fn=self.preexec)
         wait_for(self._ready, timeout=20, interval=0.1, what="gateway listening")
         return self
 
@@ -372,14 +374,13 @@ class WebClient:
         return self.json("POST", f"/api/v1/machines/{quote(machine, safe='')}/sessions", json_body={})
 
     def view_socket(self, ticket: str | None, *, origin: str | None = "same", cookie: bool = True):
-        """Open /ws/view like a browser would (Cookie + Origin)."""
-        from urllib.parse import quote
-
+        """Open /ws/view like the viewer page does (Cookie, Origin, the ticket as a subprotocol)."""
+        from agents.forward import viewer_protocols
         from agents.transport import open_websocket
 
-        url = self.gateway_url.replace("http", "ws", 1) + "/ws/view" + (f"?ticket={quote(ticket)}" if ticket else "")
+        url = self.gateway_url.replace("http", "ws", 1) + "/ws/view"
         headers = {"Cookie": self.http.cookie_header()} if cookie else {}
-        return open_websocket(url, self.tls, headers=headers,
+        return open_websocket(url, self.tls, headers=headers, protocols=viewer_protocols(ticket) if ticket else (),
                               origin=self.gateway_url if origin == "same" else origin)
 
 
