@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import http.client
+import io
 import ipaddress
 import itertools
 import os
@@ -24,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from agents.protocol import control
+from agents.protocol.framing import FramedWebSocket
 from tests.support import PYTHON, ROOT, AgentProcess, Gateway, VNCServer, free_port, stop_process, wait_for
 
 _module_counter = itertools.count(1)
@@ -85,6 +89,50 @@ def tls_files(tmp_path_factory) -> TLSFiles:
 
 
 # --------------------------------------------------------------------------- tiny servers
+
+
+class OneShotServer:
+    """Listens on 127.0.0.1; serves each connection with the current ``script(conn)``."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.script = None
+        self.errors: list = []
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            conn.settimeout(5)
+            try:
+                self.script(conn)
+            except Exception as exc:  # e.g. a stream the junk asked for knocking: never stop serving
+                self.errors.append(exc)
+            finally:
+                conn.close()
+
+    def close(self):
+        self.listener.close()
+        self._thread.join(5)
+
+
+def accept_ws(conn) -> FramedWebSocket:
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = conn.recv(1)
+        assert chunk, "client went away"
+        head += chunk
+    headers = http.client.parse_headers(io.BytesIO(head.split(b"\r\n", 1)[1]))
+    ws = FramedWebSocket(control.DEFAULT_MAX_MESSAGE)
+    ws.accept(conn, headers)
+    return ws
+
+
 
 
 def _pump(src: socket.socket, dst: socket.socket) -> None:
