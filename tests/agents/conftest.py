@@ -410,6 +410,30 @@ def tiny_servers():
         server.stop()
 
 
+# --------------------------------------------------------------------------- TightVNC 1.3
+
+
+def start_tightvnc(workdir: Path, password: str | None = "vncpass1", geometry: str = "320x240") -> VNCServer:
+    """Debian's tightvncserver (Xtightvnc, TightVNC 1.3.10): offers VncAuth and Tight (16), or
+    None and Tight without a password. Its log (``tightvnc.log``) names each failed login."""
+    from tests.support import _wait_x, free_display, write_vnc_password
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    display, port = free_display(), free_port()
+    args = ["Xtightvnc", f":{display}", "-rfbport", str(port), "-localhost", "-geometry", geometry,
+            "-depth", "24", "-alwaysshared", "-nolisten", "tcp", "-desktop", "tight-pc"]
+    if password:
+        pw = workdir / "tightpasswd"
+        write_vnc_password(pw, password)
+        args += ["-rfbauth", str(pw)]
+    log = open(workdir / "tightvnc.log", "wb")
+    proc = subprocess.Popen(args, stdout=log, stderr=log)
+    log.close()
+    server = VNCServer("tightvnc", display, port, password, [proc], workdir)
+    _wait_x(display, proc)
+    return server
+
+
 # --------------------------------------------------------------------------- VNC servers on a fixed port
 
 

@@ -57,7 +57,7 @@ def test_vnc_junk_only_raises_vnc_unavailable(server, start, junk, password):
     try:
         sock, complete = vnc.connect("127.0.0.1", server.port, password, timeout=2)
     except vnc.VNCUnavailable as exc:
-        assert exc.kind in vnc.KINDS and str(exc).startswith(f"VNC server at 127.0.0.1:{server.port}")
+        assert exc.kind in vnc.KINDS and f"VNC server at 127.0.0.1:{server.port}" in str(exc)
     else:  # the junk happened to be a valid handshake
         sock.close()
         assert complete.server_init.width >= 0
