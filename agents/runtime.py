@@ -26,12 +26,12 @@ import socket
 import threading
 import time
 
-from . import __version__, vnc
-from .config import ConfigError
+from . import __version__
 from .protocol import control
 from .protocol.framing import FramingError
 from .stream import Stream
 from .transport import TransportError, open_websocket
+from .vncguard import VncGuard
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,15 @@ HEALTHY_AFTER = 10.0
 RECONNECT_JITTER = 2.0
 WELCOME_TIMEOUT = 30.0
 
-#: Seconds between VNC checks (full RFB handshakes), by the last outcome.
-#: A wrong password is retried rarely: VNC servers lock out an address after
-#: a few failures (TigerVNC, RealVNC, UltraVNC), and that would lock out
-#: local users of 127.0.0.1 too. A session attempt still tries at once.
-PROBE_INTERVAL = {"ok": 60.0, vnc.UNREACHABLE: 15.0, vnc.TIMEOUT: 60.0, vnc.PROTOCOL: 60.0,
-                  vnc.VERSION: 600.0, vnc.SECURITY: 600.0, vnc.PASSWORD: 300.0, vnc.REFUSED: 300.0}
+def bounded(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, cut at a word boundary with "…" if it must be cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    if not text[limit - 1].isspace():  # mid-word: back to the last space, unless that loses too much
+        space = cut.rfind(" ")
+        cut = cut[:space] if space > limit // 2 else cut
+    return cut.rstrip(" ,;:") + "…"
 
 
 class CredentialRefused(Exception):
@@ -117,9 +120,8 @@ class Agent:
         self._send_lock = threading.Lock()
         self._ws = None
         self._probe_now = threading.Event()
-        self.vnc_ok = False
-        self.vnc_kind = "unchecked"
-        self.vnc_detail = "not checked yet"
+        #: The VNC server's state, and every login to it (no retries of a wrong password).
+        self.vnc = VncGuard(settings, on_change=self._vnc_changed)
         self.welcomed_at: float | None = None
         self.backoff = Backoff()
         self.rng = random.random
@@ -130,33 +132,17 @@ class Agent:
 
     def info(self) -> control.AgentInfo:
         return control.AgentInfo(version=__version__[:64], os=f"{platform.system()} {platform.release()}"[:128],
-                                 hostname=socket.gethostname()[:255], vnc_ok=self.vnc_ok,
-                                 vnc_detail=self.vnc_detail[:control.MAX_TEXT])
-
-    def _vnc_password(self) -> str | None:
-        try:
-            return self.settings.vnc_secret()
-        except ConfigError as exc:
-            log.warning("%s; trying without a VNC password", exc)
-            return None
+                                 hostname=socket.gethostname()[:255], vnc_ok=self.vnc.ok,
+                                 vnc_detail=bounded(self.vnc.detail, control.MAX_TEXT),
+                                 vnc_state=self.vnc.kind[:control.MAX_STATE])
 
     def probe_vnc(self) -> None:
-        """One full handshake with the VNC server; heartbeats carry the outcome."""
-        result = vnc.check(self.settings.vnc_host, self.settings.vnc_port, self._vnc_password(),
-                           timeout=self.settings.vnc_timeout)
-        self._set_vnc(result.ok, result.detail, result.kind)
+        """One full handshake with the VNC server (unless a wrong password stopped the tries);
+        heartbeats carry the outcome."""
+        self.vnc.check()
 
-    def _set_vnc(self, ok: bool, detail: str, kind: str) -> None:
-        changed = ok != self.vnc_ok or (not ok and kind != self.vnc_kind)
-        if ok and not detail:  # a session got in: keep the last check's description
-            detail = self.vnc_detail if self.vnc_ok else "the VNC server accepted a session"
-        self.vnc_ok, self.vnc_kind, self.vnc_detail = ok, ("ok" if ok else kind), detail
-        if changed:
-            if ok:
-                log.info("VNC server usable: %s", detail)
-            else:
-                log.warning("VNC server not usable: %s", detail)
-            self._send(control.Heartbeat(info=self.info()))  # tell the gateway now, not at the next beat
+    def _vnc_changed(self) -> None:
+        self._send(control.Heartbeat(info=self.info()))  # tell the gateway now, not at the next beat
 
     # -- main loop --
 
@@ -259,7 +245,7 @@ class Agent:
                 log.warning("gateway asked twice for session %s; ignored", event.session)
                 return
             stream = Stream(self.settings, self.gateway, event.session, event.token,
-                            on_failure=self._report_failure, on_vnc=self._set_vnc)
+                            login=self.vnc.login, on_failure=self._report_failure)
             self.streams[event.session] = stream
             threading.Thread(target=self._run_stream, args=(stream,), daemon=True,
                              name=f"stream-{event.session[:8]}").start()
@@ -267,6 +253,9 @@ class Agent:
             stream = self.streams.get(event.session)
             if stream is not None:
                 stream.close(event.reason)
+        elif isinstance(event, control.RetryVnc):
+            self.vnc.retry()
+            self._probe_now.set()
         elif isinstance(event, control.Reconnect):
             self.reconnect_in = event.after + self.rng() * RECONNECT_JITTER
             log.info("gateway asks us to reconnect in %.0f s (%s); reconnecting in %.1f s",
@@ -315,7 +304,7 @@ class Agent:
         """Re-check the VNC server now and then, in its own thread so a slow
         server never delays a heartbeat."""
         while True:
-            self._probe_now.wait(PROBE_INTERVAL.get(self.vnc_kind, 60.0))
+            self._probe_now.wait(self.vnc.next_check_in())
             self._probe_now.clear()
             if self.stop_event.is_set():
                 return

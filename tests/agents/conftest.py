@@ -296,10 +296,10 @@ class BadVNC(_Server):
             conn.recv(1)
             conn.sendall(struct.pack(">I", 0) + struct.pack(">HH16sI", 64, 48, bytes(16), 0xFFFFFFF0))
             self._stop.wait(30)
-        elif self.mode == "unsupported":  # RFB 3.8 offering only VeNCrypt and Tight
+        elif self.mode == "unsupported":  # RFB 3.8 offering only RA2 and SASL
             conn.sendall(b"RFB 003.008\n")
             conn.recv(12)
-            conn.sendall(bytes([2, 19, 16]))
+            conn.sendall(bytes([2, 5, 20]))
             self._stop.wait(5)
         elif self.mode == "refuse":  # RFB 3.3 server refusing with a reason
             conn.sendall(b"RFB 003.003\n")
@@ -612,7 +612,7 @@ class RawViewer:
         del self.buf[:n]
         return out
 
-    def handshake(self) -> tuple[str, object]:
+    def handshake(self, shared: bool = True) -> tuple[str, object]:
         """RFB 3.8 as a viewer: ``("ok", (w, h, name))`` or ``("refused", reason)``."""
         assert self.read(12) == b"RFB 003.008\n"
         self.ws.write_message(b"RFB 003.008\n")
@@ -624,7 +624,7 @@ class RawViewer:
         assert types == b"\x01", types
         self.ws.write_message(b"\x01")
         assert self.read(4) == b"\0\0\0\0"
-        self.ws.write_message(b"\x01")  # ClientInit, shared
+        self.ws.write_message(b"\x01" if shared else b"\x00")  # ClientInit (§7.3.1)
         w, h, _pf, name_len = struct.unpack(">HH16sI", self.read(24))
         return "ok", (w, h, self.read(name_len).decode())
 

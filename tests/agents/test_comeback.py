@@ -23,7 +23,7 @@ import pytest
 import redis as redis_lib
 
 from agents.config import AgentSettings, save_credential
-from agents.runtime import Agent
+from agents.runtime import HEALTHY_AFTER, Agent
 from tests.support import AgentProcess, Gateway, free_port, wait_for
 
 pytestmark = pytest.mark.slow
@@ -83,6 +83,9 @@ class Fleet:
         """Kill the gateway, wait, start it again; time from listening until all are back."""
         node = _node(self.gw)
         wait_for(lambda: all(n == node for n in self.nodes()), timeout=60, interval=0.2, what="fleet online")
+        # "A gateway that was healthy moments ago": every connection has been up long enough to
+        # count as healthy (a shorter one is a flapping gateway, which is backed off on purpose).
+        time.sleep(HEALTHY_AFTER + 0.5)
         os.kill(self.gw.proc.pid, signal.SIGKILL)
         self.gw.proc.wait(10)
         time.sleep(seconds)

@@ -14,7 +14,7 @@ import pytest
 from agents import runtime
 from agents.config import AgentSettings
 from agents.protocol import control
-from agents.runtime import Agent, Backoff, CredentialRefused
+from agents.runtime import Agent, Backoff, CredentialRefused, bounded
 from agents.transport import TransportError
 from tests.agents.conftest import OneShotServer, accept_ws
 from tests.support import wait_for
@@ -227,9 +227,10 @@ def test_refused_credential_stops_without_retrying(loop):
 
 def test_heartbeat_info_is_bounded():
     agent = Agent(AgentSettings(), "https://gw.example", "1.secret")
-    agent.vnc_detail = "x" * 5000
+    agent.vnc.detail = "word " * 1000
     info = agent.info()
     assert len(info.vnc_detail) <= 512 and info.version and info.os and info.hostname
+    assert info.vnc_detail.endswith("word…")  # cut between words, and it says so
     assert control.decode_from_agent(control.encode(control.Heartbeat(info=info))).info == info
 
 
@@ -271,3 +272,13 @@ def test_reconnect_closes_the_channel_and_dials_again_after_the_delay():
         agent.stop()
         thread.join(10)
         server.close()
+
+
+@pytest.mark.parametrize("text, limit, out", [
+    ("short", 10, "short"),
+    ("the VNC server rejected the password", 20, "the VNC server…"),
+    ("unbreakable" * 5, 12, "unbreakable…"),
+    ("a, b, c, d, e, f", 9, "a, b, c…"),
+])
+def test_bounded_cuts_at_a_word(text, limit, out):
+    assert bounded(text, limit) == out and len(out) <= limit
