@@ -30,6 +30,7 @@ from . import vnc
 log = logging.getLogger(__name__)
 
 VIEWER_TIMEOUT = 30.0
+LINGER = 1.0  # seconds a refused viewer gets to close its side first (noVNC does at once)
 
 
 class Stream:
@@ -76,22 +77,27 @@ class Stream:
         except vnc.VNCUnavailable as exc:
             failure = exc
             log.warning("session %s: %s", self.session, exc)
-            # The gateway records this as the session's end reason, which the viewer's page
-            # shows too: the employee's sentence (the admin's, with the VNC server's address
-            # and the fix, is in the agent's state on the PC's admin page and in this log).
-            # Sent before the viewer's refusal so it is there when the stream closes.
-            self._failed(exc.employee)
         else:
             if not self._adopt(sock=login.sock):
                 return
+        # The gateway records a failure as the session's end reason, which the viewer's page
+        # shows too: so the employee's sentence (the admin's, with the VNC server's address and
+        # the fix, is the agent's VNC state on the PC's admin page and in this log). Sent once
+        # the viewer's first bytes came through — the gateway has paired the stream by then, so
+        # it records the reason instead of failing the viewer before its RFB refusal.
+        paired = (lambda: self._failed(failure.employee)) if failure is not None else None
         try:
-            hs, ready = self._greet_viewer(failure.employee if failure else None)
+            hs, ready = self._greet_viewer(failure.employee if failure else None, on_paired=paired)
         except (FramingError, HandshakeError, OSError) as exc:
             log.warning("session %s: the viewer's RFB handshake failed: %s", self.session, exc)
             self.close("RFB handshake with the viewer failed")
             return
+        if failure is not None:
+            self._linger()  # the viewer reads its refusal and closes; the record is written first
+            self.close(failure.employee)
+            return
         if ready is None:
-            self.close(failure.employee if failure else "The viewer left during the RFB handshake")
+            self.close("The viewer left during the RFB handshake")
             return
         try:
             sock, complete = login.finish(ready.client_init_shared, timeout=self.settings.vnc_timeout)
@@ -144,8 +150,20 @@ class Stream:
             close_socket(sock)
         return False
 
-    def _greet_viewer(self, failure: str | None) -> tuple[ServerHandshake, ViewerReady | None]:
-        """Offer the viewer security None (or refuse with ``failure``) up to its ClientInit."""
+    def _linger(self) -> None:
+        """After a refusal: wait (briefly) for the viewer's side to close first."""
+        deadline = time.monotonic() + LINGER
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                self.ws.settimeout(left)
+                if self.ws.read_message() is None:
+                    return
+        except (OSError, FramingError):
+            return
+
+    def _greet_viewer(self, failure: str | None, *, on_paired=None) -> tuple[ServerHandshake, ViewerReady | None]:
+        """Offer the viewer security None (or refuse with ``failure``) up to its ClientInit;
+        ``on_paired()`` runs when the viewer's first bytes arrive, before we answer them."""
         hs = ServerHandshake(failure=failure)  # ServerInit deferred until the VNC server sends it
         hs.initiate()
         deadline = time.monotonic() + VIEWER_TIMEOUT  # for the whole handshake, however it dribbles
@@ -161,6 +179,9 @@ class Stream:
                 return hs, None
             if not data:  # an empty message is not end-of-stream (rfb reads b"" as EOF)
                 continue
+            if on_paired is not None:
+                on_paired()
+                on_paired = None
             events = hs.receive_data(data)
             out = hs.data_to_send()
             if out:

@@ -221,7 +221,9 @@ def test_misbehaving_vnc_servers_fail_cleanly_within_the_bound(host, tiny_server
         else:
             assert outcome == "refused" and code == 1000, (mode, outcome, reason)
             assert reason == employee(KIND_OF_MODE[mode]) and "127.0.0.1" not in reason, (mode, reason)
-        assert timings[mode] < 2 + 2.0, (mode, timings)  # the bound (2 s), plus the agent's attach
+        # the bound (2 s), plus the agent's attach, plus up to 1 s for this viewer, which does not
+        # close its side after the refusal (stream.LINGER)
+        assert timings[mode] < 2 + 2.0 + 1.0, (mode, timings)
         if mode in ("silent", "dribble"):  # the admin's sentence says exactly what happened
             wait_for(lambda: "did not finish the RFB handshake within 2 s"
                      in (live_agent(host.gateway, host.machine_id("pc-switch")) or {}).get("vnc_detail", ""),
