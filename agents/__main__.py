@@ -58,6 +58,14 @@ def _vnc(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vnc-password", dest="vnc_password",
                    help="the VNC password (visible to other local users in the process list: "
                         "prefer --vnc-password-file or $PONTE_AGENT_VNC_PASSWORD)")
+    p.add_argument("--vnc-username", dest="vnc_username",
+                   help="user name for VNC logins that need one (Apple ARD, MS-Logon II, VeNCrypt Plain)")
+    p.add_argument("--vnc-ca-file", dest="vnc_ca_file",
+                   help="PEM file of CAs (or the certificate itself) to trust for VeNCrypt X509 subtypes")
+    p.add_argument("--vnc-pin-sha256", dest="vnc_pin_sha256",
+                   help="SHA-256 of the VNC server's certificate (hex; several comma-separated)")
+    p.add_argument("--vnc-security", dest="vnc_security",
+                   help="only these VNC logins, comma-separated (e.g. TLSVnc,VncAuth; default: any)")
     p.add_argument("--vnc-timeout", dest="vnc_timeout", type=float, metavar="SECONDS",
                    help="bound on connecting to the VNC server plus its RFB handshake (default 10)")
 

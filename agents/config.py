@@ -29,6 +29,9 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from .protocol import security as sec
+from .protocol.security import Credentials
+from .protocol.tls import Trust
 from .transport import TLSOptions, pins
 
 DEFAULT_VNC_HOST = "127.0.0.1"
@@ -61,6 +64,10 @@ class AgentSettings:
     vnc_port: int = DEFAULT_VNC_PORT
     vnc_password: str = ""
     vnc_password_file: str = ""
+    vnc_username: str = ""
+    vnc_ca_file: str = ""
+    vnc_pin_sha256: str = ""
+    vnc_security: str = ""
     vnc_timeout: float = DEFAULT_VNC_TIMEOUT
     ca_bundle: str = ""
     pin_sha256: str = ""
@@ -89,6 +96,36 @@ class AgentSettings:
                 raise ConfigError(f"cannot read vnc_password_file {self.vnc_password_file}: {exc}") from exc
             return lines[0] if lines and lines[0] else None
         return None
+
+    def vnc_credentials(self) -> Credentials:
+        """What the agent logs in to the VNC server with (reads the password file now)."""
+        return Credentials(password=self.vnc_secret(), username=self.vnc_username,
+                           trust=Trust(ca_file=self.vnc_ca_file, pins=tuple(pins(self.vnc_pin_sha256))),
+                           allowed=security_methods(self.vnc_security))
+
+
+#: ``vnc_security`` names (case and punctuation ignored) → methods.
+SECURITY_NAMES = {
+    "none": sec.NONE, "vncauth": sec.VNC_AUTH, "tight": sec.TIGHT, "ard": sec.ARD, "appleard": sec.ARD,
+    "mslogon2": sec.MSLOGON2, "mslogonii": sec.MSLOGON2, "plain": sec.PLAIN,
+    "tlsnone": sec.TLS_NONE, "tlsvnc": sec.TLS_VNC, "tlsplain": sec.TLS_PLAIN,
+    "x509none": sec.X509_NONE, "x509vnc": sec.X509_VNC, "x509plain": sec.X509_PLAIN,
+}
+
+
+def security_methods(value: str) -> frozenset[int]:
+    """The methods a ``vnc_security`` value allows (empty: every one the agent supports)."""
+    out = set()
+    for item in value.split(","):
+        key = re.sub(r"[^a-z0-9]", "", item.lower())
+        if not key:
+            continue
+        if key not in SECURITY_NAMES:
+            raise ConfigError(f"vnc_security: unknown method {item.strip()!r}; use any of "
+                              "None, VncAuth, Tight, ARD, MSLogonII, Plain, TLSNone, TLSVnc, TLSPlain, "
+                              "X509None, X509Vnc, X509Plain")
+        out.add(SECURITY_NAMES[key])
+    return frozenset(out)
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(AgentSettings)}
@@ -129,9 +166,12 @@ def _validate(s: AgentSettings) -> None:
         raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not {s.log_level!r}")
     if s.log_max_bytes < 1024 or s.log_backups < 1:
         raise ConfigError("log_max_bytes must be at least 1024 and log_backups at least 1")
-    for pin in pins(s.pin_sha256):
-        if not _HEX64.fullmatch(pin):
-            raise ConfigError(f"pin_sha256 must be SHA-256 fingerprints in hex (64 digits, ':' allowed), not {pin!r}")
+    for key in ("pin_sha256", "vnc_pin_sha256"):
+        for pin in pins(getattr(s, key)):
+            if not _HEX64.fullmatch(pin):
+                raise ConfigError(f"{key} must be SHA-256 fingerprints in hex (64 digits, ':' allowed), "
+                                  f"not {pin!r}")
+    security_methods(s.vnc_security)
     if s.gateway and not re.match(r"(?i)(https?|wss?)://[^/]", s.gateway):
         raise ConfigError(f"gateway must be a URL such as https://ponte.example.com, not {s.gateway!r}")
 

@@ -3,6 +3,10 @@
 Both directions avoid copies in Python: TCP data is read straight into a
 ``FrameBuffer`` and sent as one frame (masked in place when we are the
 client); WebSocket data is forwarded cut-through by ``FramedWebSocket.pump``.
+
+When the VNC server switched to TLS during login (VeNCrypt), ``TLSSocket``
+stands in for the TCP socket: it decrypts what the server sends and encrypts
+what goes to it, so the viewer's side stays plain RFB.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import socket
 import threading
 
 from .protocol.framing import FrameBuffer, FramedWebSocket, FramingError
+from .protocol.tls import TLSLayer
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +30,71 @@ def close_socket(sock: socket.socket) -> None:
             step()
         except OSError:
             pass
+
+
+class TLSSocket:
+    """A TCP socket seen through the TLS layer the VNC login set up: the socket calls
+    ``splice`` and the handshake driver use (``recv``/``recv_into``, ``send``/``sendall``,
+    ``settimeout``, ``shutdown``, ``close``), each in plaintext.
+
+    Two threads use it at once (one reads, one writes) and an ``SSLObject`` must not be
+    used concurrently, so TLS calls hold ``_tls``; ``_wire`` keeps encrypted records in
+    order on the socket. Blocking socket calls happen outside ``_tls``.
+    """
+
+    def __init__(self, sock: socket.socket, layer: TLSLayer):
+        self.sock = sock
+        self.layer = layer
+        self._tls = threading.Lock()
+        self._wire = threading.Lock()
+
+    def recv_into(self, buffer, nbytes: int = 0) -> int:
+        view = memoryview(buffer)[:nbytes] if nbytes else memoryview(buffer)
+        while True:
+            with self._tls:
+                n = self.layer.read_into(view)
+                out = self.layer.data_to_send()  # alerts, key updates
+            if out:
+                with self._wire:
+                    self.sock.sendall(out)
+            if n or self.layer.closed:
+                return n
+            raw = self.sock.recv(READ_SIZE)
+            with self._tls:
+                self.layer.receive(raw)  # b"": the server closed; the next read says so
+
+    def recv(self, n: int) -> bytes:
+        buf = bytearray(n)
+        return bytes(buf[:self.recv_into(buf)])
+
+    def sendall(self, data) -> None:
+        with self._wire:
+            with self._tls:
+                self.layer.write(bytes(data))
+                out = self.layer.data_to_send()
+            self.sock.sendall(out)
+
+    def send(self, data) -> int:
+        self.sendall(data)
+        return len(data)
+
+    def sendmsg(self, parts):  # the pump falls back to send() (as for ssl.SSLSocket)
+        raise NotImplementedError
+
+    def settimeout(self, value) -> None:
+        self.sock.settimeout(value)
+
+    def setsockopt(self, *args) -> None:
+        self.sock.setsockopt(*args)
+
+    def shutdown(self, how) -> None:
+        self.sock.shutdown(how)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
 
 
 def splice(sock: socket.socket, ws: FramedWebSocket, *, name: str = "pipe") -> str:

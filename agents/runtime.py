@@ -5,9 +5,11 @@ macOS and Linux. One thread reads the control channel, one sends
 heartbeats, one checks the VNC server now and then, and each stream has two.
 
 Staying connected for months: every failure of the control channel, of
-whatever kind, ends in a reconnect after ``Backoff`` (full jitter, 0.5 s to
-60 s, reset once a connection has been up for a minute); only a refused
-credential stops the agent, because retrying it cannot help.
+whatever kind, ends in a reconnect after ``Backoff`` (quick tries for half a
+minute after losing a gateway that was healthy, then exponential with full
+jitter up to a minute); a draining gateway's ``Reconnect(after)`` is obeyed
+without counting as a failure; only a refused credential stops the agent,
+because retrying it cannot help.
 
 Exceptions::
 
@@ -24,26 +26,39 @@ import socket
 import threading
 import time
 
-from . import __version__, vnc
-from .config import ConfigError
+from . import __version__
 from .protocol import control
 from .protocol.framing import FramingError
 from .stream import Stream
 from .transport import TransportError, open_websocket
+from .vncguard import VncGuard
 
 log = logging.getLogger(__name__)
 
-BACKOFF_MIN = 0.5
+#: Redial schedule (see ``Backoff``): ceilings of the quick phase, its length, then the
+#: exponential phase's first ceiling and cap.
+QUICK_CEILINGS = (0.5, 1.0, 2.0)
+QUICK_WINDOW = 30.0
+BACKOFF_BASE = 4.0
 BACKOFF_MAX = 60.0
-STABLE_AFTER = 60.0
+#: A connection that lasted this long means "the gateway was healthy": losing it starts a
+#: new quick phase. Shorter ones (a gateway that welcomes then drops us) count as failures,
+#: so a flapping gateway is not hammered.
+HEALTHY_AFTER = 10.0
+#: Spread added to a draining gateway's ``Reconnect.after``, so its agents do not all
+#: land on the remaining nodes in the same instant.
+RECONNECT_JITTER = 2.0
 WELCOME_TIMEOUT = 30.0
 
-#: Seconds between VNC checks (full RFB handshakes), by the last outcome.
-#: A wrong password is retried rarely: VNC servers lock out an address after
-#: a few failures (TigerVNC, RealVNC, UltraVNC), and that would lock out
-#: local users of 127.0.0.1 too. A session attempt still tries at once.
-PROBE_INTERVAL = {"ok": 60.0, vnc.UNREACHABLE: 15.0, vnc.TIMEOUT: 60.0, vnc.PROTOCOL: 60.0,
-                  vnc.VERSION: 600.0, vnc.SECURITY: 600.0, vnc.PASSWORD: 300.0, vnc.REFUSED: 300.0}
+def bounded(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, cut at a word boundary with "…" if it must be cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    if not text[limit - 1].isspace():  # mid-word: back to the last space, unless that loses too much
+        space = cut.rfind(" ")
+        cut = cut[:space] if space > limit // 2 else cut
+    return cut.rstrip(" ,;:") + "…"
 
 
 class CredentialRefused(Exception):
@@ -51,33 +66,48 @@ class CredentialRefused(Exception):
 
 
 class Backoff:
-    """Exponential backoff with full jitter: uniform(0, min(cap, base·2ⁿ)).
+    """When to redial the gateway: quick while a healthy gateway is likely just restarting,
+    exponential with full jitter once the outage looks long.
 
-    ``n`` counts failures since the last ``reset()``; it stops growing once the
-    ceiling reaches ``cap``, so months of failures never overflow.
+    ``reset()`` (the agent lost a connection that had been healthy, or was asked to
+    reconnect) starts a quick phase of ``QUICK_WINDOW`` seconds whose ceilings are
+    ``QUICK_CEILINGS`` (the last one repeats): an agent redials within half a second, then
+    about every second, so a fleet is back within ~2 s of a restarted gateway listening.
+    After the window the ceiling doubles from ``BACKOFF_BASE`` to ``BACKOFF_MAX``. Every
+    delay is drawn uniformly from [``MIN_DELAY``, ceiling] (full jitter): agents that lost
+    the same gateway spread out instead of arriving in one wave, and a draw of 0 never
+    makes a busy loop. A new ``Backoff`` starts in a quick phase (a PC booting while its
+    network comes up). Deterministic with ``rng`` and ``clock``.
     """
 
-    MIN_DELAY = 0.05  # never a busy loop, even when the random draw is 0
+    MIN_DELAY = 0.1
 
-    def __init__(self, base: float = BACKOFF_MIN, cap: float = BACKOFF_MAX, rng=random.random):
-        self.base = base
-        self.cap = cap
-        self.attempt = 0
-        self._rng = rng
+    def __init__(self, *, quick: tuple[float, ...] = QUICK_CEILINGS, window: float = QUICK_WINDOW,
+                 base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX, rng=None, clock=None):
+        self.quick, self.window, self.base, self.cap = quick, window, base, cap
+        self._rng, self._clock = rng or random.random, clock or time.monotonic
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a quick phase now."""
+        self.since = self._clock()
+        self.tries = 0    # redials since reset(), quick phase included
+        self.slow = 0     # redials after the quick phase
 
     @property
     def ceiling(self) -> float:
         """The largest delay the next ``next()`` may return."""
-        return min(self.cap, self.base * (2 ** min(self.attempt, 64)))
+        if self._clock() - self.since < self.window:
+            return self.quick[min(self.tries, len(self.quick) - 1)]
+        return min(self.cap, self.base * (2 ** min(self.slow, 32)))
 
     def next(self) -> float:
+        quick = self._clock() - self.since < self.window
         ceiling = self.ceiling
-        if ceiling < self.cap:
-            self.attempt += 1
-        return max(self.MIN_DELAY, self._rng() * ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
+        self.tries += 1
+        if not quick and ceiling < self.cap:
+            self.slow += 1
+        return self.MIN_DELAY + self._rng() * max(0.0, ceiling - self.MIN_DELAY)
 
 
 class Agent:
@@ -90,43 +120,29 @@ class Agent:
         self._send_lock = threading.Lock()
         self._ws = None
         self._probe_now = threading.Event()
-        self.vnc_ok = False
-        self.vnc_kind = "unchecked"
-        self.vnc_detail = "not checked yet"
+        #: The VNC server's state, and every login to it (no retries of a wrong password).
+        self.vnc = VncGuard(settings, on_change=self._vnc_changed)
         self.welcomed_at: float | None = None
         self.backoff = Backoff()
+        self.rng = random.random
+        #: Set by a ``Reconnect`` from a draining gateway: seconds to wait before dialling again.
+        self.reconnect_in: float | None = None
 
     # -- info --
 
     def info(self) -> control.AgentInfo:
         return control.AgentInfo(version=__version__[:64], os=f"{platform.system()} {platform.release()}"[:128],
-                                 hostname=socket.gethostname()[:255], vnc_ok=self.vnc_ok,
-                                 vnc_detail=self.vnc_detail[:control.MAX_TEXT])
-
-    def _vnc_password(self) -> str | None:
-        try:
-            return self.settings.vnc_secret()
-        except ConfigError as exc:
-            log.warning("%s; trying without a VNC password", exc)
-            return None
+                                 hostname=socket.gethostname()[:255], vnc_ok=self.vnc.ok,
+                                 vnc_detail=bounded(self.vnc.detail, control.MAX_TEXT),
+                                 vnc_state=self.vnc.kind[:control.MAX_STATE])
 
     def probe_vnc(self) -> None:
-        """One full handshake with the VNC server; heartbeats carry the outcome."""
-        result = vnc.check(self.settings.vnc_host, self.settings.vnc_port, self._vnc_password(),
-                           timeout=self.settings.vnc_timeout)
-        self._set_vnc(result.ok, result.detail, result.kind)
+        """One full handshake with the VNC server (unless a wrong password stopped the tries);
+        heartbeats carry the outcome."""
+        self.vnc.check()
 
-    def _set_vnc(self, ok: bool, detail: str, kind: str) -> None:
-        changed = ok != self.vnc_ok or (not ok and kind != self.vnc_kind)
-        if ok and not detail:  # a session got in: keep the last check's description
-            detail = self.vnc_detail if self.vnc_ok else "the VNC server accepted a session"
-        self.vnc_ok, self.vnc_kind, self.vnc_detail = ok, ("ok" if ok else kind), detail
-        if changed:
-            if ok:
-                log.info("VNC server usable: %s", detail)
-            else:
-                log.warning("VNC server not usable: %s", detail)
-            self._send(control.Heartbeat(info=self.info()))  # tell the gateway now, not at the next beat
+    def _vnc_changed(self) -> None:
+        self._send(control.Heartbeat(info=self.info()))  # tell the gateway now, not at the next beat
 
     # -- main loop --
 
@@ -140,6 +156,7 @@ class Agent:
         threading.Thread(target=self._prober, daemon=True, name="vnc-probe").start()
         while not self.stop_event.is_set():
             self.welcomed_at = None
+            self.reconnect_in = None
             try:
                 self.serve_once()
             except CredentialRefused:
@@ -151,7 +168,14 @@ class Agent:
                 log.exception("control channel failed unexpectedly")
             if self.stop_event.is_set():
                 break
-            if self.welcomed_at is not None and time.monotonic() - self.welcomed_at >= STABLE_AFTER:
+            if self.reconnect_in is not None:
+                # Asked, not failed: wait as told, then dial with a fresh quick phase (the
+                # balancer sends us to a node that stays).
+                if self.stop_event.wait(self.reconnect_in):
+                    break
+                backoff.reset()
+                continue
+            if self.welcomed_at is not None and time.monotonic() - self.welcomed_at >= HEALTHY_AFTER:
                 backoff.reset()
             delay = backoff.next()
             log.info("reconnecting in %.1f s", delay)
@@ -204,6 +228,8 @@ class Agent:
                     log.info("gateway closed the control channel: %s %s", ws.close_code, ws.close_reason or "")
                     return
                 self._handle(control.decode_from_gateway(message))
+                if self.reconnect_in is not None:
+                    return
         finally:
             self._ws = None
             ws.close_with(1000, "bye")
@@ -219,7 +245,7 @@ class Agent:
                 log.warning("gateway asked twice for session %s; ignored", event.session)
                 return
             stream = Stream(self.settings, self.gateway, event.session, event.token,
-                            on_failure=self._report_failure, on_vnc=self._set_vnc)
+                            login=self.vnc.login, on_failure=self._report_failure)
             self.streams[event.session] = stream
             threading.Thread(target=self._run_stream, args=(stream,), daemon=True,
                              name=f"stream-{event.session[:8]}").start()
@@ -227,6 +253,13 @@ class Agent:
             stream = self.streams.get(event.session)
             if stream is not None:
                 stream.close(event.reason)
+        elif isinstance(event, control.RetryVnc):
+            self.vnc.retry()
+            self._probe_now.set()
+        elif isinstance(event, control.Reconnect):
+            self.reconnect_in = event.after + self.rng() * RECONNECT_JITTER
+            log.info("gateway asks us to reconnect in %.0f s (%s); reconnecting in %.1f s",
+                     event.after, event.reason or "no reason given", self.reconnect_in)
         elif isinstance(event, control.Refused):
             if event.code in control.REFUSED_FINAL:
                 raise CredentialRefused(event.message)
@@ -271,7 +304,7 @@ class Agent:
         """Re-check the VNC server now and then, in its own thread so a slow
         server never delays a heartbeat."""
         while True:
-            self._probe_now.wait(PROBE_INTERVAL.get(self.vnc_kind, 60.0))
+            self._probe_now.wait(self.vnc.next_check_in())
             self._probe_now.clear()
             if self.stop_event.is_set():
                 return

@@ -5,9 +5,11 @@ Four questions, each answered ``yes``, ``NO — why`` or ``unknown — why``::
     gateway reachable       TCP (through HTTPS_PROXY if set), TLS as configured, WebSocket
     credential valid        the gateway knows this PC's credential and has not revoked it
     VNC server reachable    something speaking RFB answers at vnc_host:vnc_port
-    VNC password accepted   the full RFB handshake (None or VncAuth) succeeds
+    VNC password accepted   the full RFB handshake (with the strongest login the server
+                            offers that the agent has credentials for) succeeds
 
-plus, when it applies, why the VNC server's security types cannot be used.
+plus, when it applies, why the VNC server's security types cannot be used. Each
+answer says what to do: the sentences come from ``agents.vnc`` (cause and fix).
 """
 
 from __future__ import annotations
@@ -16,23 +18,11 @@ from . import vnc
 from .config import ConfigError, read_credential
 from .protocol import control
 from .protocol.framing import FramingError
-from .protocol.rfb import SECURITY_NONE
+from .protocol import security as sec
 from .transport import TransportError, open_websocket
 
 STATUS_TIMEOUT = 15.0
-
-_VNC_HINTS = {
-    vnc.PASSWORD: "Put the VNC server's password in vnc_password_file (or PONTE_AGENT_VNC_PASSWORD).",
-    vnc.SECURITY: "Turn on VNC password authentication (VncAuth) or no authentication in the VNC "
-                  "server's settings: the agent supports only those two.",
-    vnc.REFUSED: "After several wrong passwords most VNC servers block the address for a while: "
-                 "fix the password, then wait or restart the VNC server.",
-    vnc.UNREACHABLE: "Is the VNC server running and listening on this address and port?",
-    vnc.TIMEOUT: "Something answers on this port but does not finish an RFB handshake: is it a VNC server?",
-    vnc.PROTOCOL: "Something answers on this port but does not speak RFB: is it a VNC server?",
-    vnc.VERSION: "The VNC server is too old: RFB 3.3 or later is needed.",
-}
-
+NO_LOGIN = (sec.NONE, sec.TLS_NONE, sec.X509_NONE)
 
 def check_gateway(settings, gateway: str, credential: str) -> list[tuple[str, str]]:
     """``[(question, answer)]`` for the gateway and the credential."""
@@ -71,20 +61,18 @@ def check_vnc(settings) -> list[tuple[str, str]]:
     """``[(question, answer)]`` for the VNC server, from one full RFB handshake."""
     where = f"{settings.vnc_host}:{settings.vnc_port}"
     try:
-        password = settings.vnc_secret()
+        creds = settings.vnc_credentials()
     except ConfigError as exc:
         return [("VNC server reachable", "unknown — not checked"), ("VNC password accepted", f"NO — {exc}")]
-    result = vnc.check(settings.vnc_host, settings.vnc_port, password, timeout=settings.vnc_timeout)
+    result = vnc.check(settings.vnc_host, settings.vnc_port, creds, timeout=settings.vnc_timeout)
     if result.ok:
-        pw = "not needed (the VNC server asks for none)" if result.security == SECURITY_NONE else "yes"
+        pw = "not needed (the VNC server asks for none)" if result.method in NO_LOGIN else "yes"
         return [("VNC server reachable", f"yes ({where}, {result.detail})"), ("VNC password accepted", pw)]
-    why = f"{result.detail}. {_VNC_HINTS[result.kind]}" if result.kind in _VNC_HINTS else result.detail
+    why = result.detail
     if result.kind in (vnc.UNREACHABLE, vnc.TIMEOUT, vnc.PROTOCOL):
         return [("VNC server reachable", f"NO — {why}"), ("VNC password accepted", "unknown — not reached")]
     answers = [("VNC server reachable", f"yes ({where})")]
-    if result.kind == vnc.PASSWORD:
-        answers.append(("VNC password accepted", f"NO — {why}"))
-    elif result.kind == vnc.SECURITY:
+    if result.kind in (vnc.SECURITY, vnc.CERTIFICATE, vnc.TLS, vnc.VERSION):
         answers.append(("VNC password accepted", "unknown — the agent cannot use the server's security types"))
         answers.append(("VNC security type supported", f"NO — {why}"))
     else:

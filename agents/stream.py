@@ -1,12 +1,16 @@
 """One viewing session on the agent: VNC server ⇄ stream WebSocket.
 
 Order matters: the agent first attaches the stream WebSocket (so the
-gateway's wait for the agent ends at once), then connects to the VNC server
-and completes the RFB handshake with it (with the password it holds), then
-plays an RFB server offering security type None to the viewer, replays the
-ServerInit, and from there relays bytes verbatim. If the VNC server cannot
-be used, the viewer still gets a proper RFB failure with the reason
-(RFC 6143 §7.1.2), so noVNC can show it, followed by a normal WebSocket close.
+gateway's wait for the agent ends at once), then logs in to the VNC server
+(with the credentials it holds), then plays an RFB server offering security
+type None to the viewer; the viewer's ClientInit says whether the desktop is
+shared (RFC 6143 §7.3.1), which the agent passes on in its own ClientInit,
+then it replays the server's ServerInit and from there relays bytes verbatim
+(through TLS when the server switched to it). If the VNC server cannot be
+used, the viewer still gets a proper RFB failure with a sentence for the
+person at the viewer (RFC 6143 §7.1.2), so noVNC can show it, followed by a
+normal WebSocket close; the gateway records the same sentence (``StreamFailed``),
+while the admin's (cause, address, fix) goes to the agent's state and log.
 """
 
 from __future__ import annotations
@@ -26,24 +30,26 @@ from . import vnc
 log = logging.getLogger(__name__)
 
 VIEWER_TIMEOUT = 30.0
+LINGER = 1.0  # seconds a refused viewer gets to close its side first (noVNC does at once)
 
 
 class Stream:
     """Serve ``session``; ``run()`` returns when either side ends.
 
-    ``on_vnc(ok, detail, kind)`` is told what the VNC server did;
+    ``login()`` returns a ``vnc.Login`` or raises ``vnc.VNCUnavailable`` (the
+    agent's ``VncGuard.login``, which also keeps the VNC state);
     ``on_failure(session, reason)`` is called when the session cannot be
     served (no stream, or no usable VNC server), so the gateway can tell the
     viewer and record why.
     """
 
-    def __init__(self, settings, gateway: str, session: str, token: str, *, on_failure=None, on_vnc=None):
+    def __init__(self, settings, gateway: str, session: str, token: str, *, login=None, on_failure=None):
         self.settings = settings
         self.gateway = gateway
         self.session = session
         self.token = token
+        self.login = login or self._login
         self.on_failure = on_failure
-        self.on_vnc = on_vnc
         self.ws: FramedWebSocket | None = None
         self.vnc_sock: socket.socket | None = None
         self._closed = threading.Event()
@@ -65,53 +71,69 @@ class Stream:
             return
         if not self._adopt(ws=ws):
             return
-        failure = None
-        complete = None
+        failure = login = None
         try:
-            sock, complete = vnc.connect(self.settings.vnc_host, self.settings.vnc_port,
-                                         self._password(), timeout=self.settings.vnc_timeout)
+            login = self.login()
         except vnc.VNCUnavailable as exc:
-            failure = str(exc)
-            log.warning("session %s: %s", self.session, failure)
-            self._tell_vnc(False, failure, exc.kind)
-            # The gateway records this as the session's end reason; sent before the
-            # viewer's refusal so it is there when the stream closes.
-            if self.on_failure is not None:
-                self.on_failure(self.session, failure)
+            failure = exc
+            log.warning("session %s: %s", self.session, exc)
         else:
-            self._tell_vnc(True, "", "")
-            if not self._adopt(sock=sock):
+            if not self._adopt(sock=login.sock):
                 return
+        # The gateway records a failure as the session's end reason, which the viewer's page
+        # shows too: so the employee's sentence (the admin's, with the VNC server's address and
+        # the fix, is the agent's VNC state on the PC's admin page and in this log). Sent once
+        # the viewer's first bytes came through — the gateway has paired the stream by then, so
+        # it records the reason instead of failing the viewer before its RFB refusal.
+        paired = (lambda: self._failed(failure.employee)) if failure is not None else None
         try:
-            ready = self._greet_viewer(complete, failure)
+            hs, ready = self._greet_viewer(failure.employee if failure else None, on_paired=paired)
         except (FramingError, HandshakeError, OSError) as exc:
             log.warning("session %s: the viewer's RFB handshake failed: %s", self.session, exc)
             self.close("RFB handshake with the viewer failed")
             return
-        if ready is None:
-            self.close(failure or "The viewer left during the RFB handshake")
+        if failure is not None:
+            self._linger()  # the viewer reads its refusal and closes; the record is written first
+            self.close(failure.employee)
             return
-        log.info("session %s: relaying", self.session)
+        if ready is None:
+            self.close("The viewer left during the RFB handshake")
+            return
         try:
+            sock, complete = login.finish(ready.client_init_shared, timeout=self.settings.vnc_timeout)
+        except vnc.VNCUnavailable as exc:
+            log.warning("session %s: %s", self.session, exc)
+            self._failed(exc.employee)
+            self.close(exc.employee)
+            return
+        with self._lock:
+            self.vnc_sock = sock  # TLS-wrapped when the server switched to TLS
+        if self._closed.is_set():
+            close_socket(sock)
+            return
+        log.info("session %s: relaying (%s, %s)", self.session, vnc.describe(complete),
+                 "shared" if ready.client_init_shared else "exclusive")
+        try:
+            hs.send_server_init(complete.server_init)
+            self.ws.write_message(hs.data_to_send())
             if ready.leftover:
-                self.vnc_sock.sendall(ready.leftover)
+                sock.sendall(ready.leftover)
             if complete.leftover:
                 self.ws.write_message(complete.leftover)
         except (OSError, FramingError):
             self.close()
             return
-        why = splice(self.vnc_sock, self.ws, name=f"session-{self.session[:8]}")
+        why = splice(sock, self.ws, name=f"session-{self.session[:8]}")
         log.info("session %s ended: %s", self.session, why)
         self.close()
 
-    def _password(self) -> str | None:
-        from .config import ConfigError
+    def _login(self) -> vnc.Login:
+        s = self.settings
+        return vnc.login(s.vnc_host, s.vnc_port, s.vnc_credentials(), timeout=s.vnc_timeout)
 
-        try:
-            return self.settings.vnc_secret()
-        except ConfigError as exc:
-            log.warning("session %s: %s; trying without a VNC password", self.session, exc)
-            return None
+    def _failed(self, reason: str) -> None:
+        if self.on_failure is not None:
+            self.on_failure(self.session, reason)
 
     def _adopt(self, *, ws=None, sock=None) -> bool:
         """Keep a new socket unless ``close()`` ran meanwhile (then close it)."""
@@ -128,12 +150,21 @@ class Stream:
             close_socket(sock)
         return False
 
-    def _tell_vnc(self, ok: bool, detail: str, kind: str) -> None:
-        if self.on_vnc is not None:
-            self.on_vnc(ok, detail, kind)
+    def _linger(self) -> None:
+        """After a refusal: wait (briefly) for the viewer's side to close first."""
+        deadline = time.monotonic() + LINGER
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                self.ws.settimeout(left)
+                if self.ws.read_message() is None:
+                    return
+        except (OSError, FramingError):
+            return
 
-    def _greet_viewer(self, complete, failure: str | None) -> ViewerReady | None:
-        hs = ServerHandshake(complete.server_init if complete else None, failure=failure)
+    def _greet_viewer(self, failure: str | None, *, on_paired=None) -> tuple[ServerHandshake, ViewerReady | None]:
+        """Offer the viewer security None (or refuse with ``failure``) up to its ClientInit;
+        ``on_paired()`` runs when the viewer's first bytes arrive, before we answer them."""
+        hs = ServerHandshake(failure=failure)  # ServerInit deferred until the VNC server sends it
         hs.initiate()
         deadline = time.monotonic() + VIEWER_TIMEOUT  # for the whole handshake, however it dribbles
         self.ws.settimeout(VIEWER_TIMEOUT)
@@ -145,9 +176,12 @@ class Stream:
             self.ws.settimeout(left)
             data = self.ws.read_message()
             if data is None:
-                return None
+                return hs, None
             if not data:  # an empty message is not end-of-stream (rfb reads b"" as EOF)
                 continue
+            if on_paired is not None:
+                on_paired()
+                on_paired = None
             events = hs.receive_data(data)
             out = hs.data_to_send()
             if out:
@@ -155,8 +189,8 @@ class Stream:
             for event in events:
                 if isinstance(event, ViewerReady):
                     self.ws.settimeout(None)
-                    return event
-        return None
+                    return hs, event
+        return hs, None
 
     def close(self, reason: str = "Session ended") -> None:
         """End the session from any thread; idempotent."""

@@ -427,6 +427,13 @@ def machine_revoke(machine_id: int):
                     "A new enrolment code lets it back in.", machine_id=m.id)
 
 
+@bp.post("/machines/<int:machine_id>/vnc-retry")
+def machine_vnc_retry(machine_id: int):
+    m = _machine(machine_id)
+    return _attempt(lambda: ops.retry_vnc(m, **_who()), "admin.machine",
+                    f"{m.name}'s agent was asked to log in to its VNC server again.", machine_id=m.id)
+
+
 @bp.post("/machines/<int:machine_id>/delete")
 def machine_delete(machine_id: int):
     m = _machine(machine_id)

@@ -605,6 +605,15 @@ def machine_revoke(machine: str):
     return jsonify(machine=machine_json(found))
 
 
+@bp.post("/machines/<machine>/vnc-retry")
+@admin_only
+def machine_vnc_retry(machine: str):
+    """Ask the agent to log in to its VNC server again (it stops after a wrong password)."""
+    found = ops.get_machine(machine)
+    ops.retry_vnc(found, **_who())
+    return jsonify(machine=machine_json(found))
+
+
 @bp.get("/machines/<machine>/grants")
 @admin_only
 def machine_grants(machine: str):

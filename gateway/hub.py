@@ -209,6 +209,8 @@ class Hub:
                 self.end_user(int(command["user_id"]), str(command.get("reason", "Account disabled")))
             elif kind == "open":
                 self._open_for_peer(int(command["machine_id"]), str(command["session"]), str(command["token"]))
+            elif kind == "vnc_retry":
+                self.send_agent(int(command["machine_id"]), control.RetryVnc())
             elif kind == "stream_failed":
                 self.stream_failed(int(command["machine_id"]), str(command["session"]),
                                    str(command.get("reason", "")))
@@ -216,6 +218,15 @@ class Hub:
                 log.warning("unknown node command %r", kind)
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("malformed node command %r: %s", command, exc)
+
+    def send_agent(self, machine_id: int, event) -> None:
+        """Send a control event to the machine's agent if this node holds it."""
+        channel = self.channels.get(machine_id)
+        if channel is not None:
+            try:
+                channel.send(event)
+            except OSError as exc:
+                log.info("could not send %s to machine %s: %s", type(event).__name__, machine_id, exc)
 
     def _open_for_peer(self, machine_id: int, session: str, token: str) -> None:
         channel = self.channels.get(machine_id)

@@ -317,6 +317,14 @@ def revoke_machine(machine: Machine, *, actor: str = "cli", ip: str = "") -> Non
     _broadcast({"cmd": "revoke", "machine_id": machine.id, "reason": "This machine was revoked by an admin"})
 
 
+def retry_vnc(machine: Machine, *, actor: str = "cli", ip: str = "") -> None:
+    """Ask the machine's agent to log in to its VNC server again (after a wrong password
+    stopped its tries, and someone fixed the password on the PC)."""
+    audit("machine_vnc_retry", actor=actor, ip=ip, target=machine.name)
+    db.session.commit()
+    _broadcast({"cmd": "vnc_retry", "machine_id": machine.id})
+
+
 def delete_machine(machine: Machine, *, actor: str = "cli", ip: str = "") -> None:
     """Revoke and forget a machine; its history and audit stay."""
     machine_id, name = machine.id, machine.name

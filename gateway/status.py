@@ -1,7 +1,12 @@
-"""What a person sees about a machine: online, offline, in use, VNC not answering.
+"""What a person sees about a machine: online, offline, in use, VNC not usable.
 
 Live facts come from Redis (the agent's hash); the machine row keeps the last
 known ones (last seen, version, OS) for when the agent is gone.
+
+When the agent is online but its VNC server cannot be used, ``state`` is
+``vnc_down`` and ``vnc_state`` says why (``agents.protocol.vncstate``): an
+employee reads what happened and whom to ask, never the PC's internal
+address; admins also get ``vnc_detail``, the agent's exact cause and fix.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from datetime import datetime, timezone
 
 from flask import current_app
 
+from agents.protocol import vncstate
+
 from .live import LiveStoreError
 from .models import Machine
 
@@ -18,7 +25,7 @@ from .models import Machine
 MESSAGES = {
     "online": "Online",
     "in_use": "Online, in use",
-    "vnc_down": "Online, but its VNC server is not answering",
+    "vnc_down": vncstate.UNKNOWN,
     "offline": "Offline: the PC is off or its Ponte agent is not running",
     "not_enrolled": "Not set up yet: the Ponte agent has not been enrolled on this PC",
     "revoked": "Not available: an admin revoked this PC's access",
@@ -41,6 +48,7 @@ class MachineStatus:
     os: str = ""
     hostname: str = ""
     vnc_detail: str = ""
+    vnc_state: str = ""   # why the VNC server is not usable (vncstate.KINDS), "" when it is or unknown
     sessions: int = 0
 
     @property
@@ -102,13 +110,14 @@ def statuses(machines: list[Machine]) -> list[MachineStatus]:
             state = "online"
         info = agent or {}
         message = MESSAGES[state]
-        if state == "vnc_down" and info.get("vnc_detail"):
-            message = f"{message} ({info['vnc_detail'][:120]})"
+        vnc_state = info.get("vnc_state", "") if state == "vnc_down" else ""
+        if state == "vnc_down":
+            message = vncstate.employee(vnc_state)
         out.append(MachineStatus(
             m.id, m.name, state, message,
             last_seen=_float(info.get("last_seen")) or _epoch(m.last_seen_at),
             online_since=_float(info.get("since")),
             version=info.get("version") or m.agent_version, os=info.get("os") or m.agent_os,
             hostname=info.get("hostname") or m.agent_hostname, vnc_detail=info.get("vnc_detail", ""),
-            sessions=in_use.get(m.id, 0)))
+            vnc_state=vnc_state, sessions=in_use.get(m.id, 0)))
     return out

@@ -366,6 +366,7 @@ def _mark_online(live, channel: AgentChannel, info: control.AgentInfo, settings)
         live.agent_online(channel.machine_id, settings.node_id, {
             "name": channel.machine_name, "version": info.version, "os": info.os,
             "hostname": info.hostname, "vnc_ok": info.vnc_ok, "vnc_detail": info.vnc_detail,
+            "vnc_state": info.vnc_state,
         }, ttl=settings.heartbeat * 3 + 5)
     except LiveStoreError as exc:
         # Redis restarting: the agent stays connected and is re-registered

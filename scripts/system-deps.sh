@@ -17,7 +17,8 @@ declare -A pkg=(
 )
 if [[ "$want" == test ]]; then
   pkg+=([x11vnc]=x11vnc [Xvfb]=xvfb [chromium]=chromium [xdotool]=xdotool [xev]=x11-utils
-        [redis-server]=redis-server [redis-sentinel]=redis-sentinel [psql]=postgresql-client)
+        [redis-server]=redis-server [redis-sentinel]=redis-sentinel [psql]=postgresql-client
+        [Xtightvnc]=tightvncserver)
 fi
 
 missing=()
@@ -45,6 +46,6 @@ if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
 else
   echo "Ponte needs these packages, which are not installed: ${missing[*]}" >&2
   echo "On Debian/Ubuntu, as root:  apt-get install ${missing[*]}" >&2
-  echo "Elsewhere, install TigerVNC (Xvnc, vncpasswd), x11vnc, Xvfb, Chromium, xdotool and Node.js/npm." >&2
+  echo "Elsewhere, install TigerVNC (Xvnc, vncpasswd), x11vnc, TightVNC 1.3 (Xtightvnc), Xvfb, Chromium, xdotool and Node.js/npm." >&2
   exit 1
 fi

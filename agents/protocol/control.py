@@ -17,6 +17,8 @@ Conversation::
                                    ◀──      EndStream(session, reason)
                                    ◀──      Reconnect(after, reason)  (the node is draining:
                                             come back through the balancer in ``after`` s)
+                                   ◀──      RetryVnc()  (an admin asks: log in to the VNC server
+                                            again, even after a wrong password stopped the tries)
 
 Each stream is its own WebSocket (``/ws/agent/stream/<session>``) whose first
 message is ``Attach(token)``, with the one-time token from ``OpenStream``;
@@ -40,6 +42,7 @@ from .text import clean
 
 DEFAULT_MAX_MESSAGE = 16 * 1024
 MAX_TEXT = 512
+MAX_STATE = 32
 
 #: Refusal codes the gateway sends; ``revoked`` and ``unknown`` tell the agent
 #: that retrying with the same credential is pointless.
@@ -59,6 +62,8 @@ class AgentInfo:
     hostname: str = ""
     vnc_ok: bool = False
     vnc_detail: str = ""
+    #: Why the VNC server is not usable (``agents.vnc.KINDS``), "ok", or "" (older agents).
+    vnc_state: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,11 @@ class Reconnect:
 
 
 @dataclass(frozen=True)
+class RetryVnc:
+    """An admin asks the agent to log in to its VNC server again (after fixing its password)."""
+
+
+@dataclass(frozen=True)
 class Attach:
     """First message on a stream socket: proves the agent was asked to open it."""
 
@@ -124,7 +134,7 @@ class Attach:
 STREAM_ATTACH = {"attach": Attach}
 AGENT_TO_GATEWAY = {"hello": Hello, "heartbeat": Heartbeat, "stream_failed": StreamFailed}
 GATEWAY_TO_AGENT = {"welcome": Welcome, "refused": Refused, "open": OpenStream, "end": EndStream,
-                    "reconnect": Reconnect}
+                    "reconnect": Reconnect, "vnc_retry": RetryVnc}
 _TYPE_OF = {cls: name for table in (AGENT_TO_GATEWAY, GATEWAY_TO_AGENT, STREAM_ATTACH) for name, cls in table.items()}
 
 
@@ -167,6 +177,7 @@ def _info(obj) -> AgentInfo:
         hostname=_text(obj, "hostname", 255),
         vnc_ok=vnc_ok,
         vnc_detail=_text(obj, "vnc_detail"),
+        vnc_state=_text(obj, "vnc_state", MAX_STATE),
     )
 
 

@@ -1,10 +1,11 @@
-"""Single-block DES encryption, only for VNC authentication.
+"""Single-block DES encryption, only for VNC authentication and MS-Logon II.
 
 RFB's "VNC Authentication" (RFC 6143 §7.2.2) is protocol-mandated to answer
 the server's 16-byte challenge with DES-ECB under the (bit-reversed) password.
 DES has been broken for decades; this module exists only because that legacy
-handshake requires it and the agent must install with pure-Python
-dependencies. Do not use it for anything else.
+handshake (and UltraVNC's MS-Logon II, see dhauth.py) requires it and the
+agent must install with pure-Python dependencies. Do not use it for anything
+else.
 
 Straight from FIPS 46-3: the tables below are the standard ones, 1-based bit
 positions counted from the most significant bit. Only encryption is provided.

@@ -1,20 +1,27 @@
-"""Sans-IO RFB handshakes for the Ponte agent (RFC 6143 §7.1–7.3).
+"""Sans-IO RFB handshakes for the Ponte agent (RFC 6143 §7.1–7.3, rfbproto).
 
 The agent runs beside a VNC server and stands between it and a remote viewer::
 
     viewer <--ServerHandshake--> agent <--ClientHandshake--> VNC server
-           (offers only None)           (None or VncAuth, with the
-                                          password the agent holds)
+           (offers only None)           (None, VncAuth, Tight, VeNCrypt and its
+                                         TLS/X509 subtypes, Apple ARD, MS-Logon II,
+                                         with the credentials the agent holds)
 
 ``ClientHandshake`` logs in to the real server and keeps its ServerInit;
 ``ServerHandshake`` then greets the viewer with security type None and
 replays that ServerInit, so the viewer never needs the VNC password. After
 both are done the caller relays bytes verbatim, starting with each side's
-``leftover``.
+``leftover`` — through ``HandshakeComplete.tls`` when the server switched to
+TLS (VeNCrypt), so the viewer still sees plain RFB with security None.
+
+The viewer's ClientInit decides whether the VNC session is shared (§7.3.1):
+with ``shared=None`` the client handshake stops after authentication
+(``Authenticated``) until ``client_init(shared)`` gives the viewer's flag.
 
 Like h11 and wsproto, nothing here does I/O: pass received bytes to
 ``receive_data()`` (``b""`` means the peer closed the connection), write
-whatever ``data_to_send()`` returns, and act on the returned events. Every
+whatever ``data_to_send()`` returns, and act on the returned events. TLS runs
+in memory (``tls.TLSLayer``: ``ssl.MemoryBIO`` and ``SSLObject``). Every
 length the peer announces is checked before its bytes are awaited.
 
 Exceptions (any of them means: close the connection)::
@@ -23,47 +30,43 @@ Exceptions (any of them means: close the connection)::
     ├── ProtocolViolation      not RFB, bad values, input over our limits,
     │                          peer closed, receive_data() after the end
     ├── UnsupportedVersion     server speaks an RFB version below 3.3
-    ├── UnsupportedSecurity    server offers neither None nor VncAuth
-    ├── AuthenticationFailed   SecurityResult failed, or VncAuth without password
-    └── ServerRefused          server sent a reason instead of security types
+    ├── UnsupportedSecurity    no offered method fits what the agent holds;
+    │                          ``lacking`` says what each one needs
+    ├── TLSFailed              the TLS handshake inside VeNCrypt failed
+    │   └── CertificateRejected   the server's certificate is not trusted or pinned
+    ├── AuthenticationFailed   the server rejected our credentials (SecurityResult)
+    └── ServerRefused          the server refused us: a reason instead of security
+                               types, a refused VeNCrypt step, "too many tries"
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import ssl
 import struct
 from dataclasses import dataclass, field
 from typing import Generator
 
+from . import security as sec
 from .des import encrypt_block
+from .dhauth import DHError, ard_response, mslogon2_response
+from .security import Credentials
+from .tls import CertificateMismatch, TLSLayer, anonymous_context, verified_context
 
 DEFAULT_MAX_HANDSHAKE_BYTES = 64 * 1024  # everything before ServerInit's name
 DEFAULT_MAX_NAME = 64 * 1024  # ServerInit desktop name, counted separately
 DEFAULT_MAX_REASON = 4 * 1024  # failure-reason strings
 DEFAULT_MAX_VIEWER_HANDSHAKE_BYTES = 4096  # a viewer sends only 14 bytes
+#: Raw bytes a TLS server may send before ServerInit is through, beyond the
+#: plaintext limits above (certificate chains, record overhead).
+TLS_ALLOWANCE = 256 * 1024
+MAX_TIGHT_CAPABILITIES = 256  # each list of Tight tunnels, auth types, interaction capabilities
+MAX_VENCRYPT_SUBTYPES = 32
 
-SECURITY_NONE = 1
-SECURITY_VNC_AUTH = 2
-
-# IANA "RFB Security Types" plus well-known vendor ids, for error messages.
-SECURITY_TYPE_NAMES = {
-    0: "Invalid",
-    1: "None",
-    2: "VncAuth",
-    5: "RA2",
-    6: "RA2ne",
-    16: "Tight",
-    17: "Ultra",
-    18: "TLS",
-    19: "VeNCrypt",
-    20: "SASL",
-    21: "MD5",
-    22: "xvp",
-    23: "Secure Tunnel",
-    24: "Integrated SSH",
-    30: "Apple ARD",
-    113: "MSLogon II",
-}
+SECURITY_NONE = sec.NONE
+SECURITY_VNC_AUTH = sec.VNC_AUTH
+SECURITY_TYPE_NAMES = sec.NAMES
 
 __all__ = [
     "DEFAULT_MAX_HANDSHAKE_BYTES",
@@ -74,13 +77,17 @@ __all__ = [
     "SECURITY_TYPE_NAMES",
     "SECURITY_VNC_AUTH",
     "AuthenticationFailed",
+    "Authenticated",
+    "CertificateRejected",
     "ClientHandshake",
+    "Credentials",
     "HandshakeComplete",
     "HandshakeError",
     "ProtocolViolation",
     "ServerHandshake",
     "ServerInit",
     "ServerRefused",
+    "TLSFailed",
     "UnsupportedSecurity",
     "UnsupportedVersion",
     "ViewerReady",
@@ -102,15 +109,44 @@ class UnsupportedVersion(HandshakeError):
 
 
 class UnsupportedSecurity(HandshakeError):
-    """The server offers neither None nor VncAuth (RFC 6143 §7.1.2)."""
+    """No method the server offers fits what the agent holds (RFC 6143 §7.1.2).
+
+    ``offered`` lists the server's methods (VeNCrypt subtypes when the
+    failure was inside VeNCrypt), ``lacking`` maps each to what it needs
+    (``security.LACKS_*``, ``NOT_ALLOWED`` or ``UNSUPPORTED``), and
+    ``fallback`` is True when another offered security type would fit if the
+    agent did not pick VeNCrypt (connect again without it).
+    """
+
+    def __init__(self, message: str, *, offered=(), lacking=None, fallback: bool = False):
+        super().__init__(message)
+        self.offered = tuple(offered)
+        self.lacking = dict(lacking or {})
+        self.fallback = fallback
+
+
+class TLSFailed(HandshakeError):
+    """The TLS handshake that VeNCrypt asked for failed.
+
+    ``x509_offered`` lists the X509 subtypes the server also offered when an
+    anonymous TLS subtype failed: giving the agent the certificate is the fix.
+    """
+
+    def __init__(self, message: str, *, x509_offered=()):
+        super().__init__(message)
+        self.x509_offered = tuple(x509_offered)
+
+
+class CertificateRejected(TLSFailed):
+    """The server's certificate is not trusted (CA, name) or not the pinned one."""
 
 
 class AuthenticationFailed(HandshakeError):
-    """SecurityResult reported failure, or VncAuth is needed without a password."""
+    """SecurityResult reported failure: the server rejected our credentials."""
 
 
 class ServerRefused(HandshakeError):
-    """The server sent a failure reason instead of security types."""
+    """The server refused us: a reason instead of security types, or "too many tries"."""
 
 
 @dataclass(frozen=True)
@@ -134,18 +170,34 @@ class ServerInit:
 
 
 @dataclass(frozen=True)
+class Authenticated:
+    """The server accepted us; call ``client_init(shared)`` to get its ServerInit."""
+
+    version: tuple[int, int]
+    security: int
+
+
+@dataclass(frozen=True)
 class HandshakeComplete:
     """ClientHandshake is done; relay from here on, starting with ``leftover``."""
 
     server_init: ServerInit
     version: tuple[int, int]  # the version we agreed on: (3, 3), (3, 7) or (3, 8)
-    security: int  # SECURITY_NONE or SECURITY_VNC_AUTH
-    leftover: bytes  # server bytes after ServerInit: forward them to the viewer
+    security: int  # the security type chosen (RFC 6143 §7.1.2 number)
+    leftover: bytes  # server bytes after ServerInit (plaintext): forward them to the viewer
+    method: int = 0  # the login used: ``security`` or, inside VeNCrypt, its subtype
+    #: The TLS connection the rest of the session runs in (VeNCrypt TLS/X509 subtypes):
+    #: encrypt what goes to the server and decrypt what comes back through it.
+    tls: TLSLayer | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.method:
+            object.__setattr__(self, "method", self.security)
 
 
 @dataclass(frozen=True)
 class ViewerReady:
-    """The viewer sent ClientInit; its ServerInit is queued in ``data_to_send()``."""
+    """The viewer sent ClientInit (its ServerInit is queued unless it was deferred)."""
 
     client_init_shared: bool
     leftover: bytes  # viewer bytes after ClientInit: forward them to the server
@@ -161,8 +213,14 @@ class ViewerRefused:
 _VERSION = re.compile(rb"RFB (\d{3})\.(\d{3})\n")
 _U32 = struct.Struct(">I")
 _REVERSED_BITS = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_TLS_HANDSHAKE = -1  # a step that waits for the TLS handshake, not for bytes
+_CLIENT_INIT = -2    # a step that waits for client_init(shared)
 
 _Steps = Generator[int, bytes, object]
+
+TIGHT_NOTUNNEL = (0, b"TGHT", b"NOTUNNEL")
+TIGHT_AUTH = {(1, b"STDV", b"NOAUTH__"): sec.NONE, (2, b"STDV", b"VNCAUTH_"): sec.VNC_AUTH}
 
 
 def vnc_auth_response(password: str | bytes, challenge: bytes) -> bytes:
@@ -189,13 +247,27 @@ def _decode(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
+def _clean(raw: bytes) -> str:
+    """A server's reason string as text to show: no trailing NUL (C servers send one),
+    no control characters, no surrounding blanks."""
+    return _CONTROL.sub(" ", _decode(raw)).strip()
+
+
 def _security_name(number: int) -> str:
-    name = SECURITY_TYPE_NAMES.get(number)
-    return f"{number} ({name})" if name else str(number)
+    return sec.label(number)
+
+
+def _text(value: str | bytes | None) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else (value or "")
 
 
 class _Handshake:
-    """Drives a generator that yields byte counts and is sent those bytes."""
+    """Drives a generator that yields byte counts and is sent those bytes.
+
+    Two special steps: ``_TLS_HANDSHAKE`` (wait until the TLS layer's handshake is
+    done; from then on input is decrypted and output encrypted) and
+    ``_CLIENT_INIT`` (stop until ``client_init()``).
+    """
 
     _peer = "peer"
 
@@ -205,6 +277,8 @@ class _Handshake:
         self._max_bytes = max_bytes
         self._max_reason = max_reason
         self._counted = 0
+        self._raw = 0
+        self._max_raw = max_bytes + TLS_ALLOWANCE
         self._inbuf = bytearray()
         self._outbuf = bytearray()
         self._steps: _Steps | None = None
@@ -212,6 +286,9 @@ class _Handshake:
         self._waiting_for = "nothing"
         self._done = False
         self._failed = False
+        self._tls: TLSLayer | None = None
+        self._vencrypt_offered: tuple[int, ...] = ()
+        self.method: int | None = None
 
     @property
     def done(self) -> bool:
@@ -239,12 +316,33 @@ class _Handshake:
                 f"{self._peer} closed the connection during the handshake"
                 f" (while waiting for {self._waiting_for})"
             )
-        self._inbuf += data
         try:
+            if self._tls is not None:
+                self._raw += len(data)
+                if self._raw > self._max_raw:
+                    raise ProtocolViolation(f"TLS handshake larger than {self._max_raw} bytes")
+                self._tls.receive(data)
+                self._pull_plaintext()
+            else:
+                self._inbuf += data
             return self._advance()
         except HandshakeError:
             self._failed = True
             raise
+
+    def _pull_plaintext(self) -> None:
+        if self._tls is not None and self._tls.established:
+            self._inbuf += self._tls.read()
+            if self._tls.closed and len(self._inbuf) < self._need:
+                raise ProtocolViolation(f"{self._peer} closed the TLS connection during the handshake"
+                                        f" (while waiting for {self._waiting_for})")
+
+    def _send(self, data: bytes) -> None:
+        if self._tls is not None and self._tls.established:
+            self._tls.write(data)
+            self._outbuf += self._tls.data_to_send()
+        else:
+            self._outbuf += data
 
     def _start(self, steps: _Steps) -> None:
         self._steps = steps
@@ -252,15 +350,54 @@ class _Handshake:
 
     def _advance(self) -> list:
         assert self._steps is not None
-        while len(self._inbuf) >= self._need:
-            chunk = bytes(self._inbuf[: self._need])
-            del self._inbuf[: self._need]
+        events: list = []
+        while True:
+            if self._need == _CLIENT_INIT:
+                return events
+            if self._need == _TLS_HANDSHAKE:
+                if not self._tls_step():
+                    return events
+                chunk = b""
+            elif len(self._inbuf) >= self._need:
+                chunk = bytes(self._inbuf[: self._need])
+                del self._inbuf[: self._need]
+            else:
+                return events
             try:
                 self._need = self._steps.send(chunk)
             except StopIteration as stop:
                 self._done = True
-                return [stop.value]
-        return []
+                return events + [stop.value]
+            if self._need == _CLIENT_INIT:
+                events.append(self._paused())
+
+    def _paused(self):  # the event for a _CLIENT_INIT step
+        raise NotImplementedError
+
+    def _tls_step(self) -> bool:
+        """Advance the TLS handshake; True once it is done."""
+        assert self._tls is not None
+        try:
+            done = self._tls.handshake()
+        except CertificateMismatch as exc:
+            raise CertificateRejected(f"{self._peer} sent a TLS certificate that is not the pinned one ({exc})") \
+                from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise CertificateRejected(f"{self._peer} sent a TLS certificate the agent does not trust "
+                                      f"({exc.verify_message or exc.reason or exc})") from exc
+        except ssl.SSLError as exc:
+            x509 = [m for m in self._vencrypt_offered if m in sec.VENCRYPT_X509] \
+                if self.method in sec.VENCRYPT_TLS else []
+            msg = f"{self._peer} failed the TLS handshake ({exc.reason or exc})"
+            if x509:  # e.g. x11vnc built with OpenSSL 3, which refuses anonymous TLS at its default level
+                msg += (f" for anonymous {sec.name(self.method)}; it also offers {sec.name(x509[0])}: give the "
+                        "agent the server's certificate (vnc_ca_file) or its SHA-256 fingerprint (vnc_pin_sha256)")
+            raise TLSFailed(msg, x509_offered=x509) from exc
+        finally:
+            self._outbuf += self._tls.data_to_send()
+        if done:
+            self._pull_plaintext()
+        return done
 
     def _read(self, n: int, what: str, *, counted: bool = True) -> Generator[int, bytes, bytes]:
         # Checked when the length is announced, not when the bytes arrive, so
@@ -272,6 +409,12 @@ class _Handshake:
         self._waiting_for = what
         return (yield n)
 
+    def _read_u8(self, what: str) -> Generator[int, bytes, int]:
+        return (yield from self._read(1, what))[0]
+
+    def _read_u16(self, what: str) -> Generator[int, bytes, int]:
+        return struct.unpack(">H", (yield from self._read(2, what)))[0]
+
     def _read_u32(self, what: str) -> Generator[int, bytes, int]:
         return _U32.unpack((yield from self._read(4, what)))[0]
 
@@ -279,7 +422,7 @@ class _Handshake:
         length = yield from self._read_u32("reason length")
         if length > self._max_reason:
             raise ProtocolViolation(f"reason string of {length} bytes exceeds {self._max_reason}")
-        return _decode((yield from self._read(length, "reason string")))
+        return _clean((yield from self._read(length, "reason string")))
 
     def _read_version(self) -> Generator[int, bytes, tuple[int, int]]:
         # Checking "RFB " first rejects an HTTP or SSH banner after 4 bytes.
@@ -303,33 +446,74 @@ class _Handshake:
 class ClientHandshake(_Handshake):
     """Agent as RFB client toward the real VNC server (RFC 6143 §7.1–7.3).
 
-    Prefers security type None, else VncAuth with ``password``. Sends
-    ClientInit with ``shared`` and returns ``HandshakeComplete`` once the
-    ServerInit has arrived. The server speaks first, so there is nothing to
-    send until the first ``receive_data()``.
+    ``credentials`` is a ``Credentials`` (password, user name, what to trust
+    for X509 certificates, which methods are allowed) or just a password.
+    The strongest method the server offers that they fit is used
+    (``security.PREFERENCE``). ``server_name`` is the host dialled, which an
+    X509 certificate must name when it is checked against a CA.
+
+    Sends ClientInit with ``shared`` and returns ``HandshakeComplete`` once
+    the ServerInit has arrived; with ``shared=None`` it first returns
+    ``Authenticated`` and waits for ``client_init(shared)``. The server
+    speaks first, so there is nothing to send until the first
+    ``receive_data()``.
     """
 
     _peer = "VNC server"
 
     def __init__(
         self,
-        password: str | bytes | None,
+        credentials: Credentials | str | bytes | None,
         *,
-        shared: bool = True,
+        shared: bool | None = True,
+        server_name: str = "127.0.0.1",
+        skip: frozenset[int] = frozenset(),
         max_bytes: int = DEFAULT_MAX_HANDSHAKE_BYTES,
         max_name: int = DEFAULT_MAX_NAME,
         max_reason: int = DEFAULT_MAX_REASON,
     ) -> None:
         super().__init__(max_bytes, max_reason)
-        self._password = password
+        self._max_raw += max_name
+        if not isinstance(credentials, Credentials):
+            credentials = Credentials(password=credentials)
+        self.credentials = credentials
         self._shared = shared
-        #: The security type chosen (SECURITY_NONE or SECURITY_VNC_AUTH), once known.
+        self._server_name = server_name
+        self._skip = skip
+        #: What the server said about itself, once known (for messages).
+        self.server_version: tuple[int, int] | None = None
+        self.offered: tuple[int, ...] = ()
+        #: The security type chosen and the login used (a VeNCrypt subtype inside VeNCrypt).
         self.security: int | None = None
+        self.method: int | None = None
+        self._version = (3, 8)
+        self._tight = False
         self._max_name = max_name
         self._start(self._steps_client())
 
+    @property
+    def who(self) -> str:
+        """The server as messages name it ("RealVNC Server", "The VNC server"…)."""
+        return sec.vendor(self.server_version, self.offered)
+
+    def client_init(self, shared: bool) -> list:
+        """Send ClientInit (after ``Authenticated``); returns events like ``receive_data``."""
+        if self._need != _CLIENT_INIT or self._done or self._failed:
+            raise ProtocolViolation("client_init() is only for a handshake paused at Authenticated")
+        assert self._steps is not None
+        try:
+            self._need = self._steps.send(b"\x01" if shared else b"\x00")
+            return self._advance()
+        except HandshakeError:
+            self._failed = True
+            raise
+
+    def _paused(self) -> Authenticated:
+        return Authenticated(self._version, self.security or 0)
+
     def _steps_client(self) -> Generator[int, bytes, HandshakeComplete]:
         major, minor = yield from self._read_version()
+        self.server_version = (major, minor)
         # §7.1.1: answer with the highest version we speak that is not above
         # the server's. 3.4-3.6 (UltraVNC reports 3.6) lack the 3.7 handshake,
         # so they are 3.3; Apple's 3.889 and RealVNC's 4.x/5.x get 3.8.
@@ -338,56 +522,34 @@ class ClientHandshake(_Handshake):
                 f"VNC server speaks RFB {major}.{minor}; 3.3 or later is required"
             )
         version = (3, 8) if (major, minor) >= (3, 8) else (3, 7) if minor == 7 else (3, 3)
-        self._outbuf += b"RFB %03d.%03d\n" % version
+        self._version = version
+        self._send(b"RFB %03d.%03d\n" % version)
 
         if version == (3, 3):  # §7.1.2 note: the server picks the type
             security = yield from self._read_u32("security type")
             if security == 0:
                 reason = yield from self._read_reason()
                 raise ServerRefused(f"VNC server refused the connection: {reason}")
-            if security not in (SECURITY_NONE, SECURITY_VNC_AUTH):
-                raise UnsupportedSecurity(
-                    f"VNC server requires security type {_security_name(security)};"
-                    " the agent supports only None and VncAuth"
-                )
-            self.security = security
-            self._require_password(security)
+            self.offered = (security,)
+            # RFB 3.3 has no negotiation: only None and VncAuth are defined there.
+            if security not in (sec.NONE, sec.VNC_AUTH) or self.credentials.lacks(security):
+                self._unusable([security])
         else:
-            count = (yield from self._read(1, "number of security types"))[0]
+            count = yield from self._read_u8("number of security types")
             if count == 0:
                 reason = yield from self._read_reason()
                 raise ServerRefused(f"VNC server refused the connection: {reason}")
-            offered = yield from self._read(count, "security types")
-            if SECURITY_NONE in offered:
-                security = SECURITY_NONE
-            elif SECURITY_VNC_AUTH in offered:
-                security = SECURITY_VNC_AUTH
-            else:
-                names = ", ".join(_security_name(t) for t in offered)
-                raise UnsupportedSecurity(
-                    "VNC server offers no security type the agent supports"
-                    f" (None or VncAuth); it offers: {names}"
-                )
-            self.security = security
-            self._require_password(security)
-            self._outbuf.append(security)
+            self.offered = sec.dedupe((yield from self._read(count, "security types")))
+            security = sec.choose(self.offered, self.credentials, skip=self._skip)
+            if security is None:
+                self._unusable(self.offered)
+            self._send(bytes([security]))
+        self.security = self.method = security
 
-        if security == SECURITY_VNC_AUTH:  # §7.2.2
-            challenge = yield from self._read(16, "VncAuth challenge")
-            assert self._password  # checked by _require_password
-            self._outbuf += vnc_auth_response(self._password, challenge)
+        yield from self._authenticate(security, version)
 
-        # §7.1.3, §7.2.1: 3.3 and 3.7 send no SecurityResult after None; 3.8 always does.
-        if security == SECURITY_VNC_AUTH or version == (3, 8):
-            if (yield from self._read_u32("SecurityResult")) != 0:
-                reason = (yield from self._read_reason()) if version == (3, 8) else ""
-                if security == SECURITY_VNC_AUTH:
-                    what = "VNC server rejected the password"
-                else:
-                    what = "VNC server refused access"
-                raise AuthenticationFailed(f"{what}: {reason}" if reason else what)
-
-        self._outbuf.append(1 if self._shared else 0)  # ClientInit, §7.3.1
+        shared = (yield _CLIENT_INIT) if self._shared is None else (b"\x01" if self._shared else b"\x00")
+        self._send(shared)  # ClientInit, §7.3.1
 
         header = yield from self._read(24, "ServerInit")
         width, height, pixel_format, name_length = struct.unpack(">HH16sI", header)
@@ -396,13 +558,190 @@ class ClientHandshake(_Handshake):
                 f"desktop name of {name_length} bytes exceeds {self._max_name}"
             )
         name = yield from self._read(name_length, "desktop name", counted=False)
+        if self._tight:
+            yield from self._skip_tight_capabilities()
         server_init = ServerInit(width, height, pixel_format, _decode(name), header + name)
-        return HandshakeComplete(server_init, version, security, self._take_input())
+        return HandshakeComplete(server_init, version, security, self._take_input(), method=self.method,
+                                 tls=self._tls)
 
-    def _require_password(self, security: int) -> None:
-        # An empty string counts as unset: config files write "" for "none".
-        if security == SECURITY_VNC_AUTH and not self._password:
-            raise AuthenticationFailed("VNC server asks for a password but none is configured")
+    # -- security types --------------------------------------------------------------
+
+    def _unusable(self, offered) -> None:
+        sentence, lacking = sec.unusable(offered, self.credentials, self.who)
+        # VeNCrypt was chosen but none of its subtypes fits: another offered type might.
+        fallback = self.security == sec.VENCRYPT and any(
+            m != sec.VENCRYPT and self.credentials.lacks(m) is None for m in self.offered)
+        raise UnsupportedSecurity(sentence, offered=offered, lacking=lacking, fallback=fallback)
+
+    def _authenticate(self, method: int, version: tuple[int, int]) -> Generator[int, bytes, None]:
+        """The chosen method's messages, then SecurityResult where one comes (§7.1.3)."""
+        creds = self.credentials
+        result = True
+        if method == sec.NONE:
+            result = version == (3, 8)  # 3.3 and 3.7 send none after None (§7.2.1)
+        elif method == sec.VNC_AUTH:
+            yield from self._vnc_auth()
+        elif method == sec.TIGHT:
+            result = yield from self._tight_auth(version)
+        elif method == sec.VENCRYPT:
+            yield from self._vencrypt(version)
+            return
+        elif method == sec.ARD:
+            generator = yield from self._read_u16("Apple ARD generator")
+            size = yield from self._read_u16("Apple ARD key size")
+            if not 1 <= size <= 1024:
+                raise ProtocolViolation(f"Apple ARD key size of {size} bytes")
+            prime = yield from self._read(size, "Apple ARD prime")
+            public = yield from self._read(size, "Apple ARD public value")
+            try:
+                self._send(ard_response(generator, prime, public, creds.username, _text(creds.password)))
+            except DHError as exc:
+                raise UnsupportedSecurity(f"{self.who}: {exc}", offered=(sec.ARD,)) from exc
+        elif method == sec.MSLOGON2:
+            generator = yield from self._read(8, "MS-Logon II generator")
+            modulus = yield from self._read(8, "MS-Logon II modulus")
+            public = yield from self._read(8, "MS-Logon II public value")
+            try:
+                self._send(mslogon2_response(generator, modulus, public, creds.username, _text(creds.password)))
+            except DHError as exc:
+                raise ProtocolViolation(f"VNC server sent unusable MS-Logon II numbers: {exc}") from exc
+        else:  # choose() returns only the methods above
+            raise UnsupportedSecurity(f"{self.who} requires {sec.name(method)}", offered=(method,))
+        if result:
+            yield from self._security_result(method, version)
+
+    def _vnc_auth(self) -> Generator[int, bytes, None]:
+        challenge = yield from self._read(16, "VncAuth challenge")  # §7.2.2
+        assert self.credentials.password  # choose() checked it
+        self._send(vnc_auth_response(self.credentials.password, challenge))
+
+    def _security_result(self, method: int, version: tuple[int, int]) -> Generator[int, bytes, None]:
+        status = yield from self._read_u32("SecurityResult")
+        if status == 0:
+            return
+        reason = (yield from self._read_reason()) if version == (3, 8) else ""
+        if status == 2:  # Tight: "failed, too many attempts"
+            raise ServerRefused(f"VNC server refused: too many authentication failures{': ' + reason if reason else ''}")
+        if method in (sec.NONE, sec.TLS_NONE, sec.X509_NONE):
+            what = "VNC server refused access"
+        elif method in sec.NEEDS_USER:
+            what = f"VNC server rejected the user name or password ({sec.name(method)})"
+        else:
+            what = "VNC server rejected the password"
+        raise AuthenticationFailed(f"{what}: {reason}" if reason else what)
+
+    def _read_capability(self, what: str) -> Generator[int, bytes, tuple[int, bytes, bytes]]:
+        raw = yield from self._read(16, what)
+        return struct.unpack(">i", raw[:4])[0], raw[4:8], raw[8:]
+
+    def _read_count(self, what: str) -> Generator[int, bytes, int]:
+        count = yield from self._read_u32(what)
+        if count > MAX_TIGHT_CAPABILITIES:
+            raise ProtocolViolation(f"{what} of {count} exceeds {MAX_TIGHT_CAPABILITIES}")
+        return count
+
+    def _tight_auth(self, version: tuple[int, int]) -> Generator[int, bytes, bool]:
+        """Tight (16): tunnels, then an auth capability (rfbproto "Tight Security Type").
+
+        Returns whether a SecurityResult follows: TightVNC sends one after
+        VncAuth, and after no authentication only on RFB 3.8.
+        """
+        self._tight = True
+        tunnels = yield from self._read_count("number of Tight tunnels")
+        caps = []
+        for _ in range(tunnels):
+            caps.append((yield from self._read_capability("Tight tunnel")))
+        if tunnels:
+            if TIGHT_NOTUNNEL not in caps:
+                raise UnsupportedSecurity(f"{self.who} offers only Tight tunnels the agent does not support "
+                                          f"({', '.join(v.decode('latin-1') + s.decode('latin-1') for _, v, s in caps)})",
+                                          offered=(sec.TIGHT,))
+            self._send(_U32.pack(0))  # NOTUNNEL
+        count = yield from self._read_count("number of Tight authentication types")
+        offered = []
+        for _ in range(count):
+            offered.append((yield from self._read_capability("Tight authentication type")))
+        if count == 0:  # "the protocol proceeds directly at security type None"
+            self.method = sec.NONE
+            return version == (3, 8)
+        methods = {TIGHT_AUTH[c]: c[0] for c in offered if c in TIGHT_AUTH}
+        inner = dataclasses.replace(self.credentials, allowed=frozenset())  # allowing Tight allows its logins
+        choice = next((m for m in (sec.VNC_AUTH, sec.NONE) if m in methods and not inner.lacks(m)), None)
+        if choice is None:
+            names = [sec.name(TIGHT_AUTH[c]) if c in TIGHT_AUTH else (c[1] + c[2]).decode("latin-1")
+                     for c in offered]
+            lacking = {m: inner.lacks(m) for m in methods}
+            if sec.VNC_AUTH in methods:
+                sentence, _ = sec.unusable([sec.VNC_AUTH], inner, self.who)
+            else:
+                sentence = (f"{self.who} offers Tight security with only {', '.join(names)}, which the agent "
+                            "does not support: turn on VNC password authentication in its settings")
+            raise UnsupportedSecurity(sentence, offered=(sec.TIGHT,), lacking=lacking)
+        self._send(_U32.pack(methods[choice]))
+        self.method = choice
+        if choice == sec.VNC_AUTH:
+            yield from self._vnc_auth()
+            return True
+        return version == (3, 8)
+
+    def _skip_tight_capabilities(self) -> Generator[int, bytes, None]:
+        """Tight extends ServerInit with interaction capabilities; a viewer that chose None
+        does not expect them, so they are read here and not replayed."""
+        counts = yield from self._read(8, "Tight interaction capabilities")
+        servers, clients, encodings, _pad = struct.unpack(">HHHH", counts)
+        total = servers + clients + encodings
+        if total > 3 * MAX_TIGHT_CAPABILITIES:
+            raise ProtocolViolation(f"{total} Tight interaction capabilities")
+        if total:
+            yield from self._read(16 * total, "Tight interaction capabilities")
+
+    def _vencrypt(self, version: tuple[int, int]) -> Generator[int, bytes, None]:
+        """VeNCrypt 0.2 (rfbproto "VeNCrypt"): pick a subtype, TLS if it says so, its login."""
+        major, minor = (yield from self._read(2, "VeNCrypt version"))
+        if (major, minor) < (0, 2):
+            raise UnsupportedSecurity(f"{self.who} speaks VeNCrypt {major}.{minor}; the agent needs 0.2",
+                                      offered=(sec.VENCRYPT,))
+        self._send(b"\x00\x02")
+        if (yield from self._read_u8("VeNCrypt version acknowledgement")) != 0:
+            raise ServerRefused("VNC server refused VeNCrypt version 0.2")
+        count = yield from self._read_u8("number of VeNCrypt subtypes")
+        if count == 0 or count > MAX_VENCRYPT_SUBTYPES:
+            raise ProtocolViolation(f"VeNCrypt subtype list of {count}")
+        raw = yield from self._read(4 * count, "VeNCrypt subtypes")
+        subtypes = self._vencrypt_offered = sec.dedupe(struct.unpack(f">{count}I", raw))
+        # Any plain security type may appear in the list too (not VeNCrypt itself).
+        candidates = [s for s in subtypes if s in sec.VENCRYPT_SUBTYPES or s in (sec.NONE, sec.VNC_AUTH)]
+        method = sec.choose(candidates, self.credentials)
+        if method is None:
+            self._unusable(subtypes)
+        self._send(_U32.pack(method))
+        self.method = method
+        if method in (sec.NONE, sec.VNC_AUTH):
+            yield from self._authenticate(method, version)
+            return
+        if method != sec.PLAIN:
+            if (yield from self._read_u8("VeNCrypt subtype acknowledgement")) != 1:
+                raise ServerRefused(f"VNC server refused {sec.name(method)}")
+            x509 = method in sec.VENCRYPT_X509
+            trust = self.credentials.trust
+            try:
+                context = verified_context(trust) if x509 else anonymous_context()
+            except (OSError, ssl.SSLError) as exc:  # the CA file is missing or not PEM
+                raise CertificateRejected(f"the agent cannot read vnc_ca_file {trust.ca_file} "
+                                          f"({getattr(exc, 'strerror', None) or exc})") from exc
+            self._tls = TLSLayer(context, self._server_name, trust.pins if x509 else ())
+            if self._inbuf:  # early TLS bytes: they belong to the TLS layer
+                self._tls.receive(self._take_input())
+            yield _TLS_HANDSHAKE
+        if method in (sec.TLS_VNC, sec.X509_VNC):
+            yield from self._vnc_auth()
+        elif method in (sec.PLAIN, sec.TLS_PLAIN, sec.X509_PLAIN):
+            user = self.credentials.username.encode("utf-8")
+            word = self.credentials.password
+            word = word.encode("utf-8") if isinstance(word, str) else (word or b"")
+            self._send(struct.pack(">II", len(user), len(word)) + user + word)
+        # VeNCrypt always ends with a SecurityResult (none of its subtypes is plain None).
+        yield from self._security_result(method, version)
 
 
 class ServerHandshake(_Handshake):
@@ -410,6 +749,10 @@ class ServerHandshake(_Handshake):
 
     Normal mode (``server_init`` given): returns ``ViewerReady`` when the
     viewer's ClientInit arrives, with ``server_init.raw`` already queued.
+
+    Deferred mode (neither given): returns ``ViewerReady`` at ClientInit with
+    nothing queued, so the caller can log in to the real server with the
+    viewer's shared flag first; then ``send_server_init()`` queues it.
 
     Failure mode (``failure`` given, when the real server could not be
     reached or logged in to): after the viewer's ProtocolVersion, queues a
@@ -428,8 +771,8 @@ class ServerHandshake(_Handshake):
         failure: str | None = None,
         max_bytes: int = DEFAULT_MAX_VIEWER_HANDSHAKE_BYTES,
     ) -> None:
-        if (server_init is None) == (failure is None):
-            raise ValueError("pass exactly one of server_init and failure")
+        if server_init is not None and failure is not None:
+            raise ValueError("pass at most one of server_init and failure")
         super().__init__(max_bytes)
         self._server_init = server_init
         self._failure = failure
@@ -467,6 +810,13 @@ class ServerHandshake(_Handshake):
                 self._outbuf += _U32.pack(0)  # SecurityResult OK
 
         shared = (yield from self._read(1, "ClientInit"))[0]
-        assert self._server_init is not None
-        self._outbuf += self._server_init.raw
+        if self._server_init is not None:
+            self._outbuf += self._server_init.raw
         return ViewerReady(bool(shared), self._take_input())
+
+    def send_server_init(self, server_init: ServerInit) -> None:
+        """Deferred mode: queue the real server's ServerInit after ``ViewerReady``."""
+        if not self._done or self._server_init is not None or self._failure is not None:
+            raise ValueError("send_server_init() is only for deferred mode, after ViewerReady")
+        self._server_init = server_init
+        self._outbuf += server_init.raw

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import http.client
+import io
 import ipaddress
 import itertools
 import os
@@ -24,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from agents.protocol import control
+from agents.protocol.framing import FramedWebSocket
 from tests.support import PYTHON, ROOT, AgentProcess, Gateway, VNCServer, free_port, stop_process, wait_for
 
 _module_counter = itertools.count(1)
@@ -85,6 +89,50 @@ def tls_files(tmp_path_factory) -> TLSFiles:
 
 
 # --------------------------------------------------------------------------- tiny servers
+
+
+class OneShotServer:
+    """Listens on 127.0.0.1; serves each connection with the current ``script(conn)``."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.script = None
+        self.errors: list = []
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            conn.settimeout(5)
+            try:
+                self.script(conn)
+            except Exception as exc:  # e.g. a stream the junk asked for knocking: never stop serving
+                self.errors.append(exc)
+            finally:
+                conn.close()
+
+    def close(self):
+        self.listener.close()
+        self._thread.join(5)
+
+
+def accept_ws(conn) -> FramedWebSocket:
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = conn.recv(1)
+        assert chunk, "client went away"
+        head += chunk
+    headers = http.client.parse_headers(io.BytesIO(head.split(b"\r\n", 1)[1]))
+    ws = FramedWebSocket(control.DEFAULT_MAX_MESSAGE)
+    ws.accept(conn, headers)
+    return ws
+
+
 
 
 def _pump(src: socket.socket, dst: socket.socket) -> None:
@@ -248,10 +296,10 @@ class BadVNC(_Server):
             conn.recv(1)
             conn.sendall(struct.pack(">I", 0) + struct.pack(">HH16sI", 64, 48, bytes(16), 0xFFFFFFF0))
             self._stop.wait(30)
-        elif self.mode == "unsupported":  # RFB 3.8 offering only VeNCrypt and Tight
+        elif self.mode == "unsupported":  # RFB 3.8 offering only RA2 and SASL
             conn.sendall(b"RFB 003.008\n")
             conn.recv(12)
-            conn.sendall(bytes([2, 19, 16]))
+            conn.sendall(bytes([2, 5, 20]))
             self._stop.wait(5)
         elif self.mode == "refuse":  # RFB 3.3 server refusing with a reason
             conn.sendall(b"RFB 003.003\n")
@@ -360,6 +408,30 @@ def tiny_servers():
     yield make
     for server in started:
         server.stop()
+
+
+# --------------------------------------------------------------------------- TightVNC 1.3
+
+
+def start_tightvnc(workdir: Path, password: str | None = "vncpass1", geometry: str = "320x240") -> VNCServer:
+    """Debian's tightvncserver (Xtightvnc, TightVNC 1.3.10): offers VncAuth and Tight (16), or
+    None and Tight without a password. Its log (``tightvnc.log``) names each failed login."""
+    from tests.support import _wait_x, free_display, write_vnc_password
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    display, port = free_display(), free_port()
+    args = ["Xtightvnc", f":{display}", "-rfbport", str(port), "-localhost", "-geometry", geometry,
+            "-depth", "24", "-alwaysshared", "-nolisten", "tcp", "-desktop", "tight-pc"]
+    if password:
+        pw = workdir / "tightpasswd"
+        write_vnc_password(pw, password)
+        args += ["-rfbauth", str(pw)]
+    log = open(workdir / "tightvnc.log", "wb")
+    proc = subprocess.Popen(args, stdout=log, stderr=log)
+    log.close()
+    server = VNCServer("tightvnc", display, port, password, [proc], workdir)
+    _wait_x(display, proc)
+    return server
 
 
 # --------------------------------------------------------------------------- VNC servers on a fixed port
@@ -540,7 +612,7 @@ class RawViewer:
         del self.buf[:n]
         return out
 
-    def handshake(self) -> tuple[str, object]:
+    def handshake(self, shared: bool = True) -> tuple[str, object]:
         """RFB 3.8 as a viewer: ``("ok", (w, h, name))`` or ``("refused", reason)``."""
         assert self.read(12) == b"RFB 003.008\n"
         self.ws.write_message(b"RFB 003.008\n")
@@ -552,7 +624,7 @@ class RawViewer:
         assert types == b"\x01", types
         self.ws.write_message(b"\x01")
         assert self.read(4) == b"\0\0\0\0"
-        self.ws.write_message(b"\x01")  # ClientInit, shared
+        self.ws.write_message(b"\x01" if shared else b"\x00")  # ClientInit (§7.3.1)
         w, h, _pf, name_len = struct.unpack(">HH16sI", self.read(24))
         return "ok", (w, h, self.read(name_len).decode())
 

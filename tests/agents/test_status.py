@@ -62,7 +62,7 @@ def test_no_vnc_password_configured(agent_host, xvnc_pw, enrolled):
                            "--vnc-port", str(xvnc_pw.port), "--vnc-password", "", check=False)
     assert res.returncode == 1
     assert "VNC password accepted: NO — " in res.stdout
-    assert "asks for a password but none is configured" in res.stdout
+    assert "offers only VncAuth: put its password in vnc_password_file" in res.stdout
 
 
 def test_vnc_down(enrolled):
@@ -82,16 +82,21 @@ def test_vnc_without_password(enrolled, vnc_factory):
     assert lines["VNC password accepted"] == "not needed (the VNC server asks for none)"
 
 
-def test_unsupported_security_type_real_xvnc(enrolled, vnc_factory):
-    """TigerVNC offering only TLSVnc (VeNCrypt, type 19): the reason, in plain words."""
-    server = vnc_factory("xvnc", password=None, extra=("-SecurityTypes", "TLSVnc"))
+def test_x509_without_the_certificate_real_xvnc(enrolled, vnc_factory, tls_files):
+    """TigerVNC offering only VeNCrypt X509Vnc and no certificate given to the agent: what to do."""
+    server = vnc_factory("xvnc", extra=("-SecurityTypes", "X509Vnc", "-X509Cert", str(tls_files.cert),
+                                        "-X509Key", str(tls_files.key)))
     code, lines, out = status(enrolled, "--vnc-port", str(server.port))
     print(out)
     assert code == 1
     assert lines["VNC server reachable"] == f"yes (127.0.0.1:{server.port})"
-    assert lines["VNC security type supported"].startswith("NO — ")
-    assert "it offers: 19 (VeNCrypt)" in lines["VNC security type supported"]
-    assert "VncAuth" in lines["VNC security type supported"]
+    assert lines["VNC security type supported"] == (
+        f"NO — The VNC server at 127.0.0.1:{server.port} offers only VeNCrypt X509Vnc: give the agent the "
+        "server's certificate (vnc_ca_file) or its SHA-256 fingerprint (vnc_pin_sha256).")
+    # …and with the pin it logs in (VncAuth inside TLS 1.3)
+    code, lines, out = status(enrolled, "--vnc-port", str(server.port), "--vnc-pin-sha256", tls_files.fingerprint)
+    assert code == 0, out
+    assert "VeNCrypt X509Vnc over TLSv1.3" in lines["VNC server reachable"]
 
 
 def test_gateway_unreachable(enrolled, xvnc_pw):

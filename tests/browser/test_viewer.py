@@ -85,9 +85,11 @@ def test_viewer_shows_why_the_pc_cannot_be_used(gateway_factory, agent_factory, 
     wait_for(lambda: gw.machine_state("pc") == "vnc_down", timeout=20, interval=0.3, what="agent reports VNC down")
     login(page, gw.url, "emp", "emppass12")
     page.wait_for_selector(".tile.state-vnc_down")
-    assert "VNC server is not answering" in page.inner_text(".tile .status")
+    tile = page.inner_text(".tile .status")
+    assert "The PC's VNC password in Ponte is wrong — ask your admin." in tile, tile
     page.goto(gw.url + "/view/pc")
     wait_js(page, "document.querySelector('#status').textContent.includes('password')", timeout=20000)
     text = page.inner_text("#status")
-    assert "rejected the password" in text, text
+    assert "VNC password in Ponte is wrong — ask your admin" in text, text
+    assert "127.0.0.1" not in text and "127.0.0.1" not in tile  # employees never see the internal address
     page.screenshot(path=str(ARTIFACTS / "viewer-vnc-refused.png"))

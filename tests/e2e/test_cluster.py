@@ -63,10 +63,10 @@ def test_agent_failure_reason_crosses_nodes(cluster, agent_factory, vnc_factory)
     ws = emp.view_socket(issued["ticket"])
     ws.settimeout(15)
     # The viewer is told in RFB itself (RFC 6143 §7.1.2), across both nodes …
-    with pytest.raises(ServerRefused, match="rejected the password"):
+    with pytest.raises(ServerRefused, match="VNC password in Ponte is wrong"):
         rfb_open(ws)
     # … and the gateway keeps the reason, reported by the agent to node B, for node A's viewer.
     status = wait_for(lambda: (lambda s: s if s.get("end_reason") else None)(
         emp.json("GET", f"/api/v1/sessions/{issued['session']}")), timeout=10, what="end reason")
-    assert "rejected the password" in status["end_reason"]
+    assert "VNC password in Ponte is wrong" in status["end_reason"]
     assert status["reconnect"] is False

@@ -341,7 +341,7 @@ def test_machine_status_page(web, app, world, users, client):
     live.agent_online(world.machines["desk-2"], "node-x", {"version": "9.8.7", "os": "Linux", "vnc_ok": False,
                                                            "vnc_detail": "connection refused"}, ttl=30)
     html = web.get("/admin/machines").get_data(as_text=True)
-    assert "9.8.7" in html and "Windows 11" in html and "Not answering" in html and "In use" in html
+    assert "9.8.7" in html and "Windows 11" in html and "Not usable" in html and "In use" in html
     page = web.get(f"/admin/machines/{world.machines['desk-2']}").get_data(as_text=True)
     assert "connection refused" in page and "Linux" in page
     # once the agent is gone, "last seen" and the last known facts remain (the control

@@ -57,9 +57,9 @@ ROUTES: dict[str, Route] = {
         "live_sessions", "history", "audit_log", "users", "user_create", "user_get", "user_update", "user_delete",
         "groups", "group_create", "group_get", "group_update", "group_delete", "group_member_add",
         "group_member_remove", "machines_list", "machine_create", "machine_get", "machine_update",
-        "machine_delete", "machine_enrolment", "machine_revoke", "machine_grants", "grant_put", "grant_delete",
-        "group_grant_put", "group_grant_delete", "tokens", "token_create", "token_revoke", "user_logout",
-        "login_attacks")},
+        "machine_delete", "machine_enrolment", "machine_revoke", "machine_vnc_retry", "machine_grants",
+        "grant_put", "grant_delete", "group_grant_put", "group_grant_delete", "tokens", "token_create",
+        "token_revoke", "user_logout", "login_attacks")},
     # the admin console
     **{f"admin.{name}": A for name in (
         "index", "users", "user_create", "user", "user_password", "user_disable", "user_enable", "user_admin",
@@ -68,6 +68,7 @@ ROUTES: dict[str, Route] = {
         "groups", "group_create", "group", "group_rename", "group_delete", "group_member_add",
         "group_member_remove", "group_grant", "group_ungrant",
         "machines", "machine_create", "machine", "machine_rename", "machine_code", "machine_revoke",
+        "machine_vnc_retry",
         "machine_delete", "machine_grant", "machine_ungrant", "machine_group_grant", "machine_group_ungrant",
         "sessions", "history", "history_csv", "audit", "audit_csv", "tokens", "token_create", "token_revoke")},
     # ending a session that has just ended is not an error: the page says so

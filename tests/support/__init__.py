@@ -171,7 +171,7 @@ def start_xvnc(workdir: Path, password: str | None = "vncpass1", geometry: str =
 
 
 def start_x11vnc(workdir: Path, password: str | None = "vncpass1", geometry: str = "320x240x24",
-                 extra: tuple[str, ...] = ()) -> VNCServer:
+                 extra: tuple[str, ...] = (), env: dict | None = None) -> VNCServer:
     workdir.mkdir(parents=True, exist_ok=True)
     display, port = free_display(), free_port()
     log = open(workdir / f"xvfb-{display}.log", "wb")
@@ -185,7 +185,8 @@ def start_x11vnc(workdir: Path, password: str | None = "vncpass1", geometry: str
         subprocess.run(["x11vnc", "-storepasswd", password, str(pw)], capture_output=True, check=True)
         args.insert(args.index("-rfbauth") + 1, str(pw))
     xlog = open(workdir / f"x11vnc-{display}.log", "wb")
-    x11 = subprocess.Popen(args + list(extra), stdout=xlog, stderr=xlog)
+    x11 = subprocess.Popen(args + list(extra), stdout=xlog, stderr=xlog,
+                           env={**os.environ, **env} if env else None)
     server = VNCServer("x11vnc", display, port, password, [xvfb, x11], workdir)
     # x11vnc prints PORT=… once it listens; read its log instead of connecting.
     wait_for(lambda: b"PORT=" in (workdir / f"x11vnc-{display}.log").read_bytes() or x11.poll() is not None,
