@@ -8,17 +8,20 @@ after the view returns, the handler writes no HTTP response of its own.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
+import time
 
 import gevent
 import gevent.event
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
+from .relay import RESTART_REASON
+
 log = logging.getLogger("gateway.server")
 
 KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
-NODE_TTL = 30
 DEFAULT_HTTP_TIMEOUT = 30.0
 
 
@@ -73,7 +76,14 @@ class UpgradeHandler(WSGIHandler):
 
 
 def serve(app, host: str, port: int, *, ready=None) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM; ``ready(address)`` once listening."""
+    """Serve ``app`` until SIGTERM/SIGINT, then drain; ``ready(address)`` once listening.
+
+    Drain (DESIGN.md §6): the listening socket closes first, so a balancer
+    moves on at once; viewers are told why and reconnect elsewhere, agents
+    are asked to reconnect elsewhere, every record is written, and the
+    process exits within ``drain_timeout``. A second signal exits at once,
+    with the ends of the sessions still open journaled.
+    """
     hub = app.extensions["ponte.hub"]
     settings = app.config["PONTE"]
     server = WSGIServer((host, port), app, handler_class=UpgradeHandler, log=None,
@@ -81,20 +91,45 @@ def serve(app, host: str, port: int, *, ready=None) -> None:
     server.http_timeout = settings.http_timeout
     server.init_socket()
     address = server.address
+    hub.address = f"{address[0]}:{address[1]}"
     hub.start()
-    gevent.spawn(_announce_node, app, f"{address[0]}:{address[1]}", settings)
+    gevent.spawn(_announce_node, app, hub.address, settings)
     stop = gevent.event.Event()
-    gevent.signal_handler(signal.SIGTERM, stop.set)
-    gevent.signal_handler(signal.SIGINT, stop.set)
+    signals = []
+
+    def on_signal():
+        signals.append(time.monotonic())
+        if len(signals) == 1:
+            stop.set()
+        else:
+            _force_exit(app)
+
+    gevent.signal_handler(signal.SIGTERM, on_signal)
+    gevent.signal_handler(signal.SIGINT, on_signal)
     server.start()
     log.info("Ponte gateway listening on http://%s:%s (node %s)", address[0], address[1], settings.node_id)
     if ready is not None:
         ready(address)
     stop.wait()
-    log.info("shutting down")
-    server.stop(timeout=2)
+    deadline = signals[0] + settings.drain_timeout
+    log.info("draining (at most %.0f s): no new connections; telling viewers and agents", settings.drain_timeout)
+    server.close()  # the listening socket first: the balancer sends new work elsewhere
+    hub.drain(deadline - 0.5)
+    server.stop(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+    log.info("drained in %.2f s", time.monotonic() - signals[0])
     if not settings.redis_url:
         _stop_embedded_redis(app)
+
+
+def _force_exit(app) -> None:
+    """The second signal: journal what is still open and leave now."""
+    log.warning("second signal: exiting now; open sessions' ends are journaled")
+    try:
+        app.extensions["ponte.hub"].journal_all(RESTART_REASON)
+    finally:
+        if not app.config["PONTE"].redis_url:
+            _stop_embedded_redis(app)
+        os._exit(1)
 
 
 def _stop_embedded_redis(app) -> None:
@@ -113,11 +148,13 @@ def _stop_embedded_redis(app) -> None:
 
 
 def _announce_node(app, address: str, settings) -> None:
+    """Refresh ``node:<id>`` every third of its TTL: survivors reap a node whose record expired."""
     live = app.extensions["ponte.live"]
-    while True:
+    hub = app.extensions["ponte.hub"]
+    while not hub.draining:
         try:
-            live.node_alive(settings.node_id, settings.node_address or address, NODE_TTL)
+            live.node_alive(settings.node_id, settings.node_address or address, settings.node_ttl)
         except Exception as exc:  # Redis down: keep serving, retry next tick
             log.warning("node heartbeat failed: %s", exc)
-        gevent.sleep(NODE_TTL / 3)
+        gevent.sleep(settings.node_ttl / 3)
 
