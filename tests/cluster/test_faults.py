@@ -24,7 +24,8 @@ import pytest
 from agents.transport import TransportError
 from tests.conftest import POSTGRES, needs
 from tests.support import wait_for
-from tests.support.cluster import PREFIX, Cluster, Viewer
+from tests.browser.conftest import browser  # noqa: F401 (the Chromium fixture)
+from tests.support.cluster import EMPLOYEE, PREFIX, Cluster, Viewer
 
 pytestmark = [needs("Xvnc", "nginx"), pytest.mark.slow]
 
@@ -341,13 +342,38 @@ def test_session_end_while_sql_refuses_is_journaled_then_recorded(up, database):
              what="the journal entry dropped")
 
 
-def test_defaults_give_the_issue_bounds():
-    from gateway.config import GatewaySettings
-    from gateway.liveness import MISSES, SAMPLES_PER_INTERVAL
 
-    d = GatewaySettings()
-    # A frozen peer: told after MISSES silent intervals, sampled SAMPLES_PER_INTERVAL times an interval.
-    assert d.stream_ping_interval * (MISSES + 1 / SAMPLES_PER_INTERVAL) <= 48  # "within ~45 s"
-    assert d.drain_timeout == 10
-    # A dead node: its record expires, then one reaper sweep (a third of the TTL) closes its rows.
-    assert d.node_ttl * (1 + 1 / 3) <= 60
+# -- item 5 in the browser: viewer.js reconnects at once, to the node that stays --------------------
+
+@pytest.mark.browser
+@needs("chromium")
+def test_viewer_page_reconnects_at_once_when_its_node_drains(up, browser):
+    from tests.browser.conftest import login
+
+    cluster = up
+    context = browser.new_context(viewport={"width": 800, "height": 600})
+    page = context.new_page()
+    try:
+        login(page, cluster.url, *EMPLOYEE)
+        page.goto(f"{cluster.url}/view/{sorted(cluster.agents)[2]}")
+        page.wait_for_function("window.ponte && window.ponte.events.some(e => e.type === 'connect')",
+                               timeout=30000)
+        first = page.evaluate("window.ponte.events.find(e => e.type === 'connect').session")
+        node = session_node(cluster, first)
+        gw = cluster.nodes[node]
+        drained = time.monotonic()
+        gw.proc.send_signal(signal.SIGTERM)
+        page.wait_for_function("window.ponte.events.filter(e => e.type === 'connect').length >= 2",
+                               timeout=20000)
+        back = time.monotonic() - drained
+        events = page.evaluate("window.ponte.events")
+        gw.proc.wait(15)
+    finally:
+        context.close()
+    kinds = [e["type"] for e in events]
+    print(f"viewer page: connected again {back:.1f}s after its node got SIGTERM; events {kinds}")
+    assert {"type": "restarting", "reason": "The gateway is restarting; reconnecting…"} in events
+    # At once: no "reconnecting in N s" countdown between the restart and the new session.
+    assert "reconnecting" not in kinds[kinds.index("restarting"):kinds.index("connect", kinds.index("restarting"))]
+    second = [e["session"] for e in events if e["type"] == "connect"][1]
+    assert session_node(cluster, second) not in ("", node)
