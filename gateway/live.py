@@ -149,6 +149,10 @@ class LiveStore:
             out.append({"id": sid, **row})
         return out
 
+    def live_ids(self) -> set[str]:
+        """Ids in the live index (``sessions:live``)."""
+        return {m.decode() for m in self._call(self.redis.smembers, self.key("sessions", "live"))}
+
     def machine_session_count(self, machine_id: int) -> int:
         return int(self._call(self.redis.scard, self.key("machine", machine_id, "sessions")))
 
