@@ -112,21 +112,23 @@ class Relay:
         down = gevent.spawn(self._pump_down)
         silence = Silence(self._ping_interval, ("agent", "viewer"), time.monotonic())
         pinger = Pinger()
-        step = min(PROGRESS_INTERVAL, silence.step)
-        next_progress = time.monotonic() + PROGRESS_INTERVAL
+        now = time.monotonic()
+        next_sample, next_progress = now + silence.step, now + PROGRESS_INTERVAL
         try:
-            while not self._done.wait(step):
+            while not self._done.wait(max(0.0, min(next_sample, next_progress) - time.monotonic())):
                 now = time.monotonic()
-                # Sampled, never per frame: the counters the pumps keep anyway.
-                dead, ping = silence.tick(now, *sample({"agent": (self.agent, self.to_viewer),
-                                                        "viewer": (self.viewer, self.from_viewer)}))
-                if dead is not None:
-                    log.info("session %s: the %s fell silent", self.session, dead)
-                    self._finish(SILENT[dead])
-                    break
-                if ping:
-                    pinger.ping(self.viewer)
-                    pinger.ping(self.agent)
+                if now >= next_sample:
+                    next_sample = now + silence.step
+                    # Sampled, never per frame: the counters the pumps keep anyway.
+                    dead, ping = silence.tick(now, *sample({"agent": (self.agent, self.to_viewer),
+                                                            "viewer": (self.viewer, self.from_viewer)}))
+                    if dead is not None:
+                        log.info("session %s: the %s fell silent", self.session, dead)
+                        self._finish(SILENT[dead])
+                        break
+                    if ping:
+                        pinger.ping(self.viewer)
+                        pinger.ping(self.agent)
                 if now >= next_progress:
                     next_progress = now + PROGRESS_INTERVAL
                     self._progress()

@@ -202,6 +202,10 @@ def test_redis_restart_admin_view_whole_and_new_sessions_within_2s(up):
     time.sleep(NODE_TTL * 2 + 1)
     for v in viewers:
         v.echo()
+    rows = history_rows(cluster, mine)
+    assert [r["ended_at"] for r in rows.values()] == [None] * len(mine), "a live session was reaped"
+    assert {r["state"] for r in rows.values()} == {"live"}
+    for v in viewers:
         v.close()
     assert view_whole.is_set() and timings["admin view whole"] <= 2.0, timings
     assert new_cross is not None and new_cross <= 2.0, timings
