@@ -378,7 +378,7 @@ class Hub:
             relay.stop(RESTART_REASON, code=CLOSE_RESTART, message=RESTART_MESSAGE)
         for forward in list(self.forwards.values()):
             forward.stop(CLOSE_RESTART, RESTART_REASON)
-        while (self.relays or self.pending or self.channels) and time.monotonic() < deadline:
+        while (self.relays or self.pending or self.channels or self.forwards) and time.monotonic() < deadline:
             gevent.sleep(0.05)
         left = max(0.0, deadline - time.monotonic())
         if self.relays:

@@ -25,7 +25,7 @@ from agents.transport import TransportError
 from tests.conftest import POSTGRES, needs
 from tests.support import wait_for
 from tests.browser.conftest import browser  # noqa: F401 (the Chromium fixture)
-from tests.support.cluster import EMPLOYEE, PREFIX, Cluster, Viewer
+from tests.support.cluster import EMPLOYEE, PREFIX, Client, Cluster, Viewer
 
 pytestmark = [needs("Xvnc", "nginx"), pytest.mark.slow]
 
@@ -216,23 +216,31 @@ def test_redis_restart_admin_view_whole_and_new_sessions_within_2s(up):
 def test_frozen_agent_ends_its_sessions_and_viewers_are_told(up):
     cluster = up
     machine = sorted(cluster.agents)[-1]
-    viewers = open_viewers(cluster, [machine], per_machine=4)  # the stream lands on either node
-    agent = cluster.agents[machine]
-    agent.proc.send_signal(signal.SIGSTOP)
-    frozen = time.monotonic()
+    viewers = open_viewers(cluster, [machine], per_machine=3)  # through nginx: streams land anywhere
+    # And one stream surely forwarded node to node: an agent dialling node-b itself, a viewer on node-a.
+    a, b = cluster.nodes["node-a"], cluster.nodes["node-b"]
+    direct = cluster.add_agent("pc-direct", b.url)
     try:
+        forwarded = Viewer(Client(a.url, *EMPLOYEE), "pc-direct")
+        forwarded.echo()
+        assert f"stream {forwarded.session} forwarded" in b.log_tail(200000)
+        viewers.append(forwarded)
+        frozen = time.monotonic()
+        for agent in (cluster.agents[machine], direct):
+            agent.proc.send_signal(signal.SIGSTOP)
         bound = 3 * PING + 4  # three silent intervals, plus sampling and a loaded machine
         for v in viewers:
             assert v.closed.wait(max(0.1, bound - (time.monotonic() - frozen))), \
                 f"viewer not told within {bound:g}s that the PC froze"
         told = max(v.closed_at for v in viewers) - frozen
-        print(f"frozen agent: all {len(viewers)} viewers told after {told:.1f}s "
-              f"(ping interval {PING:g}s; hops: {Counter(v.node == v.agent_node for v in viewers)})")
+        print(f"frozen agents: all {len(viewers)} viewers told after {told:.1f}s (ping interval {PING:g}s)")
         assert {v.close_reason for v in viewers} == {"The PC stopped answering"}
         rows = wait_for(lambda: all_closed(cluster, [v.session for v in viewers]), timeout=10, what="rows closed")
         assert {r["end_reason"] for r in rows.values()} == {"The PC stopped answering"}
     finally:
-        agent.proc.send_signal(signal.SIGCONT)
+        for agent in (cluster.agents[machine], direct):
+            agent.proc.send_signal(signal.SIGCONT)
+        direct.stop()
 
 
 def test_vanished_viewer_ends_its_session(up):

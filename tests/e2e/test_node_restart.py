@@ -23,7 +23,7 @@ NODE_STOPPED = "gateway node stopped"
 
 
 def _setup(gateway_factory, agent_factory, vnc_factory, **env):
-    gw = gateway_factory(PONTE_NODE_TTL="3", **env)
+    gw = gateway_factory(PONTE_NODE_TTL="3", PONTE_LOGIN_LIMIT="1000 per minute", **env)
     gw.add_user("emp", "emppass12")
     gw.add_user("boss", "bosspass12", admin=True)
     agent_factory(gw, "pc", vnc_factory())
@@ -39,9 +39,14 @@ def _open(gw):
     return issued["session"], ws
 
 
-def _row(gw, session):
-    rows = WebClient(gw.url, "boss", "bosspass12").json("GET", "/api/v1/history")["history"]
-    return next((r for r in rows if r["id"] == session), None)
+def _closed(gw, session):
+    """A poller: the session's history row once it is closed (one admin login for all polls)."""
+    boss = WebClient(gw.url, "boss", "bosspass12")
+
+    def poll():
+        rows = boss.json("GET", "/api/v1/history")["history"]
+        return next((r for r in rows if r["id"] == session and r["ended_at"]), None)
+    return poll
 
 
 def _restart_after_kill(gw):
@@ -56,7 +61,7 @@ def test_killed_node_closes_its_own_leftovers_at_start(gateway_factory, agent_fa
     time.sleep(5.5)  # one progress write: Redis has the session's bytes
     _restart_after_kill(gw)
     started = time.monotonic()
-    row = wait_for(lambda: (lambda r: r if r and r["ended_at"] else None)(_row(gw, session)), timeout=10,
+    row = wait_for(_closed(gw, session), timeout=10,
                    interval=0.3, what="the leftover row closed")
     print(f"own leftover closed {time.monotonic() - started:.1f}s after the restart")
     assert row["end_reason"] == NODE_STOPPED and row["bytes_to_viewer"] > 0
@@ -69,7 +74,7 @@ def test_default_node_id_predecessor_is_reaped_after_the_grace(gateway_factory, 
     session, ws = _open(gw)
     _restart_after_kill(gw)
     started = time.monotonic()
-    row = wait_for(lambda: (lambda r: r if r and r["ended_at"] else None)(_row(gw, session)), timeout=20,
+    row = wait_for(_closed(gw, session), timeout=20,
                    interval=0.3, what="the predecessor's row closed")
     print(f"predecessor's row closed {time.monotonic() - started:.1f}s after the restart")
     assert row["end_reason"] == NODE_STOPPED
@@ -85,7 +90,7 @@ def test_second_signal_exits_at_once_and_journals(gateway_factory, agent_factory
     assert gw.proc.wait(5) == 1  # forced, not drained
     print(f"forced exit after {time.monotonic() - started:.2f}s")
     gw.start()
-    row = wait_for(lambda: (lambda r: r if r and r["ended_at"] else None)(_row(gw, session)), timeout=10,
+    row = wait_for(_closed(gw, session), timeout=10,
                    interval=0.3, what="the journaled end written")
     assert row["end_reason"] == "The gateway is restarting"
     ws.close_with(1000)

@@ -162,6 +162,19 @@ class Cluster:
         self.redis.stop()
         self.vnc.stop()
 
+    def add_agent(self, name: str, gateway_url: str | None = None) -> AgentProcess:
+        """One more enrolled and online agent, dialling ``gateway_url`` (default: nginx).
+        Not in ``agents``: the caller stops it."""
+        boss = self.admin()
+        created = boss.json("POST", "/api/v1/machines", json_body={"name": name})
+        self.machine_ids[name] = created["machine"]["id"]
+        boss.json("PUT", f"/api/v1/machines/{name}/grants/{EMPLOYEE[0]}", json_body={})
+        agent = AgentProcess(self.base / f"agent-{name}", gateway_url or self.url, self.vnc)
+        enroll_agent(agent, created["enrolment"]["code"])
+        agent.start()
+        wait_for(lambda: self.agent_node(name), timeout=20, interval=0.2, what=f"{name} online")
+        return agent
+
     # -- clients --
 
     def employee(self) -> Client:
