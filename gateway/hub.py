@@ -341,7 +341,7 @@ class Hub:
                     live.agent_online(channel.machine_id, me, channel.fields, ttl=settings.heartbeat * 3 + 5,
                                       since=channel.since)
             for session, relay in list(self.relays.items()):
-                if relay.live_fields:
+                if relay.live_fields and not relay.ended:  # an ended one is being removed: no ghost
                     live.session_started(session, relay.machine_id, {
                         **relay.live_fields, "bytes_to_viewer": relay.to_viewer,
                         "bytes_from_viewer": relay.from_viewer})

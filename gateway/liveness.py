@@ -14,9 +14,9 @@ pure (counters and clock in, verdicts out); ``Pinger`` does the I/O.
 
 A slow peer is not a silent one. A pump blocked writing to a viewer on a
 slow link reads nothing from the agent meanwhile, so the agent's pongs wait
-unread: while bytes to a side are still unacknowledged (``unsent``), the
-other side is excused, and that side's own sign of life is the queue
-draining (the kernel's count of unacknowledged bytes changing).
+unread: while writes to a side are backed up (``unsent``), the other side
+is excused, and that side's own sign of life is its backlog shrinking
+(``Watch``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MISSES = 3
 SAMPLES_PER_INTERVAL = 5
+#: Unacknowledged bytes that mean a writer is backed up (far above a ping or an input event).
+BACKED_UP = 4096
 
 
 class Silence:
@@ -75,14 +77,37 @@ def unsent(ws: FramedWebSocket) -> int:
         return 0
 
 
-def sample(sides: dict) -> tuple[dict, set]:
-    """``Silence.tick``'s arguments for a hop: ``sides`` maps a name to
-    (socket, counter of what was read from it), for the two sides of a splice."""
-    queued = {name: unsent(ws) for name, (ws, _read) in sides.items()}
-    counts = {name: (read + ws.control_in, queued[name]) for name, (ws, read) in sides.items()}
-    a, b = sides
-    excused = {name for name, other in ((a, b), (b, a)) if queued[other]}
-    return counts, excused
+class Watch:
+    """The two sides of one splice, sampled for ``Silence``.
+
+    Life on a side: what was read from it (the pump's counter), the pings
+    and pongs it sent, and — when our writes to it were backed up (at least
+    ``BACKED_UP`` bytes unacknowledged, as a blocked writer leaves them) — its
+    backlog shrinking, which only its reading can cause. A side with a
+    backlog excuses the other side: we may not be reading that one meanwhile.
+    A small backlog proves nothing either way: a kernel acknowledges a ping
+    for a frozen process, and a vanished peer leaves our pings queued.
+    """
+
+    def __init__(self, interval: float, sides: dict, now: float):
+        self.sides = sides  # name -> FramedWebSocket
+        self.silence = Silence(interval, tuple(sides), now)
+        self.step = self.silence.step
+        self._queued = dict.fromkeys(sides, 0)
+        self._drained = dict.fromkeys(sides, 0)
+
+    def tick(self, now: float, reads: dict) -> tuple[str | None, bool]:
+        """``Silence.tick`` for ``reads`` (name -> bytes or messages read from that side)."""
+        counts = {}
+        for name, ws in self.sides.items():
+            queued = unsent(ws)
+            if self._queued[name] >= BACKED_UP and queued < self._queued[name]:
+                self._drained[name] += 1
+            self._queued[name] = queued
+            counts[name] = (reads[name], ws.control_in, self._drained[name])
+        a, b = self.sides
+        excused = {side for side, other in ((a, b), (b, a)) if self._queued[other] >= BACKED_UP}
+        return self.silence.tick(now, counts, excused)
 
 
 class Pinger:

@@ -24,7 +24,7 @@ import gevent.event
 from agents.protocol.framing import FramedWebSocket, FramingError
 from agents.transport import TLSOptions, TransportError, open_websocket
 
-from .liveness import Pinger, Silence, sample
+from .liveness import Pinger, Watch
 from .relay import CLOSE_PEER_GONE, DEFAULT_PING_INTERVAL, SILENT
 
 log = logging.getLogger(__name__)
@@ -69,12 +69,11 @@ class Forward:
         workers = [gevent.spawn(self._agent_to_peer), gevent.spawn(self._peer_to_agent)]
         for w in workers:
             w.link(lambda _g: self._done.set())
-        silence = Silence(self.ping_interval, ("agent", "peer"), time.monotonic())
+        watch = Watch(self.ping_interval, {"agent": self.agent_ws, "peer": self.peer}, time.monotonic())
         pinger = Pinger()
         try:
-            while not self._done.wait(silence.step):
-                dead, ping = silence.tick(time.monotonic(), *sample({"agent": (self.agent_ws, self.from_agent),
-                                                                     "peer": (self.peer, self.to_agent)}))
+            while not self._done.wait(watch.step):
+                dead, ping = watch.tick(time.monotonic(), {"agent": self.from_agent, "peer": self.to_agent})
                 if dead == "agent":
                     log.info("stream %s: the agent fell silent", self.session)
                     self._close = (CLOSE_PEER_GONE, SILENT["agent"])

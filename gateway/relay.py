@@ -22,7 +22,7 @@ import gevent.event
 
 from agents.protocol.framing import READ_SIZE, FramedWebSocket
 
-from .liveness import Pinger, Silence, sample
+from .liveness import Pinger, Watch
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,10 @@ class Relay:
         self._close: tuple[int, str] | None = None
         self._done = gevent.event.Event()
 
+    @property
+    def ended(self) -> bool:
+        return self._done.is_set()
+
     def stop(self, reason: str, *, code: int = 1000, message: str | None = None) -> None:
         """End the session from outside (admin, revocation, drain); idempotent.
 
@@ -110,18 +114,17 @@ class Relay:
     def run(self) -> RelayResult:
         up = gevent.spawn(self._pump_up)
         down = gevent.spawn(self._pump_down)
-        silence = Silence(self._ping_interval, ("agent", "viewer"), time.monotonic())
+        watch = Watch(self._ping_interval, {"agent": self.agent, "viewer": self.viewer}, time.monotonic())
         pinger = Pinger()
         now = time.monotonic()
-        next_sample, next_progress = now + silence.step, now + PROGRESS_INTERVAL
+        next_sample, next_progress = now + watch.step, now + PROGRESS_INTERVAL
         try:
             while not self._done.wait(max(0.0, min(next_sample, next_progress) - time.monotonic())):
                 now = time.monotonic()
                 if now >= next_sample:
-                    next_sample = now + silence.step
+                    next_sample = now + watch.step
                     # Sampled, never per frame: the counters the pumps keep anyway.
-                    dead, ping = silence.tick(now, *sample({"agent": (self.agent, self.to_viewer),
-                                                            "viewer": (self.viewer, self.from_viewer)}))
+                    dead, ping = watch.tick(now, {"agent": self.to_viewer, "viewer": self.from_viewer})
                     if dead is not None:
                         log.info("session %s: the %s fell silent", self.session, dead)
                         self._finish(SILENT[dead])

@@ -65,6 +65,7 @@ function wsUrl(ticket) {
 function openChannel(ticket) {
   const ws = new WebSocket(wsUrl(ticket));
   ws.addEventListener('close', (e) => { closed = { code: e.code, reason: e.reason }; });
+  window.ponte.socketUrl = ws.url;
   return ws;
 }
 

@@ -231,7 +231,7 @@ def test_frozen_agent_ends_its_sessions_and_viewers_are_told(up):
         bound = 3 * PING + 4  # three silent intervals, plus sampling and a loaded machine
         for v in viewers:
             assert v.closed.wait(max(0.1, bound - (time.monotonic() - frozen))), \
-                f"viewer not told within {bound:g}s that the PC froze"
+                f"viewer of {v.machine} (session {v.session} on {v.node}) not told within {bound:g}s that the PC froze"
         told = max(v.closed_at for v in viewers) - frozen
         print(f"frozen agents: all {len(viewers)} viewers told after {told:.1f}s (ping interval {PING:g}s)")
         assert {v.close_reason for v in viewers} == {"The PC stopped answering"}

@@ -10,6 +10,8 @@ and leaves the open sessions' ends in the node's journal.
 from __future__ import annotations
 
 import signal
+import socket
+import struct
 import time
 
 import pytest
@@ -84,13 +86,20 @@ def test_default_node_id_predecessor_is_reaped_after_the_grace(gateway_factory, 
 def test_second_signal_exits_at_once_and_journals(gateway_factory, agent_factory, vnc_factory):
     gw = _setup(gateway_factory, agent_factory, vnc_factory, PONTE_NODE_ID="gw-forced")
     session, ws = _open(gw)
+    # A viewer that stops reading with screens queued: its close takes the drain a moment.
+    ws.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    for _ in range(200):
+        ws.write_message(struct.pack(">BBHHHH", 3, 0, 0, 0, 320, 240))
+    time.sleep(2)
+    log = gw.instance / "gateway.log"
+    gw.proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: b"draining" in log.read_bytes(), timeout=5, interval=0.02, what="the drain to start")
     started = time.monotonic()
-    gw.proc.send_signal(signal.SIGTERM)
-    gw.proc.send_signal(signal.SIGTERM)
+    gw.proc.send_signal(signal.SIGTERM)  # signals coalesce: the second one after the first was seen
     assert gw.proc.wait(5) == 1  # forced, not drained
-    print(f"forced exit after {time.monotonic() - started:.2f}s")
+    print(f"forced exit {time.monotonic() - started:.2f}s after the second signal")
+    assert b"second signal" in log.read_bytes()
     gw.start()
-    row = wait_for(_closed(gw, session), timeout=10,
-                   interval=0.3, what="the journaled end written")
+    row = wait_for(_closed(gw, session), timeout=10, interval=0.3, what="the journaled end written")
     assert row["end_reason"] == "The gateway is restarting"
     ws.close_with(1000)

@@ -46,3 +46,73 @@ def test_defaults_give_the_issue_bounds():
     assert d.stream_ping_interval * (MISSES + 1 / SAMPLES_PER_INTERVAL) <= 48
     assert d.drain_timeout == 10
     assert d.node_ttl * (1 + 1 / 3) <= 60
+
+
+def _tcp_pair(rcvbuf: int | None = None):
+    """(our end, the peer's end) of a real loopback TCP connection."""
+    import socket
+
+    srv = socket.socket()
+    if rcvbuf:
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # inherited by the accepted end
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    ours = socket.create_connection(srv.getsockname())
+    theirs, _ = srv.accept()
+    srv.close()
+    return ours, theirs
+
+
+def _server_ws(sock):
+    from agents.protocol.framing import FramedWebSocket
+
+    ws = FramedWebSocket()
+    ws.socket, ws.client = sock, False
+    return ws
+
+
+def test_a_backed_up_viewer_excuses_the_agent_and_reading_is_its_life():
+    """A pump blocked on a slow viewer reads nothing from the agent: not the agent's fault."""
+    import time as _time
+
+    from gateway.liveness import BACKED_UP, Watch, unsent
+
+    viewer, viewer_peer = _tcp_pair(rcvbuf=4096)
+    agent, agent_peer = _tcp_pair()
+    watch = Watch(1, {"agent": _server_ws(agent), "viewer": _server_ws(viewer)}, now=0)
+    viewer.setblocking(False)
+    try:
+        while True:
+            viewer.send(b"x" * 65536)
+    except BlockingIOError:
+        pass
+    _time.sleep(0.2)
+    assert unsent(_server_ws(viewer)) >= BACKED_UP
+    reads = {"agent": 0, "viewer": 0}
+    verdicts = [watch.tick(t / 5, reads)[0] for t in range(1, 18)]  # three intervals, nothing read
+    assert verdicts[-1] == "viewer" and "agent" not in verdicts
+    # The viewer reads a little: its backlog shrinks, which is life.
+    watch = Watch(1, {"agent": _server_ws(agent), "viewer": _server_ws(viewer)}, now=0)
+    for t in range(1, 16):
+        viewer_peer.recv(65536)
+        _time.sleep(0.01)
+        assert watch.tick(t / 5, reads)[0] != "viewer"
+    for s in (viewer, viewer_peer, agent, agent_peer):
+        s.close()
+
+
+def test_a_frozen_peer_whose_kernel_acknowledges_pings_is_silent():
+    from gateway.liveness import Watch
+
+    agent, agent_peer = _tcp_pair()   # agent_peer never reads: a process stopped with SIGSTOP
+    viewer, viewer_peer = _tcp_pair()
+    ws = _server_ws(agent)
+    watch = Watch(1, {"agent": ws, "viewer": _server_ws(viewer)}, now=0)
+    dead = None
+    for t in range(1, 18):
+        if t % 5 == 0:
+            ws.ping()
+        dead = watch.tick(t / 5, {"agent": 0, "viewer": t})[0]
+    assert dead == "agent"
+    for s in (viewer, viewer_peer, agent, agent_peer):
+        s.close()
