@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from . import machines as ops
 from . import refs
 from .api import (AUDIT_CSV, HISTORY_CSV, audit_csv_rows, audit_query, csv_response, enrol_command,
-                  history_csv_rows, history_query, live_session_rows, login_attack_rows)
+                  history_csv_rows, history_query, live_ids_or_none, live_session_rows, login_attack_rows,
+                  record_state)
 from .auth import actor, client_ip, login_is_recent, safe_next
 from .extensions import db, login_manager
 from .headers import external_url
@@ -515,8 +516,10 @@ def history():
     except AdminError as exc:
         flash(str(exc), "error")
         filters, rows = {}, []
+    live_ids = live_ids_or_none()
     return render_template("admin/history.html", rows=rows[:PAGE], more=len(rows) > PAGE, offset=offset,
                            page=PAGE, filters=filters, user_names=_distinct(SessionRecord.user_name),
+                           states={r.id: record_state(r, live_ids) for r in rows[:PAGE]},
                            machine_names=_distinct(SessionRecord.machine_name))
 
 

@@ -25,6 +25,7 @@ from . import refs, sessions
 from .auth import actor, client_ip, ip_key, login_is_recent, throttle, via_token
 from .extensions import csrf, db, limiter
 from .headers import external_url, websocket_url
+from .live import LiveStoreError
 from .machines import AdminError, Conflict, EnrolmentError, NotFound, enrol_agent
 from .models import (ApiToken, AuditEvent, Group, Machine, SessionRecord, User, granted_machines,
                      machine_for_user, users_with_access)
@@ -161,12 +162,30 @@ def token_json(t: ApiToken) -> dict:
             "last_used_at": _iso(t.last_used_at), "revoked_at": _iso(t.revoked_at), "usable": t.usable}
 
 
-def history_json(r: SessionRecord) -> dict:
-    return {"id": r.id, "user": r.user_name, "user_id": r.user_id, "machine": r.machine_name,
+def history_json(r: SessionRecord, live_ids: set | None = None) -> dict:
+    return {"id": r.id, "state": record_state(r, live_ids),
+            "user": r.user_name, "user_id": r.user_id, "machine": r.machine_name,
             "machine_id": r.machine_id, "client_ip": r.client_ip, "started_at": _iso(r.started_at),
             "ended_at": _iso(r.ended_at), "duration_s": _duration(r),
             "bytes_to_viewer": r.bytes_to_viewer, "bytes_from_viewer": r.bytes_from_viewer,
             "end_reason": r.end_reason, "ended_by": r.ended_by}
+
+
+def record_state(r: SessionRecord, live_ids: set | None) -> str:
+    """``ended``; ``live`` (in the live index); ``stale``: open in SQL with nothing live
+    behind it (its node stopped, being closed); ``open`` when Redis cannot say."""
+    if r.ended_at is not None:
+        return "ended"
+    if live_ids is None:
+        return "open"
+    return "live" if r.id in live_ids else "stale"
+
+
+def live_ids_or_none() -> set | None:
+    try:
+        return sessions.live().live_ids()
+    except LiveStoreError:
+        return None
 
 
 def audit_json(r: AuditEvent) -> dict:
@@ -235,7 +254,13 @@ def session_status(session: str):
 def end_session(session: str):
     """End one's own live session, or (admins) anyone's, with a reason the viewer shows."""
     live = sessions.live().session(session) if refs.session_id(session) is not None else None
-    if live is None or not _may_see_session(live.get("user_id")):
+    if live is None:
+        # Open in the history with nothing live behind it (its node stopped): still endable.
+        record = db.session.get(SessionRecord, session) if refs.session_id(session) is not None else None
+        if record is None or record.ended_at is not None:
+            return error(404, "not_found", "No such live session.")
+        live = {"user_id": str(record.user_id)}
+    if not _may_see_session(live.get("user_id")):
         return error(404, "not_found", "No such live session.")
     own = live.get("user_id") == str(current_user.id)
     if not own and not login_is_recent():
@@ -257,7 +282,11 @@ def live_sessions():
 
 
 def live_session_rows() -> list[dict]:
-    """Live sessions as admins see them (user, machine, IP, start, duration, bytes)."""
+    """Live sessions as admins see them (user, machine, IP, start, duration, bytes).
+
+    Rows open in the history with nothing live behind them (their node
+    stopped; survivors close them within a node TTL) follow, as ``stale``.
+    """
     now = time.time()
     out = []
     for s in sessions.live().live_sessions():
@@ -269,6 +298,17 @@ def live_session_rows() -> list[dict]:
                     "started_at": _iso_epoch(started), "duration_s": max(0, int(now - started)),
                     "bytes_to_viewer": _int(s.get("bytes_to_viewer")) or 0,
                     "bytes_from_viewer": _int(s.get("bytes_from_viewer")) or 0})
+    seen = {row["id"] for row in out}
+    for r in db.session.scalars(select(SessionRecord).where(SessionRecord.ended_at.is_(None))
+                                .order_by(SessionRecord.started_at)):
+        if r.id in seen:
+            continue
+        started = r.started_at.replace(tzinfo=timezone.utc).timestamp()
+        out.append({"id": r.id, "state": "stale", "user": r.user_name, "user_id": r.user_id,
+                    "machine": r.machine_name, "machine_id": r.machine_id, "client_ip": r.client_ip,
+                    "node": r.node, "started": started, "started_at": _iso(r.started_at),
+                    "duration_s": max(0, int(now - started)), "bytes_to_viewer": r.bytes_to_viewer,
+                    "bytes_from_viewer": r.bytes_from_viewer})
     return out
 
 
@@ -376,7 +416,8 @@ def history():
         return csv_response("ponte-history.csv", HISTORY_CSV, history_csv_rows(db.session.scalars(stmt)))
     limit, offset = _page(request.args)
     rows = db.session.scalars(stmt.limit(limit).offset(offset))
-    return jsonify(history=[history_json(r) for r in rows], limit=limit, offset=offset)
+    live_ids = live_ids_or_none()
+    return jsonify(history=[history_json(r, live_ids) for r in rows], limit=limit, offset=offset)
 
 
 @bp.get("/audit")

@@ -22,6 +22,9 @@ DEFAULT_PORT = 8080
 DEFAULT_TICKET_TTL = 30
 DEFAULT_HEARTBEAT = 15.0
 DEFAULT_STREAM_TIMEOUT = 10.0
+DEFAULT_STREAM_PING_INTERVAL = 15.0  # a silent stream peer is dropped after 3 of these (~45 s)
+DEFAULT_DRAIN_TIMEOUT = 10.0
+DEFAULT_NODE_TTL = 30  # a node whose record is this old is dead: survivors close its sessions
 DEFAULT_LOGIN_LIMIT = "10 per minute"  # failed logins per client address
 DEFAULT_NETWORK_LOGIN_LIMIT = "10 per 15 minutes"  # failed logins per (account, client network)
 DEFAULT_ACCOUNT_LOGIN_LIMIT = "20 per hour"  # failed logins per account from anywhere: then "under attack"
@@ -77,6 +80,13 @@ class GatewaySettings:
     ticket_ttl: int = DEFAULT_TICKET_TTL
     heartbeat: float = DEFAULT_HEARTBEAT
     stream_timeout: float = DEFAULT_STREAM_TIMEOUT
+    #: WebSocket ping on every stream hop (viewer, agent, node to node); any
+    #: frame received counts as life, silence for 3 intervals ends the session.
+    stream_ping_interval: float = DEFAULT_STREAM_PING_INTERVAL
+    #: SIGTERM: at most this long to tell viewers and agents and write every record.
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
+    #: Lifetime of the node's ``node:<id>`` record, refreshed every third of it.
+    node_ttl: int = DEFAULT_NODE_TTL
     login_limit: str = DEFAULT_LOGIN_LIMIT
     network_login_limit: str = DEFAULT_NETWORK_LOGIN_LIMIT
     account_login_limit: str = DEFAULT_ACCOUNT_LOGIN_LIMIT

@@ -1,8 +1,19 @@
 """The agent hub: this node's agent control channels, pending streams and relays.
 
-One ``Hub`` per gateway process. It also listens on the node's Redis
-channels (DESIGN.md §3) so that another process — the CLI, the admin API on
-another node — can end a session or revoke a machine held here.
+One ``Hub`` per gateway process. It listens on the node's Redis channels
+(DESIGN.md §3) so that another process — the CLI, the admin API on another
+node — can end a session or revoke a machine held here. It also keeps what
+must survive faults:
+
+* ``reassert``: as soon as Redis answers again after a restart or an outage
+  (the listener resubscribed, or a byte update found its session record
+  gone), the node writes back everything it holds: its ``node:`` record,
+  each agent, each live session (whole, with its indexes), each awaited
+  stream.
+* ``journal_end``: a session end SQL did not take waits in the node's
+  journal (``journal``) and is retried until it does.
+* ``drain``: SIGTERM tells viewers and agents, closes everything, writes
+  every record, within ``drain_timeout``.
 
 Exceptions::
 
@@ -13,6 +24,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import time
 from dataclasses import dataclass, field
 
 import gevent
@@ -23,13 +36,22 @@ import redis
 from agents.protocol import control
 from agents.protocol.framing import FramedWebSocket
 
+from .journal import EndRecord, Journal, retry_forever
 from .live import LiveStoreError
+from .relay import CLOSE_RESTART, RESTART_MESSAGE, RESTART_REASON
 from .security import hash_token, new_token, token_matches
 
 log = logging.getLogger(__name__)
 
 CLOSE_REPLACED = 4000
 CLOSE_REVOKED = 4003
+#: The node-channel listener retries quickly: its reconnect is what triggers
+#: the re-assert after a Redis restart (target: the cluster whole within 2 s).
+LISTEN_BACKOFF_MIN = 0.1
+LISTEN_BACKOFF_MAX = 1.0
+#: A draining node asks its agents to come back after a jittered pause, so
+#: they do not all reach the remaining nodes in the same instant.
+RECONNECT_AFTER = (0.2, 1.5)
 
 
 class AgentUnavailable(Exception):
@@ -42,6 +64,9 @@ class AgentChannel:
     machine_name: str
     ws: FramedWebSocket
     lock: gevent.lock.Semaphore = field(default_factory=gevent.lock.Semaphore)
+    #: The agent's live record (``agent:<machine>``) as last written, for re-asserting it.
+    fields: dict = field(default_factory=dict)
+    since: float = field(default_factory=time.time)
 
     def send(self, event) -> None:
         with self.lock:
@@ -66,11 +91,27 @@ class Hub:
         self.channels: dict[int, AgentChannel] = {}
         self.pending: dict[str, PendingStream] = {}
         self.relays: dict = {}
+        #: Streams that landed here and are forwarded to their viewer's node.
+        self.forwards: dict = {}
         #: Why an agent could not serve a session it had already attached
         #: (e.g. its VNC server refused the password): becomes the end reason.
         self.failures: dict[str, str] = {}
         self.attached: dict[str, int] = {}  # session → machine, from attach until the session ends
+        self.address = ""  # this node's internal address, once serving
+        self.draining = False
+        self.journal = Journal(app.config["PONTE"].instance_path)
+        self._journal_wake = gevent.event.Event()
         self._listener = None
+        self._reasserting = None
+        self.reaper = None
+
+    @property
+    def settings(self):
+        return self.app.config["PONTE"]
+
+    @property
+    def live(self):
+        return self.app.extensions["ponte.live"]
 
     # -- agents --
 
@@ -91,42 +132,53 @@ class Hub:
     # -- streams --
 
     def request_stream(self, machine_id: int, session: str) -> PendingStream:
-        """Ask the machine's agent to open a stream for ``session``."""
+        """Ask the machine's agent to open a stream for ``session``.
+
+        Whichever node holds the agent, its stream may land on any node
+        behind the balancer: the ``streamwait`` marker, written before the
+        agent is asked, tells that node where the viewer waits.
+        """
+        if self.draining:
+            raise AgentUnavailable(machine_id)
         channel = self.channels.get(machine_id)
         token = new_token(32)
         pending = PendingStream(session, machine_id, hash_token(token))
-        if channel is None:
-            # Registered first: the forwarded stream may arrive while we still
-            # wait for Redis to confirm the publish.
-            self.pending[session] = pending
-            try:
-                self._request_remote(machine_id, session, token)
-            except AgentUnavailable:
-                self.pending.pop(session, None)
-                raise
-            return pending
+        # Registered first: the stream may arrive while we still talk to Redis.
         self.pending[session] = pending
         try:
-            channel.send(control.OpenStream(session=session, token=token))
-        except OSError as exc:
+            if channel is None:
+                self._request_remote(machine_id, session, token)
+            else:
+                self._mark_waiting(session)
+                channel.send(control.OpenStream(session=session, token=token))
+        except (AgentUnavailable, OSError) as exc:
             self.pending.pop(session, None)
+            if isinstance(exc, AgentUnavailable):
+                raise
             raise AgentUnavailable(machine_id) from exc
         return pending
 
-    def _request_remote(self, machine_id: int, session: str, token: str) -> None:
-        """The agent is held by another node: ask it, over Redis, to open the stream.
+    def _waiting_ttl(self) -> int:
+        return int(self.settings.stream_timeout) + 5
 
-        The agent's stream may then land on any node behind the load balancer;
-        that node forwards it here (``stream_waiter``), where the viewer waits.
-        """
-        live = self.app.extensions["ponte.live"]
-        me = self.app.config["PONTE"].node_id
+    def _mark_waiting(self, session: str) -> None:
+        try:
+            self.live.stream_waiting(session, self.settings.node_id, self._waiting_ttl())
+        except LiveStoreError as exc:
+            # The stream can still reach us directly; only a detour through
+            # another node would miss its way.
+            log.warning("stream marker of %s not written: %s", session, exc)
+
+    def _request_remote(self, machine_id: int, session: str, token: str) -> None:
+        """The agent is held by another node: ask it, over Redis, to open the stream."""
+        live = self.live
+        me = self.settings.node_id
         try:
             agent = live.agent(machine_id)
             node = (agent or {}).get("node")
             if not node or node == me or not live.node_address(node):
                 raise AgentUnavailable(machine_id)
-            live.stream_waiting(session, me, int(self.app.config["PONTE"].stream_timeout) + 5)
+            live.stream_waiting(session, me, self._waiting_ttl())
             if live.publish(node, {"cmd": "open", "machine_id": machine_id, "session": session,
                                    "token": token}) == 0:
                 raise AgentUnavailable(machine_id)
@@ -152,23 +204,26 @@ class Hub:
             self.failures[session] = reason
             return
         # A viewer waiting on another node: tell that node.
-        live = self.app.extensions["ponte.live"]
         try:
-            node = live.stream_waiter(session)
-            if node and node != self.app.config["PONTE"].node_id:
-                live.publish(node, {"cmd": "stream_failed", "machine_id": machine_id, "session": session,
-                                    "reason": reason})
+            node = self.live.stream_waiter(session)
+            if node and node != self.settings.node_id:
+                self.live.publish(node, {"cmd": "stream_failed", "machine_id": machine_id, "session": session,
+                                         "reason": reason})
         except LiveStoreError as exc:
             log.warning("stream failure of %s not forwarded: %s", session, exc)
 
-    def session_done(self, session: str) -> str | None:
-        """Forget a finished session; the agent's failure reason, if it sent one."""
+    def session_done(self, session: str) -> None:
+        """Forget a finished session (after its end was recorded)."""
         self.relays.pop(session, None)
         self.attached.pop(session, None)
-        return self.failures.pop(session, None)
+        self.failures.pop(session, None)
 
     def forget_stream(self, session: str) -> None:
         self.pending.pop(session, None)
+
+    def held(self) -> set[str]:
+        """Sessions this node is setting up, relaying or recording."""
+        return set(self.pending) | set(self.attached) | set(self.relays)
 
     # -- live sessions --
 
@@ -196,12 +251,40 @@ class Hub:
             if relay.user_id == user_id:
                 relay.stop(reason)
 
+    def close_unheld(self, session: str, reason: str) -> bool:
+        """Asked to end a session of ours that we do not hold (its record outlived
+        it): close the record. True if it was ours to close."""
+        from . import sessions
+        from .extensions import db
+        from .models import SessionRecord
+        from .reaper import row_fields
+
+        if session in self.held():
+            return False
+        with self.app.app_context():
+            try:
+                row = db.session.get(SessionRecord, session)
+                if row is None or row.ended_at is not None or row.node != self.settings.node_id:
+                    return False
+                try:
+                    known = {**row_fields(row), **(self.live.session(session) or {})}
+                except LiveStoreError:
+                    known = row_fields(row)
+                record = sessions.end_record(session, known, to_viewer=_int(known.get("bytes_to_viewer")),
+                                             from_viewer=_int(known.get("bytes_from_viewer")), reason=reason)
+                sessions.finish(record)
+                return True
+            finally:
+                db.session.remove()
+
     def handle_command(self, command: dict) -> None:
         """Apply one command received on this node's channel."""
         kind = command.get("cmd")
         try:
             if kind == "end":
-                self.end_session(str(command["session"]), str(command.get("reason", "Ended by an admin")))
+                session, reason = str(command["session"]), str(command.get("reason", "Ended by an admin"))
+                if not self.end_session(session, reason):
+                    self.close_unheld(session, reason)
             elif kind == "revoke":
                 self.end_machine(int(command["machine_id"]), str(command.get("reason", "Machine revoked")),
                                  revoke=True)
@@ -230,7 +313,7 @@ class Hub:
 
     def _open_for_peer(self, machine_id: int, session: str, token: str) -> None:
         channel = self.channels.get(machine_id)
-        if channel is None:
+        if channel is None or self.draining:
             log.info("asked to open a stream for machine %s, which is not connected here", machine_id)
             return
         try:
@@ -238,23 +321,135 @@ class Hub:
         except OSError as exc:
             log.info("could not ask machine %s for a stream: %s", machine_id, exc)
 
+    # -- records --
+
+    def journal_end(self, record: EndRecord) -> None:
+        """SQL did not take this end: keep it on disk and retry until it does."""
+        self.journal.append(record)
+        self._journal_wake.set()
+
+    def _write_journaled(self, record: EndRecord) -> None:
+        from . import sessions
+        from .extensions import db
+
+        with self.app.app_context():
+            try:
+                sessions.record_end(record)
+            finally:
+                db.session.remove()
+
+    # -- re-assert after Redis lost our keys --
+
+    def reassert(self) -> None:
+        """Write back, now, everything this node holds (idempotent)."""
+        live, settings = self.live, self.settings
+        me = settings.node_id
+        try:
+            if self.address and not self.draining:
+                live.node_alive(me, settings.node_address or self.address, settings.node_ttl)
+            for channel in list(self.channels.values()):
+                if channel.fields:
+                    live.agent_online(channel.machine_id, me, channel.fields, ttl=settings.heartbeat * 3 + 5,
+                                      since=channel.since)
+            for session, relay in list(self.relays.items()):
+                if relay.live_fields and not relay.ended:  # an ended one is being removed: no ghost
+                    live.session_started(session, relay.machine_id, {
+                        **relay.live_fields, "bytes_to_viewer": relay.to_viewer,
+                        "bytes_from_viewer": relay.from_viewer})
+            for session in list(self.pending):
+                live.stream_waiting(session, me, self._waiting_ttl())
+        except LiveStoreError as exc:
+            log.warning("re-assert to Redis incomplete: %s", exc)
+            return
+        log.info("re-asserted to Redis: node record, %d agent(s), %d live session(s)",
+                 len(self.channels), len(self.relays))
+
+    def request_reassert(self) -> None:
+        """Re-assert soon, once, however many callers noticed a missing record."""
+        if self._reasserting is None or self._reasserting.dead:
+            self._reasserting = gevent.spawn(self.reassert)
+
+    # -- drain (SIGTERM) --
+
+    def drain(self, deadline: float) -> None:
+        """Stop this node's work cleanly before ``deadline`` (``time.monotonic()``).
+
+        Agents are asked to reconnect (through the balancer, to a node that
+        stays) after a short jittered pause; viewers are closed with 1012 and
+        a reason viewer.js shows before it reconnects; every session's end
+        is recorded (in SQL, or in the journal); then the node's record goes.
+        """
+        self.draining = True
+        for channel in list(self.channels.values()):
+            gevent.spawn(self._send_reconnect, channel)
+        for session, pending in list(self.pending.items()):
+            self.pending.pop(session, None)
+            pending.result.set_exception(AgentUnavailable(RESTART_REASON))
+        for relay in list(self.relays.values()):
+            relay.stop(RESTART_REASON, code=CLOSE_RESTART, message=RESTART_MESSAGE)
+        for forward in list(self.forwards.values()):
+            forward.stop(CLOSE_RESTART, RESTART_REASON)
+        while (self.relays or self.pending or self.channels or self.forwards) and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        left = max(0.0, deadline - time.monotonic())
+        if self.relays:
+            log.warning("drain: %d session(s) still ending at the deadline; journaling them", len(self.relays))
+            self.journal_all(RESTART_REASON)
+        elif self.journal.path.exists() and left > 0:
+            with gevent.Timeout(left, False):
+                self.journal.replay(self._write_journaled)
+        try:
+            self.live.node_gone(self.settings.node_id)
+        except LiveStoreError:
+            pass  # it expires by itself
+
+    def _send_reconnect(self, channel: AgentChannel) -> None:
+        try:
+            channel.send(control.Reconnect(after=round(random.uniform(*RECONNECT_AFTER), 2),
+                                           reason=RESTART_REASON))
+        except OSError:
+            pass
+        channel.close(CLOSE_RESTART, RESTART_REASON)
+
+    def journal_all(self, reason: str) -> None:
+        """Journal the end of every session still held (a forced stop): the next start,
+        or a survivor, writes them."""
+        from . import sessions
+
+        for session, relay in list(self.relays.items()):
+            self.journal.append(sessions.end_record(session, relay.live_fields, to_viewer=relay.to_viewer,
+                                                    from_viewer=relay.from_viewer, reason=reason))
+
     # -- background --
 
     def start(self) -> None:
-        """Listen for node commands (needs a running gevent hub)."""
+        """Listen for node commands, retry journaled ends, reap dead nodes (needs a gevent hub)."""
+        from .reaper import Reaper
+
         if self._listener is None:
+            self.reaper = Reaper(self.app, self)
             self._listener = gevent.spawn(self._listen)
+            gevent.spawn(retry_forever, self.journal, self._write_journaled, self._journal_wake)
+            gevent.spawn(self.reaper.run_forever)
 
     def _listen(self) -> None:
         live = self.app.extensions["ponte.live"]
         settings = self.app.config["PONTE"]
-        backoff = 0.5
+        backoff = LISTEN_BACKOFF_MIN
+        lost = False
         while True:
             pubsub = None
             try:
                 pubsub = live.redis.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(live.key("node", settings.node_id), live.key("nodes"))
-                backoff = 0.5
+                backoff = LISTEN_BACKOFF_MIN
+                if lost:
+                    log.info("node channel back: re-asserting what this node holds")
+                    lost = False
+                self.reaper.redis_back()
+                # Whether Redis restarted or the connection blinked, write back what
+                # we hold: cheap, idempotent, and whole before anyone looks.
+                self.request_reassert()
                 for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue
@@ -266,7 +461,10 @@ class Hub:
                     if isinstance(command, dict):
                         self.handle_command(command)
             except redis.RedisError as exc:
-                log.warning("node channel lost (%s); retrying in %.1fs", exc, backoff)
+                self.reaper.redis_lost()
+                if not lost:
+                    log.warning("node channel lost (%s); retrying every %.1f s at most", exc, LISTEN_BACKOFF_MAX)
+                lost = True
             finally:
                 if pubsub is not None:
                     try:
@@ -274,4 +472,11 @@ class Hub:
                     except redis.RedisError:
                         pass
             gevent.sleep(backoff)
-            backoff = min(backoff * 2, 10)
+            backoff = min(backoff * 2, LISTEN_BACKOFF_MAX)
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

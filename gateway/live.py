@@ -1,8 +1,9 @@
 """Live state in Redis: online agents, one-time tickets, live sessions, nodes.
 
-Everything here can be lost: agents re-register on their next heartbeat and
-sessions end. Durable facts go to SQL (``models``). Keys follow DESIGN.md §3,
-under a configurable prefix.
+Everything here can be lost: each node re-asserts what it holds (its
+``node:`` record, its agents, its live sessions) as soon as Redis answers
+again (``Hub.reassert``). Durable facts go to SQL (``models``). Keys follow
+DESIGN.md §3, under a configurable prefix.
 
 Exceptions::
 
@@ -51,12 +52,12 @@ class LiveStore:
 
     # -- agents --
 
-    def agent_online(self, machine_id: int, node: str, info: dict, ttl: float) -> None:
+    def agent_online(self, machine_id: int, node: str, info: dict, ttl: float, since: float | None = None) -> None:
         key = self.key("agent", machine_id)
         now = time.time()
         fields = {"node": node, "last_seen": now, **{k: _flat(v) for k, v in info.items()}}
         pipe = self.redis.pipeline()
-        pipe.hsetnx(key, "since", now)
+        pipe.hsetnx(key, "since", since or now)
         pipe.hset(key, mapping=fields)
         pipe.expire(key, max(1, int(ttl)))
         self._call(pipe.execute)
@@ -119,9 +120,12 @@ class LiveStore:
         pipe.sadd(self.key("machine", machine_id, "sessions"), session)
         self._call(pipe.execute)
 
-    def session_bytes(self, session: str, to_viewer: int, from_viewer: int) -> None:
-        self._call(self.redis.hset, self.key("session", session),
-                   mapping={"bytes_to_viewer": to_viewer, "bytes_from_viewer": from_viewer})
+    def session_bytes(self, session: str, to_viewer: int, from_viewer: int) -> bool:
+        """Update a live session's byte counts; False if its record is gone (Redis
+        restarted): never recreate a partial record, the node re-asserts it whole."""
+        return bool(self._call(self.redis.eval, _UPDATE_IF_EXISTS, 1, self.key("session", session),
+                               "bytes_to_viewer", to_viewer, "bytes_from_viewer", from_viewer,
+                               "progress_at", time.time()))
 
     def session_ended(self, session: str, machine_id: int) -> None:
         pipe = self.redis.pipeline()
@@ -145,14 +149,36 @@ class LiveStore:
             out.append({"id": sid, **row})
         return out
 
+    def live_ids(self) -> set[str]:
+        """Ids in the live index (``sessions:live``)."""
+        return {m.decode() for m in self._call(self.redis.smembers, self.key("sessions", "live"))}
+
     def machine_session_count(self, machine_id: int) -> int:
         return int(self._call(self.redis.scard, self.key("machine", machine_id, "sessions")))
 
     # -- nodes --
 
     def node_alive(self, node: str, address: str, ttl: int) -> None:
-        self._call(self.redis.hset, self.key("node", node), mapping={"address": address, "seen": time.time()})
-        self._call(self.redis.expire, self.key("node", node), ttl)
+        pipe = self.redis.pipeline()
+        pipe.hset(self.key("node", node), mapping={"address": address, "seen": time.time()})
+        pipe.expire(self.key("node", node), ttl)
+        self._call(pipe.execute)
+
+    def node_gone(self, node: str) -> None:
+        """A node that stopped cleanly: no survivor needs to wait for its record to expire."""
+        self._call(self.redis.delete, self.key("node", node))
+
+    def nodes_alive(self, nodes) -> set[str]:
+        """Which of ``nodes`` have a ``node:`` record (i.e. refreshed it within its TTL)."""
+        names = list(nodes)
+        pipe = self.redis.pipeline()
+        for node in names:
+            pipe.exists(self.key("node", node))
+        return {n for n, alive in zip(names, self._call(pipe.execute)) if alive}
+
+    def try_lock(self, name: str, owner: str, ttl: int) -> bool:
+        """A short lock (SET NX EX): only one node does a job; it expires by itself."""
+        return bool(self._call(self.redis.set, self.key("lock", name), owner, nx=True, ex=max(1, int(ttl))))
 
     def node_address(self, node: str) -> str | None:
         raw = self._call(self.redis.hget, self.key("node", node), "address")
@@ -178,6 +204,12 @@ class LiveStore:
 
     def broadcast(self, command: dict) -> int:
         return int(self._call(self.redis.publish, self.key("nodes"), json.dumps(command)))
+
+
+# HSET only on a hash that exists, in one step (a plain HSET would recreate a
+# partial record after a Redis restart, which then hides the whole one).
+_UPDATE_IF_EXISTS = ("if redis.call('exists', KEYS[1]) == 1 then "
+                     "redis.call('hset', KEYS[1], unpack(ARGV)) return 1 end return 0")
 
 
 def _flat(value) -> str | int | float:

@@ -20,11 +20,13 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from . import refs
+from . import sessions
 from .extensions import db
 from .live import LiveStoreError
 from .models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Machine, SessionRecord, User, audit,
                      find_group, find_machine, find_user, machine_for_user, utcnow)
 from .passwords import password_problem
+from .reaper import row_fields
 from .security import hash_password, hash_token, new_enrolment_code, new_token, normalise_code
 
 log = logging.getLogger(__name__)
@@ -424,21 +426,44 @@ def user_for_token(secret: str) -> tuple[User, ApiToken] | None:
 # -- live sessions -------------------------------------------------------------------------------
 
 def end_session(session: str, reason: str, *, actor: str = "cli", ip: str = "") -> bool:
-    """End a live session on whichever node holds it; ``reason`` reaches the viewer."""
+    """End a session on whichever node holds it; ``reason`` reaches the viewer.
+
+    A history row still open with nothing live behind it (its node died, or
+    Redis lost it) is closed here and now, unless its node is alive, which
+    then closes it (``Hub.close_unheld``). False: nothing open by that id.
+    """
     if refs.session_id(session) is None:
         return False
     live = current_app.extensions["ponte.live"]
     row = live.session(session)
-    if row is None:
+    record = db.session.get(SessionRecord, session)
+    if row is None and (record is None or record.ended_at is not None):
         return False
     reason = (reason or "").strip()[:200] or "Ended by an admin"
-    record = db.session.get(SessionRecord, session)
     if record is not None and record.ended_at is None:
         record.ended_by = actor[:64]
-    audit("session_end_request", actor=actor, ip=ip, target=row.get("machine", ""),
-          detail=f"{session} ({row.get('user', '')}): {reason}")
+    machine = row.get("machine", "") if row else record.machine_name
+    user = row.get("user", "") if row else record.user_name
+    audit("session_end_request", actor=actor, ip=ip, target=machine, detail=f"{session} ({user}): {reason}")
     db.session.commit()
-    _end_live(session, row.get("node", ""), reason)
+    if row is not None:
+        _end_live(session, row.get("node", ""), reason)
+        return True
+    hub = current_app.extensions["ponte.hub"]
+    if hub.end_session(session, reason):
+        return True
+    if record.node == current_app.config["PONTE"].node_id:
+        hub.close_unheld(session, reason)
+        return True
+    try:
+        alive = bool(record.node) and record.node in live.nodes_alive([record.node])
+    except LiveStoreError:
+        alive = False
+    if alive:
+        _end_live(session, record.node, reason)  # that node closes the row if it holds nothing
+    else:
+        sessions.finish(sessions.end_record(session, row_fields(record), to_viewer=record.bytes_to_viewer,
+                                           from_viewer=record.bytes_from_viewer, reason=reason))
     return True
 
 

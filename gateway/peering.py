@@ -6,50 +6,106 @@ can land on any node, while the viewer waits on the node it reached
 the waiting node's internal address and splices the two; the waiting node
 checks the stream's one-time token as usual, so forwarding needs no trust
 of its own.
+
+Both hops are watched for silence (``liveness``): the agent's, pinged from
+here, and the peer node's, which pings us and answers our pings. A frozen
+agent closes the peer socket with 1011 and the reason, which the viewer's
+node records and shows as is; a draining node closes it with 1012.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 import gevent
+import gevent.event
 
 from agents.protocol.framing import FramedWebSocket, FramingError
 from agents.transport import TLSOptions, TransportError, open_websocket
+
+from .liveness import Pinger, Watch
+from .relay import CLOSE_PEER_GONE, DEFAULT_PING_INTERVAL, SILENT
 
 log = logging.getLogger(__name__)
 
 INTERNAL = TLSOptions(insecure_dev=True)  # node addresses are on the private network
 CONNECT_TIMEOUT = 5.0
+#: What the peer node is told when the peer node itself falls silent (it will not hear it).
+PEER_SILENT = "The gateway node of the viewer stopped answering"
 
 
-def forward_stream(agent_ws: FramedWebSocket, address: str, session: str, max_message: int) -> None:
-    """Splice ``agent_ws`` with the same stream route on the node at ``address``."""
-    url = f"ws://{address}/ws/agent/stream/{session}"
-    try:
-        peer = open_websocket(url, INTERNAL, timeout=CONNECT_TIMEOUT, max_message=max_message)
-    except TransportError as exc:
-        log.warning("stream %s: node at %s unreachable: %s", session, address, exc)
-        agent_ws.close_with(1011, "The viewer's node is unreachable")
-        return
+class Forward:
+    """One agent stream spliced to the viewer's node; ``run()`` blocks until it ends."""
 
-    def agent_to_peer():
+    def __init__(self, agent_ws: FramedWebSocket, address: str, session: str, max_message: int, *,
+                 ping_interval: float = DEFAULT_PING_INTERVAL):
+        self.agent_ws = agent_ws
+        self.address = address
+        self.session = session
+        self.max_message = max_message
+        self.ping_interval = ping_interval
+        self.peer: FramedWebSocket | None = None
+        self.from_agent = 0  # messages, counted by the one loop that reads them anyway
+        self.to_agent = 0
+        self._close: tuple[int, str] = (1000, "stream ended")
+        self._done = gevent.event.Event()
+
+    def stop(self, code: int, reason: str) -> None:
+        """End the forward (drain): the peer node hears ``code`` and ``reason``."""
+        if not self._done.is_set():
+            self._close = (code, reason)
+        self._done.set()
+
+    def run(self) -> None:
+        url = f"ws://{self.address}/ws/agent/stream/{self.session}"
+        try:
+            self.peer = open_websocket(url, INTERNAL, timeout=CONNECT_TIMEOUT, max_message=self.max_message)
+        except TransportError as exc:
+            log.warning("stream %s: node at %s unreachable: %s", self.session, self.address, exc)
+            self.agent_ws.close_with(1011, "The viewer's node is unreachable")
+            return
+        log.info("stream %s forwarded to the node at %s", self.session, self.address)
+        workers = [gevent.spawn(self._agent_to_peer), gevent.spawn(self._peer_to_agent)]
+        for w in workers:
+            w.link(lambda _g: self._done.set())
+        watch = Watch(self.ping_interval, {"agent": self.agent_ws, "peer": self.peer}, time.monotonic())
+        pinger = Pinger()
+        try:
+            while not self._done.wait(watch.step):
+                dead, ping = watch.tick(time.monotonic(), {"agent": self.from_agent, "peer": self.to_agent})
+                if dead == "agent":
+                    log.info("stream %s: the agent fell silent", self.session)
+                    self._close = (CLOSE_PEER_GONE, SILENT["agent"])
+                    break
+                if dead == "peer":
+                    log.info("stream %s: the viewer's node at %s fell silent", self.session, self.address)
+                    self._close = (CLOSE_PEER_GONE, PEER_SILENT)
+                    break
+                if ping:
+                    pinger.ping(self.agent_ws)
+                    pinger.ping(self.peer)
+        finally:
+            pinger.stop()
+            code, reason = self._close
+            self.peer.close_with(code, reason)
+            self.agent_ws.close_with(1000, "stream ended")
+            gevent.killall(workers, timeout=2)
+
+    def _agent_to_peer(self) -> None:
         # The agent's frames are masked for us; the peer wants ours masked too.
         try:
-            while (data := agent_ws.read_message()) is not None:
-                peer.write_message(data)
+            while (data := self.agent_ws.read_message()) is not None:
+                self.from_agent += 1
+                self.peer.write_message(data)
         except (OSError, FramingError) as exc:
-            log.debug("stream %s agent→node: %r", session, exc)
+            log.debug("stream %s agent→node: %r", self.session, exc)
 
-    def peer_to_agent():
+    def _peer_to_agent(self) -> None:
         try:
-            peer.pump(agent_ws)
+            self.peer.pump(self.agent_ws, self._count)
         except (OSError, FramingError) as exc:
-            log.debug("stream %s node→agent: %r", session, exc)
+            log.debug("stream %s node→agent: %r", self.session, exc)
 
-    log.info("stream %s forwarded to the node at %s", session, address)
-    workers = [gevent.spawn(agent_to_peer), gevent.spawn(peer_to_agent)]
-    gevent.wait(workers, count=1)
-    peer.close_with(1000, "stream ended")
-    agent_ws.close_with(1000, "stream ended")
-    gevent.killall(workers, timeout=2)
+    def _count(self, n: int) -> None:
+        self.to_agent += n

@@ -14,6 +14,7 @@ for the screen, ``UP_BUFFER`` for input events).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import gevent
@@ -22,11 +23,24 @@ import gevent.event
 from agents.protocol.framing import READ_SIZE, FramedWebSocket
 from agents.protocol.text import clean
 
+from .liveness import Pinger, Watch
+
 log = logging.getLogger(__name__)
 
 DOWN_BUFFER = READ_SIZE
 UP_BUFFER = 16 * 1024
 PROGRESS_INTERVAL = 5.0
+DEFAULT_PING_INTERVAL = 15.0
+
+#: Close codes (RFC 6455 §7.4.1) a node gives a session's sockets, and the
+#: words a viewer shows. 1012 (Service Restart) tells viewer.js to reconnect
+#: at once: the balancer sends it to a node that stays.
+CLOSE_RESTART = 1012
+CLOSE_PEER_GONE = 1011
+RESTART_REASON = "The gateway is restarting"
+RESTART_MESSAGE = "The gateway is restarting; reconnecting…"
+#: Why a session ended when one side fell silent (see ``liveness``).
+SILENT = {"agent": "The PC stopped answering", "viewer": "The viewer stopped answering"}
 
 # Fairness. A saturated pump rarely blocks (data is always there, the peer
 # always takes it) and gevent switches greenlets only on blocking, so after
@@ -65,38 +79,79 @@ class Relay:
     """One paired session; ``run()`` blocks until it ends, ``stop()`` ends it."""
 
     def __init__(self, session: str, viewer: FramedWebSocket, agent: FramedWebSocket, *,
-                 machine_id: int, user_id: int, on_progress=None):
+                 machine_id: int, user_id: int, on_progress=None,
+                 ping_interval: float = DEFAULT_PING_INTERVAL, live_fields: dict | None = None):
         self.session = session
         self.viewer = viewer
         self.agent = agent
         self.machine_id = machine_id
         self.user_id = user_id
+        #: The session's live record (``session:<id>``), re-asserted after a Redis restart.
+        self.live_fields = live_fields or {}
         self.to_viewer = 0
         self.from_viewer = 0
         self._up_turn = _Turns()
         self._down_turn = _Turns()
         self._on_progress = on_progress
+        self._ping_interval = ping_interval
         self._reason: str | None = None
+        self._close: tuple[int, str] | None = None
         self._done = gevent.event.Event()
 
-    def stop(self, reason: str) -> None:
-        """End the session from outside (admin, revocation); idempotent."""
+    @property
+    def ended(self) -> bool:
+        return self._done.is_set()
+
+    def stop(self, reason: str, *, code: int = 1000, message: str | None = None) -> None:
+        """End the session from outside (admin, revocation, drain); idempotent.
+
+        ``reason`` is recorded; the viewer's socket closes with ``code`` and
+        ``message`` (default: the reason).
+        """
+        if self._reason is None:
+            self._close = (code, message or reason)
         self._finish(reason)
 
     def run(self) -> RelayResult:
         up = gevent.spawn(self._pump_up)
         down = gevent.spawn(self._pump_down)
+        watch = Watch(self._ping_interval, {"agent": self.agent, "viewer": self.viewer}, time.monotonic())
+        pinger = Pinger()
+        now = time.monotonic()
+        next_sample, next_progress = now + watch.step, now + PROGRESS_INTERVAL
         try:
-            while not self._done.wait(PROGRESS_INTERVAL):
-                self._progress()
+            while not self._done.wait(max(0.0, min(next_sample, next_progress) - time.monotonic())):
+                now = time.monotonic()
+                if now >= next_sample:
+                    next_sample = now + watch.step
+                    # Sampled, never per frame: the counters the pumps keep anyway.
+                    dead, ping = watch.tick(now, {"agent": self.to_viewer, "viewer": self.from_viewer})
+                    if dead is not None:
+                        log.info("session %s: the %s fell silent", self.session, dead)
+                        self._finish(SILENT[dead])
+                        break
+                    if ping:
+                        pinger.ping(self.viewer)
+                        pinger.ping(self.agent)
+                if now >= next_progress:
+                    next_progress = now + PROGRESS_INTERVAL
+                    self._progress()
         finally:
+            pinger.stop()
             gevent.killall([up, down], block=True, timeout=2)
             _streaming.discard(self)
             self._up_turn.close()
             self._down_turn.close()
-            self.viewer.close_with(1000, _close_text(self._reason))
+            code, message = self._close or self._agent_close() or (1000, self._reason)
+            self.viewer.close_with(code, _close_text(message))
             self.agent.close_with(1000, "Session ended")
         return RelayResult(self._reason or "ended", self.to_viewer, self.from_viewer)
+
+    def _agent_close(self) -> tuple[int, str] | None:
+        """A node on the stream's way restarting: the viewer reconnects at once too."""
+        if self.agent.close_code == CLOSE_RESTART:
+            return CLOSE_RESTART, RESTART_MESSAGE
+        return None
 
     def _finish(self, reason: str) -> None:
         if self._reason is None:
@@ -170,6 +225,8 @@ def _peer_reason(side: str, ws: FramedWebSocket) -> str:
         return f"{side} sent an oversized message"
     if side == "agent":
         # The close reason is the peer's text: it reaches the log, the history and the viewer.
+        if ws.close_code in (CLOSE_RESTART, CLOSE_PEER_GONE) and ws.close_reason:
+            return clean(ws.close_reason)  # a node forwarding the stream said why, in our words
         detail = clean(ws.close_reason) if ws.close_reason and ws.close_code not in (1000, 1006) else ""
         return f"The PC closed the connection{': ' + detail if detail else ''}"
     return "viewer closed"

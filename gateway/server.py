@@ -33,11 +33,11 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 from . import admission
 from .config import DEFAULT_REQUEST_HEAD_TIMEOUT
 from .instance import UMASK
+from .relay import RESTART_REASON
 
 log = logging.getLogger("gateway.server")
 
 KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
-NODE_TTL = 30
 DEFAULT_HTTP_TIMEOUT = 30.0
 RETRY_AFTER = 5  # seconds, in the 503 of a client over a connection limit
 WARN_EVERY = 10.0  # seconds between two "limit reached" warnings of one kind
@@ -262,27 +262,59 @@ def _answer_and_close(sock, response: bytes) -> None:
 
 
 def serve(app, host: str, port: int, *, ready=None) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM; ``ready(address)`` once listening."""
+    """Serve ``app`` until SIGTERM/SIGINT, then drain; ``ready(address)`` once listening.
+
+    Drain (DESIGN.md §6): the listening socket closes first, so a balancer
+    moves on at once; viewers are told why and reconnect elsewhere, agents
+    are asked to reconnect elsewhere, every record is written, and the
+    process exits within ``drain_timeout``. A second signal exits at once,
+    with the ends of the sessions still open journaled.
+    """
     os.umask(UMASK)  # for the life of the node: whatever it writes later stays private (instance.py)
     hub = app.extensions["ponte.hub"]
     settings = app.config["PONTE"]
     server = GatewayServer((host, port), app, settings)
     server.init_socket()
     address = server.address
+    hub.address = f"{address[0]}:{address[1]}"
     hub.start()
-    gevent.spawn(_announce_node, app, f"{address[0]}:{address[1]}", settings)
+    gevent.spawn(_announce_node, app, hub.address, settings)
     stop = gevent.event.Event()
-    gevent.signal_handler(signal.SIGTERM, stop.set)
-    gevent.signal_handler(signal.SIGINT, stop.set)
+    signals = []
+
+    def on_signal():
+        signals.append(time.monotonic())
+        if len(signals) == 1:
+            stop.set()
+        else:
+            _force_exit(app)
+
+    gevent.signal_handler(signal.SIGTERM, on_signal)
+    gevent.signal_handler(signal.SIGINT, on_signal)
     server.start()
     log.info("Ponte gateway listening on http://%s:%s (node %s)", address[0], address[1], settings.node_id)
     if ready is not None:
         ready(address)
     stop.wait()
-    log.info("shutting down")
-    server.stop(timeout=2)
+    deadline = signals[0] + settings.drain_timeout
+    log.info("draining (at most %.0f s): no new connections; telling viewers and agents", settings.drain_timeout)
+    server.close()  # the listening socket first: the balancer sends new work elsewhere
+    hub.drain(deadline - 0.5)
+    server.stop(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+    log.info("drained in %.2f s", time.monotonic() - signals[0])
     if settings.embedded_redis:
         _stop_embedded_redis(app)
+
+
+def _force_exit(app) -> None:
+    """The second signal: journal what is still open and leave now."""
+    log.warning("second signal: exiting now; open sessions' ends are journaled")
+    try:
+        app.extensions["ponte.hub"].journal_all(RESTART_REASON)
+    finally:
+        if app.config["PONTE"].embedded_redis:
+            _stop_embedded_redis(app)
+        os._exit(1)
 
 
 def _stop_embedded_redis(app) -> None:
@@ -301,11 +333,13 @@ def _stop_embedded_redis(app) -> None:
 
 
 def _announce_node(app, address: str, settings) -> None:
+    """Refresh ``node:<id>`` every third of its TTL: survivors reap a node whose record expired."""
     live = app.extensions["ponte.live"]
-    while True:
+    hub = app.extensions["ponte.hub"]
+    while not hub.draining:
         try:
-            live.node_alive(settings.node_id, settings.node_address or address, NODE_TTL)
+            live.node_alive(settings.node_id, settings.node_address or address, settings.node_ttl)
         except Exception as exc:  # Redis down: keep serving, retry next tick
             log.warning("node heartbeat failed: %s", exc)
-        gevent.sleep(NODE_TTL / 3)
+        gevent.sleep(settings.node_ttl / 3)
 

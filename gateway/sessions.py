@@ -1,4 +1,10 @@
-"""Session lifecycle: ticket issue, start, end — Redis while live, SQL after."""
+"""Session lifecycle: ticket issue, start, end — Redis while live, SQL after.
+
+The end of a session is recorded whatever failed (DESIGN.md §3):
+``record_end`` closes the row only if it is still open, so the view that
+ran the session, the node's journal (``journal``) and a survivor closing a
+dead node's sessions (``reaper``) may all try; the first one wins.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,16 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from flask import current_app
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .extensions import db
+from .journal import EndRecord
 from .live import LiveStore, LiveStoreError, Ticket
-from .models import Machine, SessionRecord, User, audit, utcnow
+from .models import Machine, SessionRecord, User, audit
 
 log = logging.getLogger(__name__)
 
@@ -41,45 +51,137 @@ def issue(user: User, machine: Machine, client_ip: str) -> IssuedSession:
     return IssuedSession(session, ticket, settings.ticket_ttl)
 
 
-def started(session: str, user: User, machine: Machine, client_ip: str, node: str) -> None:
-    """Record a paired session: live in Redis, a history row in SQL."""
+def started(session: str, user: User, machine: Machine, client_ip: str, node: str) -> dict:
+    """Record a paired session: a history row in SQL, then live in Redis.
+
+    Returns the live record's fields (the node re-asserts them after a
+    Redis restart). Raises ``SQLAlchemyError`` if SQL did not take the row:
+    a session that cannot be recorded does not start.
+    """
     now = time.time()
     db.session.add(SessionRecord(id=session, user_id=user.id, user_name=user.name,
                                  machine_id=machine.id, machine_name=machine.name,
-                                 client_ip=client_ip, node=node))
+                                 client_ip=client_ip, node=node, started_at=_utc(now)))
     audit("session_start", actor=user.name, ip=client_ip, target=machine.name, detail=session)
-    db.session.commit()
     try:
-        live().session_started(session, machine.id, {
-            "state": "live", "user": user.name, "user_id": user.id, "machine": machine.name,
-            "machine_id": machine.id, "client_ip": client_ip, "node": node, "started": now,
-            "bytes_to_viewer": 0, "bytes_from_viewer": 0,
-        })
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        raise
+    fields = {"state": "live", "user": user.name, "user_id": user.id, "machine": machine.name,
+              "machine_id": machine.id, "client_ip": client_ip, "node": node, "started": now}
+    try:
+        live().session_started(session, machine.id, {**fields, "bytes_to_viewer": 0, "bytes_from_viewer": 0})
     except LiveStoreError as exc:
-        # The session still works; admins will not see it live until Redis is back.
+        # The session still works; it is re-asserted as soon as Redis answers again.
         log.warning("session %s not indexed live: %s", session, exc)
+    return fields
 
 
 #: ``ended_by`` of a session the PC itself could not serve (e.g. its VNC
 #: server refused the agent's password): retrying will not help.
 ENDED_BY_PC = "the PC"
+#: Why the sessions of a node that died were closed (by a survivor, or by itself at its next start).
+NODE_STOPPED = "gateway node stopped"
+
+
+def end_record(session: str, fields: dict, *, to_viewer: int, from_viewer: int, reason: str,
+               ended_by: str = "", ended_at: float | None = None) -> EndRecord:
+    """The end of ``session`` whose live record is ``fields`` (as in Redis: strings welcome)."""
+    return EndRecord(session=session, ended_at=ended_at or time.time(), to_viewer=int(to_viewer),
+                     from_viewer=int(from_viewer), reason=reason[:255], ended_by=ended_by[:64],
+                     machine_id=_int(fields.get("machine_id")), machine_name=str(fields.get("machine", "")),
+                     user_id=_int(fields.get("user_id")), user_name=str(fields.get("user", "")),
+                     client_ip=str(fields.get("client_ip", "")), node=str(fields.get("node", "")),
+                     started_at=_float(fields.get("started")))
 
 
 def ended(session: str, machine_id: int, *, to_viewer: int, from_viewer: int, reason: str,
-          ended_by: str = "") -> None:
-    """Close the history row (always) and drop the live record (best effort)."""
-    record = db.session.get(SessionRecord, session)
-    if record is not None and record.ended_at is None:
-        record.ended_at = utcnow()
-        if ended_by and not record.ended_by:
-            record.ended_by = ended_by
-        record.bytes_to_viewer = to_viewer
-        record.bytes_from_viewer = from_viewer
-        record.end_reason = reason[:255]
-        audit("session_end", actor=record.user_name, ip=record.client_ip,
-              target=record.machine_name, detail=f"{session}: {reason}"[:512])
-        db.session.commit()
+          ended_by: str = "", fields: dict | None = None) -> bool:
+    """Close the history row (always, see ``finish``) and drop the live record.
+
+    ``fields``: the session's live record, for the journal should SQL be
+    down (default: what Redis has).
+    """
+    if fields is None:
+        try:
+            fields = live().session(session) or {}
+        except LiveStoreError:
+            fields = {}
+    return finish(end_record(session, {**fields, "machine_id": machine_id}, to_viewer=to_viewer,
+                             from_viewer=from_viewer, reason=reason, ended_by=ended_by))
+
+
+def finish(record: EndRecord) -> bool:
+    """Close the history row — now, or from the node's journal once SQL takes it —
+    and drop the live record (best effort). True if SQL has it now."""
+    written = True
     try:
-        live().session_ended(session, machine_id)
-    except LiveStoreError as exc:
-        log.warning("session %s not removed from live store: %s", session, exc)
+        record_end(record)
+    except SQLAlchemyError as exc:
+        log.warning("session %s: end not written to SQL (%s); journaled for retry", record.session, exc)
+        current_app.extensions["ponte.hub"].journal_end(record)
+        written = False
+    if record.machine_id is not None:
+        try:
+            live().session_ended(record.session, record.machine_id)
+        except LiveStoreError as exc:
+            log.warning("session %s not removed from live store: %s", record.session, exc)
+    return written
+
+
+def record_end(record: EndRecord, *, _again: bool = True) -> bool:
+    """Write ``record`` to SQL if the row is still open (create it closed if it is
+    missing); True if this call closed it. Raises ``SQLAlchemyError`` if SQL is down.
+
+    One conditional UPDATE, so two nodes closing the same row cannot both win.
+    """
+    values = {"ended_at": _utc(record.ended_at), "bytes_to_viewer": record.to_viewer,
+              "bytes_from_viewer": record.from_viewer, "end_reason": record.reason[:255]}
+    try:
+        closed = db.session.execute(
+            update(SessionRecord).where(SessionRecord.id == record.session, SessionRecord.ended_at.is_(None))
+            .values(**values).execution_options(synchronize_session=False)).rowcount
+        if closed and record.ended_by:
+            db.session.execute(update(SessionRecord).where(SessionRecord.id == record.session,
+                                                           SessionRecord.ended_by == "")
+                               .values(ended_by=record.ended_by).execution_options(synchronize_session=False))
+        if not closed and db.session.get(SessionRecord, record.session) is None:
+            # Its start never reached SQL (or was lost): the history still gets it.
+            db.session.add(SessionRecord(
+                id=record.session, user_id=record.user_id, user_name=record.user_name[:64],
+                machine_id=record.machine_id, machine_name=record.machine_name[:64],
+                client_ip=record.client_ip[:64], node=record.node[:128], ended_by=record.ended_by,
+                started_at=_utc(record.started_at or record.ended_at), **values))
+            closed = 1
+        if closed:
+            audit("session_end", actor=record.user_name, ip=record.client_ip, target=record.machine_name,
+                  detail=f"{record.session}: {record.reason}"[:512])
+        db.session.commit()
+        return bool(closed)
+    except IntegrityError:
+        db.session.rollback()
+        if not _again:
+            raise
+        return record_end(record, _again=False)  # created meanwhile by someone else: closed or open
+    except SQLAlchemyError:
+        db.session.rollback()
+        raise
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

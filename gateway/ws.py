@@ -31,8 +31,8 @@ from .extensions import csrf, db, limiter
 from .hub import AgentChannel, AgentUnavailable, Hub
 from .live import LiveStoreError
 from .models import Machine, machine_for_user, note_agent_seen
-from .peering import forward_stream
-from .relay import Relay
+from .peering import Forward
+from .relay import CLOSE_RESTART, RESTART_MESSAGE, RESTART_REASON, Relay
 from .security import token_matches
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ CLOSE_POLICY = 4003
 CLOSE_UNAVAILABLE = 4004
 CLOSE_TRY_AGAIN = 1013  # RFC 6455 close code registry: Try Again Later
 #: Total seconds an unauthenticated socket has for its first message (hello, attach).
+CLOSE_UNRECORDED = 1011
 HELLO_TIMEOUT = 10.0
 UPGRADED = Response(status=101)
 
@@ -196,28 +197,51 @@ def view():
         viewer.close_with(CLOSE_UNAVAILABLE, "The PC did not answer in time")
         return UPGRADED
     except AgentUnavailable as exc:
-        viewer.close_with(CLOSE_UNAVAILABLE, f"The PC could not start the session: {exc}")
+        if hub.draining:
+            viewer.close_with(CLOSE_RESTART, RESTART_MESSAGE)
+        else:
+            viewer.close_with(CLOSE_UNAVAILABLE, f"The PC could not start the session: {exc}")
         return UPGRADED
 
-    sessions.started(ticket.session, user, machine, client_ip, settings.node_id)
+    try:
+        live_fields = sessions.started(ticket.session, user, machine, client_ip, settings.node_id)
+    except SQLAlchemyError as exc:
+        # No history row, no session: every session that runs is on record.
+        log.warning("session %s not started: SQL did not take its record: %s", ticket.session, exc)
+        hub.session_done(ticket.session)
+        agent_ws.close_with(1000, "Session not started")
+        attached.set()
+        viewer.close_with(CLOSE_UNRECORDED, "The gateway cannot record sessions right now. Try again in a moment.")
+        db.session.remove()
+        return UPGRADED
     current_app.extensions["ponte.metrics"].sessions_started.inc()
     machine_id, user_id = machine.id, user.id
     db.session.remove()  # no database connection held for the hours a session lasts
 
     live = sessions.live()
+
+    def progress(up: int, down: int) -> None:
+        if not live.session_bytes(ticket.session, up, down):
+            hub.request_reassert()  # Redis lost our records: write them back whole
+
     relay = Relay(ticket.session, viewer, agent_ws, machine_id=machine_id, user_id=user_id,
-                  on_progress=lambda up, down: live.session_bytes(ticket.session, up, down))
+                  on_progress=progress, ping_interval=settings.stream_ping_interval, live_fields=live_fields)
     hub.relays[ticket.session] = relay
     try:
-        result = relay.run()
+        try:
+            result = relay.run()
+        finally:
+            attached.set()
+        failure = hub.failures.get(ticket.session)
+        if failure is not None:
+            result = dataclasses.replace(result, reason=f"The PC could not start the session: {failure}")
+        # Recorded while the hub still holds the session: a reaper never takes it for a leftover.
+        sessions.finish(sessions.end_record(
+            ticket.session, live_fields, to_viewer=result.to_viewer, from_viewer=result.from_viewer,
+            reason=result.reason, ended_by=sessions.ENDED_BY_PC if failure is not None else ""))
     finally:
-        failure = hub.session_done(ticket.session)
-        attached.set()
-    if failure is not None:
-        result = dataclasses.replace(result, reason=f"The PC could not start the session: {failure}")
-    sessions.ended(ticket.session, machine_id, to_viewer=result.to_viewer,
-                   from_viewer=result.from_viewer, reason=result.reason,
-                   ended_by=sessions.ENDED_BY_PC if failure is not None else "")
+        hub.session_done(ticket.session)
+        db.session.remove()
     current_app.extensions["ponte.metrics"].session_ended(result.reason, result.to_viewer, result.from_viewer)
     log.info("session %s ended: %s (%d bytes to viewer, %d from)", ticket.session,
              result.reason, result.to_viewer, result.from_viewer)
@@ -235,9 +259,15 @@ def agent_stream(session: str):
         abort(404, "No session is waiting for this stream.")
     if session not in hub.pending:
         address = _waiting_elsewhere(session, settings)
-        if address is None:
+        if address is None or hub.draining:
             abort(404, "No session is waiting for this stream.")
-        forward_stream(_accept(hs, settings.max_message), address, session, settings.max_message)
+        forward = Forward(_accept(hs, settings.max_message), address, session, settings.max_message,
+                          ping_interval=settings.stream_ping_interval)
+        hub.forwards[session] = forward
+        try:
+            forward.run()
+        finally:
+            hub.forwards.pop(session, None)
         return UPGRADED
     ws = _accept(hs, settings.max_message)
     try:
@@ -310,6 +340,10 @@ def agent_control():
         db.session.remove()
         return UPGRADED
 
+    if hub.draining:
+        ws.close_with(CLOSE_RESTART, RESTART_REASON)
+        db.session.remove()
+        return UPGRADED
     channel = AgentChannel(machine.id, machine.name, ws)
     info = hello.info
     _note_seen(machine.id, info)
@@ -362,15 +396,15 @@ def _note_seen(machine_id: int, info: control.AgentInfo) -> None:
 
 
 def _mark_online(live, channel: AgentChannel, info: control.AgentInfo, settings) -> None:
+    channel.fields = {"name": channel.machine_name, "version": info.version, "os": info.os,
+                      "hostname": info.hostname, "vnc_ok": info.vnc_ok, "vnc_detail": info.vnc_detail,
+                      "vnc_state": info.vnc_state}
     try:
-        live.agent_online(channel.machine_id, settings.node_id, {
-            "name": channel.machine_name, "version": info.version, "os": info.os,
-            "hostname": info.hostname, "vnc_ok": info.vnc_ok, "vnc_detail": info.vnc_detail,
-            "vnc_state": info.vnc_state,
-        }, ttl=settings.heartbeat * 3 + 5)
+        live.agent_online(channel.machine_id, settings.node_id, channel.fields, ttl=settings.heartbeat * 3 + 5,
+                          since=channel.since)
     except LiveStoreError as exc:
-        # Redis restarting: the agent stays connected and is re-registered
-        # by its next heartbeat.
+        # Redis restarting: the agent stays connected; the hub re-asserts it
+        # as soon as Redis answers again.
         log.warning("agent %s not marked online: %s", channel.machine_name, exc)
 
 

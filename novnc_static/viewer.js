@@ -22,6 +22,8 @@ const { default: RFB } = await import(screen.dataset.novnc);
 const BACKGROUND = { 'X-Ponte-Background': '1' };
 const RETRY_MAX_S = 30;
 const RETRY_LIMIT = 12;          // then stop and offer a button: the PC is probably off
+const CLOSE_RESTART = 1012;      // RFC 6455 Service Restart: a gateway node is draining
+const RESTART_LIMIT = 3;         // immediate reconnects in a row, then the usual backoff
 const QUALITY = {                // noVNC: qualityLevel 0-9 (JPEG), compressionLevel 0-9
   high: { quality: 8, compression: 1 },
   medium: { quality: 6, compression: 2 },
@@ -41,6 +43,8 @@ let countdown = null;
 let scaleOn = store.get('scale', 'fit') === 'fit';
 let quality = QUALITY[store.get('quality', 'medium')] ? store.get('quality', 'medium') : 'medium';
 let keysyms = null;
+let closed = null;            // {code, reason} of the session's WebSocket once it closed
+let restarts = 0;
 
 window.ponte = { events: [] };  // read by the browser tests; harmless for people
 
@@ -57,6 +61,16 @@ function wsUrl() {
   const url = new URL('/ws/view', window.location.href);
   url.protocol = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
   return url.href;
+}
+
+// The session's socket is ours, handed to noVNC, so that its close code and
+// reason reach us: noVNC's disconnect event carries neither.
+// The ticket travels as a subprotocol, never in the URL (proxy logs); the gateway answers 'binary'.
+function openChannel(ticket) {
+  const ws = new WebSocket(wsUrl(), ['binary', `ponte.ticket.${ticket}`]);
+  ws.addEventListener('close', (e) => { closed = { code: e.code, reason: e.reason }; });
+  window.ponte.socketUrl = ws.url;
+  return ws;
 }
 
 async function openSession() {
@@ -109,13 +123,14 @@ function loggedOut() {
   show(loginLink, true);
 }
 
-async function connect() {
+async function connect(note = 'Connecting…') {
   clearInterval(countdown);
   show(reconnectBtn, false);
   show(cancelBtn, false);
   stopped = false;
   failure = null;
-  setStatus('Connecting…');
+  closed = null;
+  setStatus(note);
   let issued;
   try {
     issued = await openSession();
@@ -128,12 +143,13 @@ async function connect() {
   }
   session = issued.session;
   const started = performance.now();
-  rfb = new RFB(screen, wsUrl(), { shared: true, wsProtocols: ['binary', `ponte.ticket.${issued.ticket}`] });
+  rfb = new RFB(screen, openChannel(issued.ticket), { shared: true });
   rfb.focusOnClick = true;
   applySettings();
   window.ponte.rfb = rfb;
   rfb.addEventListener('connect', () => {
     retries = 0;
+    restarts = 0;
     setStatus('Connected', 'ok');
     window.ponte.events.push({ type: 'connect', session, ms: performance.now() - started });
     rfb.focus();
@@ -156,6 +172,14 @@ async function connect() {
       setStatus('Disconnected.');
       reconnectBtn.textContent = 'Connect again';
       show(reconnectBtn, true);
+      return;
+    }
+    if (closed && closed.code === CLOSE_RESTART && restarts < RESTART_LIMIT) {
+      // A gateway node is restarting: reconnect at once, the balancer sends us to one that stays.
+      restarts += 1;
+      const reason = closed.reason || 'The gateway is restarting; reconnecting…';
+      window.ponte.events.push({ type: 'restarting', reason });
+      connect(reason);
       return;
     }
     const info = await sessionInfo(session);

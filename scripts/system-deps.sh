@@ -16,7 +16,7 @@ declare -A pkg=(
   [npm]=npm
 )
 if [[ "$want" == test ]]; then
-  pkg+=([x11vnc]=x11vnc [Xvfb]=xvfb [chromium]=chromium [xdotool]=xdotool [xev]=x11-utils
+  pkg+=([x11vnc]=x11vnc [Xvfb]=xvfb [chromium]=chromium [xdotool]=xdotool [xev]=x11-utils [nginx]=nginx
         [redis-server]=redis-server [redis-sentinel]=redis-sentinel [psql]=postgresql-client
         [Xtightvnc]=tightvncserver)
 fi

@@ -164,6 +164,9 @@ class FramedWebSocket(WebSocket):
         # which writes through _send(). Under gevent this is a gevent lock.
         self._write_lock = threading.RLock()
         self._unsent: bytes = b""  # the rest of frames a killed writer left half-sent
+        #: Pings and pongs received: signs of life that carry no data (a
+        #: watchdog samples this; data is counted by whoever reads it).
+        self.control_in = 0
 
     # -- helpers that hide websockify's want-read/want-write retry protocol --
 
@@ -318,6 +321,13 @@ class FramedWebSocket(WebSocket):
         _Pump(self, sink, on_data, size, start_size, quantum).run()
 
     # -- websockify overrides --
+
+    def handle_ping(self, data):
+        self.control_in += 1
+        super().handle_ping(data)
+
+    def handle_pong(self, data):
+        self.control_in += 1
 
     def send_request(self, type, path):
         query = getattr(self, "_request_query", "")

@@ -39,7 +39,7 @@ def test_desktop_over_https_and_wss(browser, gateway_factory, agent_factory, vnc
                        if (!c || !c.width) return false;
                        const d = c.getContext('2d').getImageData(5, 5, 1, 1).data;
                        return d[0] === 0x16 && d[1] === 0xa0 && d[2] === 0x85; }""", timeout=15000)
-        assert page.evaluate("window.ponte.rfb._url").startswith("wss://")
+        assert page.evaluate("window.ponte.socketUrl").startswith("wss://")
         page.screenshot(path=str(ARTIFACTS / "viewer-https.png"))
         assert not violations, violations   # wss:// to the proxy's origin is allowed by connect-src
         context.close()

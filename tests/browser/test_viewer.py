@@ -47,7 +47,7 @@ def test_employee_opens_desktop_in_browser(stack, page):
     assert canvas_pixel(page, 300, 200)[:3] == [0x2E, 0x8B, 0x57]
     assert page.inner_text("#status") == "Connected"
     # The ticket went as a subprotocol, not in the URL (proxy logs); the gateway chose "binary".
-    assert page.evaluate("window.ponte.rfb._url").endswith("/ws/view")
+    assert page.evaluate("window.ponte.socketUrl").endswith("/ws/view")
     assert page.evaluate("window.ponte.rfb._sock._websocket.protocol") == "binary"
     page.screenshot(path=str(ARTIFACTS / "viewer-connected.png"))
 

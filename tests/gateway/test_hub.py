@@ -38,3 +38,62 @@ def test_machine_without_agent_anywhere_is_unavailable(app, hub):
     with app.app_context(), pytest.raises(AgentUnavailable):
         hub.request_stream(12345, "s3")
     assert "s3" not in hub.pending
+
+
+def _channel(machine_id: int):
+    """An agent channel on a real socket pair: the hub writes, the test reads."""
+    import socket
+
+    from agents.protocol.framing import FramedWebSocket
+    from gateway.hub import AgentChannel
+
+    ours, agents_end = socket.socketpair()
+    ws = FramedWebSocket()
+    ws.socket, ws.client = ours, False  # the server end, as accept() leaves it
+    return AgentChannel(machine_id, f"pc-{machine_id}", ws), agents_end
+
+
+def test_local_stream_request_tells_every_node_where_the_viewer_waits(app, hub):
+    """Issue 8 item 1: the agent's stream may land on the other node behind a balancer."""
+    channel, agents_end = _channel(21)
+    hub.attach_agent(channel)
+    with app.app_context():
+        hub.request_stream(21, "s-local")
+    assert app.extensions["ponte.live"].stream_waiter("s-local") == app.config["PONTE"].node_id
+    agents_end.settimeout(5)
+    frame = agents_end.recv(4096)
+    assert b'"type":"open"' in frame and b'"session":"s-local"' in frame
+
+
+def test_byte_updates_never_recreate_a_lost_session_record(app):
+    live = app.extensions["ponte.live"]
+    live.session_started("s-b", 3, {"state": "live", "user": "emp", "node": "n1", "bytes_to_viewer": 0})
+    assert live.session_bytes("s-b", 10, 2) is True
+    assert live.session("s-b")["bytes_to_viewer"] == "10"
+    live.redis.delete(live.key("session", "s-b"))  # as after a Redis restart
+    assert live.session_bytes("s-b", 20, 3) is False
+    assert live.session("s-b") is None  # no partial record that would hide the whole one
+
+
+def test_reassert_writes_back_agents_and_sessions_whole(app, hub):
+    from gateway.relay import Relay
+
+    live = app.extensions["ponte.live"]
+    channel, _agents_end = _channel(22)
+    channel.fields = {"name": "pc-22", "version": "1.0", "os": "Linux", "hostname": "h", "vnc_ok": True,
+                      "vnc_detail": "ok"}
+    hub.attach_agent(channel)
+    fields = {"state": "live", "user": "emp", "user_id": 2, "machine": "pc-22", "machine_id": 22,
+              "client_ip": "198.51.100.7", "node": "n1", "started": 1700000000.5}
+    relay = Relay("s-r", channel.ws, channel.ws, machine_id=22, user_id=2, live_fields=fields)
+    relay.to_viewer, relay.from_viewer = 5000, 40
+    hub.relays["s-r"] = relay
+    hub.address = "127.0.0.1:9"
+    hub.reassert()  # Redis was empty: as after a restart
+    me = app.config["PONTE"].node_id
+    agent = live.agent(22)
+    assert agent["node"] == me and agent["since"] == str(channel.since) and agent["vnc_ok"] == "1"
+    assert live.node_address(me) == "127.0.0.1:9"
+    assert live.session("s-r") == {**{k: str(v) for k, v in fields.items()},
+                                   "bytes_to_viewer": "5000", "bytes_from_viewer": "40"}
+    assert "s-r" in live.live_ids() and live.machine_session_count(22) == 1
