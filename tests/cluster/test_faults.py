@@ -22,7 +22,7 @@ from collections import Counter
 import pytest
 
 from agents.transport import TransportError
-from tests.conftest import POSTGRES, needs
+from tests.conftest import needs
 from tests.support import wait_for
 from tests.browser.conftest import browser  # noqa: F401 (the Chromium fixture)
 from tests.support.cluster import EMPLOYEE, PREFIX, Client, Cluster, Viewer
@@ -37,21 +37,15 @@ NODE_STOPPED = "gateway node stopped"
 
 
 @pytest.fixture(scope="module")
-def database():
-    """A PostgreSQL database of our own on the machine's server, dropped after."""
+def database(postgres_server):
+    """A PostgreSQL database of our own (on the machine's server or the tests' own), dropped after."""
     import sqlalchemy
 
-    admin = sqlalchemy.create_engine(f"{POSTGRES}/test", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sqlalchemy.text("SELECT 1"))
-    except sqlalchemy.exc.OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"no PostgreSQL at {POSTGRES}: {exc.orig}")
+    admin = sqlalchemy.create_engine(f"{postgres_server}/postgres", isolation_level="AUTOCOMMIT")
     name = f"ponte_surge_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    yield name, admin
+    yield name, admin, postgres_server
     with admin.connect() as conn:
         conn.execute(sqlalchemy.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
         conn.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
@@ -60,7 +54,7 @@ def database():
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, database):
-    c = Cluster.start(tmp_path_factory.mktemp("surge"), f"{POSTGRES}/{database[0]}", env=FAST)
+    c = Cluster.start(tmp_path_factory.mktemp("surge"), f"{database[2]}/{database[0]}", env=FAST)
     yield c
     c.stop()
 
@@ -323,10 +317,10 @@ def test_session_end_while_sql_refuses_is_journaled_then_recorded(up, database):
     import sqlalchemy
 
     cluster = up
-    name, admin = database
+    name, admin, server = database
     v = open_viewers(cluster, [sorted(cluster.agents)[1]])[0]
     journal = cluster.nodes[v.node].instance / "session-journal.jsonl"
-    engine = sqlalchemy.create_engine(f"{POSTGRES}/{name}")
+    engine = sqlalchemy.create_engine(f"{server}/{name}")
     try:
         with admin.connect() as conn:
             conn.execute(sqlalchemy.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
