@@ -24,7 +24,7 @@ import pytest
 from agents.transport import TransportError
 from tests.conftest import needs
 from tests.support import wait_for
-from tests.browser.conftest import browser  # noqa: F401 (the Chromium fixture)
+from tests.browser.conftest import browser, wait_js  # noqa: F401 (browser: the Chromium fixture)
 from tests.support.cluster import EMPLOYEE, PREFIX, Client, Cluster, Viewer
 
 pytestmark = [needs("Xvnc", "nginx"), pytest.mark.slow]
@@ -362,15 +362,13 @@ def test_viewer_page_reconnects_at_once_when_its_node_drains(up, browser):
     try:
         login(page, cluster.url, *EMPLOYEE)
         page.goto(f"{cluster.url}/view/{sorted(cluster.agents)[2]}")
-        page.wait_for_function("window.ponte && window.ponte.events.some(e => e.type === 'connect')",
-                               timeout=30000)
+        wait_js(page, "window.ponte && window.ponte.events.some(e => e.type === 'connect')", timeout=30000)
         first = page.evaluate("window.ponte.events.find(e => e.type === 'connect').session")
         node = session_node(cluster, first)
         gw = cluster.nodes[node]
         drained = time.monotonic()
         gw.proc.send_signal(signal.SIGTERM)
-        page.wait_for_function("window.ponte.events.filter(e => e.type === 'connect').length >= 2",
-                               timeout=20000)
+        wait_js(page, "window.ponte.events.filter(e => e.type === 'connect').length >= 2", timeout=20000, interval=50)
         back = time.monotonic() - drained
         events = page.evaluate("window.ponte.events")
         gw.proc.wait(15)

@@ -18,7 +18,7 @@ from gateway.journal import EndRecord, Journal
 from gateway.models import SessionRecord
 from gateway.reaper import Reaper
 
-from tests.gateway.conftest import add_live_session
+from tests.gateway.conftest import add_live_session, session_ref
 
 
 def _row(app, session):
@@ -169,22 +169,23 @@ def _emp_desk():
 
 def test_admin_ends_an_open_row_with_nothing_live(app, users, client, auth):
     """A row open in SQL whose node died and whose Redis record is gone: shown as stale, End closes it."""
+    ORPHAN = session_ref("orphan")
     from gateway.models import utcnow
 
     with app.app_context():
         emp, desk = _emp_desk()
-        db.session.add(SessionRecord(id="s-orphan", user_id=emp.id, user_name=emp.name, machine_id=desk.id,
+        db.session.add(SessionRecord(id=ORPHAN, user_id=emp.id, user_name=emp.name, machine_id=desk.id,
                                      machine_name=desk.name, client_ip="198.51.100.7", node="node-gone",
                                      started_at=utcnow()))
         db.session.commit()
     auth.login("boss", "bosspass1")
     live = client.get("/api/v1/sessions").get_json()["sessions"]
-    assert [(s["id"], s["state"], s["node"]) for s in live] == [("s-orphan", "stale", "node-gone")]
+    assert [(s["id"], s["state"], s["node"]) for s in live] == [(ORPHAN, "stale", "node-gone")]
     history = client.get("/api/v1/history").get_json()["history"]
-    assert [(h["id"], h["state"]) for h in history] == [("s-orphan", "stale")]
+    assert [(h["id"], h["state"]) for h in history] == [(ORPHAN, "stale")]
     assert "its gateway node stopped" in client.get("/admin/sessions").get_data(as_text=True)
-    resp = client.delete("/api/v1/sessions/s-orphan", json={"reason": "Cleaning up"}, headers=auth.headers())
+    resp = client.delete(f"/api/v1/sessions/{ORPHAN}", json={"reason": "Cleaning up"}, headers=auth.headers())
     assert resp.status_code == 202, resp.get_json()
-    row = _row(app, "s-orphan")
+    row = _row(app, ORPHAN)
     assert (row.end_reason, row.ended_by) == ("Cleaning up", "boss")
     assert client.get("/api/v1/sessions").get_json()["sessions"] == []
