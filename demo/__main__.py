@@ -40,20 +40,56 @@ def spawn(args, log_name: str, env=None) -> subprocess.Popen:
     return proc
 
 
+# The gateway drains for up to its drain_timeout (10 s by default) before it exits.
+STOP_GRACE = 12.0
+FORCED_GRACE = 3.0
+_deadline = float("inf")
+_forced = False
+
+
+def _force(_signum, _frame) -> None:
+    """A signal while stopping: hurry, never abandon the shutdown half-way."""
+    global _forced, _deadline
+    if not _forced:
+        _forced = True
+        _deadline = min(_deadline, time.monotonic() + FORCED_GRACE)
+        # os.write, not print: a handler may run in the middle of the main code's print.
+        os.write(sys.stdout.fileno(), b"[demo] forcing: ending what is left now\n")
+        for proc in children:
+            _signal_group(proc, signal.SIGTERM)  # the gateway's second signal: it exits at once
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def stop_all() -> None:
+    """Stop every child, whatever signals arrive meanwhile.
+
+    SIGTERM first (the gateway drains: viewers and the agent are told why);
+    a further Ctrl-C or SIGTERM becomes the gateway's "second signal" (exit
+    now, ends journaled, embedded Redis stopped); SIGKILL only for what is
+    still there after that.
+    """
+    global _deadline
+    signal.signal(signal.SIGINT, _force)
+    signal.signal(signal.SIGTERM, _force)
+    _deadline = time.monotonic() + STOP_GRACE
+    say("stopping (the gateway finishes its sessions first); press Ctrl-C again to force")
     for proc in reversed(children):
         if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + 5
+            _signal_group(proc, signal.SIGTERM)
     for proc in reversed(children):
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        while proc.poll() is None:
+            if time.monotonic() > _deadline:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+                break
+            time.sleep(0.05)
+        _signal_group(proc, signal.SIGKILL)  # whatever the leader left behind in its group
 
 
 def wait_for(check, what: str, timeout: float = 30) -> None:
@@ -153,7 +189,6 @@ def main() -> int:
         say("the gateway stopped; see demo-state/gateway.log")
         return 1
     except KeyboardInterrupt:
-        say("stopping…")
         return 0
     finally:
         stop_all()

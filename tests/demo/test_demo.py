@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -26,13 +27,25 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def redis_servers() -> set[int]:
+def redis_servers(under=None) -> set[int]:
+    """redis-server processes; with ``under``, only those working in that folder (ours, not a neighbour's)."""
     out = subprocess.run(["ps", "-eo", "pid=,comm="], capture_output=True, text=True).stdout
-    return {int(line.split()[0]) for line in out.splitlines() if "redis-server" in line}
+    pids = {int(line.split()[0]) for line in out.splitlines() if "redis-server" in line}
+    if under is None:
+        return pids
+    mine = set()
+    for pid in pids:
+        try:
+            if Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(under):
+                mine.add(pid)
+        except OSError:
+            pass  # gone meanwhile
+    return mine
 
 
-def test_demo_runs_and_stops_cleanly(tmp_path):
-    before = redis_servers()  # the embedded Redis daemonises: not a descendant, checked apart
+@pytest.mark.parametrize("presses", [1, 2], ids=["ctrl-c", "ctrl-c-twice"])
+def test_demo_runs_and_stops_cleanly(tmp_path, presses):
+    # The embedded Redis daemonises: not a descendant; it is found by its folder instead.
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PONTE_") and k != "REDIS_URL"}
     env.update({"PONTE_PORT": str(port), "PONTE_DEMO_STATE": str(tmp_path / "state")})
@@ -53,11 +66,21 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
         assert [(m["name"], m["state"]) for m in machines] == [("office-pc", "online")]
         WebClient(f"http://127.0.0.1:{port}", admin.group(1), admin.group(2))
         children = descendants(proc.pid)
+        assert redis_servers(under=tmp_path), "the demo's embedded Redis should run in its state folder"
         assert len(children) >= 3  # Xvnc, gateway, agent (and more)
     finally:
         proc.send_signal(signal.SIGINT)
+        if presses == 2:  # the second press lands while the demo waits for the gateway to drain
+            wait_for(lambda: "press Ctrl-C again" in out.read_text() or proc.poll() is not None,
+                     timeout=10, what="the demo to say it is stopping")
+            proc.send_signal(signal.SIGINT)
         proc.wait(30)
+    text = out.read_text()
+    assert "Traceback" not in text, text
+    assert "press Ctrl-C again to force" in text
+    if presses == 2:
+        assert "forcing" in text, text
     left = [pid for pid in children if os.path.exists(f"/proc/{pid}") and
             not open(f"/proc/{pid}/stat").read().split()[2] == "Z"]
     assert left == [], f"stray processes after Ctrl-C: {left}"
-    wait_for(lambda: not (redis_servers() - before), timeout=10, what="the embedded Redis to stop")
+    wait_for(lambda: not redis_servers(under=tmp_path), timeout=10, what="the embedded Redis to stop")
