@@ -523,6 +523,7 @@ def add_parsers(sub, *, common, gateway, vnc) -> None:
     i.add_argument("--no-prompt", dest="no_prompt", action="store_true",
                    help="never ask for the VNC password (default: ask on a terminal when none is given)")
     u = sub.add_parser("uninstall", help="stop and unregister the service")
+    common(u)
     _scope(u)
     u.add_argument("--purge", action="store_true", help="also remove this PC's credential and configuration")
 
