@@ -47,6 +47,9 @@ SERVICE_NAME = "ponte-agent"
 LAUNCHD_LABEL = "com.ponte.agent"
 TASK_NAME = "Ponte Agent"
 LINUX_ACCOUNT = "ponte-agent"
+#: Exit codes, as agents/__main__.py defines them (imported from there would load it twice under -m).
+EXIT_CONFIG = 2
+EXIT_REFUSED = 3
 #: Well-known SIDs, not names: "Administrators" is "Administratoren" on a German Windows.
 WINDOWS_SYSTEM_SID = "S-1-5-18"
 WINDOWS_ADMINS_SID = "S-1-5-32-544"
@@ -188,6 +191,7 @@ class Plan:
     copies: tuple[tuple[PurePath, PurePath, int], ...] = ()   # (source, destination, mode)
     files: tuple[FileOut, ...] = ()
     folders: tuple[PurePath, ...] = ()                        # created 0700 first
+    first_steps: tuple[Step, ...] = ()                        # then these, before any file is written
     steps: tuple[Step, ...] = ()
     removals: tuple[PurePath, ...] = ()                       # files or folders, before the steps that follow
     after_removal: tuple[Step, ...] = ()
@@ -249,13 +253,17 @@ def plan_install(layout: Layout, settings: AgentSettings, program: Program, *, s
     files.append(FileOut(layout.config_path, toml_config(config).encode("utf-8"), 0o644))
     run = program.argv("run", "--config", str(layout.config_path))
     status = program.argv("status", "--config", str(layout.config_path))
-    folders = [layout.state_dir]
+    folders, first = [layout.state_dir], []
     if layout.log_file:
         folders.append(PurePath(layout.log_file).parent)
     if layout.system == "linux":
         files.append(FileOut(layout.service_file, systemd_unit(layout, run, program.workdir).encode(), 0o644))
         steps, notes = _systemd_install_steps(layout, user)
         notes = [f"log: journalctl{' --user' if layout.user_scope else ''} -u {SERVICE_NAME} -f", *notes]
+        if not layout.user_scope and program.python.startswith(("/home/", "/root/")):
+            notes.append(f"note: the service runs as {layout.account}, which may not be allowed into the home "
+                         f"folder of {program.python}; if it does not start, install with the system's "
+                         f"/usr/bin/python3")
     elif layout.system == "darwin":
         files.append(FileOut(layout.service_file, launchd_plist(layout, run, program.workdir), 0o644))
         domain = f"gui/{uid}" if layout.user_scope else "system"
@@ -264,17 +272,18 @@ def plan_install(layout: Layout, settings: AgentSettings, program: Program, *, s
         notes = [f"log: tail -f '{layout.log_file}'"]
     else:
         files.append(FileOut(layout.service_file, windows_task_xml(layout, run), 0o644))
-        steps = [Step(("icacls", str(layout.state_dir), "/inheritance:r", "/grant:r",
-                       f"*{WINDOWS_SYSTEM_SID}:(OI)(CI)F", f"*{WINDOWS_ADMINS_SID}:(OI)(CI)F")),
-                 Step(("schtasks", "/End", "/TN", TASK_NAME), may_fail=True),
+        # Before the credential is written into it: files inherit the folder's ACL when created.
+        first = [Step(("icacls", str(layout.state_dir), "/inheritance:r", "/grant:r",
+                       f"*{WINDOWS_SYSTEM_SID}:(OI)(CI)F", f"*{WINDOWS_ADMINS_SID}:(OI)(CI)F"))]
+        steps = [Step(("schtasks", "/End", "/TN", TASK_NAME), may_fail=True),
                  Step(("schtasks", "/Create", "/TN", TASK_NAME, "/XML", str(layout.service_file), "/F")),
                  Step(("schtasks", "/Run", "/TN", TASK_NAME))]
         notes = [f"log: Get-Content '{layout.log_file}' -Tail 20 -Wait",
                  f"state: schtasks /Query /TN \"{TASK_NAME}\" /V /FO LIST"]
     notes.append("check: " + subprocess.list2cmdline(status) if layout.system == "win32"
                  else "check: " + shlex.join(status))
-    return Plan(copies=tuple(copies), files=tuple(files), folders=tuple(folders), steps=tuple(steps),
-                notes=tuple(notes))
+    return Plan(copies=tuple(copies), files=tuple(files), folders=tuple(folders), first_steps=tuple(first),
+                steps=tuple(steps), notes=tuple(notes))
 
 
 def _systemd_install_steps(layout: Layout, user: str) -> tuple[list[Step], list[str]]:
@@ -425,11 +434,17 @@ def windows_task_xml(layout: Layout, argv: list[str]) -> bytes:
 
 # -- doing it ---------------------------------------------------------------------------------------
 
-def apply(plan: Plan, runner=subprocess.run, out=print, account_exists=None) -> None:
-    """Carry the plan out; a command that fails (and may not) stops it with ``ServiceError``."""
+def apply(plan: Plan, runner=subprocess.run, out=print, account_exists=None, before_files=None) -> None:
+    """Carry the plan out; a command that fails (and may not) stops it with ``ServiceError``.
+
+    ``before_files`` (enrolment) runs once the folders exist and are locked down.
+    """
     account_exists = account_exists or _account_exists
     for folder in plan.folders:
         Path(folder).mkdir(mode=0o700, parents=True, exist_ok=True)
+    _run(plan.first_steps, runner, out, account_exists)
+    if before_files is not None:
+        before_files()
     for source, dest, mode in plan.copies:
         _write(Path(dest), Path(source).read_bytes(), mode)
         out(f"copied {source} -> {dest}")
@@ -498,8 +513,7 @@ def describe(plan: Plan) -> list[str]:
             continue
         text = f.data.decode("utf-16") if f.data[:2] in (b"\xff\xfe", b"\xfe\xff") else f.data.decode()
         lines += [f"would write {f.path} ({f.mode:04o}):", *("    " + t for t in text.splitlines())]
-    steps = list(plan.steps)
-    for step in steps:
+    for step in (*plan.first_steps, *plan.steps):
         lines.append("would run: " + " ".join(step.argv)
                      + (f"   (if account {step.unless_account} is missing)" if step.unless_account else "")
                      + ("   (may fail)" if step.may_fail else ""))
@@ -555,8 +569,6 @@ def _program(layout: Layout, system: str) -> tuple[Program, Path | None]:
 
 
 def cmd_install(args, settings: AgentSettings) -> int:
-    from .__main__ import EXIT_CONFIG, EXIT_REFUSED
-
     try:
         system = current_system()
         layout = layout_for(system, args.user_scope)
@@ -588,20 +600,11 @@ def cmd_install(args, settings: AgentSettings) -> int:
         for line in describe(plan):
             print(line)
         return 0
-    if args.code:
-        from .enroll import enroll
-        from .transport import TransportError
-
-        Path(str(layout.state_dir)).mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            name = enroll(settings.gateway, args.code,
-                          dataclasses.replace(settings, credential_file=str(layout.credential)))
-        except TransportError as exc:
-            print(f"enrolment failed: {exc}", file=sys.stderr)
-            return EXIT_REFUSED
-        print(f"enrolled as machine {name!r}; credential saved to {layout.credential}")
     try:
-        apply(plan)
+        apply(plan, before_files=(lambda: _enrol(settings, args.code, layout)) if args.code else None)
+    except _EnrolmentRefused as exc:
+        print(f"enrolment failed: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     except (ServiceError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -610,9 +613,22 @@ def cmd_install(args, settings: AgentSettings) -> int:
     return 0
 
 
-def cmd_uninstall(args, settings: AgentSettings) -> int:
-    from .__main__ import EXIT_CONFIG
+class _EnrolmentRefused(Exception):
+    """The gateway refused the code (or could not be reached): nothing is registered."""
 
+
+def _enrol(settings: AgentSettings, code: str, layout: Layout) -> None:
+    from .enroll import enroll
+    from .transport import TransportError
+
+    try:
+        name = enroll(settings.gateway, code, dataclasses.replace(settings, credential_file=str(layout.credential)))
+    except TransportError as exc:
+        raise _EnrolmentRefused(str(exc)) from exc
+    print(f"enrolled as machine {name!r}; credential saved to {layout.credential}")
+
+
+def cmd_uninstall(args, settings: AgentSettings) -> int:
     try:
         system = current_system()
         layout = layout_for(system, args.user_scope)

@@ -205,9 +205,10 @@ def test_windows_task_at_boot_as_system_without_time_limit(tmp_path):
     assert task.find("t:Actions/t:Exec/t:Command", ns).text == python
     assert task.find("t:Actions/t:Exec/t:Arguments", ns).text == (
         r'"C:\Program Files\Ponte\ponte-agent.pyz" run --config C:\ProgramData\Ponte\agent.toml')
+    # the folder is locked down before the credential is written into it (files inherit its ACL)
+    assert [s.argv for s in plan.first_steps] == [("icacls", r"C:\ProgramData\Ponte", "/inheritance:r", "/grant:r",
+                                                   "*S-1-5-18:(OI)(CI)F", "*S-1-5-32-544:(OI)(CI)F")]
     argvs = [s.argv for s in plan.steps]
-    assert argvs[0] == ("icacls", r"C:\ProgramData\Ponte", "/inheritance:r", "/grant:r",
-                        "*S-1-5-18:(OI)(CI)F", "*S-1-5-32-544:(OI)(CI)F")
     assert ("schtasks", "/Create", "/TN", "Ponte Agent", "/XML", r"C:\ProgramData\Ponte\ponte-agent-task.xml",
             "/F") in argvs
     assert argvs[-1] == ("schtasks", "/Run", "/TN", "Ponte Agent")
@@ -249,3 +250,33 @@ def test_install_needs_a_credential_or_a_code_with_its_gateway(tmp_path):
     res = subprocess.run([sys.executable, "-m", "agents", "install", "--user", "--code", "X"], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "--code needs --gateway URL" in res.stderr
+
+
+def test_exit_codes_are_the_agents():
+    from agents import __main__ as cli
+
+    assert (service.EXIT_CONFIG, service.EXIT_REFUSED) == (cli.EXIT_CONFIG, cli.EXIT_REFUSED)
+
+
+def test_a_refused_enrolment_registers_nothing(tmp_path):
+    from tests.support import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PONTE_", "XDG_"))}
+    env.update(HOME=str(tmp_path), PYTHONPATH=str(ROOT))
+    res = subprocess.run([sys.executable, "-m", "agents", "install", "--user", "--no-prompt", "--insecure-dev",
+                          "--gateway", f"http://127.0.0.1:{free_port()}", "--code", "ABCD-EFGH"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 3 and "enrolment failed" in res.stderr, res.stdout + res.stderr
+    assert not (tmp_path / ".config" / "systemd").exists()
+    assert not (tmp_path / ".config" / "ponte" / "agent-service.toml").exists()
+
+
+@pytest.mark.parametrize("typed,tty,expected", [("s3cret", True, "s3cret"), ("", True, None), ("x", False, None)])
+def test_the_vnc_password_is_asked_on_a_terminal_only(monkeypatch, typed, tty, expected):
+    import argparse
+
+    monkeypatch.setattr(service.getpass, "getpass", lambda prompt: typed)
+    monkeypatch.setattr(sys, "stdin", type("Stdin", (), {"isatty": lambda self: tty})())
+    args = argparse.Namespace(no_prompt=False, dry_run=False)
+    assert service._vnc_password(args, AgentSettings()) == expected
+    assert service._vnc_password(args, AgentSettings(vnc_password="given")) == "given"
