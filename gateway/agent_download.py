@@ -77,7 +77,7 @@ def install_lines(base_url: str, code: str) -> tuple[OsLines, ...]:
         # Invoke-WebRequest alias there. py is the launcher python.org's installer adds.
         OsLines("Windows", "PowerShell, run as administrator",
                 (f"curl.exe -fLo {name} {url}", f"py {name} {flags}")),
-        OsLines("macOS", "Terminal (asks for your macOS password)",
+        OsLines("macOS", "Terminal; sudo asks for your macOS password",
                 (f"curl -fLO {url}", f"sudo python3 {name} {flags}")),
         OsLines("Linux", "a terminal",
                 (f"curl -fLO {url}", f"sudo python3 {name} {flags}")),

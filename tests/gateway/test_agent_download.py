@@ -93,6 +93,8 @@ def test_enrol_page_on_plain_http_gives_lines_with_insecure_dev_and_says_why(app
         assert _line(html, f"install-{system}-2") == f"sudo python3 ponte-agent.pyz {flags}"
     warning = re.search(r'id="agent-insecure">([^<]+)<', html).group(1)
     assert "unencrypted" in warning and "--insecure-dev" in warning and "https" in warning
+    # the lines for a PC that already has the agent say so too
+    assert "on this plain-http gateway add <code>--insecure-dev</code> to both" in html
 
 
 def test_enrol_page_on_https_has_no_insecure_flag(tmp_path, redis_server, prefix):
@@ -105,7 +107,7 @@ def test_enrol_page_on_https_has_no_insecure_flag(tmp_path, redis_server, prefix
     assert _line(html, "install-linux-2") == (
         f"sudo python3 ponte-agent.pyz install --gateway https://ponte.example.com --code {code}")
     assert "--insecure-dev" not in html.split('id="enrol-command"')[0]
-    assert 'id="agent-insecure"' not in html
+    assert 'id="agent-insecure"' not in html and "plain-http gateway add" not in html
 
 
 def test_a_dependency_missing_on_the_gateway_is_said_not_crashed(app, client, monkeypatch):
