@@ -234,10 +234,15 @@ def service_settings(settings: AgentSettings, layout: Layout, *, has_password: b
     return out
 
 
+#: ``vnc_password`` for a re-install that was given none: keep the service's password file as it is.
+KEEP = "\0keep"
+
+
 def plan_install(layout: Layout, settings: AgentSettings, program: Program, *, source_archive: PurePath | None,
                  source_credential: PurePath | None, vnc_password: str | None, keep_gateway: bool,
                  uid: int = 0, user: str = "") -> Plan:
-    """Everything install does, as data. ``source_credential`` None: enrolment writes it in place."""
+    """Everything install does, as data. ``source_credential`` None: enrolment writes it in place
+    (or the service's own is kept). ``vnc_password`` None: the VNC server has none; ``KEEP``: keep the file."""
     copies, files = [], []
     if source_archive is not None and source_archive != program.archive:
         copies.append((source_archive, program.archive, 0o644))
@@ -247,7 +252,7 @@ def plan_install(layout: Layout, settings: AgentSettings, program: Program, *, s
         value = getattr(settings, name)
         if value:
             copies.append((PurePath(value), layout.state_dir / f"{name.replace('_', '-')}.pem", 0o600))
-    if vnc_password is not None:
+    if vnc_password is not None and vnc_password is not KEEP:
         files.append(FileOut(layout.vnc_password_file, (vnc_password + "\n").encode("utf-8"), 0o600))
     config = service_settings(settings, layout, has_password=vnc_password is not None, keep_gateway=keep_gateway)
     files.append(FileOut(layout.config_path, toml_config(config).encode("utf-8"), 0o644))
@@ -588,6 +593,8 @@ def cmd_install(args, settings: AgentSettings) -> int:
             if not Path(source_credential).is_file():
                 source_credential = None  # installed before: keep the service's own
         password = _vnc_password(args, settings)
+        if password is None and Path(str(layout.vnc_password_file)).is_file():
+            password = KEEP  # installed before with a password: the service keeps its file
         plan = plan_install(layout, settings, program, source_archive=source_archive,
                             source_credential=source_credential, vnc_password=password,
                             keep_gateway=not args.code, uid=_uid(), user=getpass.getuser())

@@ -280,3 +280,14 @@ def test_the_vnc_password_is_asked_on_a_terminal_only(monkeypatch, typed, tty, e
     args = argparse.Namespace(no_prompt=False, dry_run=False)
     assert service._vnc_password(args, AgentSettings()) == expected
     assert service._vnc_password(args, AgentSettings(vnc_password="given")) == "given"
+
+
+def test_a_reinstall_without_a_password_keeps_the_services_password_file(tmp_path):
+    layout, _plan = linux_plan(tmp_path)
+    program = service.Program(sys.executable, archive=layout.program_dir / service.ARCHIVE_NAME)
+    plan = service.plan_install(layout, SETTINGS, program, source_archive=None, source_credential=None,
+                                vnc_password=service.KEEP, keep_gateway=False)
+    assert layout.vnc_password_file not in [f.path for f in plan.files]
+    config = tmp_path / "agent.toml"
+    config.write_bytes(file_of(plan, layout.config_path))
+    assert load_settings(str(config), environ={}).vnc_password_file == str(layout.vnc_password_file)
