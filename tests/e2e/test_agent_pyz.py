@@ -26,7 +26,7 @@ from tests.conftest import needs
 from tests.support import stop_process, wait_for
 from tests.support.viewer import TimedViewer
 
-pytestmark = [needs("Xvnc")]
+pytestmark = [needs("Xvnc"), pytest.mark.slow]
 
 FAKE_SYSTEMCTL = """#!/bin/sh
 echo "$*" >> "{log}"

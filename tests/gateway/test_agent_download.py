@@ -127,3 +127,11 @@ def test_install_lines_fill_in_url_and_code(base):
         assert s.lines[0].endswith(f"{base}/download/ponte-agent.pyz")
         assert f"install --gateway {base} --code ABCD-EFGH" in s.lines[1]
         assert s.lines[1].endswith("--insecure-dev") == base.startswith("http://")
+
+
+def test_everything_requirements_agent_lists_is_vendored():
+    """A dependency added to requirements-agent.txt must reach the archive too (VENDORED)."""
+    text = (Path(agent_zipapp.ROOT) / "requirements-agent.txt").read_text()
+    names = {line.split("==")[0].split(";")[0].strip().lower() for line in text.splitlines()
+             if line.strip() and not line.lstrip().startswith("#")}
+    assert names == set(agent_zipapp.VENDORED)
