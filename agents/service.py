@@ -1,15 +1,15 @@
 """``ponte-agent install`` / ``uninstall``: run the agent as the OS's own service.
 
-=========  ==========================================  ==========================================
-OS         system (default; needs root / Administrator)  ``--user`` (this account, no root)
-=========  ==========================================  ==========================================
-Linux      systemd unit ``/etc/systemd/system/           systemd user unit ``~/.config/systemd/
-           ponte-agent.service``, account ``ponte-agent`` user/ponte-agent.service``
-macOS      launchd daemon ``/Library/LaunchDaemons/      launchd agent ``~/Library/LaunchAgents/
-           com.ponte.agent.plist`` (runs as root)        com.ponte.agent.plist``
-Windows    scheduled task "Ponte Agent" at boot as       —
-           SYSTEM (``schtasks /Create /XML``)
-=========  ==========================================  ==========================================
+System-wide (the default; needs root, or an Administrator PowerShell):
+
+- Linux: systemd unit ``/etc/systemd/system/ponte-agent.service``, running as
+  the account ``ponte-agent`` (created), sandboxed;
+- macOS: launchd daemon ``/Library/LaunchDaemons/com.ponte.agent.plist`` (root);
+- Windows: scheduled task "Ponte Agent" at boot as SYSTEM (``schtasks /Create /XML``);
+  no pywin32 service: the task needs nothing beyond Python.
+
+``--user`` (this account, no root): a systemd user unit
+(``~/.config/systemd/user/``) or a launchd agent (``~/Library/LaunchAgents/``).
 
 Install copies the running ``ponte-agent.pyz`` (or, for an installed package,
 runs ``python -m agents``) to a fixed place, enrols with ``--code`` straight
