@@ -1,4 +1,4 @@
-"""``python -m agents enroll|run|forward|status``.
+"""``python -m agents enroll|run|forward|status|install|uninstall`` (also ``ponte-agent …``).
 
 Exit codes: 0 fine; 1 ``status`` found a problem; 2 bad configuration;
 3 the gateway refused this PC's credential or enrolment code (``run`` stops
@@ -17,7 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
-from . import __version__
+from . import __version__, service
 from .config import FIELDS, LOG_LEVELS, ConfigError, load_settings, read_credential
 
 EXIT_PROBLEM = 1
@@ -92,6 +92,7 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--user", default=os.environ.get("PONTE_USER") or getpass.getuser())
     f.add_argument("--listen", default="127.0.0.1:5900", help="HOST:PORT (default 127.0.0.1:5900)")
     _common(f)
+    service.add_parsers(sub, common=_common, gateway=_gateway, vnc=_vnc)  # install, uninstall
     return p
 
 
@@ -224,7 +225,8 @@ def cmd_forward(args, settings) -> int:
     return 0
 
 
-COMMANDS = {"enroll": cmd_enroll, "run": cmd_run, "status": cmd_status, "forward": cmd_forward}
+COMMANDS = {"enroll": cmd_enroll, "run": cmd_run, "status": cmd_status, "forward": cmd_forward,
+            **service.COMMANDS}
 
 if __name__ == "__main__":
     sys.exit(main())

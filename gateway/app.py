@@ -92,6 +92,9 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(ws.bp)
     app.register_blueprint(metrics.bp)
+    from . import agent_download  # the agent's .pyz and the enrol page's install lines
+
+    app.register_blueprint(agent_download.bp)
     _register_errors(app)
 
     _prepare_schema(app)

@@ -18,7 +18,9 @@ declare -A pkg=(
 if [[ "$want" == test ]]; then
   pkg+=([x11vnc]=x11vnc [Xvfb]=xvfb [chromium]=chromium [xdotool]=xdotool [xev]=x11-utils [nginx]=nginx
         [redis-server]=redis-server [redis-sentinel]=redis-sentinel [psql]=postgresql-client
-        [Xtightvnc]=tightvncserver)
+        [Xtightvnc]=tightvncserver
+        # systemd-analyze verify checks the unit 'ponte-agent install' writes (tests/agents/test_service.py)
+        [systemd-analyze]=systemd)
 fi
 
 missing=()
