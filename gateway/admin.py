@@ -16,7 +16,7 @@ from flask import Blueprint, abort, current_app, flash, make_response, redirect,
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from . import machines as ops
+from . import ops
 from . import refs
 from .api import (AUDIT_CSV, HISTORY_CSV, audit_csv_rows, audit_query, csv_response, enrol_command,
                   history_csv_rows, history_query, live_ids_or_none, live_session_rows, login_attack_rows,
@@ -24,7 +24,7 @@ from .api import (AUDIT_CSV, HISTORY_CSV, audit_csv_rows, audit_query, csv_respo
 from .auth import actor, client_ip, login_is_recent, safe_next
 from .extensions import db, login_manager
 from .headers import external_url
-from .machines import AdminError
+from .ops import AdminError
 from .models import ApiToken, AuditEvent, Group, Machine, SessionRecord, User, users_with_access
 from .status import statuses
 
@@ -317,7 +317,7 @@ def group(group_id: int):
 @bp.post("/groups/<int:group_id>/rename")
 def group_rename(group_id: int):
     g = _group(group_id)
-    return _attempt(lambda: ops.rename_group(g, request.form.get("name", ""), **_who()), "admin.group",
+    return _attempt(lambda: ops.rename(g, request.form.get("name", ""), **_who()), "admin.group",
                     "Group renamed.", group_id=g.id)
 
 
@@ -349,14 +349,14 @@ def group_member_remove(group_id: int, user_id: int):
 @bp.post("/groups/<int:group_id>/grants")
 def group_grant(group_id: int):
     g = _group(group_id)
-    return _attempt(lambda: ops.grant_group(g, ops.get_machine(_form_id("machine_id")), **_who()),
+    return _attempt(lambda: ops.grant(g, ops.get_machine(_form_id("machine_id")), **_who()),
                     "admin.group", "The group's members may now open the PC.", group_id=g.id)
 
 
 @bp.post("/groups/<int:group_id>/grants/<int:machine_id>/delete")
 def group_ungrant(group_id: int, machine_id: int):
     g, m = _group(group_id), _machine(machine_id)
-    return _attempt(lambda: ops.ungrant_group(g, m, **_who()), "admin.group",
+    return _attempt(lambda: ops.ungrant(g, m, **_who()), "admin.group",
                     f"The group may no longer open {m.name}.", group_id=g.id)
 
 
@@ -406,7 +406,7 @@ def machine(machine_id: int):
 @bp.post("/machines/<int:machine_id>/rename")
 def machine_rename(machine_id: int):
     m = _machine(machine_id)
-    return _attempt(lambda: ops.rename_machine(m, request.form.get("name", ""), **_who()), "admin.machine",
+    return _attempt(lambda: ops.rename(m, request.form.get("name", ""), **_who()), "admin.machine",
                     "PC renamed.", machine_id=m.id)
 
 
@@ -463,14 +463,14 @@ def machine_ungrant(machine_id: int, user_id: int):
 @bp.post("/machines/<int:machine_id>/group-grants")
 def machine_group_grant(machine_id: int):
     m = _machine(machine_id)
-    return _attempt(lambda: ops.grant_group(ops.get_group(_form_id("group_id")), m, **_who()),
+    return _attempt(lambda: ops.grant(ops.get_group(_form_id("group_id")), m, **_who()),
                     "admin.machine", "Access granted to the group.", machine_id=m.id)
 
 
 @bp.post("/machines/<int:machine_id>/group-grants/<int:group_id>/delete")
 def machine_group_ungrant(machine_id: int, group_id: int):
     m, g = _machine(machine_id), _group(group_id)
-    return _attempt(lambda: ops.ungrant_group(g, m, **_who()), "admin.machine",
+    return _attempt(lambda: ops.ungrant(g, m, **_who()), "admin.machine",
                     f"Group {g.name} may no longer open this PC.", machine_id=m.id)
 
 

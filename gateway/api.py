@@ -20,13 +20,13 @@ from sqlalchemy import select
 
 from agents.protocol.text import clean
 
-from . import machines as ops
+from . import ops
 from . import refs, sessions
 from .auth import actor, client_ip, ip_key, login_is_recent, throttle, via_token
 from .extensions import csrf, db, limiter
 from .headers import external_url, websocket_url
 from .live import LiveStoreError
-from .machines import AdminError, Conflict, EnrolmentError, NotFound, enrol_agent
+from .ops import AdminError, Conflict, EnrolmentError, NotFound, enrol_agent
 from .models import (ApiToken, AuditEvent, Group, Machine, SessionRecord, User, granted_machines,
                      machine_for_user, users_with_access)
 from .status import statuses
@@ -544,7 +544,7 @@ def group_get(group: str):
 @admin_only
 def group_update(group: str):
     found = ops.get_group(group)
-    ops.rename_group(found, _str(_body(), "name"), **_who())
+    ops.rename(found, _str(_body(), "name"), **_who())
     return jsonify(group=group_json(found))
 
 
@@ -613,7 +613,7 @@ def machine_get(machine: str):
 @admin_only
 def machine_update(machine: str):
     found = ops.get_machine(machine)
-    ops.rename_machine(found, _str(_body(), "name"), **_who())
+    ops.rename(found, _str(_body(), "name"), **_who())
     return jsonify(machine=machine_json(found))
 
 
@@ -681,7 +681,7 @@ def grant_delete(machine: str, user: str):
 @admin_only
 def group_grant_put(machine: str, group: str):
     m, g = ops.get_machine(machine), ops.get_group(group)
-    added = ops.grant_group(g, m, **_who())
+    added = ops.grant(g, m, **_who())
     return jsonify(grant={"group": g.name, "machine": m.name}, changed=added), 201 if added else 200
 
 
@@ -689,7 +689,7 @@ def group_grant_put(machine: str, group: str):
 @admin_only
 def group_grant_delete(machine: str, group: str):
     m, g = ops.get_machine(machine), ops.get_group(group)
-    removed = ops.ungrant_group(g, m, **_who())
+    removed = ops.ungrant(g, m, **_who())
     return jsonify(grant={"group": g.name, "machine": m.name}, changed=removed)
 
 

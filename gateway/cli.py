@@ -9,7 +9,7 @@ from datetime import datetime
 
 import click
 
-from . import machines as ops
+from . import ops
 from .config import ConfigError, load_settings
 
 
@@ -225,7 +225,7 @@ def machine_revoke(ctx, name):
 @pass_ctx
 def machine_rename(ctx, name, new_name):
     with ctx.app.app_context():
-        _run(lambda: ops.rename_machine(ops.get_machine(name), new_name))
+        _run(lambda: ops.rename(ops.get_machine(name), new_name))
         click.echo(f"machine {name} is now {new_name}")
 
 

@@ -114,7 +114,7 @@ def auth(client):
 @pytest.fixture
 def users(app):
     """An admin, an employee and another employee, with one granted machine."""
-    from gateway import machines as ops
+    from gateway import ops
 
     with app.app_context():
         ops.add_user("boss", "bosspass1", admin=True)

@@ -59,7 +59,7 @@ def world(app, users) -> World:
     """``users`` (boss admin, emp granted desk-1, other) plus: desk-3 granted to other through
     group ``sales``, desk-boss granted to boss, a live and an ended session each for emp and other,
     and a bearer token for boss."""
-    from gateway import machines as ops
+    from gateway import ops
     from gateway.extensions import db
     from gateway.models import SessionRecord, utcnow
 
@@ -70,7 +70,7 @@ def world(app, users) -> World:
         deskb, _ = ops.add_machine("desk-boss")
         sales = ops.add_group("sales")
         ops.add_member(sales, other)
-        ops.grant_group(sales, desk3)
+        ops.grant(sales, desk3)
         ops.grant(boss, deskb)
         desk1, desk2 = ops.get_machine("desk-1"), ops.get_machine("desk-2")
         _, w.token = ops.create_token(boss, "tests", actor="boss")

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from gateway import machines as ops
+from gateway import ops
 from gateway.extensions import db
 from gateway.models import AuditEvent, Group, Machine, SessionRecord, User, machine_for_user, utcnow
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from gateway import machines as ops
+from gateway import ops
 from gateway.models import machine_for_user, utcnow
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import machines as ops
+from gateway import ops
 from gateway import sessions
 from tests.conftest import AuthActions
 from tests.gateway.conftest import add_live_session
@@ -22,7 +22,7 @@ def evil(app, world):
         g = ops.add_group(EVIL + "g")
         ops.grant(u, m)
         ops.add_member(g, u)
-        ops.grant_group(g, m)
+        ops.grant(g, m)
         ops.grant(ops.get_user("emp"), m)
         t, _ = ops.create_token(u, EVIL + "t", actor="boss")
         add_live_session(app, "evil-live", u, m)

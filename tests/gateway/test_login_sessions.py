@@ -11,7 +11,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from gateway import machines as ops
+from gateway import ops
 from gateway.extensions import db
 from gateway.models import AuditEvent
 from tests.conftest import AuthActions, csrf_from

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from gateway import machines as ops
+from gateway import ops
 from gateway import sessions
 from gateway.status import MESSAGES
 

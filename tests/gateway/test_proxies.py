@@ -12,7 +12,7 @@ from tests.conftest import csrf_from
 def test_audit_records_the_real_client_only_behind_trusted_proxies(tmp_path, redis_server, prefix,
                                                                     trusted, expected_ip):
     from gateway import create_app
-    from gateway import machines as ops
+    from gateway import ops
     from gateway.extensions import db
     from gateway.models import AuditEvent
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from agents.protocol import vncstate
-from gateway import machines as ops
+from gateway import ops
 
 
 def enrol_and_report(app, machine_id, **info):

@@ -18,7 +18,7 @@ from tests.support.faultproxy import FaultProxy
 @pytest.fixture
 def db_app(tmp_path, redis_server, prefix, pg_url):
     from gateway import create_app
-    from gateway import machines as ops
+    from gateway import ops
 
     parts = urlsplit(pg_url)
     proxy = FaultProxy((parts.hostname, parts.port)).start()
