@@ -16,11 +16,7 @@ from flask import Blueprint, abort, current_app, flash, make_response, redirect,
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from . import ops
-from . import refs
-from .api import (AUDIT_CSV, HISTORY_CSV, audit_csv_rows, audit_query, csv_response, enrol_command,
-                  history_csv_rows, history_query, live_ids_or_none, live_session_rows, login_attack_rows,
-                  record_state)
+from . import ops, refs, reports
 from .auth import actor, client_ip, login_is_recent, safe_next
 from .extensions import db, login_manager
 from .headers import external_url
@@ -160,7 +156,7 @@ def index():
         disabled_count=db.session.scalar(select(func.count(User.id)).where(User.disabled.is_(True))),
         machines=list(zip(machines, states)),
         online=sum(1 for s in states if s.online),
-        live=live_session_rows(), attacks=login_attack_rows(),
+        live=reports.live_session_rows(), attacks=reports.login_attack_rows(),
         recent=list(db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(10))))
 
 
@@ -370,7 +366,7 @@ def machines():
 
 def _enrol_page(machine: Machine, code: str, fresh: bool):
     html = render_template("admin/enrol.html", m=machine, code=code, fresh=fresh,
-                           expires_at=ops.pending_code_expiry(machine), command=enrol_command(code))
+                           expires_at=ops.pending_code_expiry(machine), command=ops.enrol_command(code))
     return _no_store(html, 201 if fresh else 200)
 
 
@@ -400,7 +396,7 @@ def machine(machine_id: int):
         addable_users=[u for u in db.session.scalars(select(User).order_by(User.name)) if u.id not in granted],
         addable_groups=[g for g in db.session.scalars(select(Group).order_by(Group.name))
                         if g.id not in group_granted],
-        live=[s for s in live_session_rows() if s["machine_id"] == m.id], history=history)
+        live=[s for s in reports.live_session_rows() if s["machine_id"] == m.id], history=history)
 
 
 @bp.post("/machines/<int:machine_id>/rename")
@@ -478,7 +474,7 @@ def machine_group_ungrant(machine_id: int, group_id: int):
 
 @bp.get("/sessions")
 def sessions():
-    return render_template("admin/sessions.html", live=live_session_rows())
+    return render_template("admin/sessions.html", live=reports.live_session_rows())
 
 
 @bp.post("/sessions/<session_id>/end")
@@ -512,24 +508,24 @@ def history():
     filters = _filters(("user", "machine", "since", "until"))
     offset = _offset()
     try:
-        rows = list(db.session.scalars(history_query(filters).limit(PAGE + 1).offset(offset)))
+        rows = list(db.session.scalars(reports.history_query(filters).limit(PAGE + 1).offset(offset)))
     except AdminError as exc:
         flash(str(exc), "error")
         filters, rows = {}, []
-    live_ids = live_ids_or_none()
+    live_ids = reports.live_ids_or_none()
     return render_template("admin/history.html", rows=rows[:PAGE], more=len(rows) > PAGE, offset=offset,
                            page=PAGE, filters=filters, user_names=_distinct(SessionRecord.user_name),
-                           states={r.id: record_state(r, live_ids) for r in rows[:PAGE]},
+                           states={r.id: reports.record_state(r, live_ids) for r in rows[:PAGE]},
                            machine_names=_distinct(SessionRecord.machine_name))
 
 
 @bp.get("/history.csv")
 def history_csv():
     try:
-        stmt = history_query(_filters(("user", "machine", "since", "until")))
+        stmt = reports.history_query(_filters(("user", "machine", "since", "until")))
     except AdminError as exc:
         abort(400, str(exc))
-    return csv_response("ponte-history.csv", HISTORY_CSV, history_csv_rows(db.session.scalars(stmt)))
+    return reports.history_csv(stmt)
 
 
 @bp.get("/audit")
@@ -537,7 +533,7 @@ def audit():
     filters = _filters(("actor", "action", "target", "ip", "since", "until"))
     offset = _offset()
     try:
-        rows = list(db.session.scalars(audit_query(filters).limit(PAGE + 1).offset(offset)))
+        rows = list(db.session.scalars(reports.audit_query(filters).limit(PAGE + 1).offset(offset)))
     except AdminError as exc:
         flash(str(exc), "error")
         filters, rows = {}, []
@@ -549,10 +545,10 @@ def audit():
 @bp.get("/audit.csv")
 def audit_csv():
     try:
-        stmt = audit_query(_filters(("actor", "action", "target", "ip", "since", "until")))
+        stmt = reports.audit_query(_filters(("actor", "action", "target", "ip", "since", "until")))
     except AdminError as exc:
         abort(400, str(exc))
-    return csv_response("ponte-audit.csv", AUDIT_CSV, audit_csv_rows(db.session.scalars(stmt)))
+    return reports.audit_csv(stmt)
 
 
 # -- API tokens ------------------------------------------------------------------------------------

@@ -8,25 +8,20 @@ Object references (``<user>``, ``<machine>``, ``<group>``) accept an id or a nam
 
 from __future__ import annotations
 
-import csv
-import io
-import time
-from datetime import datetime, timedelta, timezone
 from functools import wraps
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
 
 from agents.protocol.text import clean
 
-from . import ops
-from . import refs, sessions
+from . import ops, refs, reports, sessions
 from .auth import actor, client_ip, ip_key, login_is_recent, throttle, via_token
 from .extensions import csrf, db, limiter
 from .headers import external_url, websocket_url
-from .live import LiveStoreError
 from .ops import AdminError, Conflict, EnrolmentError, NotFound, enrol_agent
+from .reports import duration, iso
 from .models import (ApiToken, AuditEvent, Group, Machine, SessionRecord, User, granted_machines,
                      machine_for_user, users_with_access)
 from .status import statuses
@@ -121,10 +116,6 @@ def _who() -> dict:
     return {"actor": actor(), "ip": client_ip()}
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() + "Z" if value else None
-
-
 # -- serialisation -------------------------------------------------------------------------------
 
 def user_json(u: User, attacked: set[str] | None = None) -> dict:
@@ -132,13 +123,13 @@ def user_json(u: User, attacked: set[str] | None = None) -> dict:
     attacked = throttle().accounts_under_attack([u.name]) if attacked is None else attacked
     return {"id": u.id, "name": u.name, "admin": u.is_admin, "disabled": u.disabled,
             "under_attack": u.name in attacked,
-            "created_at": _iso(u.created_at), "groups": [{"id": g.id, "name": g.name} for g in u.groups],
+            "created_at": iso(u.created_at), "groups": [{"id": g.id, "name": g.name} for g in u.groups],
             "machines": [{"id": gr.machine.id, "name": gr.machine.name}
                          for gr in sorted(u.grants, key=lambda gr: gr.machine.name)]}
 
 
 def group_json(g: Group) -> dict:
-    return {"id": g.id, "name": g.name, "created_at": _iso(g.created_at),
+    return {"id": g.id, "name": g.name, "created_at": iso(g.created_at),
             "members": [{"id": u.id, "name": u.name} for u in g.members],
             "machines": [{"id": gg.machine.id, "name": gg.machine.name}
                          for gg in sorted(g.grants, key=lambda gg: gg.machine.name)]}
@@ -146,8 +137,8 @@ def group_json(g: Group) -> dict:
 
 def machine_json(m: Machine, status=None) -> dict:
     status = status or statuses([m])[0]
-    return {"id": m.id, "name": m.name, "created_at": _iso(m.created_at), "enrolled_at": _iso(m.enrolled_at),
-            "revoked_at": _iso(m.revoked_at), "enrolment_code_expires_at": _iso(ops.pending_code_expiry(m)),
+    return {"id": m.id, "name": m.name, "created_at": iso(m.created_at), "enrolled_at": iso(m.enrolled_at),
+            "revoked_at": iso(m.revoked_at), "enrolment_code_expires_at": iso(ops.pending_code_expiry(m)),
             "status": status.as_dict(),
             "grants": {"users": [{"id": gr.user.id, "name": gr.user.name}
                                  for gr in sorted(m.grants, key=lambda gr: gr.user.name)],
@@ -158,43 +149,22 @@ def machine_json(m: Machine, status=None) -> dict:
 
 def token_json(t: ApiToken) -> dict:
     return {"id": t.id, "name": t.name, "prefix": t.prefix, "user": {"id": t.user.id, "name": t.user.name},
-            "created_at": _iso(t.created_at), "created_by": t.created_by, "expires_at": _iso(t.expires_at),
-            "last_used_at": _iso(t.last_used_at), "revoked_at": _iso(t.revoked_at), "usable": t.usable}
+            "created_at": iso(t.created_at), "created_by": t.created_by, "expires_at": iso(t.expires_at),
+            "last_used_at": iso(t.last_used_at), "revoked_at": iso(t.revoked_at), "usable": t.usable}
 
 
 def history_json(r: SessionRecord, live_ids: set | None = None) -> dict:
-    return {"id": r.id, "state": record_state(r, live_ids),
+    return {"id": r.id, "state": reports.record_state(r, live_ids),
             "user": r.user_name, "user_id": r.user_id, "machine": r.machine_name,
-            "machine_id": r.machine_id, "client_ip": r.client_ip, "started_at": _iso(r.started_at),
-            "ended_at": _iso(r.ended_at), "duration_s": _duration(r),
+            "machine_id": r.machine_id, "client_ip": r.client_ip, "started_at": iso(r.started_at),
+            "ended_at": iso(r.ended_at), "duration_s": duration(r),
             "bytes_to_viewer": r.bytes_to_viewer, "bytes_from_viewer": r.bytes_from_viewer,
             "end_reason": r.end_reason, "ended_by": r.ended_by}
 
 
-def record_state(r: SessionRecord, live_ids: set | None) -> str:
-    """``ended``; ``live`` (in the live index); ``stale``: open in SQL with nothing live
-    behind it (its node stopped, being closed); ``open`` when Redis cannot say."""
-    if r.ended_at is not None:
-        return "ended"
-    if live_ids is None:
-        return "open"
-    return "live" if r.id in live_ids else "stale"
-
-
-def live_ids_or_none() -> set | None:
-    try:
-        return sessions.live().live_ids()
-    except LiveStoreError:
-        return None
-
-
 def audit_json(r: AuditEvent) -> dict:
-    return {"id": r.id, "at": _iso(r.at), "actor": r.actor, "ip": r.ip, "action": r.action,
+    return {"id": r.id, "at": iso(r.at), "actor": r.actor, "ip": r.ip, "action": r.action,
             "target": r.target, "detail": r.detail}
-
-
-def _duration(r: SessionRecord) -> int | None:
-    return int((r.ended_at - r.started_at).total_seconds()) if r.ended_at else None
 
 
 # -- the employee's own ----------------------------------------------------------------------------
@@ -278,92 +248,7 @@ def end_session(session: str):
 @bp.get("/sessions")
 @admin_only
 def live_sessions():
-    return jsonify(sessions=live_session_rows())
-
-
-def live_session_rows() -> list[dict]:
-    """Live sessions as admins see them (user, machine, IP, start, duration, bytes).
-
-    Rows open in the history with nothing live behind them (their node
-    stopped; survivors close them within a node TTL) follow, as ``stale``.
-    """
-    now = time.time()
-    out = []
-    for s in sessions.live().live_sessions():
-        started = float(s.get("started") or s.get("issued") or now)
-        out.append({"id": s["id"], "state": s.get("state", ""), "user": s.get("user", ""),
-                    "user_id": _int(s.get("user_id")), "machine": s.get("machine", ""),
-                    "machine_id": _int(s.get("machine_id")), "client_ip": s.get("client_ip", ""),
-                    "node": s.get("node", ""), "started": started,
-                    "started_at": _iso_epoch(started), "duration_s": max(0, int(now - started)),
-                    "bytes_to_viewer": _int(s.get("bytes_to_viewer")) or 0,
-                    "bytes_from_viewer": _int(s.get("bytes_from_viewer")) or 0})
-    seen = {row["id"] for row in out}
-    for r in db.session.scalars(select(SessionRecord).where(SessionRecord.ended_at.is_(None))
-                                .order_by(SessionRecord.started_at)):
-        if r.id in seen:
-            continue
-        started = r.started_at.replace(tzinfo=timezone.utc).timestamp()
-        out.append({"id": r.id, "state": "stale", "user": r.user_name, "user_id": r.user_id,
-                    "machine": r.machine_name, "machine_id": r.machine_id, "client_ip": r.client_ip,
-                    "node": r.node, "started": started, "started_at": _iso(r.started_at),
-                    "duration_s": max(0, int(now - started)), "bytes_to_viewer": r.bytes_to_viewer,
-                    "bytes_from_viewer": r.bytes_from_viewer})
-    return out
-
-
-def _iso_epoch(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).replace(tzinfo=None).isoformat() + "Z"
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def parse_day(value: str | None, *, end: bool = False) -> datetime | None:
-    """``YYYY-MM-DD`` (UTC) as the start of that day, or the start of the next (``end``)."""
-    if not value:
-        return None
-    try:
-        day = datetime.strptime(value.strip()[:10], "%Y-%m-%d")
-    except ValueError as exc:
-        raise AdminError(f"{value!r} is not a date (YYYY-MM-DD).") from exc
-    return day + timedelta(days=1) if end else day
-
-
-def history_query(args) -> select:
-    stmt = select(SessionRecord)
-    if args.get("user"):
-        stmt = stmt.where(SessionRecord.user_name == args["user"])
-    if args.get("machine"):
-        stmt = stmt.where(SessionRecord.machine_name == args["machine"])
-    since, until = parse_day(args.get("since")), parse_day(args.get("until"), end=True)
-    if since:
-        stmt = stmt.where(SessionRecord.started_at >= since)
-    if until:
-        stmt = stmt.where(SessionRecord.started_at < until)
-    return stmt.order_by(SessionRecord.started_at.desc(), SessionRecord.id)
-
-
-def audit_query(args) -> select:
-    stmt = select(AuditEvent)
-    if args.get("actor"):
-        stmt = stmt.where(AuditEvent.actor == args["actor"])
-    if args.get("action"):
-        stmt = stmt.where(AuditEvent.action == args["action"])
-    if args.get("target"):
-        stmt = stmt.where(AuditEvent.target.contains(args["target"], autoescape=True))
-    if args.get("ip"):
-        stmt = stmt.where(AuditEvent.ip == args["ip"])
-    since, until = parse_day(args.get("since")), parse_day(args.get("until"), end=True)
-    if since:
-        stmt = stmt.where(AuditEvent.at >= since)
-    if until:
-        stmt = stmt.where(AuditEvent.at < until)
-    return stmt.order_by(AuditEvent.id.desc())
+    return jsonify(sessions=reports.live_session_rows())
 
 
 def _page(args) -> tuple[int, int]:
@@ -373,50 +258,16 @@ def _page(args) -> tuple[int, int]:
     return min(PAGE_MAX, max(1, limit)), offset
 
 
-def csv_safe(value) -> str:
-    """A cell a spreadsheet will not run as a formula (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def csv_response(filename: str, header: list[str], rows) -> Response:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([csv_safe(v) for v in row])
-    return Response(buf.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
-HISTORY_CSV = ["session", "user", "machine", "client_ip", "started_at", "ended_at", "duration_s",
-               "bytes_to_viewer", "bytes_from_viewer", "end_reason", "ended_by"]
-
-
-def history_csv_rows(rows):
-    for r in rows:
-        yield [r.id, r.user_name, r.machine_name, r.client_ip, _iso(r.started_at), _iso(r.ended_at),
-               _duration(r), r.bytes_to_viewer, r.bytes_from_viewer, r.end_reason, r.ended_by]
-
-
-AUDIT_CSV = ["at", "actor", "ip", "action", "target", "detail"]
-
-
-def audit_csv_rows(rows):
-    for r in rows:
-        yield [_iso(r.at), r.actor, r.ip, r.action, r.target, r.detail]
-
-
 @bp.get("/history")
 @admin_only
 def history():
     """Ended and live sessions; filters ``user``, ``machine``, ``since``, ``until``; ``format=csv``."""
-    stmt = history_query(request.args)
+    stmt = reports.history_query(request.args)
     if request.args.get("format") == "csv":
-        return csv_response("ponte-history.csv", HISTORY_CSV, history_csv_rows(db.session.scalars(stmt)))
+        return reports.history_csv(stmt)
     limit, offset = _page(request.args)
     rows = db.session.scalars(stmt.limit(limit).offset(offset))
-    live_ids = live_ids_or_none()
+    live_ids = reports.live_ids_or_none()
     return jsonify(history=[history_json(r, live_ids) for r in rows], limit=limit, offset=offset)
 
 
@@ -424,9 +275,9 @@ def history():
 @admin_only
 def audit_log():
     """Audit events; filters ``actor``, ``action``, ``target``, ``ip``, ``since``, ``until``; ``format=csv``."""
-    stmt = audit_query(request.args)
+    stmt = reports.audit_query(request.args)
     if request.args.get("format") == "csv":
-        return csv_response("ponte-audit.csv", AUDIT_CSV, audit_csv_rows(db.session.scalars(stmt)))
+        return reports.audit_csv(stmt)
     limit, offset = _page(request.args)
     rows = db.session.scalars(stmt.limit(limit).offset(offset))
     return jsonify(audit=[audit_json(r) for r in rows], limit=limit, offset=offset)
@@ -451,29 +302,11 @@ def user_logout(user: str):
     return jsonify(user=user_json(found))
 
 
-def accounts_by_login_key() -> dict[str, User]:
-    """Users by the key the login throttle files them under (``BOB`` and ``bob`` are one)."""
-    from .throttle import normalise_account
-
-    return {normalise_account(u.name): u for u in db.session.scalars(select(User).order_by(User.id.desc()))}
-
-
 @bp.get("/login-attacks")
 @admin_only
 def login_attacks():
     """Account names someone has been guessing passwords for (tripped login limits), newest first."""
-    return jsonify(attacks=login_attack_rows())
-
-
-def login_attack_rows() -> list[dict]:
-    by_account = accounts_by_login_key()
-    out = []
-    for a in throttle().attacks():
-        found = by_account.get(a.account)
-        out.append({"account": a.account, "user": {"id": found.id, "name": found.name} if found else None,
-                    "last_at": _iso_epoch(a.last), "last": a.last, "failed_logins": a.failed_logins,
-                    "networks": a.networks, "under_attack": a.under_attack})
-    return out
+    return jsonify(attacks=reports.login_attack_rows())
 
 
 @bp.post("/users")
@@ -575,14 +408,8 @@ def group_member_remove(group: str, user: str):
 
 # -- admin: machines and grants -------------------------------------------------------------------
 
-def enrol_command(code: str) -> str:
-    """The line to paste on the PC; 400 when the URL would come from an unlisted Host."""
-    url = external_url(current_app.config["PONTE"])
-    return f"python -m agents enroll --gateway {url} --code {code}"
-
-
 def _enrolment_json(machine: Machine, code: str) -> dict:
-    return {"code": code, "expires_at": _iso(ops.pending_code_expiry(machine)), "command": enrol_command(code)}
+    return {"code": code, "expires_at": iso(ops.pending_code_expiry(machine)), "command": ops.enrol_command(code)}
 
 
 @bp.get("/machines")
