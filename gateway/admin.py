@@ -8,8 +8,6 @@ back with a flash. Every change goes through ``machines`` (audited). All of
 
 from __future__ import annotations
 
-import time
-from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
@@ -91,57 +89,6 @@ def _no_store(html, status: int = 200):
     resp = make_response(html, status)
     resp.headers["Cache-Control"] = "no-store"
     return resp
-
-
-# -- template helpers ------------------------------------------------------------------------------
-
-@bp.app_template_filter("utc")
-def _utc(value) -> str:
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, (int, float)):
-        value = datetime.fromtimestamp(value, timezone.utc).replace(tzinfo=None)
-    return value.strftime("%Y-%m-%d %H:%M UTC")
-
-
-@bp.app_template_filter("iso")
-def _iso(value) -> str:
-    if value is None or value == "":
-        return ""
-    if isinstance(value, (int, float)):
-        value = datetime.fromtimestamp(value, timezone.utc).replace(tzinfo=None)
-    return value.isoformat(timespec="seconds") + "Z"
-
-
-@bp.app_template_filter("ago")
-def _ago(value) -> str:
-    if value is None or value == "":
-        return "never"
-    if isinstance(value, datetime):
-        value = value.replace(tzinfo=timezone.utc).timestamp()
-    return _span(max(0, time.time() - float(value))) + " ago"
-
-
-@bp.app_template_filter("span")
-def _span(seconds) -> str:
-    seconds = int(seconds or 0)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 86400:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
-
-
-@bp.app_template_filter("size")
-def _size(n) -> str:
-    n = float(n or 0)
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 # -- overview --------------------------------------------------------------------------------------

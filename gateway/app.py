@@ -11,7 +11,7 @@ import redis
 from flask import Flask, jsonify, render_template, request
 from limits.errors import StorageError
 
-from . import database, headers, security
+from . import database, headers, security, templating
 from .config import GatewaySettings, load_settings
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .hub import Hub
@@ -92,6 +92,7 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(ws.bp)
     app.register_blueprint(metrics.bp)
+    templating.init_app(app)
     _register_errors(app)
 
     _prepare_schema(app)
