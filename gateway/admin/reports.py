@@ -1,0 +1,74 @@
+"""History and audit: filtered pages of 100, and the same filters as a CSV download."""
+
+from __future__ import annotations
+
+from flask import abort, flash, render_template, request
+from sqlalchemy import select
+
+from .. import refs, reports
+from ..extensions import db
+from ..models import AuditEvent, SessionRecord
+from ..ops import AdminError
+from . import bp
+
+PAGE = 100  # rows per page of history or audit
+
+
+def _offset() -> int:
+    return refs.record_id(request.args.get("offset", "0")) or 0
+
+
+def _filters(keys) -> dict:
+    return {k: request.args.get(k, "").strip() for k in keys if request.args.get(k, "").strip()}
+
+
+def _distinct(column) -> list[str]:
+    return [v for v in db.session.scalars(select(column).distinct().order_by(column)) if v]
+
+
+@bp.get("/history")
+def history():
+    filters = _filters(("user", "machine", "since", "until"))
+    offset = _offset()
+    try:
+        rows = list(db.session.scalars(reports.history_query(filters).limit(PAGE + 1).offset(offset)))
+    except AdminError as exc:
+        flash(str(exc), "error")
+        filters, rows = {}, []
+    live_ids = reports.live_ids_or_none()
+    return render_template("admin/history.html", rows=rows[:PAGE], more=len(rows) > PAGE, offset=offset,
+                           page=PAGE, filters=filters, user_names=_distinct(SessionRecord.user_name),
+                           states={r.id: reports.record_state(r, live_ids) for r in rows[:PAGE]},
+                           machine_names=_distinct(SessionRecord.machine_name))
+
+
+@bp.get("/history.csv")
+def history_csv():
+    try:
+        stmt = reports.history_query(_filters(("user", "machine", "since", "until")))
+    except AdminError as exc:
+        abort(400, str(exc))
+    return reports.history_csv(stmt)
+
+
+@bp.get("/audit")
+def audit():
+    filters = _filters(("actor", "action", "target", "ip", "since", "until"))
+    offset = _offset()
+    try:
+        rows = list(db.session.scalars(reports.audit_query(filters).limit(PAGE + 1).offset(offset)))
+    except AdminError as exc:
+        flash(str(exc), "error")
+        filters, rows = {}, []
+    return render_template("admin/audit.html", rows=rows[:PAGE], more=len(rows) > PAGE, offset=offset,
+                           page=PAGE, filters=filters, actors=_distinct(AuditEvent.actor),
+                           actions=_distinct(AuditEvent.action))
+
+
+@bp.get("/audit.csv")
+def audit_csv():
+    try:
+        stmt = reports.audit_query(_filters(("actor", "action", "target", "ip", "since", "until")))
+    except AdminError as exc:
+        abort(400, str(exc))
+    return reports.audit_csv(stmt)
