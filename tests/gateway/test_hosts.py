@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import AuthActions
+from tests.support.web import AuthActions
 from tests.support import ROOT
 
 EVIL = "evil.example"

@@ -110,7 +110,7 @@ def test_session_id_and_name_shapes():
 
 
 def test_login_name_with_controls_is_audited_clean(app, users, client, caplog):
-    from tests.conftest import csrf_from
+    from tests.support.web import csrf_from
 
     token = csrf_from(client.get("/login").get_data(as_text=True))
     resp = client.post("/login", data={"csrf_token": token, "name": "bob\r\nlogin ok admin\x1b[2J\u202e", "password": "x"})
@@ -124,7 +124,7 @@ def test_nul_in_names_on_postgresql(pg_url, redis_server, prefix, tmp_path, capl
     """PostgreSQL refuses a NUL in a query string: such a name must never reach it."""
     from gateway import create_app
     from gateway import ops
-    from tests.conftest import AuthActions
+    from tests.support.web import AuthActions
 
     app = create_app({"instance_path": str(tmp_path / "pg"), "redis_url": redis_server, "redis_prefix": prefix,
                       "database_url": pg_url, "login_limit": "1000 per minute"})

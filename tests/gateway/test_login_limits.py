@@ -12,7 +12,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import AuthActions, csrf_from
+from tests.support.web import AuthActions, csrf_from
 
 
 def make_app(tmp_path, redis_server, prefix, **limits):

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from gateway import ops
 from gateway.extensions import db
 from gateway.models import AuditEvent
-from tests.conftest import AuthActions, csrf_from
-from tests.gateway.conftest import Commands
+from tests.support.web import AuthActions, csrf_from
+from tests.support.node_commands import Commands
 
 COOKIE = "ponte_session"
 

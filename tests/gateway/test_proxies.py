@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import csrf_from
+from tests.support.web import csrf_from
 
 
 @pytest.mark.parametrize("trusted,expected_ip", [(0, "127.0.0.1"), (1, "203.0.113.9")])

@@ -18,7 +18,7 @@ from gateway.journal import EndRecord, Journal
 from gateway.models import SessionRecord
 from gateway.reaper import Reaper
 
-from tests.gateway.conftest import add_live_session, session_ref
+from tests.support.records import add_live_session, session_ref
 
 
 def _row(app, session):

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import AuthActions
+from tests.support.web import AuthActions
 from tests.support.faultproxy import FaultProxy
 
 
@@ -68,7 +68,7 @@ def test_pages_api_and_healthz_answer_503_while_sql_is_down(db_app):
 
 
 def _csrf(resp) -> str:
-    from tests.conftest import csrf_from
+    from tests.support.web import csrf_from
 
     return csrf_from(resp.get_data(as_text=True))
 
