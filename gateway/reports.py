@@ -132,6 +132,16 @@ def parse_day(value: str | None, *, end: bool = False) -> datetime | None:
     return day + timedelta(days=1) if end else day
 
 
+def _between(stmt, column, args):
+    """``stmt`` narrowed to ``column`` from the day ``since`` to the end of the day ``until``."""
+    since, until = parse_day(args.get("since")), parse_day(args.get("until"), end=True)
+    if since:
+        stmt = stmt.where(column >= since)
+    if until:
+        stmt = stmt.where(column < until)
+    return stmt
+
+
 def history_query(args) -> select:
     """Sessions, newest first; filters ``user``, ``machine``, ``since``, ``until``."""
     stmt = select(SessionRecord)
@@ -139,12 +149,7 @@ def history_query(args) -> select:
         stmt = stmt.where(SessionRecord.user_name == args["user"])
     if args.get("machine"):
         stmt = stmt.where(SessionRecord.machine_name == args["machine"])
-    since, until = parse_day(args.get("since")), parse_day(args.get("until"), end=True)
-    if since:
-        stmt = stmt.where(SessionRecord.started_at >= since)
-    if until:
-        stmt = stmt.where(SessionRecord.started_at < until)
-    return stmt.order_by(SessionRecord.started_at.desc(), SessionRecord.id)
+    return _between(stmt, SessionRecord.started_at, args).order_by(SessionRecord.started_at.desc(), SessionRecord.id)
 
 
 def audit_query(args) -> select:
@@ -159,12 +164,7 @@ def audit_query(args) -> select:
         stmt = stmt.where(AuditEvent.target.contains(args["target"], autoescape=True))
     if args.get("ip"):
         stmt = stmt.where(AuditEvent.ip == args["ip"])
-    since, until = parse_day(args.get("since")), parse_day(args.get("until"), end=True)
-    if since:
-        stmt = stmt.where(AuditEvent.at >= since)
-    if until:
-        stmt = stmt.where(AuditEvent.at < until)
-    return stmt.order_by(AuditEvent.id.desc())
+    return _between(stmt, AuditEvent.at, args).order_by(AuditEvent.id.desc())
 
 
 # -- CSV -----------------------------------------------------------------------------------------

@@ -26,15 +26,34 @@ def _distinct(column) -> list[str]:
     return [v for v in db.session.scalars(select(column).distinct().order_by(column)) if v]
 
 
-@bp.get("/history")
-def history():
-    filters = _filters(("user", "machine", "since", "until"))
-    offset = _offset()
+HISTORY_FILTERS = ("user", "machine", "since", "until")
+AUDIT_FILTERS = ("actor", "action", "target", "ip", "since", "until")
+
+
+def _page_of(query, keys) -> tuple[dict, list, int]:
+    """The filters in use, this page's rows (one more, to tell if there are more) and its offset;
+    a bad date is flashed and shows nothing."""
+    filters, offset = _filters(keys), _offset()
     try:
-        rows = list(db.session.scalars(reports.history_query(filters).limit(PAGE + 1).offset(offset)))
+        rows = list(db.session.scalars(query(filters).limit(PAGE + 1).offset(offset)))
     except AdminError as exc:
         flash(str(exc), "error")
         filters, rows = {}, []
+    return filters, rows, offset
+
+
+def _export(query, keys, as_csv):
+    """The filtered rows as CSV; a bad date is a 400."""
+    try:
+        stmt = query(_filters(keys))
+    except AdminError as exc:
+        abort(400, str(exc))
+    return as_csv(stmt)
+
+
+@bp.get("/history")
+def history():
+    filters, rows, offset = _page_of(reports.history_query, HISTORY_FILTERS)
     live_ids = reports.live_ids_or_none()
     return render_template("admin/history.html", rows=rows[:PAGE], more=len(rows) > PAGE, offset=offset,
                            page=PAGE, filters=filters, user_names=_distinct(SessionRecord.user_name),
@@ -44,22 +63,12 @@ def history():
 
 @bp.get("/history.csv")
 def history_csv():
-    try:
-        stmt = reports.history_query(_filters(("user", "machine", "since", "until")))
-    except AdminError as exc:
-        abort(400, str(exc))
-    return reports.history_csv(stmt)
+    return _export(reports.history_query, HISTORY_FILTERS, reports.history_csv)
 
 
 @bp.get("/audit")
 def audit():
-    filters = _filters(("actor", "action", "target", "ip", "since", "until"))
-    offset = _offset()
-    try:
-        rows = list(db.session.scalars(reports.audit_query(filters).limit(PAGE + 1).offset(offset)))
-    except AdminError as exc:
-        flash(str(exc), "error")
-        filters, rows = {}, []
+    filters, rows, offset = _page_of(reports.audit_query, AUDIT_FILTERS)
     return render_template("admin/audit.html", rows=rows[:PAGE], more=len(rows) > PAGE, offset=offset,
                            page=PAGE, filters=filters, actors=_distinct(AuditEvent.actor),
                            actions=_distinct(AuditEvent.action))
@@ -67,8 +76,4 @@ def audit():
 
 @bp.get("/audit.csv")
 def audit_csv():
-    try:
-        stmt = reports.audit_query(_filters(("actor", "action", "target", "ip", "since", "until")))
-    except AdminError as exc:
-        abort(400, str(exc))
-    return reports.audit_csv(stmt)
+    return _export(reports.audit_query, AUDIT_FILTERS, reports.audit_csv)

@@ -67,5 +67,11 @@ def admin_only(fn):
     return wrapper
 
 
+def no_store(resp, status: int):
+    """An answer holding a one-time secret (an enrolment code, a token): no cache may keep it."""
+    resp.headers["Cache-Control"] = "no-store"
+    return resp, status
+
+
 # The routes register themselves on ``bp`` when imported (Flask's package pattern).
 from . import enroll, grants, groups, machines, me, reports, sessions, tokens, users  # noqa: E402,F401

@@ -12,7 +12,7 @@ from ..headers import external_url
 from ..models import Machine, users_with_access
 from ..reports import iso
 from ..status import statuses
-from . import admin_only, bp
+from . import admin_only, bp, no_store
 from .inputs import body, string, who
 
 
@@ -32,12 +32,6 @@ def _enrolment_json(machine: Machine, code: str) -> dict:
     return {"code": code, "expires_at": iso(ops.pending_code_expiry(machine)), "command": ops.enrol_command(code)}
 
 
-def _secret(resp, status: int):
-    """An answer holding a one-time secret: no cache may keep it."""
-    resp.headers["Cache-Control"] = "no-store"
-    return resp, status
-
-
 @bp.get("/machines")
 @admin_only
 def machines_list():
@@ -51,7 +45,7 @@ def machine_create():
     """Create a machine; the answer carries its one-time enrolment code (never shown again)."""
     external_url(current_app.config["PONTE"])  # refuse a foreign Host before anything changes
     machine, code = ops.add_machine(string(body(), "name"), **who())
-    return _secret(jsonify(machine=machine_json(machine), enrolment=_enrolment_json(machine, code)), 201)
+    return no_store(jsonify(machine=machine_json(machine), enrolment=_enrolment_json(machine, code)), 201)
 
 
 @bp.get("/machines/<machine>")
@@ -84,8 +78,8 @@ def machine_enrolment(machine: str):
     found = ops.get_machine(machine)
     external_url(current_app.config["PONTE"])  # refuse a foreign Host before the old code dies
     code = ops.new_enrolment(found, **who())
-    return _secret(jsonify(machine={"id": found.id, "name": found.name}, enrolment=_enrolment_json(found, code)),
-                   201)
+    enrolment = _enrolment_json(found, code)
+    return no_store(jsonify(machine={"id": found.id, "name": found.name}, enrolment=enrolment), 201)
 
 
 @bp.post("/machines/<machine>/revoke")

@@ -10,7 +10,7 @@ from .. import ops
 from ..extensions import db
 from ..models import ApiToken
 from ..reports import iso
-from . import admin_only, bp
+from . import admin_only, bp, no_store
 from .errors import ApiError
 from .inputs import body, string, who
 
@@ -38,9 +38,7 @@ def token_create():
     if days is not None and (not isinstance(days, int) or isinstance(days, bool)):
         raise ApiError(400, "bad_request", "'days' must be a whole number.")
     row, secret = ops.create_token(owner, string(fields, "name", required=False) or "", days=days, **who())
-    resp = jsonify(token=token_json(row), secret=secret)
-    resp.headers["Cache-Control"] = "no-store"
-    return resp, 201
+    return no_store(jsonify(token=token_json(row), secret=secret), 201)
 
 
 @bp.delete("/tokens/<token>")
