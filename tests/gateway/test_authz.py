@@ -22,9 +22,8 @@ from sqlalchemy import select
 from gateway import ops
 from gateway.extensions import db
 from gateway.models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Machine, User, group_members)
-from tests.support.web import AuthActions, csrf_from
 from tests.support.records import add_live_session, session_ref
-from tests.support.web import PASSWORDS
+from tests.support.web import PASSWORDS, AuthActions, csrf_from
 
 PUBLIC, USER, USER_MACHINE, USER_SESSION, ADMIN, WEBSOCKET = (
     "public", "user", "user_machine", "user_session", "admin", "websocket")

@@ -7,8 +7,8 @@ import pytest
 
 from gateway import ops
 from gateway import sessions
-from tests.support.web import AuthActions
 from tests.support.records import add_live_session
+from tests.support.web import AuthActions
 
 EVIL = '<script>alert("pwn")</script>\'"'
 RAW = ('<script>alert', 'alert("pwn")', "</script>'\"")

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from tests.support.web import AuthActions
 from tests.support import ROOT
+from tests.support.web import AuthActions
 
 EVIL = "evil.example"
 

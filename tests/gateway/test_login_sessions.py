@@ -14,8 +14,8 @@ from sqlalchemy import select
 from gateway import ops
 from gateway.extensions import db
 from gateway.models import AuditEvent
-from tests.support.web import AuthActions, csrf_from
 from tests.support.node_commands import Commands
+from tests.support.web import AuthActions, csrf_from
 
 COOKIE = "ponte_session"
 
