@@ -6,7 +6,7 @@ before or while it serves::
     python -m bench.provision --users 8 --password P --machines 2 \
         --credential-dir DIR --gateway-url URL --idle 10000 --idle-file F
 
-Real machines go through ``machines.add_machine`` and ``machines.enrol_agent``
+Real machines go through ``ops.add_machine`` and ``ops.enrol_agent``
 (the enrolment path) and get a credential file the agent reads. Idle machines
 for the load generator are many: they are inserted as ``Machine`` rows with a
 credential hash from ``security.hash_token`` in one transaction (the same
@@ -35,7 +35,7 @@ def main(argv=None) -> None:
 
     from agents.config import save_credential
     from gateway import create_app
-    from gateway import machines as ops
+    from gateway import ops
     from gateway.extensions import db
     from gateway.models import Machine, utcnow
     from gateway.security import hash_token, new_token

@@ -11,7 +11,7 @@ import redis
 from flask import Flask, jsonify, render_template, request
 from limits.errors import StorageError
 
-from . import database, headers, security
+from . import database, headers, security, templating
 from .config import GatewaySettings, load_settings
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .hub import Hub
@@ -95,6 +95,7 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
     from . import agent_download  # the agent's .pyz and the enrol page's install lines
 
     app.register_blueprint(agent_download.bp)
+    templating.init_app(app)
     _register_errors(app)
 
     _prepare_schema(app)

@@ -4,7 +4,7 @@ A login is the signed ``ponte_session`` cookie. Besides Flask-Login's keys it
 carries, and ``load_user`` checks on every request:
 
 ``EPOCH``     the user's ``session_epoch`` at login. Logout, password change or
-              reset, disable and "log out everywhere" bump it (``machines.end_logins``),
+              reset, disable and "log out everywhere" bump it (``ops.end_logins``),
               so every cookie of that person stops working at once, on every node.
 ``LOGIN_AT``  when the password was entered: the login lasts ``login_lifetime``.
 ``SEEN_AT``   the person's last request: ``login_idle_timeout`` without one ends the
@@ -41,7 +41,7 @@ from wtforms.validators import DataRequired, Length
 
 from agents.protocol.text import clean
 
-from . import machines as ops
+from . import ops
 from . import refs
 from .extensions import db, limiter, login_manager
 from .models import User, audit, find_user
@@ -129,7 +129,7 @@ def load_user_from_token(req) -> User | None:
     scheme, _, secret = req.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return None
-    from .machines import user_for_token
+    from .ops import user_for_token
 
     found = user_for_token(secret.strip())
     if found is None:

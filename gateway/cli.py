@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
 from datetime import datetime
 
 import click
+from flask import current_app
+from sqlalchemy import select
 
-from . import machines as ops
+from . import ops
 from .config import ConfigError, load_settings
+from .extensions import db
+from .models import Machine, User
+from .status import statuses
 
 
 class Context:
@@ -42,11 +48,18 @@ def main(ctx, config_path):
     ctx.obj = Context(config_path)
 
 
-def _run(fn):
-    try:
-        return fn()
-    except ops.AdminError as exc:
-        raise click.ClickException(str(exc)) from exc
+def in_app(fn):
+    """Run the command inside the gateway app's context; an operation's refusal
+    (``ops.AdminError``) is printed as the command's error."""
+    @functools.wraps(fn)
+    @pass_ctx
+    def command(ctx, *args, **kwargs):
+        with ctx.app.app_context():
+            try:
+                return fn(*args, **kwargs)
+            except ops.AdminError as exc:
+                raise click.ClickException(str(exc)) from exc
+    return command
 
 
 @main.command()
@@ -104,76 +117,64 @@ def _password(confirm: bool = True) -> str:
 @user.command("add")
 @click.argument("name")
 @click.option("--admin", is_flag=True)
-@pass_ctx
-def user_add(ctx, name, admin):
+@in_app
+def user_add(name, admin):
     """Create a user (password from prompt, stdin or $PONTE_NEW_PASSWORD)."""
-    with ctx.app.app_context():
-        u = _run(lambda: ops.add_user(name, _password(), admin=admin))
-        click.echo(f"user {u.name} created{' (admin)' if admin else ''}")
+    u = ops.add_user(name, _password(), admin=admin)
+    click.echo(f"user {u.name} created{' (admin)' if admin else ''}")
 
 
 @user.command("passwd")
 @click.argument("name")
-@pass_ctx
-def user_passwd(ctx, name):
-    with ctx.app.app_context():
-        _run(lambda: ops.set_password(ops.get_user(name), _password()))
-        click.echo(f"password of {name} changed")
+@in_app
+def user_passwd(name):
+    ops.set_password(ops.get_user(name), _password())
+    click.echo(f"password of {name} changed")
 
 
 @user.command("disable")
 @click.argument("name")
-@pass_ctx
-def user_disable(ctx, name):
+@in_app
+def user_disable(name):
     """Disable a user and end their live sessions."""
-    with ctx.app.app_context():
-        _run(lambda: ops.set_disabled(ops.get_user(name), True))
-        click.echo(f"user {name} disabled")
+    ops.set_disabled(ops.get_user(name), True)
+    click.echo(f"user {name} disabled")
 
 
 @user.command("enable")
 @click.argument("name")
-@pass_ctx
-def user_enable(ctx, name):
-    with ctx.app.app_context():
-        _run(lambda: ops.set_disabled(ops.get_user(name), False))
-        click.echo(f"user {name} enabled")
+@in_app
+def user_enable(name):
+    ops.set_disabled(ops.get_user(name), False)
+    click.echo(f"user {name} enabled")
 
 
 @user.command("delete")
 @click.argument("name")
-@pass_ctx
-def user_delete(ctx, name):
+@in_app
+def user_delete(name):
     """Delete a user (their history and audit entries are kept)."""
-    with ctx.app.app_context():
-        _run(lambda: ops.delete_user(ops.get_user(name)))
-        click.echo(f"user {name} deleted")
+    ops.delete_user(ops.get_user(name))
+    click.echo(f"user {name} deleted")
 
 
 @user.command("token")
 @click.argument("name")
 @click.option("--label", default="CLI token", help="What the token is for.")
 @click.option("--days", type=int, default=None, help="Lifetime in days (default: until revoked).")
-@pass_ctx
-def user_token(ctx, name, label, days):
+@in_app
+def user_token(name, label, days):
     """Print a new bearer API token acting as NAME (shown once)."""
-    with ctx.app.app_context():
-        _row, secret = _run(lambda: ops.create_token(ops.get_user(name), label, days=days))
-        click.echo(secret)
+    _row, secret = ops.create_token(ops.get_user(name), label, days=days)
+    click.echo(secret)
 
 
 @user.command("list")
-@pass_ctx
-def user_list(ctx):
-    from sqlalchemy import select
-
-    from .extensions import db
-    from .models import User
-
-    with ctx.app.app_context():
-        for u in db.session.scalars(select(User).order_by(User.name)):
-            flags = ",".join(f for f, on in (("admin", u.is_admin), ("disabled", u.disabled)) if on)
-            click.echo(f"{u.id}\t{u.name}\t{flags}")
+@in_app
+def user_list():
+    for u in db.session.scalars(select(User).order_by(User.name)):
+        flags = ",".join(f for f, on in (("admin", u.is_admin), ("disabled", u.disabled)) if on)
+        click.echo(f"{u.id}\t{u.name}\t{flags}")
 
 
 @main.group()
@@ -183,102 +184,87 @@ def machine():
 
 @machine.command("add")
 @click.argument("name")
-@pass_ctx
-def machine_add(ctx, name):
+@in_app
+def machine_add(name):
     """Create a machine and print its one-time enrolment code (valid 24 h)."""
-    with ctx.app.app_context():
-        m, code = _run(lambda: ops.add_machine(name))
-        click.echo(f"machine {m.name} (id {m.id}) created")
-        click.echo(f"enrolment code: {code}")
-        click.echo(f"on the PC: python -m agents enroll --gateway URL --code {code}")
+    m, code = ops.add_machine(name)
+    click.echo(f"machine {m.name} (id {m.id}) created")
+    click.echo(f"enrolment code: {code}")
+    click.echo(f"on the PC: python -m agents enroll --gateway URL --code {code}")
 
 
 @machine.command("list")
-@pass_ctx
-def machine_list(ctx):
-    from sqlalchemy import select
-
-    from .extensions import db
-    from .models import Machine
-    from .status import statuses
-
-    with ctx.app.app_context():
-        rows = list(db.session.scalars(select(Machine).order_by(Machine.name)))
-        for m, s in zip(rows, statuses(rows)):
-            state = "revoked" if m.revoked_at else ("not enrolled" if not m.enrolled_at else s.state)
-            click.echo(f"{m.id}\t{m.name}\t{state}")
+@in_app
+def machine_list():
+    rows = list(db.session.scalars(select(Machine).order_by(Machine.name)))
+    for m, s in zip(rows, statuses(rows)):
+        state = "revoked" if m.revoked_at else ("not enrolled" if not m.enrolled_at else s.state)
+        click.echo(f"{m.id}\t{m.name}\t{state}")
 
 
 @machine.command("revoke")
 @click.argument("name")
-@pass_ctx
-def machine_revoke(ctx, name):
+@in_app
+def machine_revoke(name):
     """Revoke a machine's credential; its agent is disconnected."""
-    with ctx.app.app_context():
-        _run(lambda: ops.revoke_machine(ops.get_machine(name)))
-        click.echo(f"machine {name} revoked")
+    ops.revoke_machine(ops.get_machine(name))
+    click.echo(f"machine {name} revoked")
 
 
 @machine.command("rename")
 @click.argument("name")
 @click.argument("new_name")
-@pass_ctx
-def machine_rename(ctx, name, new_name):
-    with ctx.app.app_context():
-        _run(lambda: ops.rename_machine(ops.get_machine(name), new_name))
-        click.echo(f"machine {name} is now {new_name}")
+@in_app
+def machine_rename(name, new_name):
+    ops.rename(ops.get_machine(name), new_name)
+    click.echo(f"machine {name} is now {new_name}")
 
 
 @machine.command("code")
 @click.argument("name")
-@pass_ctx
-def machine_code(ctx, name):
+@in_app
+def machine_code(name):
     """Print a new one-time enrolment code (older unused codes stop working)."""
-    with ctx.app.app_context():
-        code = _run(lambda: ops.new_enrolment(ops.get_machine(name)))
-        click.echo(f"enrolment code: {code}")
+    code = ops.new_enrolment(ops.get_machine(name))
+    click.echo(f"enrolment code: {code}")
 
 
 @main.command()
 @click.argument("user_name")
 @click.argument("machine_name")
-@pass_ctx
-def grant(ctx, user_name, machine_name):
+@in_app
+def grant(user_name, machine_name):
     """Let USER open MACHINE."""
-    with ctx.app.app_context():
-        added = _run(lambda: ops.grant(ops.get_user(user_name), ops.get_machine(machine_name)))
-        click.echo(f"{user_name} may open {machine_name}" + ("" if added else " (already)"))
+    added = ops.grant(ops.get_user(user_name), ops.get_machine(machine_name))
+    click.echo(f"{user_name} may open {machine_name}" + ("" if added else " (already)"))
 
 
 @main.command()
 @click.argument("user_name")
 @click.argument("machine_name")
-@pass_ctx
-def ungrant(ctx, user_name, machine_name):
+@in_app
+def ungrant(user_name, machine_name):
     """Stop USER opening MACHINE."""
-    with ctx.app.app_context():
-        removed = _run(lambda: ops.ungrant(ops.get_user(user_name), ops.get_machine(machine_name)))
-        click.echo(f"{user_name} may no longer open {machine_name}" + ("" if removed else " (was not granted)"))
+    removed = ops.ungrant(ops.get_user(user_name), ops.get_machine(machine_name))
+    click.echo(f"{user_name} may no longer open {machine_name}" + ("" if removed else " (was not granted)"))
 
 
 @main.command()
-@pass_ctx
-def sessions(ctx):
+@in_app
+def sessions():
     """List live sessions."""
-    with ctx.app.app_context():
-        for s in ctx.app.extensions["ponte.live"].live_sessions():
-            started = datetime.fromtimestamp(float(s.get("started", 0))).strftime("%Y-%m-%d %H:%M:%S")
-            click.echo(f"{s['id']}\t{s.get('user')}\t{s.get('machine')}\t{s.get('client_ip')}\t{started}\t"
-                       f"{s.get('bytes_to_viewer', 0)}↓ {s.get('bytes_from_viewer', 0)}↑")
+    for s in current_app.extensions["ponte.live"].live_sessions():
+        started = datetime.fromtimestamp(float(s.get("started", 0))).strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"{s['id']}\t{s.get('user')}\t{s.get('machine')}\t{s.get('client_ip')}\t{started}\t"
+                   f"{s.get('bytes_to_viewer', 0)}↓ {s.get('bytes_from_viewer', 0)}↑")
 
 
 @main.command()
 @click.argument("session")
 @click.option("--reason", default="Ended by an admin")
-@pass_ctx
-def end(ctx, session, reason):
+@in_app
+def end(session, reason):
     """End a live session."""
-    with ctx.app.app_context():
-        if not ops.end_session(session, reason):
-            raise click.ClickException(f"No live session {session}.")
-        click.echo(f"session {session} ending")
+    if not ops.end_session(session, reason):
+        raise click.ClickException(f"No live session {session}.")
+    click.echo(f"session {session} ending")

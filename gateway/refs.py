@@ -40,7 +40,7 @@ def session_id(ref) -> str | None:
 def name(ref) -> str | None:
     """``ref`` if it could be a user, machine or group name, else ``None``.
 
-    Names never hold control characters (``machines._check_name``): such a
+    Names never hold control characters (``ops.naming.check_name``): such a
     reference names nothing, and must not reach the database (PostgreSQL
     refuses NUL in a string).
     """

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from tests.support import (AgentProcess, ForwardProcess, Gateway, RedisServer, free_port, start_x11vnc,
                            start_xvnc, wait_for)
+from tests.support.web import PASSWORDS, AuthActions
 
 ARTIFACTS = Path(os.environ.get("PONTE_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 _prefixes = itertools.count(1)
@@ -76,36 +76,6 @@ def client(app):
     return app.test_client()
 
 
-def csrf_from(html: str) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or \
-        re.search(r'name="csrf-token" content="([^"]+)"', html) or \
-        re.search(r'value="([^"]+)"[^>]*name="csrf_token"', html)
-    assert match, "page has no CSRF token"
-    return match.group(1)
-
-
-class AuthActions:
-    """flaskr-style helper: log in and out through the real form (with CSRF)."""
-
-    def __init__(self, client):
-        self.client = client
-        self.csrf = None
-
-    def login(self, name: str, password: str, follow: bool = False):
-        page = self.client.get("/login").get_data(as_text=True)
-        resp = self.client.post("/login", data={"csrf_token": csrf_from(page), "name": name, "password": password},
-                                follow_redirects=follow)
-        if resp.status_code == 302:
-            self.csrf = csrf_from(self.client.get("/").get_data(as_text=True))
-        return resp
-
-    def logout(self):
-        return self.client.post("/logout", data={"csrf_token": self.csrf})
-
-    def headers(self) -> dict:
-        return {"X-CSRFToken": self.csrf or ""}
-
-
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
@@ -114,12 +84,12 @@ def auth(client):
 @pytest.fixture
 def users(app):
     """An admin, an employee and another employee, with one granted machine."""
-    from gateway import machines as ops
+    from gateway import ops
 
     with app.app_context():
-        ops.add_user("boss", "bosspass1", admin=True)
-        emp = ops.add_user("emp", "emppass12")
-        ops.add_user("other", "otherpass1")
+        ops.add_user("boss", PASSWORDS["boss"], admin=True)
+        emp = ops.add_user("emp", PASSWORDS["emp"])
+        ops.add_user("other", PASSWORDS["other"])
         machine, code = ops.add_machine("desk-1")
         ops.add_machine("desk-2")
         ops.grant(emp, machine)

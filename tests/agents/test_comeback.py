@@ -42,7 +42,7 @@ def _enrol(gw: Gateway, prefix: str, names: list[str]) -> list[str]:
     """Machines and their credentials through the gateway's own code (the enrol API allows only
     10 a minute per address, by design)."""
     from gateway import create_app
-    from gateway.machines import add_machine, enrol_agent
+    from gateway.ops import add_machine, enrol_agent
 
     app = create_app({"instance_path": str(gw.instance), "redis_url": gw.redis_url, "redis_prefix": prefix})
     credentials = []

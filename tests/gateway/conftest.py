@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
 from dataclasses import dataclass, field
 
 import pytest
 from argon2 import PasswordHasher
 
-from tests.conftest import AuthActions
+from tests.support.node_commands import Commands
+from tests.support.records import add_live_session, session_ref
+from tests.support.web import PASSWORDS, AuthActions
 
 
 @pytest.fixture(autouse=True)
@@ -34,32 +33,12 @@ class World:
     node: str = "node-elsewhere"
 
 
-def session_ref(label: str) -> str:
-    """A session id of the real shape (32 hex digits, as ``sessions.issue`` makes), named by ``label``."""
-    return hashlib.md5(label.encode()).hexdigest()
-
-
-def add_live_session(app, session: str, user, machine, node: str = "node-elsewhere") -> None:
-    """A session as the relay leaves it: a history row and the live Redis record."""
-    from gateway.extensions import db
-    from gateway.models import SessionRecord
-
-    with app.app_context():
-        db.session.add(SessionRecord(id=session, user_id=user.id, user_name=user.name, machine_id=machine.id,
-                                     machine_name=machine.name, client_ip="198.51.100.7", node=node))
-        db.session.commit()
-        app.extensions["ponte.live"].session_started(session, machine.id, {
-            "state": "live", "user": user.name, "user_id": user.id, "machine": machine.name,
-            "machine_id": machine.id, "client_ip": "198.51.100.7", "node": node, "started": time.time() - 75,
-            "bytes_to_viewer": 123456, "bytes_from_viewer": 789})
-
-
 @pytest.fixture
 def world(app, users) -> World:
     """``users`` (boss admin, emp granted desk-1, other) plus: desk-3 granted to other through
     group ``sales``, desk-boss granted to boss, a live and an ended session each for emp and other,
     and a bearer token for boss."""
-    from gateway import machines as ops
+    from gateway import ops
     from gateway.extensions import db
     from gateway.models import SessionRecord, utcnow
 
@@ -70,7 +49,7 @@ def world(app, users) -> World:
         deskb, _ = ops.add_machine("desk-boss")
         sales = ops.add_group("sales")
         ops.add_member(sales, other)
-        ops.grant_group(sales, desk3)
+        ops.grant(sales, desk3)
         ops.grant(boss, deskb)
         desk1, desk2 = ops.get_machine("desk-1"), ops.get_machine("desk-2")
         _, w.token = ops.create_token(boss, "tests", actor="boss")
@@ -89,9 +68,6 @@ def world(app, users) -> World:
     return w
 
 
-PASSWORDS = {"boss": "bosspass1", "emp": "emppass12", "other": "otherpass1"}
-
-
 @pytest.fixture
 def login(client):
     """``login(name)``: log ``client`` in through the form; returns AuthActions (``.csrf``)."""
@@ -106,38 +82,6 @@ def login(client):
 @pytest.fixture
 def admin(users, login) -> AuthActions:
     return login("boss")
-
-
-class Commands:
-    """Collect the commands published to gateway nodes (Redis pub/sub), as hubs would get them."""
-
-    def __init__(self, app):
-        live = app.extensions["ponte.live"]
-        self.pubsub = live.redis.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.psubscribe(live.key("node*"))
-        self.seen: list[dict] = []
-
-    def wait(self, predicate, timeout: float = 3.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for cmd in self.seen:
-                if predicate(cmd):
-                    return cmd
-            msg = self.pubsub.get_message(timeout=0.1)
-            if msg and msg.get("type") == "pmessage":
-                self.seen.append(json.loads(msg["data"]))
-        raise AssertionError(f"no such node command; saw {self.seen}")
-
-    def drain(self) -> list[dict]:
-        while True:
-            msg = self.pubsub.get_message(timeout=0.2)
-            if msg is None:
-                return self.seen
-            if msg.get("type") == "pmessage":
-                self.seen.append(json.loads(msg["data"]))
-
-    def close(self):
-        self.pubsub.close()
 
 
 @pytest.fixture

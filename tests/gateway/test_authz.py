@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import select
 
-from gateway import machines as ops
+from gateway import ops
 from gateway.extensions import db
 from gateway.models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Machine, User, group_members)
-from tests.conftest import AuthActions, csrf_from
-from tests.gateway.conftest import PASSWORDS, add_live_session, session_ref
+from tests.support.records import add_live_session, session_ref
+from tests.support.web import PASSWORDS, AuthActions, csrf_from
 
 PUBLIC, USER, USER_MACHINE, USER_SESSION, ADMIN, WEBSOCKET = (
     "public", "user", "user_machine", "user_session", "admin", "websocket")
@@ -168,7 +168,7 @@ def _victims(app, n: int) -> dict:
         group = ops.add_group(f"vgroup-{n}")
         ops.grant(user, machine)
         ops.add_member(group, user)
-        ops.grant_group(group, machine)
+        ops.grant(group, machine)
         token, _ = ops.create_token(user, "victim", actor="boss")
         add_live_session(app, session_ref(f"vsession-{n}"), user, machine)
         return {"machine": machine.id, "user": user.id, "group": group.id, "token": token.id,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import machines as ops
+from gateway import ops
 from gateway import sessions
-from tests.conftest import AuthActions
-from tests.gateway.conftest import add_live_session
+from tests.support.records import add_live_session
+from tests.support.web import AuthActions
 
 EVIL = '<script>alert("pwn")</script>\'"'
 RAW = ('<script>alert', 'alert("pwn")', "</script>'\"")
@@ -22,7 +22,7 @@ def evil(app, world):
         g = ops.add_group(EVIL + "g")
         ops.grant(u, m)
         ops.add_member(g, u)
-        ops.grant_group(g, m)
+        ops.grant(g, m)
         ops.grant(ops.get_user("emp"), m)
         t, _ = ops.create_token(u, EVIL + "t", actor="boss")
         add_live_session(app, "evil-live", u, m)

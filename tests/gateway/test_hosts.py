@@ -7,15 +7,15 @@ import sys
 
 import pytest
 
-from tests.conftest import AuthActions
 from tests.support import ROOT
+from tests.support.web import AuthActions
 
 EVIL = "evil.example"
 
 
 def make_app(tmp_path, redis_server, prefix, **settings):
     from gateway import create_app
-    from gateway import machines as ops
+    from gateway import ops
 
     app = create_app({"instance_path": str(tmp_path / "i"), "redis_url": redis_server, "redis_prefix": prefix,
                       "login_limit": "1000 per minute", **settings})

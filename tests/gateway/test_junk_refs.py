@@ -78,7 +78,7 @@ def test_junk_ids_in_forms_and_queries(app, world, login, caplog, junk):
             problems.append(f"{method} {url} {form}: {resp.status_code} {_crashes(caplog)}")
     assert not problems, "\n".join(problems)
     with app.app_context():  # nothing was granted to "user 1" through an Arabic-Indic digit
-        from gateway import machines as ops
+        from gateway import ops
 
         assert [gr.machine.name for gr in ops.get_user("emp").grants] == ["desk-1"]
 
@@ -110,7 +110,7 @@ def test_session_id_and_name_shapes():
 
 
 def test_login_name_with_controls_is_audited_clean(app, users, client, caplog):
-    from tests.conftest import csrf_from
+    from tests.support.web import csrf_from
 
     token = csrf_from(client.get("/login").get_data(as_text=True))
     resp = client.post("/login", data={"csrf_token": token, "name": "bob\r\nlogin ok admin\x1b[2J\u202e", "password": "x"})
@@ -123,8 +123,8 @@ def test_login_name_with_controls_is_audited_clean(app, users, client, caplog):
 def test_nul_in_names_on_postgresql(pg_url, redis_server, prefix, tmp_path, caplog):
     """PostgreSQL refuses a NUL in a query string: such a name must never reach it."""
     from gateway import create_app
-    from gateway import machines as ops
-    from tests.conftest import AuthActions
+    from gateway import ops
+    from tests.support.web import AuthActions
 
     app = create_app({"instance_path": str(tmp_path / "pg"), "redis_url": redis_server, "redis_prefix": prefix,
                       "database_url": pg_url, "login_limit": "1000 per minute"})

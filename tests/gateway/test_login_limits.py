@@ -12,12 +12,12 @@ import time
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import AuthActions, csrf_from
+from tests.support.web import AuthActions, csrf_from
 
 
 def make_app(tmp_path, redis_server, prefix, **limits):
     from gateway import create_app
-    from gateway import machines as ops
+    from gateway import ops
 
     settings = {"login_limit": "1000 per minute", "login_delay_max": 0.01, **limits}
     app = create_app({"instance_path": str(tmp_path / "i"), "redis_url": redis_server, "redis_prefix": prefix,

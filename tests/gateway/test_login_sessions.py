@@ -11,11 +11,11 @@ import time
 import pytest
 from sqlalchemy import select
 
-from gateway import machines as ops
+from gateway import ops
 from gateway.extensions import db
 from gateway.models import AuditEvent
-from tests.conftest import AuthActions, csrf_from
-from tests.gateway.conftest import Commands
+from tests.support.node_commands import Commands
+from tests.support.web import AuthActions, csrf_from
 
 COOKIE = "ponte_session"
 

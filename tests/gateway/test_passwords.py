@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import machines as ops
+from gateway import ops
 
 COMMON = ["password", "baseball", "football", "12345678", "Password1", "trustno1", "PASSWORD"]
 BLANK = [" " * 12, "\t\t\t\t\t\t\t\t", "\u3000" * 8]

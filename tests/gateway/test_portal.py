@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from gateway import machines as ops
+from gateway import ops
 from gateway import sessions
 from gateway.status import MESSAGES
 
@@ -153,7 +153,7 @@ def test_logout_forgets_the_login_time(client, emp):
 
 
 def test_session_cookie_flags(app, client, users):
-    from tests.conftest import AuthActions
+    from tests.support.web import AuthActions
 
     resp = AuthActions(client).login("emp", "emppass12")
     cookie = next(v for v in resp.headers.getlist("Set-Cookie") if v.startswith("ponte_session="))
@@ -170,7 +170,7 @@ def test_secure_cookie_over_tls(tmp_path, redis_server, prefix):
         ops.add_user("emp", "emppass12")
     client = app.test_client()
     page = client.get("/login", base_url="https://ponte.example.com").get_data(as_text=True)
-    from tests.conftest import csrf_from
+    from tests.support.web import csrf_from
     resp = client.post("/login", base_url="https://ponte.example.com",
                        data={"csrf_token": csrf_from(page), "name": "emp", "password": "emppass12"})
     cookie = next(v for v in resp.headers.getlist("Set-Cookie") if v.startswith("ponte_session="))

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import csrf_from
+from tests.support.web import csrf_from
 
 
 @pytest.mark.parametrize("trusted,expected_ip", [(0, "127.0.0.1"), (1, "203.0.113.9")])
 def test_audit_records_the_real_client_only_behind_trusted_proxies(tmp_path, redis_server, prefix,
                                                                     trusted, expected_ip):
     from gateway import create_app
-    from gateway import machines as ops
+    from gateway import ops
     from gateway.extensions import db
     from gateway.models import AuditEvent
 

@@ -18,7 +18,7 @@ from gateway.journal import EndRecord, Journal
 from gateway.models import SessionRecord
 from gateway.reaper import Reaper
 
-from tests.gateway.conftest import add_live_session, session_ref
+from tests.support.records import add_live_session, session_ref
 
 
 def _row(app, session):
@@ -62,7 +62,7 @@ def test_record_end_closes_once_and_creates_a_missing_row(app, users):
 
 def test_end_while_sql_fails_is_journaled_and_written_later(app, users):
     with app.app_context():
-        from gateway import machines as ops
+        from gateway import ops
 
         emp, machine = ops.get_user("emp"), ops.get_machine("desk-1")
         fields = sessions.started("s-down", emp, machine, "198.51.100.7", "n1")
@@ -98,7 +98,7 @@ def reaper(app):
 
 
 def _open_on(app, session, node, user="emp", machine="desk-1", started_ago=60):
-    from gateway import machines as ops
+    from gateway import ops
 
     with app.app_context():
         add_live_session(app, session, ops.get_user(user), ops.get_machine(machine), node=node)
@@ -162,7 +162,7 @@ def test_own_leftovers_are_closed_at_start_without_grace(app, users, reaper):
 
 
 def _emp_desk():
-    from gateway import machines as ops
+    from gateway import ops
 
     return ops.get_user("emp"), ops.get_machine("desk-1")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from agents.protocol import vncstate
-from gateway import machines as ops
+from gateway import ops
 
 
 def enrol_and_report(app, machine_id, **info):
@@ -51,8 +51,8 @@ def test_wrong_password_sentence_and_admin_detail_uncut(app, client, login, worl
                         headers={"Authorization": f"Bearer {world.token}"}).get_json()
     status = machine["machine"]["status"] if "machine" in machine else machine["status"]
     assert status["vnc_detail"] == DETAIL and status["vnc_state"] == "locked"  # 300+ characters, whole
-    from tests.conftest import AuthActions
-    from tests.gateway.conftest import PASSWORDS
+    from tests.support.web import AuthActions
+    from tests.support.web import PASSWORDS
     AuthActions(admin).login("boss", PASSWORDS["boss"])
     page = admin.get(f"/admin/machines/{world.machines['desk-1']}").get_data(as_text=True)
     assert "not usable (locked)" in page and "Retry VNC login" in page

@@ -11,7 +11,7 @@ import pytest
 
 def test_lifecycle_on_postgresql(tmp_path, redis_server, prefix, pg_url):
     from gateway import create_app
-    from gateway import machines as ops
+    from gateway import ops
     from gateway import sessions
     from gateway.extensions import db
     from gateway.models import SessionRecord, granted_machines, machine_for_user
@@ -49,7 +49,7 @@ def test_own_server_when_the_machine_has_none(tmp_path, redis_server, prefix):
     server = PostgresServer.start()
     try:
         from gateway import create_app
-        from gateway import machines as ops
+        from gateway import ops
         from gateway.extensions import db
         from gateway.models import User
 

@@ -11,14 +11,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import AuthActions
+from tests.support.web import AuthActions
 from tests.support.faultproxy import FaultProxy
 
 
 @pytest.fixture
 def db_app(tmp_path, redis_server, prefix, pg_url):
     from gateway import create_app
-    from gateway import machines as ops
+    from gateway import ops
 
     parts = urlsplit(pg_url)
     proxy = FaultProxy((parts.hostname, parts.port)).start()
@@ -68,7 +68,7 @@ def test_pages_api_and_healthz_answer_503_while_sql_is_down(db_app):
 
 
 def _csrf(resp) -> str:
-    from tests.conftest import csrf_from
+    from tests.support.web import csrf_from
 
     return csrf_from(resp.get_data(as_text=True))
 

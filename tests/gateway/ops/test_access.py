@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import machines as ops
+from gateway import ops
 from gateway.models import granted_machines, machine_for_user, users_with_access
 
 
@@ -60,7 +60,7 @@ def test_names_are_checked(ctx):
         with pytest.raises(ops.AdminError):
             ops.add_group(bad)
     with pytest.raises(ops.Conflict):
-        ops.rename_group(ops.add_group("g2"), "sales")
+        ops.rename(ops.add_group("g2"), "sales")
 
 
 def test_ids_are_never_reused(ctx):

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from gateway import machines as ops
+from gateway import ops
 from gateway.extensions import db
 from gateway.models import AuditEvent, Group, Machine, SessionRecord, User, machine_for_user, utcnow
 
@@ -85,7 +85,7 @@ def test_create_user(web, app, users):
 
 def test_disable_user_ends_sessions_and_logs_out(app, world, commands):
     emp_client = app.test_client()
-    from tests.conftest import AuthActions
+    from tests.support.web import AuthActions
     AuthActions(emp_client).login("emp", "emppass12")
     assert emp_client.get("/").status_code == 200
 
@@ -115,7 +115,7 @@ def test_reset_password(web, app, world):
     assert "differ" in resp.get_data(as_text=True)
     resp = web.post(f"/admin/users/{uid}/password", password="brandnew123", confirm="brandnew123")
     assert "Password of emp changed." in resp.get_data(as_text=True)
-    from tests.conftest import AuthActions
+    from tests.support.web import AuthActions
     assert AuthActions(app.test_client()).login("emp", "emppass12").status_code == 401
     assert AuthActions(app.test_client()).login("emp", "brandnew123").status_code == 302
     assert audited(app, "user_passwd", "emp")
@@ -277,7 +277,7 @@ def test_enrol_machine_shows_code_expiry_and_command(web, app, client, users):
 
 def test_enrol_page_uses_public_url(tmp_path, redis_server, prefix):
     from gateway import create_app
-    from tests.conftest import AuthActions
+    from tests.support.web import AuthActions
 
     app = create_app({"instance_path": str(tmp_path / "i"), "redis_url": redis_server, "redis_prefix": prefix,
                       "public_url": "https://ponte.example.com"})
@@ -372,7 +372,7 @@ def test_live_sessions_page_and_end_with_reason(web, app, world, commands, clien
     with app.app_context():
         sessions.ended(world.live["emp"], world.machines["desk-1"], to_viewer=1, from_viewer=2,
                        reason=cmd["reason"])
-    from tests.conftest import AuthActions
+    from tests.support.web import AuthActions
     emp = app.test_client()
     AuthActions(emp).login("emp", "emppass12")
     info = emp.get(f"/api/v1/sessions/{world.live['emp']}").get_json()
@@ -421,7 +421,7 @@ def test_history_filters_and_csv(web, app, world):
 
 
 def test_audit_log_records_and_filters(web, app, world, client):
-    from tests.conftest import AuthActions
+    from tests.support.web import AuthActions
     AuthActions(app.test_client()).login("emp", "wrong-password")
     web.post(f"/admin/users/{world.users['other']}/admin", admin="1")
     from gateway import sessions

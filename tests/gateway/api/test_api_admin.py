@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from gateway import machines as ops
+from gateway import ops
 from gateway.models import machine_for_user, utcnow
 
 
@@ -92,7 +92,7 @@ def test_users(api, app, world, commands):
     api("POST", "/users", ["not", "an", "object"], expect=400)
 
     api("PATCH", "/users/nina", {"password": "another123"}, expect=200)
-    from tests.conftest import AuthActions
+    from tests.support.web import AuthActions
     assert AuthActions(app.test_client()).login("nina", "another123").status_code == 302
     assert api("PATCH", "/users/nina", {"admin": True}, expect=200)["user"]["admin"] is True
     assert api("PATCH", "/users/nina", {"admin": False}, expect=200)["user"]["admin"] is False

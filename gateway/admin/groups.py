@@ -1,0 +1,87 @@
+"""Groups: list and create; a group's page (rename, delete, members, the PCs it may open)."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from .. import ops
+from ..extensions import db
+from ..models import Group, Machine, User
+from ..ops import AdminError
+from . import bp
+from .helpers import attempt, done, form_id, group_or_404, machine_or_404, user_or_404, who
+
+
+@bp.get("/groups")
+def groups():
+    rows = list(db.session.scalars(select(Group).order_by(Group.name)))
+    return render_template("admin/groups.html", groups=rows)
+
+
+@bp.post("/groups")
+def group_create():
+    try:
+        g = ops.add_group(request.form.get("name", ""), **who())
+    except AdminError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.groups"))
+    return done(f"Group {g.name} created.", "admin.group", group_id=g.id)
+
+
+@bp.get("/groups/<int:group_id>")
+def group(group_id: int):
+    g = group_or_404(group_id)
+    members = {u.id for u in g.members}
+    granted = {gg.machine_id for gg in g.grants}
+    return render_template(
+        "admin/group.html", g=g, grants=sorted(g.grants, key=lambda gg: gg.machine.name),
+        addable_users=[u for u in db.session.scalars(select(User).order_by(User.name)) if u.id not in members],
+        addable_machines=[m for m in db.session.scalars(select(Machine).order_by(Machine.name))
+                          if m.id not in granted])
+
+
+@bp.post("/groups/<int:group_id>/rename")
+def group_rename(group_id: int):
+    g = group_or_404(group_id)
+    return attempt(lambda: ops.rename(g, request.form.get("name", ""), **who()), "admin.group",
+                    "Group renamed.", group_id=g.id)
+
+
+@bp.post("/groups/<int:group_id>/delete")
+def group_delete(group_id: int):
+    g = group_or_404(group_id)
+    if request.form.get("confirm") != "1":
+        flash(f"Tick the box to confirm that group {g.name} should be deleted.", "error")
+        return redirect(url_for("admin.group", group_id=g.id))
+    name = g.name
+    ops.delete_group(g, **who())
+    return done(f"Group {name} deleted.", "admin.groups")
+
+
+@bp.post("/groups/<int:group_id>/members")
+def group_member_add(group_id: int):
+    g = group_or_404(group_id)
+    return attempt(lambda: ops.add_member(g, ops.get_user(form_id("user_id")), **who()), "admin.group",
+                    "Member added.", group_id=g.id)
+
+
+@bp.post("/groups/<int:group_id>/members/<int:user_id>/delete")
+def group_member_remove(group_id: int, user_id: int):
+    g, u = group_or_404(group_id), user_or_404(user_id)
+    return attempt(lambda: ops.remove_member(g, u, **who()), "admin.group",
+                    f"{u.name} removed from the group.", group_id=g.id)
+
+
+@bp.post("/groups/<int:group_id>/grants")
+def group_grant(group_id: int):
+    g = group_or_404(group_id)
+    return attempt(lambda: ops.grant(g, ops.get_machine(form_id("machine_id")), **who()),
+                    "admin.group", "The group's members may now open the PC.", group_id=g.id)
+
+
+@bp.post("/groups/<int:group_id>/grants/<int:machine_id>/delete")
+def group_ungrant(group_id: int, machine_id: int):
+    g, m = group_or_404(group_id), machine_or_404(machine_id)
+    return attempt(lambda: ops.ungrant(g, m, **who()), "admin.group",
+                    f"The group may no longer open {m.name}.", group_id=g.id)

@@ -1,0 +1,79 @@
+"""History and audit: filtered pages of 100, and the same filters as a CSV download."""
+
+from __future__ import annotations
+
+from flask import abort, flash, render_template, request
+from sqlalchemy import select
+
+from .. import refs, reports
+from ..extensions import db
+from ..models import AuditEvent, SessionRecord
+from ..ops import AdminError
+from . import bp
+
+PAGE = 100  # rows per page of history or audit
+
+
+def _offset() -> int:
+    return refs.record_id(request.args.get("offset", "0")) or 0
+
+
+def _filters(keys) -> dict:
+    return {k: request.args.get(k, "").strip() for k in keys if request.args.get(k, "").strip()}
+
+
+def _distinct(column) -> list[str]:
+    return [v for v in db.session.scalars(select(column).distinct().order_by(column)) if v]
+
+
+HISTORY_FILTERS = ("user", "machine", "since", "until")
+AUDIT_FILTERS = ("actor", "action", "target", "ip", "since", "until")
+
+
+def _page_of(query, keys) -> tuple[dict, list, int]:
+    """The filters in use, this page's rows (one more, to tell if there are more) and its offset;
+    a bad date is flashed and shows nothing."""
+    filters, offset = _filters(keys), _offset()
+    try:
+        rows = list(db.session.scalars(query(filters).limit(PAGE + 1).offset(offset)))
+    except AdminError as exc:
+        flash(str(exc), "error")
+        filters, rows = {}, []
+    return filters, rows, offset
+
+
+def _export(query, keys, as_csv):
+    """The filtered rows as CSV; a bad date is a 400."""
+    try:
+        stmt = query(_filters(keys))
+    except AdminError as exc:
+        abort(400, str(exc))
+    return as_csv(stmt)
+
+
+@bp.get("/history")
+def history():
+    filters, rows, offset = _page_of(reports.history_query, HISTORY_FILTERS)
+    live_ids = reports.live_ids_or_none()
+    return render_template("admin/history.html", rows=rows[:PAGE], more=len(rows) > PAGE, offset=offset,
+                           page=PAGE, filters=filters, user_names=_distinct(SessionRecord.user_name),
+                           states={r.id: reports.record_state(r, live_ids) for r in rows[:PAGE]},
+                           machine_names=_distinct(SessionRecord.machine_name))
+
+
+@bp.get("/history.csv")
+def history_csv():
+    return _export(reports.history_query, HISTORY_FILTERS, reports.history_csv)
+
+
+@bp.get("/audit")
+def audit():
+    filters, rows, offset = _page_of(reports.audit_query, AUDIT_FILTERS)
+    return render_template("admin/audit.html", rows=rows[:PAGE], more=len(rows) > PAGE, offset=offset,
+                           page=PAGE, filters=filters, actors=_distinct(AuditEvent.actor),
+                           actions=_distinct(AuditEvent.action))
+
+
+@bp.get("/audit.csv")
+def audit_csv():
+    return _export(reports.audit_query, AUDIT_FILTERS, reports.audit_csv)

@@ -1,0 +1,85 @@
+"""Viewing sessions: open one on a granted machine, look at it, end it; every live one (admins)."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, request
+from flask_login import current_user
+
+from .. import ops, refs, reports, sessions
+from ..auth import ip_key, login_is_recent
+from ..extensions import db, limiter
+from ..headers import websocket_url
+from ..models import SessionRecord, machine_for_user
+from . import REAUTH_MESSAGE, admin_only, bp
+from .errors import ApiError
+from .inputs import body, who
+
+
+@bp.post("/machines/<machine>/sessions")
+@limiter.limit("30 per minute", key_func=ip_key)
+def open_session(machine: str):
+    found = machine_for_user(current_user, machine)
+    if found is None:
+        raise ApiError(403, "forbidden", "You may not open this PC.")
+    if found.revoked_at is not None:
+        raise ApiError(409, "unavailable", "This PC's access was revoked by an admin.")
+    # No ticket in the URL (proxy logs): the client offers it as the subprotocol ``ponte.ticket.<ticket>``.
+    ws_url = websocket_url(current_app.config["PONTE"], "/ws/view")  # 400 on a foreign Host
+    issued = sessions.issue(current_user, found, request.remote_addr or "")
+    return jsonify(session=issued.session, ticket=issued.ticket, ws_url=ws_url,
+                   expires_in=issued.expires_in, machine={"id": found.id, "name": found.name}), 201
+
+
+def _may_see_session(user_id) -> bool:
+    return current_user.is_admin or str(user_id) == str(current_user.id)
+
+
+@bp.get("/sessions/<session>")
+def session_status(session: str):
+    """A session of one's own (admins: any): live, or how it ended and whether to reconnect."""
+    if refs.session_id(session) is None:
+        raise ApiError(404, "not_found", "No such session.")
+    live = sessions.live().session(session)
+    if live is not None and _may_see_session(live.get("user_id")):
+        return jsonify(session=session, state=live.get("state", "live"), machine=live.get("machine"),
+                       end_reason=None, ended_by=None, reconnect=True)
+    record = db.session.get(SessionRecord, session)
+    if record is None or not _may_see_session(record.user_id):
+        raise ApiError(404, "not_found", "No such session.")
+    machine = machine_for_user(current_user, record.machine_id) if record.machine_id else None
+    # Reconnecting makes sense only after a dropped link: not after a deliberate end, when
+    # the PC is no longer yours, or when the PC itself refused (a wrong VNC password stays wrong,
+    # and retrying it gets the gateway's address blacklisted by the VNC server).
+    reconnect = bool(record.ended_at is None or (
+        not record.ended_by and machine is not None and machine.revoked_at is None))
+    return jsonify(session=session, state="ended" if record.ended_at else "live", machine=record.machine_name,
+                   end_reason=record.end_reason or None, ended_by=record.ended_by or None, reconnect=reconnect)
+
+
+@bp.delete("/sessions/<session>")
+def end_session(session: str):
+    """End one's own live session, or (admins) anyone's, with a reason the viewer shows."""
+    live = sessions.live().session(session) if refs.session_id(session) is not None else None
+    if live is None:
+        # Open in the history with nothing live behind it (its node stopped): still endable.
+        record = db.session.get(SessionRecord, session) if refs.session_id(session) is not None else None
+        if record is None or record.ended_at is not None:
+            raise ApiError(404, "not_found", "No such live session.")
+        live = {"user_id": str(record.user_id)}
+    if not _may_see_session(live.get("user_id")):
+        raise ApiError(404, "not_found", "No such live session.")
+    own = live.get("user_id") == str(current_user.id)
+    if not own and not login_is_recent():
+        raise ApiError(403, "reauth_required", REAUTH_MESSAGE)
+    fields = body()
+    reason = fields.get("reason") if isinstance(fields.get("reason"), str) and fields.get("reason").strip() else (
+        "Ended by the user" if own else "Ended by an admin")
+    reason = reason.strip()[:200]
+    ops.end_session(session, reason, **who())
+    return jsonify(session=session, ending=True, reason=reason), 202
+
+
+@bp.get("/sessions")
+@admin_only
+def live_sessions():
+    return jsonify(sessions=reports.live_session_rows())
