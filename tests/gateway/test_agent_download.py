@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway import agent_download, agent_zipapp
-from tests.conftest import AuthActions
+from tests.support.web import AuthActions
 
 
 def test_download_needs_no_login_and_is_the_checksummed_zipapp(app, client):
@@ -62,7 +62,7 @@ def test_same_inputs_same_bytes_and_a_changed_input_rebuilds(tmp_path):
 
 
 def _enrol_page(app) -> tuple[str, str]:
-    from gateway import machines as ops
+    from gateway import ops
 
     with app.app_context():
         ops.add_user("boss", "bosspass1", admin=True)
