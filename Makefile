@@ -34,8 +34,11 @@ system-deps-test:
 demo: system-deps-demo deps
 	$(PY) -m demo
 
+# Tests spend most of their time waiting on real servers: two workers on two cores, one test
+# file per worker at a time (module fixtures such as a shared Xvnc stay single).
+TEST_JOBS ?= 2
 test: system-deps-test deps
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 
 bench: deps
 	$(PY) -m bench

@@ -48,6 +48,19 @@ let restarts = 0;
 
 window.ponte = { events: [] };  // read by the browser tests; harmless for people
 
+// noVNC reads an RFB reason string byte by byte (as Latin-1); Ponte's agent, like most VNC
+// servers, sends UTF-8 (RFC 6143 §7.1.2 leaves the encoding open): decode it again, and keep
+// the text as it came when it is not UTF-8.
+function rfbText(text) {
+  if (!text) return text;
+  try {
+    const bytes = Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff);
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (_) {
+    return text;
+  }
+}
+
 function setStatus(text, kind = '') {
   statusEl.textContent = text;   // textContent: names come from other people
   statusEl.dataset.kind = kind;
@@ -155,7 +168,7 @@ async function connect(note = 'Connecting…') {
     rfb.focus();
   });
   rfb.addEventListener('securityfailure', (e) => {
-    failure = e.detail.reason || 'The PC refused the connection.';
+    failure = rfbText(e.detail.reason) || 'The PC refused the connection.';
   });
   rfb.addEventListener('desktopname', (e) => {
     const name = String(e.detail.name || machineName);

@@ -99,8 +99,18 @@ def _ping(client) -> bool:
         return False
 
 
+def _display_range() -> range:
+    """X display numbers for this test process: pytest-xdist workers get disjoint ranges,
+    so two workers never race for the same free number."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    width = 360 // max(1, count)
+    return range(40 + index * width, 40 + (index + 1) * width)
+
+
 def free_display() -> int:
-    for n in range(40, 400):
+    for n in _display_range():
         if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
             return n
     raise RuntimeError("no free X display")
