@@ -40,12 +40,8 @@ from urllib.parse import urlsplit
 
 import warnings
 
-try:
-    import numpy
-except ImportError:
-    # A pure-Python agent install: masking falls back to one big-int XOR
-    # per span (~300 MB/s, plenty for an office PC's VNC traffic).
-    numpy = None
+from .wsframe import (DEFAULT_MAX_MESSAGE, HEADROOM, READ_SIZE, FrameBuffer, FramingError, MessageTooBig,
+                      encode_header, xor_into as _xor_small, xor_mask)
 
 with warnings.catch_warnings():
     # websockify warns that it is slower without numpy; our masking is not its.
@@ -56,12 +52,8 @@ with warnings.catch_warnings():
         WebSocketWantWriteError,
     )
 
-DEFAULT_MAX_MESSAGE = 4 * 1024 * 1024
-READ_SIZE = 256 * 1024
 PUMP_START_SIZE = 16 * 1024  # a pump's buffer grows to READ_SIZE only under bulk traffic
-HEADROOM = 16  # room for the longest header (14 bytes); keeps payloads 8-byte aligned
 MAX_PARTS = 256  # pieces per sendmsg() before they are joined instead
-SMALL_XOR = 64
 CLOSE_TOO_BIG = 1009
 
 __all__ = [
@@ -74,83 +66,6 @@ __all__ = [
     "WebSocketWantWriteError",
     "xor_mask",
 ]
-
-
-class FramingError(Exception):
-    """The peer sent something RFC 6455 or our limits do not allow."""
-
-
-class MessageTooBig(FramingError):
-    """A frame or a reassembled message is larger than ``max_message``."""
-
-
-def xor_mask(buf, mask: bytes) -> bytes:
-    """Apply a 4-byte WebSocket mask to ``buf`` (RFC 6455 §5.3)."""
-    n = len(buf)
-    if n == 0:
-        return b""
-    if numpy is None:
-        out = bytearray(buf)
-        _xor_small(out, 0, n, bytes(mask))
-        return bytes(out)
-    words = n // 4
-    out = bytearray(n)
-    if words:
-        key = numpy.frombuffer(mask, dtype="<u4", count=1)
-        src = numpy.frombuffer(buf, dtype="<u4", count=words)
-        numpy.bitwise_xor(src, key, out=numpy.frombuffer(out, dtype="<u4", count=words))
-    for i in range(words * 4, n):
-        out[i] = buf[i] ^ mask[i % 4]
-    return bytes(out)
-
-
-def _xor_small(buf: bytearray, start: int, length: int, key: bytes) -> None:
-    """XOR a span in place with one big-int operation (no per-byte loop)."""
-    if length <= 0:
-        return
-    end = start + length
-    stream = (key * (length // 4 + 1))[:length]
-    buf[start:end] = (int.from_bytes(buf[start:end], "little") ^ int.from_bytes(stream, "little")) \
-        .to_bytes(length, "little")
-
-
-def _rotate(key: bytes, phase: int) -> bytes:
-    phase &= 3
-    return key[phase:] + key[:phase] if phase else key
-
-
-class FrameBuffer:
-    """A reused buffer with numpy views, for in-place masking without copies."""
-
-    def __init__(self, size: int = READ_SIZE):
-        self.buf = bytearray(HEADROOM + size + 8)
-        self.view = memoryview(self.buf)
-        #: where a caller reads a payload to send with ``write_buffer``
-        self.payload = self.view[HEADROOM:HEADROOM + size]
-        self.size = size
-        if numpy is None:
-            self._words = None
-            return
-        addr = numpy.frombuffer(self.buf, dtype=numpy.uint8).ctypes.data
-        self._align = (-addr) % 8
-        self._words = numpy.frombuffer(self.buf, dtype="<u8", offset=self._align,
-                                       count=(len(self.buf) - self._align) // 8)
-
-    def xor(self, start: int, length: int, key: bytes, phase: int = 0) -> None:
-        """Mask/unmask ``buf[start:start+length]`` whose first byte is at mask ``phase``."""
-        if length < SMALL_XOR or self._words is None:
-            _xor_small(self.buf, start, length, _rotate(key, phase))
-            return
-        head = (self._align - start) % 8
-        _xor_small(self.buf, start, head, _rotate(key, phase))
-        body = start + head
-        words = (length - head) // 8
-        key = _rotate(key, phase + head)
-        first = (body - self._align) // 8
-        span = self._words[first:first + words]
-        numpy.bitwise_xor(span, numpy.frombuffer(key * 2, dtype="<u8")[0], out=span)
-        tail = body + words * 8
-        _xor_small(self.buf, tail, start + length - tail, key)
 
 
 class FramedWebSocket(WebSocket):
@@ -273,14 +188,7 @@ class FramedWebSocket(WebSocket):
         """
         if length > self.max_message:
             raise MessageTooBig(f"message of {length} bytes")
-        head = _header(0x2, True, length, self.client)
-        if self.client:
-            key = os.urandom(4)
-            fb.xor(HEADROOM, length, key)
-            head += key
-        start = HEADROOM - len(head)
-        fb.buf[start:HEADROOM] = head
-        self._send_parts([fb.view[start:HEADROOM + length]])
+        self._send_parts([fb.frame(length, os.urandom(4) if self.client else None)])
 
     def _send_parts(self, parts: list) -> None:
         """Write ``parts`` (bytes-likes) in order, whole frames only, under the write lock."""
@@ -465,14 +373,7 @@ class FramedWebSocket(WebSocket):
 
 
 def _header(opcode: int, fin: bool, length: int, masked: bool) -> bytes:
-    """A frame header without the masking key (RFC 6455 §5.2)."""
-    b0 = (0x80 if fin else 0) | opcode
-    bit = 0x80 if masked else 0
-    if length < 126:
-        return bytes((b0, bit | length))
-    if length < 65536:
-        return struct.pack(">BBH", b0, bit | 126, length)
-    return struct.pack(">BBQ", b0, bit | 127, length)
+    return encode_header(opcode, fin, length)
 
 
 class _Pump:
