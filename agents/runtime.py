@@ -28,7 +28,7 @@ import time
 
 from . import __version__
 from .protocol import control
-from .protocol.framing import FramingError
+from .websocket import FramingError
 from .stream import Stream
 from .transport import TransportError, open_websocket
 from .vncguard import VncGuard

@@ -17,7 +17,7 @@ from __future__ import annotations
 from . import vnc
 from .config import ConfigError, read_credential
 from .protocol import control
-from .protocol.framing import FramingError
+from .websocket import FramingError
 from .protocol import security as sec
 from .transport import TransportError, open_websocket
 

@@ -21,7 +21,7 @@ import threading
 import time
 
 from .protocol import control
-from .protocol.framing import FramedWebSocket, FramingError
+from .websocket import FramedWebSocket, FramingError
 from .protocol.rfb import HandshakeError, ServerHandshake, ViewerReady
 from .pipe import close_socket, splice
 from .transport import TransportError, open_websocket

@@ -27,7 +27,7 @@ from http.client import HTTPResponse
 from urllib.parse import unquote, urlencode, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
-from .protocol.framing import FramedWebSocket, FramingError
+from .websocket import FramedWebSocket, FramingError
 
 DEFAULT_TIMEOUT = 15.0
 MAX_PROXY_HEADER = 16 * 1024

@@ -21,7 +21,7 @@ import time
 import gevent
 import gevent.event
 
-from agents.protocol.framing import FramedWebSocket, FramingError
+from agents.websocket import FramedWebSocket, FramingError
 from agents.transport import TLSOptions, TransportError, open_websocket
 
 from .liveness import Pinger, Watch

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import gevent
 import gevent.event
 
-from agents.protocol.framing import READ_SIZE, FramedWebSocket
+from agents.websocket import READ_SIZE, FramedWebSocket
 from agents.protocol.text import clean
 
 from .liveness import Pinger, Watch

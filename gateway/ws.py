@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import Headers
 
 from agents.protocol import control
-from agents.protocol.framing import FramedWebSocket, FramingError
+from agents.websocket import FramedWebSocket, FramingError
 from agents.protocol.text import clean
 
 from . import handshake, refs, sessions

@@ -48,10 +48,14 @@ class Control:
 
 @dataclass(frozen=True, slots=True)
 class Fail:
-    """The peer broke RFC 6455 or our limits: close with ``code`` (1009: too big)."""
+    """The peer broke RFC 6455 or our limits: close with ``code`` (1009: too big).
+
+    ``in_close``: what was wrong is the peer's close frame, so its side is closed already.
+    """
 
     code: int
     reason: str
+    in_close: bool = False
 
 
 class CutThrough:
@@ -195,7 +199,7 @@ class CutThrough:
         try:
             parse_close(body)
         except FramingError as exc:
-            return Fail(exc.code, exc.reason)
+            return Fail(exc.code, exc.reason, in_close=True)
         return Control(opcode, body)
 
     def _piece(self, data, final: bool) -> list:

@@ -151,7 +151,7 @@ def test_protocol_errors_fail_with_the_close_code():
     assert CutThrough().receive(_frame(0x1, b"x", True, b"abcd")) == [
         Fail(1003, "Unsupported: Text frames are not supported")]
     bad_close = _frame(0x8, b"\x03\xe8\xff", True, b"abcd")
-    assert CutThrough().receive(bad_close) == [Fail(1002, "Procotol error: Invalid UTF-8 in close")]
+    assert CutThrough().receive(bad_close) == [Fail(1002, "Procotol error: Invalid UTF-8 in close", in_close=True)]
 
 
 def test_nothing_is_parsed_after_a_close():

@@ -1,8 +1,10 @@
-"""``FramedWebSocket.pump``: the relay's cut-through frame parser, checked against RFC 6455.
+"""The WebSocket I/O driver (agents/websocket.py): ``pump`` over real sockets, the numpy-free install.
 
-Whatever the fragmentation (§5.4), interleaved pings (§5.5.2), masks (§5.3)
-and TCP chunking, the messages that come out of the sink are exactly the
-messages that went in, and a peer's close ends the pump.
+The parser it drives is tested with bytes only in ``test_cutthrough.py``;
+here the same property runs end to end through socketpairs: whatever the
+fragmentation (§5.4), interleaved pings (§5.5.2), masks (§5.3) and TCP
+chunking, the messages that come out of the sink are exactly the messages
+that went in, the pings are answered, and a peer's close ends the pump.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.protocol.framing import FramedWebSocket
+from agents.websocket import FramedWebSocket
 
 
 def _frame(opcode: int, payload: bytes, fin: bool, key: bytes) -> bytes:
@@ -32,15 +34,13 @@ def _frame(opcode: int, payload: bytes, fin: bool, key: bytes) -> bytes:
 
 
 def _server_ws(sock: socket.socket, client: bool = False, max_message: int = 1 << 20) -> FramedWebSocket:
-    ws = FramedWebSocket(max_message)
-    ws.socket, ws.client, ws._state = sock, client, "done"
-    return ws
+    return FramedWebSocket.established(sock, client=client, max_message=max_message)
 
 
 messages_st = st.lists(st.binary(max_size=3000), min_size=1, max_size=6)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages=messages_st, data=st.data())
 def test_pump_delivers_messages_unchanged(messages, data):
     wire = b""
@@ -115,15 +115,38 @@ def test_agent_imports_and_relays_without_numpy():
         "import sys; sys.modules['numpy'] = None\n"
         "import warnings; warnings.simplefilter('error')\n"
         "import socket, struct, agents.runtime, agents.forward, agents.stream\n"
-        "from agents.protocol import framing, wsframe\n"
+        "from agents import websocket\n"
+        "from agents.protocol import wsframe\n"
         "assert wsframe.numpy is None\n"
         "a, b = socket.socketpair()\n"
-        "w = framing.FramedWebSocket(); w.socket, w.client, w._state = a, True, 'done'\n"
-        "r = framing.FramedWebSocket(); r.socket, r.client, r._state = b, False, 'done'\n"
-        "fb = framing.FrameBuffer(4096); fb.payload[:5] = b'hello'\n"
+        "w = websocket.FramedWebSocket.established(a, client=True)\n"
+        "r = websocket.FramedWebSocket.established(b, client=False)\n"
+        "fb = websocket.FrameBuffer(4096); fb.payload[:5] = b'hello'\n"
         "w.write_buffer(fb, 5); w.write_message(b'x' * 3000)\n"
         "assert r.read_message() == b'hello' and r.read_message() == b'x' * 3000\n"
         "print('ok')\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_pump_to_a_plain_socket_answers_pings_and_the_close():
+    """Payload only to a TCP sink; the ping gets its pong and the close its reply, on the source's socket."""
+    a_peer, a_sock = socket.socketpair()
+    b_sock, b_peer = socket.socketpair()
+    source = _server_ws(a_sock)
+    a_peer.sendall(_frame(0x2, b"abc", False, os.urandom(4)) + _frame(0x9, b"hi", True, os.urandom(4))
+                   + _frame(0x0, b"def", True, os.urandom(4)) + _frame(0x8, struct.pack(">H", 1001) + b"bye",
+                                                                       True, os.urandom(4)))
+    counted = []
+    source.pump(b_sock, counted.append)
+    b_sock.close()
+    assert b_peer.recv(100) == b"abcdef" and sum(counted) == 6
+    assert (source.close_code, source.close_reason) == (1001, "bye")
+    a_peer.settimeout(5)
+    replies = b""
+    while chunk := a_peer.recv(100):
+        replies += chunk
+    assert replies == b"\x8a\x02hi" + b"\x88\x05" + struct.pack(">H", 1001) + b"bye"
+    for s in (a_peer, b_peer):
+        s.close()
