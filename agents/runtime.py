@@ -119,6 +119,7 @@ class Agent:
         self.streams: dict[str, Stream] = {}
         self._send_lock = threading.Lock()
         self._ws = None
+        self._conn: control.AgentConnection | None = None
         self._probe_now = threading.Event()
         #: The VNC server's state, and every login to it (no retries of a wrong password).
         self.vnc = VncGuard(settings, on_change=self._vnc_changed)
@@ -198,25 +199,24 @@ class Agent:
     def serve_once(self) -> None:
         """One control connection, from hello until it drops."""
         ws = open_websocket(self.control_url(), self.settings.tls, max_message=control.DEFAULT_MAX_MESSAGE)
-        self._ws = ws
+        conn = control.AgentConnection()
+        self._conn, self._ws = conn, ws
         try:
             ws.settimeout(WELCOME_TIMEOUT)
-            ws.write_message(control.encode(control.Hello(credential=self.credential, info=self.info())))
+            ws.write_message(conn.send(control.Hello(credential=self.credential, info=self.info())))
             first = ws.read_message()
             if first is None:
                 self._check_close(ws)
                 raise TransportError(f"gateway closed the control channel ({ws.close_code} {ws.close_reason})")
-            event = control.decode_from_gateway(first)
+            (event,) = conn.receive(first)  # a Welcome or a Refused; anything else raises
             if isinstance(event, control.Refused):
                 if event.code in control.REFUSED_FINAL:
                     raise CredentialRefused(event.message)
                 raise TransportError(f"gateway refused: {event.message}")
-            if not isinstance(event, control.Welcome):
-                raise control.ControlError("expected welcome")
             self.welcomed_at = time.monotonic()
             log.info("connected to %s as machine %r (heartbeat %.0f s)", self.gateway, event.machine,
                      event.heartbeat)
-            beat = threading.Thread(target=self._heartbeats, args=(ws, event.heartbeat), daemon=True,
+            beat = threading.Thread(target=self._heartbeats, args=(ws, conn, event.heartbeat), daemon=True,
                                     name="heartbeat")
             beat.start()
             # The gateway answers our pings; silence for 3 heartbeats means it is gone.
@@ -227,7 +227,8 @@ class Agent:
                     self._check_close(ws)
                     log.info("gateway closed the control channel: %s %s", ws.close_code, ws.close_reason or "")
                     return
-                self._handle(control.decode_from_gateway(message))
+                for event in conn.receive(message):
+                    self._handle(event)
                 if self.reconnect_in is not None:
                     return
         finally:
@@ -249,10 +250,6 @@ class Agent:
             self.streams[event.session] = stream
             threading.Thread(target=self._run_stream, args=(stream,), daemon=True,
                              name=f"stream-{event.session[:8]}").start()
-        elif isinstance(event, control.EndStream):
-            stream = self.streams.get(event.session)
-            if stream is not None:
-                stream.close(event.reason)
         elif isinstance(event, control.RetryVnc):
             self.vnc.retry()
             self._probe_now.set()
@@ -264,8 +261,6 @@ class Agent:
             if event.code in control.REFUSED_FINAL:
                 raise CredentialRefused(event.message)
             log.warning("gateway: %s", event.message)
-        else:
-            raise control.ControlError(f"unexpected {type(event).__name__}")
 
     def _run_stream(self, stream: Stream) -> None:
         try:
@@ -280,22 +275,25 @@ class Agent:
         self._send(control.StreamFailed(session=session, reason=reason[:control.MAX_TEXT]))
 
     def _send(self, event) -> None:
-        ws = self._ws
+        conn, ws = self._conn, self._ws
         if ws is None:
             return
         try:
             with self._send_lock:
-                ws.write_message(control.encode(event))
+                ws.write_message(conn.send(event))
+        except control.LocalProtocolError:
+            # Not welcomed yet (a VNC check finished first): the first heartbeat tells the news.
+            log.debug("%s held back until the gateway welcomes us", type(event).__name__)
         except (OSError, FramingError) as exc:
             log.info("could not send %s: %s", type(event).__name__, exc)
 
-    def _heartbeats(self, ws, interval: float) -> None:
+    def _heartbeats(self, ws, conn: control.AgentConnection, interval: float) -> None:
         while not self.stop_event.wait(interval):
             if self._ws is not ws:
                 return
             try:
                 with self._send_lock:
-                    ws.write_message(control.encode(control.Heartbeat(info=self.info())))
+                    ws.write_message(conn.send(control.Heartbeat(info=self.info())))
                     ws.ping()
             except Exception:  # the reader notices the dead socket and reconnects
                 return

@@ -33,14 +33,19 @@ def check_gateway(settings, gateway: str, credential: str) -> list[tuple[str, st
         return [("gateway reachable", f"NO — {exc}"),
                 ("credential valid", "unknown — the gateway is not reachable")]
     answers = [("gateway reachable", "yes")]
+    conn = control.AgentConnection()
     try:
         ws.settimeout(STATUS_TIMEOUT)
-        ws.write_message(control.encode(control.Hello(credential=credential, info=control.AgentInfo(),
-                                                      mode="check")))
+        ws.write_message(conn.send(control.Hello(credential=credential, info=control.AgentInfo(), mode="check")))
         message = ws.read_message()
         if message is None:
             raise TransportError(f"the gateway closed the connection ({ws.close_code} {ws.close_reason or ''})")
-        answer = control.decode_from_gateway(message)
+        try:
+            (answer,) = conn.receive(message)
+        except control.RemoteProtocolError as exc:
+            if exc.event is None:  # junk, not merely out of turn
+                raise
+            answer = exc.event
         if isinstance(answer, control.Welcome):
             answers.append(("credential valid", f"yes (machine {answer.machine!r})"))
         elif isinstance(answer, control.Refused):

@@ -98,7 +98,7 @@ def _control_seeds() -> list[bytes]:
     events = [c.Hello(credential="1.secret", info=info), c.Heartbeat(info=info),
               c.StreamFailed(session="s" * 32, reason="VNC down"), c.Welcome(machine="pc", heartbeat=15),
               c.Refused(code="revoked", message="no"), c.OpenStream(session="s", token="t"),
-              c.EndStream(session="s", reason="r"), c.Reconnect(after=1.5, reason="draining"),
+              c.RetryVnc(), c.Reconnect(after=1.5, reason="draining"),
               c.Attach(token="t")]
     return [c.encode(e) for e in events]
 
