@@ -8,9 +8,8 @@ variables, command-line flags (``--<key-with-dashes>``). Every field of
 The machine credential lives in its own file, created 0600 (on Windows in
 the user's profile, which only that user and administrators can read).
 
-Exceptions::
-
-    ConfigError     a setting is missing, unknown or malformed
+Errors: ``ConfigError``, a setting is missing, unknown or malformed
+(drawn in ``agents/errors.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from .errors import ConfigError
 from .protocol import security as sec
 from .protocol.security import Credentials
 from .protocol.tls import Trust
@@ -40,10 +40,6 @@ DEFAULT_VNC_TIMEOUT = 10.0
 DEFAULT_LOG_MAX_BYTES = 5_000_000
 DEFAULT_LOG_BACKUPS = 5
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class ConfigError(Exception):
-    """A setting is missing or malformed."""
 
 
 def default_config_dir() -> Path:

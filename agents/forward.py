@@ -13,6 +13,7 @@ import socket
 import threading
 from urllib.parse import quote, urlsplit
 
+from .errors import LoginFailed
 from .pipe import close_socket, splice
 from .transport import HTTPError, Session, TLSOptions, TransportError, open_websocket
 
@@ -22,10 +23,6 @@ log = logging.getLogger(__name__)
 def viewer_protocols(ticket: str) -> tuple[str, ...]:
     """What a viewer offers on ``/ws/view``: websockify's ``binary``, and its one-time ticket."""
     return ("binary", f"ponte.ticket.{ticket}")
-
-
-class LoginFailed(TransportError):
-    """The gateway did not accept the name and password."""
 
 
 class _CSRFFinder(html.parser.HTMLParser):

@@ -11,10 +11,9 @@ jitter up to a minute); a draining gateway's ``Reconnect(after)`` is obeyed
 without counting as a failure; only a refused credential stops the agent,
 because retrying it cannot help.
 
-Exceptions::
-
-    CredentialRefused     the gateway says this credential is unknown or revoked:
-                          retrying cannot help, so the agent stops and says why
+Errors: ``CredentialRefused``: the gateway says this credential is unknown or
+revoked, so retrying cannot help and the agent stops and says why
+(drawn in ``agents/errors.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ import threading
 import time
 
 from . import __version__
+from .errors import CredentialRefused
 from .protocol import control
 from .websocket import FramingError
 from .stream import Stream
@@ -59,10 +59,6 @@ def bounded(text: str, limit: int) -> str:
         space = cut.rfind(" ")
         cut = cut[:space] if space > limit // 2 else cut
     return cut.rstrip(" ,;:") + "…"
-
-
-class CredentialRefused(Exception):
-    """The gateway refused the machine credential for good (unknown or revoked)."""
 
 
 class Backoff:

@@ -41,12 +41,9 @@ States (both roles)::
     HELLO ──Hello──▶ WELCOME ──Welcome──▶ OPEN  (heartbeats, streams, until the socket closes)
                              ──Welcome to a check, or Refused──▶ CLOSED
 
-Exceptions::
-
-    ControlError             a control message that cannot be, or may not be, sent or received
-    ├── LocalProtocolError   our mistake: an event this role may not send now
-    └── RemoteProtocolError  the peer's: malformed, oversized or out-of-turn message
-                             (``event``: the decoded event when it was merely out of turn)
+Errors: ``ControlError``, ``LocalProtocolError`` (ours), ``RemoteProtocolError``
+(the peer's; ``event`` is the decoded event when it was merely out of turn);
+the tree is drawn once, in ``errors.py``.
 """
 
 from __future__ import annotations
@@ -55,6 +52,7 @@ import enum
 import json
 from dataclasses import asdict, dataclass, fields
 
+from .errors import ControlError, LocalProtocolError, RemoteProtocolError
 from .text import clean
 
 DEFAULT_MAX_MESSAGE = 16 * 1024
@@ -64,23 +62,6 @@ MAX_STATE = 32
 #: Refusal codes the gateway sends; ``revoked`` and ``unknown`` tell the agent
 #: that retrying with the same credential is pointless.
 REFUSED_FINAL = frozenset({"revoked", "unknown"})
-
-
-class ControlError(Exception):
-    """A control message that cannot be, or may not be, sent or received."""
-
-
-class LocalProtocolError(ControlError):
-    """We tried to send something this role may not send (now)."""
-
-
-class RemoteProtocolError(ControlError):
-    """The peer sent a message that is malformed, oversized or out of turn."""
-
-    def __init__(self, message: str, event=None):
-        super().__init__(message)
-        #: the event, when it decoded but came out of turn
-        self.event = event
 
 
 @dataclass(frozen=True)

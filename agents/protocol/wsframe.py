@@ -6,10 +6,8 @@ in place, in a reused ``FrameBuffer``; without numpy (a pure-Python agent
 install) one big-int XOR per span does it (~300 MB/s, plenty for an office
 PC's VNC traffic).
 
-Exceptions::
-
-    FramingError                 the peer broke RFC 6455 or our limits (``code``: the close code)
-    └── MessageTooBig            a frame or message above max_message (1009)
+Errors: ``FramingError`` (``code``: the close to send) and ``MessageTooBig``
+(1009); the tree is drawn once, in ``errors.py``.
 """
 
 from __future__ import annotations
@@ -17,6 +15,8 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass
+
+from .errors import FramingError, MessageTooBig
 
 try:
     import numpy
@@ -71,27 +71,6 @@ class CloseCode(enum.IntEnum):
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     TRY_AGAIN_LATER = 1013
-
-
-class FramingError(Exception):
-    """The peer sent something RFC 6455 or our limits do not allow; ``code`` is the close to send."""
-
-    code: int = CloseCode.PROTOCOL_ERROR
-
-    def __init__(self, reason: str, code: int | None = None):
-        super().__init__(reason)
-        if code is not None:
-            self.code = code
-
-    @property
-    def reason(self) -> str:
-        return str(self)
-
-
-class MessageTooBig(FramingError):
-    """A frame or a reassembled message is larger than ``max_message``."""
-
-    code = CloseCode.MESSAGE_TOO_BIG
 
 
 # -- headers (§5.2) ---------------------------------------------------------------------------------
