@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 from .errors import LoginFailed
 from .pipe import close_socket, splice
-from .transport import HTTPError, Session, TLSOptions, TransportError, open_websocket
+from .transport import HTTPClient, HTTPError, TLSOptions, TransportError, open_websocket, websocket_url
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class Forwarder:
         self.user = user
         self.password = password
         self.tls = tls
-        self.http = Session(self.gateway, tls)
+        self.http = HTTPClient(self.gateway, tls)
         self.csrf = ""
         self._lock = threading.Lock()
 
@@ -79,8 +79,7 @@ class Forwarder:
                 return self.http.json("POST", path, json_body={}, headers={"X-CSRFToken": self.csrf})
 
     def ws_url(self) -> str:
-        base = "ws" + self.gateway[4:] if self.gateway.startswith("http") else self.gateway
-        return f"{base}/ws/view"
+        return websocket_url(self.gateway, "/ws/view")
 
     def handle(self, client: socket.socket, peer) -> None:
         try:

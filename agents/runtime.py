@@ -28,10 +28,10 @@ import time
 from . import __version__
 from .errors import CredentialRefused
 from .protocol import control
-from .websocket import FramingError
 from .stream import Stream
-from .transport import TransportError, open_websocket
+from .transport import TransportError, open_websocket, websocket_url
 from .vncguard import VncGuard
+from .websocket import FramingError
 
 log = logging.getLogger(__name__)
 
@@ -188,9 +188,7 @@ class Agent:
             stream.close("agent stopping")
 
     def control_url(self) -> str:
-        base = self.gateway
-        base = "ws" + base[4:] if base.startswith("http") else base
-        return f"{base}/ws/agent"
+        return websocket_url(self.gateway, "/ws/agent")
 
     def serve_once(self) -> None:
         """One control connection, from hello until it drops."""

@@ -39,6 +39,12 @@ class TLSOptions:
     insecure_dev: bool = False
 
 
+def websocket_url(gateway: str, path: str) -> str:
+    """``path`` on the gateway whose base URL is ``gateway`` (``https://`` or ``wss://``), as a WebSocket URL."""
+    base = gateway.rstrip("/")
+    return ("ws" + base[4:] if base.startswith("http") else base) + path
+
+
 def pins(value: str) -> list[str]:
     """The fingerprints in a ``pin_sha256`` value: comma-separated (old and new
     certificate during a renewal), ``:`` separators and case ignored."""
@@ -199,7 +205,7 @@ def open_websocket(url: str, tls: TLSOptions, *, headers: dict[str, str] | None 
     return ws
 
 
-class Session:
+class HTTPClient:
     """A tiny HTTP client for the gateway: cookies, JSON, same TLS rules."""
 
     def __init__(self, base_url: str, tls: TLSOptions, timeout: float = DEFAULT_TIMEOUT):

@@ -81,7 +81,7 @@ class AgentInfo:
 class Hello:
     credential: str
     info: AgentInfo
-    #: "check" only verifies the credential (``agents status``) without
+    #: "check" only verifies the credential (``agents status``, ``agents.doctor``) without
     #: replacing the running agent's channel.
     mode: str = "serve"
 

@@ -177,7 +177,7 @@ def test_agent_imports_only_what_requirements_agent_lists():
     """pip-only install: no gevent, no Flask, and no third-party module outside requirements-agent.txt."""
     code = (
         "import sys\n"
-        "import agents.__main__, agents.runtime, agents.status, agents.forward, agents.enroll, agents.stream\n"
+        "import agents.__main__, agents.runtime, agents.doctor, agents.forward, agents.enroll, agents.stream\n"
         "std = set(sys.stdlib_module_names)\n"
         "print(' '.join(sorted({m.split('.')[0] for m in sys.modules} - std - {'agents'})))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,

@@ -1,4 +1,4 @@
-"""``python -m agents status``: plain answers to "why can't I connect?".
+"""The doctor behind ``python -m agents status``: plain answers to "why can't I connect?".
 
 Four questions, each answered ``yes``, ``NO — why`` or ``unknown — why``::
 
@@ -17,18 +17,17 @@ from __future__ import annotations
 from . import vnc
 from .config import ConfigError, read_credential
 from .protocol import control
-from .websocket import FramingError
 from .protocol import security as sec
-from .transport import TransportError, open_websocket
+from .transport import TransportError, open_websocket, websocket_url
+from .websocket import FramingError
 
 STATUS_TIMEOUT = 15.0
 NO_LOGIN = (sec.NONE, sec.TLS_NONE, sec.X509_NONE)
 
 def check_gateway(settings, gateway: str, credential: str) -> list[tuple[str, str]]:
     """``[(question, answer)]`` for the gateway and the credential."""
-    base = "ws" + gateway[4:] if gateway.startswith("http") else gateway
     try:
-        ws = open_websocket(base.rstrip("/") + "/ws/agent", settings.tls, timeout=STATUS_TIMEOUT)
+        ws = open_websocket(websocket_url(gateway, "/ws/agent"), settings.tls, timeout=STATUS_TIMEOUT)
     except TransportError as exc:
         return [("gateway reachable", f"NO — {exc}"),
                 ("credential valid", "unknown — the gateway is not reachable")]
