@@ -46,6 +46,9 @@ Errors: ``ControlError``, ``LocalProtocolError`` (ours), ``RemoteProtocolError``
 the tree is drawn once, in ``errors.py``.
 """
 
+# Over 300 lines: the events, their validating codec and the conversation's
+# state machines are one protocol; split, each half would import the other.
+
 from __future__ import annotations
 
 import enum

@@ -28,6 +28,11 @@ Errors: ``HandshakeError`` and its subclasses; any of them means close the
 connection (the tree is drawn once, in ``errors.py``).
 """
 
+# Over 300 lines: the two handshakes share one step engine (``_Handshake``),
+# and the client's side is one generator per security type, read top to bottom
+# against rfbproto; which type to pick (``security``), the DH/DES maths
+# (``dhauth``, ``des``) and TLS in memory (``tls``) already live apart.
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,9 +44,9 @@ from typing import Generator
 
 from . import security as sec
 from .des import encrypt_block
+from .dhauth import ard_response, mslogon2_response
 from .errors import (AuthenticationFailed, CertificateMismatch, CertificateRejected, DHError, HandshakeError,
                      ProtocolViolation, ServerRefused, TLSFailed, UnsupportedSecurity, UnsupportedVersion)
-from .dhauth import ard_response, mslogon2_response
 from .security import Credentials
 from .tls import TLSLayer, anonymous_context, verified_context
 
