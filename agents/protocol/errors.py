@@ -1,7 +1,8 @@
 """Every error the pure protocols raise, drawn once (as httpx's ``_exceptions.py``).
 
-The protocol modules shared with the gateway have a root of their own,
-``ProtocolError``: the peer (or we) broke a protocol, never an I/O failure.
+The pure modules shared with the gateway have a root of their own,
+``ProtocolError``: the peer (or we, or a config file) broke a protocol or a
+format, never an I/O failure.
 The modules re-export the errors they raise (``rfb.HandshakeError``, ...)::
 
     ProtocolError
@@ -20,9 +21,11 @@ The modules re-export the errors they raise (``rfb.HandshakeError``, ...)::
     │   └── ServerRefused            a reason instead of security types, or "too many tries"
     ├── DHError (also ValueError)    the server's Diffie-Hellman parameters are unusable
     │   └── AESUnavailable           Apple ARD needs AES, from the optional ``cryptography``
-    └── CertificateMismatch          the certificate is not one of the pinned ones (OpenSSL
-                                     accepted it, the pin did not; OpenSSL's own ``ssl.SSLError``
-                                     comes as it is and the RFB handshake translates it)
+    ├── CertificateMismatch          the certificate is not one of the pinned ones (OpenSSL
+    │                                accepted it, the pin did not; OpenSSL's own ``ssl.SSLError``
+    │                                comes as it is and the RFB handshake translates it)
+    └── SettingsError                a setting of the wrong type, an unknown one, unreadable TOML
+                                     (each loader turns it into its own ``ConfigError``)
 """
 
 from __future__ import annotations
@@ -143,3 +146,9 @@ class AESUnavailable(DHError):
 
 class CertificateMismatch(ProtocolError):
     """The server's certificate is not one of the pinned ones."""
+
+
+# -- settings (settings) --
+
+class SettingsError(ProtocolError):
+    """A setting of the wrong type, an unknown setting, or TOML that does not parse."""
