@@ -22,8 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import Headers
 
 from agents.protocol import control
-from agents.websocket import FramedWebSocket, FramingError
 from agents.protocol.text import clean
+from agents.websocket import FramedWebSocket, FramingError
 
 from . import handshake, refs, sessions
 from .database import UNAVAILABLE
