@@ -8,28 +8,14 @@ went in, and a peer's close ends the stream.
 from __future__ import annotations
 
 import os
-import struct
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.protocol.cutthrough import Control, CutThrough, Fail, Forward
 from agents.protocol.wsframe import Opcode, parse_close, parse_header
-
-
-def _frame(opcode: int, payload: bytes, fin: bool, key: bytes | None) -> bytes:
-    n = len(payload)
-    bit = 0x80 if key is not None else 0
-    head = bytes([(0x80 if fin else 0) | opcode])
-    if n < 126:
-        head += bytes([bit | n])
-    elif n < 65536:
-        head += bytes([bit | 126]) + struct.pack(">H", n)
-    else:
-        head += bytes([bit | 127]) + struct.pack(">Q", n)
-    if key is None:
-        return head + payload
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+from tests.support.wsframes import fragmented
+from tests.support.wsframes import frame as _frame
 
 
 def _feed(parser: CutThrough, wire: bytes, chunk: int, *, zero_copy: bool = True):
@@ -82,22 +68,10 @@ def _messages(stream: bytes) -> list[bytes]:
 messages_st = st.lists(st.binary(max_size=3000), min_size=1, max_size=6)
 
 
-def _wire(messages, data) -> bytes:
-    wire = b""
-    for message in messages:
-        cuts = sorted(data.draw(st.lists(st.integers(0, len(message)), max_size=3))) if message else []
-        pieces = [message[a:b] for a, b in zip([0, *cuts], [*cuts, len(message)])]
-        for i, piece in enumerate(pieces):
-            if data.draw(st.booleans()):
-                wire += _frame(0x9, b"ping", True, os.urandom(4))  # control frames may interleave
-            wire += _frame(0x2 if i == 0 else 0x0, piece, i == len(pieces) - 1, os.urandom(4))
-    return wire + _frame(0x8, struct.pack(">H", 1000), True, os.urandom(4))
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages=messages_st, data=st.data())
 def test_delivers_messages_unchanged(messages, data):
-    wire = _wire(messages, data)
+    wire = fragmented(messages, data)
     chunk = data.draw(st.integers(1, 4096))
     out, counted, others = _feed(CutThrough(max_message=1 << 20), wire, chunk,
                                  zero_copy=data.draw(st.booleans()))
@@ -113,7 +87,7 @@ def test_delivers_messages_unchanged(messages, data):
 @given(messages=messages_st, data=st.data())
 def test_any_split_forwards_the_same_bytes(messages, data):
     """Chunking invariance: however TCP cut the stream, the payload forwarded is the same bytes."""
-    wire = _wire(messages, data)
+    wire = fragmented(messages, data)
     whole = _feed(CutThrough(reframe=False), wire, len(wire))
     cuts = sorted(set(data.draw(st.lists(st.integers(1, len(wire) - 1), max_size=20))))
     parser = CutThrough(reframe=False)

@@ -18,19 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.websocket import FramedWebSocket
-
-
-def _frame(opcode: int, payload: bytes, fin: bool, key: bytes) -> bytes:
-    n = len(payload)
-    head = bytes([(0x80 if fin else 0) | opcode])
-    if n < 126:
-        head += bytes([0x80 | n])
-    elif n < 65536:
-        head += bytes([0x80 | 126]) + struct.pack(">H", n)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack(">Q", n)
-    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-    return head + key + masked
+from tests.support.wsframes import fragmented
+from tests.support.wsframes import frame as _frame
 
 
 def _server_ws(sock: socket.socket, client: bool = False, max_message: int = 1 << 20) -> FramedWebSocket:
@@ -43,18 +32,10 @@ messages_st = st.lists(st.binary(max_size=3000), min_size=1, max_size=6)
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages=messages_st, data=st.data())
 def test_pump_delivers_messages_unchanged(messages, data):
-    wire = b""
-    for message in messages:
-        # websockify's reader (the check here) takes an empty *first* fragment for "no
-        # message started" and rejects the continuation; RFC 6455 allows it, and the pump
-        # forwards it as is (02 00 80 01 00), so only the reader needs the first cut > 0.
-        cuts = sorted(data.draw(st.lists(st.integers(1, len(message)), max_size=3))) if message else []
-        pieces = [message[a:b] for a, b in zip([0, *cuts], [*cuts, len(message)])]
-        for i, piece in enumerate(pieces):
-            if data.draw(st.booleans()):
-                wire += _frame(0x9, b"ping", True, os.urandom(4))  # control frames may interleave
-            wire += _frame(0x2 if i == 0 else 0x0, piece, i == len(pieces) - 1, os.urandom(4))
-    wire += _frame(0x8, struct.pack(">H", 1000), True, os.urandom(4))
+    # websockify's reader (the check here) takes an empty *first* fragment for "no
+    # message started" and rejects the continuation; RFC 6455 allows it, and the pump
+    # forwards it as is (02 00 80 01 00), so only the reader needs the first cut > 0.
+    wire = fragmented(messages, data, first_cut=1)
     chunk = data.draw(st.integers(1, 4096))
 
     a_peer, a_sock = socket.socketpair()
