@@ -188,7 +188,7 @@ def test_agent_imports_only_what_requirements_agent_lists():
     wanted = {line.split("==")[0].split(">=")[0].split(";")[0].strip().lower()
               for line in (ROOT / "requirements-agent.txt").read_text().splitlines()
               if line.strip() and not line.startswith("#")}
-    optional = {"numpy"}  # faster masking when present; test_pump.py runs the agent without it
+    optional = {"numpy"}  # faster masking when present; test_websocket.py runs the agent without it
     assert third_party <= wanted | {"tomli"} | optional
     assert {"websockify", "tomli"} <= wanted
 
