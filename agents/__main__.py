@@ -197,7 +197,7 @@ def cmd_run(args, settings) -> int:
 
 
 def cmd_status(args, settings) -> int:
-    from .status import report
+    from .doctor import report
 
     ok, lines = report(settings)
     for line in lines:

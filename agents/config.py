@@ -8,9 +8,8 @@ variables, command-line flags (``--<key-with-dashes>``). Every field of
 The machine credential lives in its own file, created 0600 (on Windows in
 the user's profile, which only that user and administrators can read).
 
-Exceptions::
-
-    ConfigError     a setting is missing, unknown or malformed
+Errors: ``ConfigError``, a setting is missing, unknown or malformed
+(drawn in ``agents/errors.py``).
 """
 
 from __future__ import annotations
@@ -24,12 +23,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
-
+from .errors import ConfigError
 from .protocol import security as sec
+from .protocol import settings as settings_format
+from .protocol.errors import SettingsError
+from .protocol.settings import tomllib
 from .protocol.security import Credentials
 from .protocol.tls import Trust
 from .transport import TLSOptions, pins
@@ -40,10 +38,6 @@ DEFAULT_VNC_TIMEOUT = 10.0
 DEFAULT_LOG_MAX_BYTES = 5_000_000
 DEFAULT_LOG_BACKUPS = 5
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class ConfigError(Exception):
-    """A setting is missing or malformed."""
 
 
 def default_config_dir() -> Path:
@@ -132,31 +126,6 @@ FIELDS = {f.name: f for f in dataclasses.fields(AgentSettings)}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
-def _coerce(name: str, value, kind):
-    """Turn a TOML, environment or flag value into the field's type, or say why not."""
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in {"1", "true", "yes", "on", "0", "false", "no", "off", ""}:
-            return value.strip().lower() in {"1", "true", "yes", "on"}
-    elif kind == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value)
-    elif kind == "float":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif isinstance(value, str):
-        return value
-    raise ConfigError(f"setting {name!r} must be a {kind}, not {value!r}")
-
-
 def _validate(s: AgentSettings) -> None:
     if not 1 <= s.vnc_port <= 65535:
         raise ConfigError(f"vnc_port must be 1-65535, not {s.vnc_port}")
@@ -178,32 +147,28 @@ def _validate(s: AgentSettings) -> None:
 
 def load_settings(path: str | None = None, overrides: dict | None = None,
                   environ: dict | None = None) -> AgentSettings:
+    """Build settings from defaults, ``path`` (TOML), ``PONTE_AGENT_*`` and ``overrides`` (None: not given)."""
     environ = os.environ if environ is None else environ
     values: dict = {}
     path = path or environ.get("PONTE_AGENT_CONFIG")
-    if path:
-        try:
-            with open(path, "rb") as fh:
-                table = tomllib.load(fh).get("agent", {})
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read {path}: {exc}") from exc
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [agent] must be a table")
-        values.update(table)
-    for name in FIELDS:
-        if f"PONTE_AGENT_{name.upper()}" in environ:
-            values[name] = environ[f"PONTE_AGENT_{name.upper()}"]
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    unknown = set(values) - set(FIELDS)
-    if unknown:
-        raise ConfigError(f"unknown agent settings: {', '.join(sorted(unknown))}")
-    for name, value in list(values.items()):
-        default = FIELDS[name].default
-        kind = {bool: "bool", int: "int", float: "float"}.get(type(default), "string")
-        values[name] = _coerce(name, value, kind)
-    settings = AgentSettings(**values)
-    _validate(settings)
-    return settings
+    try:
+        if path:
+            values.update(settings_format.toml_table(_read(path), "agent", path))
+        values.update(settings_format.from_environment(AgentSettings, environ, "PONTE_AGENT_"))
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        result = settings_format.build(AgentSettings, values, what="agent settings")
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from exc
+    _validate(result)
+    return result
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
 
 
 def save_credential(path: Path, gateway: str, credential: str) -> None:

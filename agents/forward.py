@@ -13,8 +13,9 @@ import socket
 import threading
 from urllib.parse import quote, urlsplit
 
+from .errors import LoginFailed
 from .pipe import close_socket, splice
-from .transport import HTTPError, Session, TLSOptions, TransportError, open_websocket
+from .transport import HTTPClient, HTTPError, TLSOptions, TransportError, open_websocket, websocket_url
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +23,6 @@ log = logging.getLogger(__name__)
 def viewer_protocols(ticket: str) -> tuple[str, ...]:
     """What a viewer offers on ``/ws/view``: websockify's ``binary``, and its one-time ticket."""
     return ("binary", f"ponte.ticket.{ticket}")
-
-
-class LoginFailed(TransportError):
-    """The gateway did not accept the name and password."""
 
 
 class _CSRFFinder(html.parser.HTMLParser):
@@ -56,7 +53,7 @@ class Forwarder:
         self.user = user
         self.password = password
         self.tls = tls
-        self.http = Session(self.gateway, tls)
+        self.http = HTTPClient(self.gateway, tls)
         self.csrf = ""
         self._lock = threading.Lock()
 
@@ -82,8 +79,7 @@ class Forwarder:
                 return self.http.json("POST", path, json_body={}, headers={"X-CSRFToken": self.csrf})
 
     def ws_url(self) -> str:
-        base = "ws" + self.gateway[4:] if self.gateway.startswith("http") else self.gateway
-        return f"{base}/ws/view"
+        return websocket_url(self.gateway, "/ws/view")
 
     def handle(self, client: socket.socket, peer) -> None:
         try:

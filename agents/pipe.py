@@ -15,13 +15,10 @@ import logging
 import socket
 import threading
 
-from .protocol.framing import FrameBuffer, FramedWebSocket, FramingError
 from .protocol.tls import TLSLayer
+from .websocket import READ_SIZE, FrameBuffer, FramedWebSocket, FramingError
 
 log = logging.getLogger(__name__)
-
-READ_SIZE = 256 * 1024
-
 
 def close_socket(sock: socket.socket) -> None:
     """Shut down then close, so a thread blocked in recv() wakes up."""

@@ -11,10 +11,9 @@ jitter up to a minute); a draining gateway's ``Reconnect(after)`` is obeyed
 without counting as a failure; only a refused credential stops the agent,
 because retrying it cannot help.
 
-Exceptions::
-
-    CredentialRefused     the gateway says this credential is unknown or revoked:
-                          retrying cannot help, so the agent stops and says why
+Errors: ``CredentialRefused``: the gateway says this credential is unknown or
+revoked, so retrying cannot help and the agent stops and says why
+(drawn in ``agents/errors.py``).
 """
 
 from __future__ import annotations
@@ -27,20 +26,16 @@ import threading
 import time
 
 from . import __version__
+from .backoff import Backoff
+from .errors import CredentialRefused
 from .protocol import control
-from .protocol.framing import FramingError
 from .stream import Stream
-from .transport import TransportError, open_websocket
+from .transport import TransportError, open_websocket, websocket_url
 from .vncguard import VncGuard
+from .websocket import FramingError
 
 log = logging.getLogger(__name__)
 
-#: Redial schedule (see ``Backoff``): ceilings of the quick phase, its length, then the
-#: exponential phase's first ceiling and cap.
-QUICK_CEILINGS = (0.5, 1.0, 2.0)
-QUICK_WINDOW = 30.0
-BACKOFF_BASE = 4.0
-BACKOFF_MAX = 60.0
 #: A connection that lasted this long means "the gateway was healthy": losing it starts a
 #: new quick phase. Shorter ones (a gateway that welcomes then drops us) count as failures,
 #: so a flapping gateway is not hammered.
@@ -61,55 +56,6 @@ def bounded(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:") + "…"
 
 
-class CredentialRefused(Exception):
-    """The gateway refused the machine credential for good (unknown or revoked)."""
-
-
-class Backoff:
-    """When to redial the gateway: quick while a healthy gateway is likely just restarting,
-    exponential with full jitter once the outage looks long.
-
-    ``reset()`` (the agent lost a connection that had been healthy, or was asked to
-    reconnect) starts a quick phase of ``QUICK_WINDOW`` seconds whose ceilings are
-    ``QUICK_CEILINGS`` (the last one repeats): an agent redials within half a second, then
-    about every second, so a fleet is back within ~2 s of a restarted gateway listening.
-    After the window the ceiling doubles from ``BACKOFF_BASE`` to ``BACKOFF_MAX``. Every
-    delay is drawn uniformly from [``MIN_DELAY``, ceiling] (full jitter): agents that lost
-    the same gateway spread out instead of arriving in one wave, and a draw of 0 never
-    makes a busy loop. A new ``Backoff`` starts in a quick phase (a PC booting while its
-    network comes up). Deterministic with ``rng`` and ``clock``.
-    """
-
-    MIN_DELAY = 0.1
-
-    def __init__(self, *, quick: tuple[float, ...] = QUICK_CEILINGS, window: float = QUICK_WINDOW,
-                 base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX, rng=None, clock=None):
-        self.quick, self.window, self.base, self.cap = quick, window, base, cap
-        self._rng, self._clock = rng or random.random, clock or time.monotonic
-        self.reset()
-
-    def reset(self) -> None:
-        """Start a quick phase now."""
-        self.since = self._clock()
-        self.tries = 0    # redials since reset(), quick phase included
-        self.slow = 0     # redials after the quick phase
-
-    @property
-    def ceiling(self) -> float:
-        """The largest delay the next ``next()`` may return."""
-        if self._clock() - self.since < self.window:
-            return self.quick[min(self.tries, len(self.quick) - 1)]
-        return min(self.cap, self.base * (2 ** min(self.slow, 32)))
-
-    def next(self) -> float:
-        quick = self._clock() - self.since < self.window
-        ceiling = self.ceiling
-        self.tries += 1
-        if not quick and ceiling < self.cap:
-            self.slow += 1
-        return self.MIN_DELAY + self._rng() * max(0.0, ceiling - self.MIN_DELAY)
-
-
 class Agent:
     def __init__(self, settings, gateway: str, credential: str):
         self.settings = settings
@@ -119,6 +65,7 @@ class Agent:
         self.streams: dict[str, Stream] = {}
         self._send_lock = threading.Lock()
         self._ws = None
+        self._conn: control.AgentConnection | None = None
         self._probe_now = threading.Event()
         #: The VNC server's state, and every login to it (no retries of a wrong password).
         self.vnc = VncGuard(settings, on_change=self._vnc_changed)
@@ -191,32 +138,29 @@ class Agent:
             stream.close("agent stopping")
 
     def control_url(self) -> str:
-        base = self.gateway
-        base = "ws" + base[4:] if base.startswith("http") else base
-        return f"{base}/ws/agent"
+        return websocket_url(self.gateway, "/ws/agent")
 
     def serve_once(self) -> None:
         """One control connection, from hello until it drops."""
         ws = open_websocket(self.control_url(), self.settings.tls, max_message=control.DEFAULT_MAX_MESSAGE)
-        self._ws = ws
+        conn = control.AgentConnection()
+        self._conn, self._ws = conn, ws
         try:
             ws.settimeout(WELCOME_TIMEOUT)
-            ws.write_message(control.encode(control.Hello(credential=self.credential, info=self.info())))
+            ws.write_message(conn.send(control.Hello(credential=self.credential, info=self.info())))
             first = ws.read_message()
             if first is None:
                 self._check_close(ws)
                 raise TransportError(f"gateway closed the control channel ({ws.close_code} {ws.close_reason})")
-            event = control.decode_from_gateway(first)
+            (event,) = conn.receive(first)  # a Welcome or a Refused; anything else raises
             if isinstance(event, control.Refused):
                 if event.code in control.REFUSED_FINAL:
                     raise CredentialRefused(event.message)
                 raise TransportError(f"gateway refused: {event.message}")
-            if not isinstance(event, control.Welcome):
-                raise control.ControlError("expected welcome")
             self.welcomed_at = time.monotonic()
             log.info("connected to %s as machine %r (heartbeat %.0f s)", self.gateway, event.machine,
                      event.heartbeat)
-            beat = threading.Thread(target=self._heartbeats, args=(ws, event.heartbeat), daemon=True,
+            beat = threading.Thread(target=self._heartbeats, args=(ws, conn, event.heartbeat), daemon=True,
                                     name="heartbeat")
             beat.start()
             # The gateway answers our pings; silence for 3 heartbeats means it is gone.
@@ -227,7 +171,8 @@ class Agent:
                     self._check_close(ws)
                     log.info("gateway closed the control channel: %s %s", ws.close_code, ws.close_reason or "")
                     return
-                self._handle(control.decode_from_gateway(message))
+                for event in conn.receive(message):
+                    self._handle(event)
                 if self.reconnect_in is not None:
                     return
         finally:
@@ -249,10 +194,6 @@ class Agent:
             self.streams[event.session] = stream
             threading.Thread(target=self._run_stream, args=(stream,), daemon=True,
                              name=f"stream-{event.session[:8]}").start()
-        elif isinstance(event, control.EndStream):
-            stream = self.streams.get(event.session)
-            if stream is not None:
-                stream.close(event.reason)
         elif isinstance(event, control.RetryVnc):
             self.vnc.retry()
             self._probe_now.set()
@@ -264,8 +205,6 @@ class Agent:
             if event.code in control.REFUSED_FINAL:
                 raise CredentialRefused(event.message)
             log.warning("gateway: %s", event.message)
-        else:
-            raise control.ControlError(f"unexpected {type(event).__name__}")
 
     def _run_stream(self, stream: Stream) -> None:
         try:
@@ -280,22 +219,25 @@ class Agent:
         self._send(control.StreamFailed(session=session, reason=reason[:control.MAX_TEXT]))
 
     def _send(self, event) -> None:
-        ws = self._ws
+        conn, ws = self._conn, self._ws
         if ws is None:
             return
         try:
             with self._send_lock:
-                ws.write_message(control.encode(event))
+                ws.write_message(conn.send(event))
+        except control.LocalProtocolError:
+            # Not welcomed yet (a VNC check finished first): the first heartbeat tells the news.
+            log.debug("%s held back until the gateway welcomes us", type(event).__name__)
         except (OSError, FramingError) as exc:
             log.info("could not send %s: %s", type(event).__name__, exc)
 
-    def _heartbeats(self, ws, interval: float) -> None:
+    def _heartbeats(self, ws, conn: control.AgentConnection, interval: float) -> None:
         while not self.stop_event.wait(interval):
             if self._ws is not ws:
                 return
             try:
                 with self._send_lock:
-                    ws.write_message(control.encode(control.Heartbeat(info=self.info())))
+                    ws.write_message(conn.send(control.Heartbeat(info=self.info())))
                     ws.ping()
             except Exception:  # the reader notices the dead socket and reconnects
                 return

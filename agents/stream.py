@@ -20,12 +20,12 @@ import socket
 import threading
 import time
 
-from .protocol import control
-from .protocol.framing import FramedWebSocket, FramingError
-from .protocol.rfb import HandshakeError, ServerHandshake, ViewerReady
-from .pipe import close_socket, splice
-from .transport import TransportError, open_websocket
 from . import vnc
+from .pipe import close_socket, splice
+from .protocol import control
+from .protocol.rfb import HandshakeError, ServerHandshake, ViewerReady
+from .transport import TransportError, open_websocket, websocket_url
+from .websocket import FramedWebSocket, FramingError
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,7 @@ class Stream:
         self._lock = threading.Lock()
 
     def stream_url(self) -> str:
-        base = self.gateway.rstrip("/")
-        base = "ws" + base[4:] if base.startswith("http") else base
-        return f"{base}/ws/agent/stream/{self.session}"
+        return websocket_url(self.gateway, f"/ws/agent/stream/{self.session}")
 
     def run(self) -> None:
         try:

@@ -5,12 +5,8 @@ alike: TLS verified by default (system store or a CA bundle), optional
 SHA-256 pin of the gateway certificate, ``HTTPS_PROXY`` via HTTP CONNECT,
 and plain ``ws://``/``http://`` only when explicitly allowed for development.
 
-Exceptions::
-
-    TransportError              cannot reach or trust the gateway
-    ├── InsecureRefused         plain ws:// or http:// without insecure_dev
-    ├── PinMismatch             certificate does not match the configured pin
-    └── HTTPError               the gateway answered an HTTP error (status, body)
+Errors: ``TransportError`` and its subclasses ``InsecureRefused``,
+``PinMismatch``, ``HTTPError`` (drawn in ``agents/errors.py``).
 """
 
 from __future__ import annotations
@@ -27,30 +23,13 @@ from http.client import HTTPResponse
 from urllib.parse import unquote, urlencode, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
-from .protocol.framing import FramedWebSocket, FramingError
+from .errors import HTTPError, InsecureRefused, PinMismatch, TransportError
+from .websocket import FramedWebSocket, FramingError
 
 DEFAULT_TIMEOUT = 15.0
 MAX_PROXY_HEADER = 16 * 1024
 KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
 
-
-class TransportError(Exception):
-    """The gateway cannot be reached or trusted."""
-
-
-class InsecureRefused(TransportError):
-    pass
-
-
-class PinMismatch(TransportError):
-    pass
-
-
-class HTTPError(TransportError):
-    def __init__(self, status: int, body: dict | None, message: str):
-        super().__init__(message)
-        self.status = status
-        self.body = body or {}
 
 
 @dataclass(frozen=True)
@@ -58,6 +37,12 @@ class TLSOptions:
     ca_bundle: str = ""
     pin_sha256: str = ""
     insecure_dev: bool = False
+
+
+def websocket_url(gateway: str, path: str) -> str:
+    """``path`` on the gateway whose base URL is ``gateway`` (``https://`` or ``wss://``), as a WebSocket URL."""
+    base = gateway.rstrip("/")
+    return ("ws" + base[4:] if base.startswith("http") else base) + path
 
 
 def pins(value: str) -> list[str]:
@@ -220,7 +205,7 @@ def open_websocket(url: str, tls: TLSOptions, *, headers: dict[str, str] | None 
     return ws
 
 
-class Session:
+class HTTPClient:
     """A tiny HTTP client for the gateway: cookies, JSON, same TLS rules."""
 
     def __init__(self, base_url: str, tls: TLSOptions, timeout: float = DEFAULT_TIMEOUT):

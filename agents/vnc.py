@@ -13,9 +13,7 @@ one, the fix. ``VNCUnavailable.employee`` is the sentence for the person at
 the viewer (``protocol.vncstate``), who cannot fix anything and must not see
 internal addresses.
 
-Exceptions::
-
-    VNCUnavailable      the VNC server cannot be used; ``kind`` says why
+Errors: ``VNCUnavailable`` (drawn in ``agents/errors.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ import socket
 import time
 from dataclasses import dataclass
 
+from .errors import VNCUnavailable
 from .pipe import TLSSocket
 from .protocol import security as sec
 from .protocol.rfb import (SECURITY_NONE, Authenticated, AuthenticationFailed, CertificateRejected, ClientHandshake,
@@ -52,16 +51,7 @@ FIX = {
 }
 
 
-class VNCUnavailable(Exception):
-    """The VNC server cannot be reached or refused us; the message says why in plain words."""
 
-    def __init__(self, message: str, kind: str):
-        super().__init__(message)
-        self.kind = kind
-
-    @property
-    def employee(self) -> str:
-        return employee(self.kind)
 
 
 def _kind_of(exc: HandshakeError, hs: ClientHandshake) -> str:

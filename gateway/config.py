@@ -10,10 +10,12 @@ import dataclasses
 import os
 import secrets
 import socket
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from agents.protocol import settings as settings_format
+from agents.protocol.errors import SettingsError
 
 from .instance import secure
 
@@ -139,54 +141,30 @@ class GatewaySettings:
         return self.public_origin.startswith("https://")
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(GatewaySettings)}
-
-
-def _coerce(name: str, value):
-    kind = _FIELDS[name].type
-    try:
-        if kind == "int":
-            return int(value)
-        if kind == "float":
-            return float(value)
-        if kind == "bool | None":
-            if isinstance(value, bool):
-                return value
-            return str(value).strip().lower() in {"1", "true", "yes", "on"}
-        if kind == "tuple[str, ...]":
-            if isinstance(value, str):
-                value = [v for v in (p.strip() for p in value.split(",")) if v]
-            return tuple(str(v) for v in value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting {name!r}: {value!r} is not a valid {kind}") from exc
-    return str(value)
-
-
 def load_settings(path: str | os.PathLike | None = None, overrides: dict | None = None,
                   environ: dict | None = None) -> GatewaySettings:
-    """Build settings from defaults, ``path`` (TOML), ``PONTE_*`` and ``overrides``."""
+    """Build settings from defaults, ``path`` (TOML), ``PONTE_*`` and ``overrides``.
+
+    Values are coerced by ``agents.protocol.settings``, the agent's loader too.
+    """
     values: dict = {}
     environ = os.environ if environ is None else environ
     path = path or environ.get("PONTE_CONFIG")
-    if path:
-        try:
-            with open(path, "rb") as fh:
-                table = tomllib.load(fh).get("gateway", {})
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read {path}: {exc}") from exc
-        values.update(table)
-    for name in _FIELDS:
-        env = environ.get(f"PONTE_{name.upper()}")
-        if env is not None:
-            values[name] = env
-    values.update(overrides or {})
-    # REDIS_URL is the conventional name; any explicit Redis setting wins over it.
-    if environ.get("REDIS_URL") and "redis_url" not in values and not values.get("redis_sentinels"):
-        values["redis_url"] = environ["REDIS_URL"]
-    unknown = set(values) - set(_FIELDS)
-    if unknown:
-        raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
-    settings = GatewaySettings(**{k: _coerce(k, v) for k, v in values.items()})
+    try:
+        if path:
+            try:
+                data = Path(path).read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"cannot read {path}: {exc}") from exc
+            values.update(settings_format.toml_table(data, "gateway", str(path)))
+        values.update(settings_format.from_environment(GatewaySettings, environ, "PONTE_"))
+        values.update(overrides or {})
+        # REDIS_URL is the conventional name; any explicit Redis setting wins over it.
+        if environ.get("REDIS_URL") and "redis_url" not in values and not values.get("redis_sentinels"):
+            values["redis_url"] = environ["REDIS_URL"]
+        settings = settings_format.build(GatewaySettings, values)
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from exc
     _check(settings)
     return finish(settings)
 

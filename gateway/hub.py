@@ -34,7 +34,7 @@ import gevent.lock
 import redis
 
 from agents.protocol import control
-from agents.protocol.framing import FramedWebSocket
+from agents.websocket import FramedWebSocket
 
 from .journal import EndRecord, Journal, retry_forever
 from .live import LiveStoreError

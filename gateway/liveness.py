@@ -28,7 +28,7 @@ import termios
 
 import gevent
 
-from agents.protocol.framing import FramedWebSocket, WebSocketWantWriteError
+from agents.websocket import FramedWebSocket, WebSocketWantWriteError
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import time
 import gevent
 import gevent.event
 
-from agents.protocol.framing import FramedWebSocket, FramingError
 from agents.transport import TLSOptions, TransportError, open_websocket
+from agents.websocket import FramedWebSocket, FramingError
 
 from .liveness import Pinger, Watch
 from .relay import CLOSE_PEER_GONE, DEFAULT_PING_INTERVAL, SILENT

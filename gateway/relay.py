@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import gevent
 import gevent.event
 
-from agents.protocol.framing import READ_SIZE, FramedWebSocket
 from agents.protocol.text import clean
+from agents.websocket import READ_SIZE, FramedWebSocket
 
 from .liveness import Pinger, Watch
 

@@ -22,8 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import Headers
 
 from agents.protocol import control
-from agents.protocol.framing import FramedWebSocket, FramingError
 from agents.protocol.text import clean
+from agents.websocket import FramedWebSocket, FramingError
 
 from . import handshake, refs, sessions
 from .database import UNAVAILABLE
@@ -312,10 +312,9 @@ def agent_control():
     hub = _hub()
     live = sessions.live()
     ws = _accept(_handshake(), control.DEFAULT_MAX_MESSAGE)
+    conn = control.GatewayConnection()
     try:
-        hello = control.decode_from_agent(_first_message(ws))
-        if not isinstance(hello, control.Hello):
-            raise control.ControlError("expected hello")
+        (hello,) = conn.receive(_first_message(ws))  # anything but a Hello raises
     except _TooSlow:
         ws.close_with(CLOSE_POLICY, f"No hello within {HELLO_TIMEOUT:g} s")
         return UPGRADED
@@ -327,7 +326,7 @@ def agent_control():
     if machine is None:
         log.info("agent refused from %s: %s", request.remote_addr, refusal.message)
         try:
-            ws.write_message(control.encode(refusal))
+            ws.write_message(conn.send(refusal))
         except OSError:
             pass
         ws.close_with(CLOSE_TRY_AGAIN if refusal.code == "unavailable" else CLOSE_POLICY, refusal.message)
@@ -335,7 +334,7 @@ def agent_control():
         return UPGRADED
 
     if hello.mode == "check":
-        ws.write_message(control.encode(control.Welcome(machine=machine.name, heartbeat=settings.heartbeat)))
+        ws.write_message(conn.send(control.Welcome(machine=machine.name, heartbeat=settings.heartbeat)))
         ws.close_with(1000, "credential ok")
         db.session.remove()
         return UPGRADED
@@ -349,7 +348,8 @@ def agent_control():
     _note_seen(machine.id, info)
     db.session.remove()
     try:
-        channel.send(control.Welcome(machine=channel.machine_name, heartbeat=settings.heartbeat))
+        # Not through channel.send yet: nobody else writes before attach_agent.
+        ws.write_message(conn.send(control.Welcome(machine=channel.machine_name, heartbeat=settings.heartbeat)))
         hub.attach_agent(channel)
         _mark_online(live, channel, info, settings)
         ws.settimeout(settings.heartbeat * 3)  # three missed heartbeats: offline
@@ -357,14 +357,12 @@ def agent_control():
             message = ws.read_message()
             if message is None:
                 break
-            event = control.decode_from_agent(message)
-            if isinstance(event, control.Heartbeat):
-                info = event.info
-                _mark_online(live, channel, info, settings)
-            elif isinstance(event, control.StreamFailed):
-                hub.stream_failed(channel.machine_id, event.session, event.reason)
-            else:
-                raise control.ControlError("unexpected hello")
+            for event in conn.receive(message):  # a Heartbeat or a StreamFailed; anything else raises
+                if isinstance(event, control.Heartbeat):
+                    info = event.info
+                    _mark_online(live, channel, info, settings)
+                else:
+                    hub.stream_failed(channel.machine_id, event.session, event.reason)
     except control.ControlError as exc:
         log.info("agent %s sent junk: %s", channel.machine_name, exc)
         channel.close(CLOSE_POLICY, f"Protocol error: {exc}"[:100])

@@ -2,9 +2,13 @@
 
 The agent holds one WebSocket to the gateway (``/ws/agent``). Each WebSocket
 message carries one JSON object with a ``type``; this module turns bytes into
-typed, validated events and events into bytes. It never touches a socket, so
-the gateway (gevent) and the agent (threads) share it, and junk from either
-side is rejected here with ``ControlError`` before any other code sees it.
+typed, validated events and events into bytes, and keeps the conversation in
+order: one connection object per role (``AgentConnection``,
+``GatewayConnection``, as h11's ``Connection``) with a ``State``,
+``send(event) -> bytes`` and ``receive(bytes) -> [event]``. It never touches
+a socket, so the gateway (gevent) and the agent (threads) share it, and junk
+or an event out of turn from either side is rejected here before any other
+code sees it.
 
 Conversation::
 
@@ -14,7 +18,7 @@ Conversation::
     Heartbeat(info)                ──▶      (every ``heartbeat`` seconds)
                                    ◀──      OpenStream(session, token)
     StreamFailed(session, reason)  ──▶      (only when the agent cannot serve it)
-                                   ◀──      EndStream(session, reason)
+                                   ◀──      Refused(code, message)  (the credential was revoked)
                                    ◀──      Reconnect(after, reason)  (the node is draining:
                                             come back through the balancer in ``after`` s)
                                    ◀──      RetryVnc()  (an admin asks: log in to the VNC server
@@ -28,16 +32,30 @@ Every string field is bounded and cleaned of control and bidi characters as
 it is decoded (``text.clean``), so whatever a peer sends can be logged, stored
 and shown without forging a log line or a status text.
 
-Exceptions::
+A ``Hello`` in mode "check" (``agents doctor``) ends with the answer: the
+gateway closes after its ``Welcome``. A session ends when its stream socket
+closes; nothing on the control channel says so.
 
-    ControlError         malformed, oversized or unexpected message
+States (both roles)::
+
+    HELLO ──Hello──▶ WELCOME ──Welcome──▶ OPEN  (heartbeats, streams, until the socket closes)
+                             ──Welcome to a check, or Refused──▶ CLOSED
+
+Errors: ``ControlError``, ``LocalProtocolError`` (ours), ``RemoteProtocolError``
+(the peer's; ``event`` is the decoded event when it was merely out of turn);
+the tree is drawn once, in ``errors.py``.
 """
+
+# Over 300 lines: the events, their validating codec and the conversation's
+# state machines are one protocol; split, each half would import the other.
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import asdict, dataclass, fields
 
+from .errors import ControlError, LocalProtocolError, RemoteProtocolError
 from .text import clean
 
 DEFAULT_MAX_MESSAGE = 16 * 1024
@@ -47,10 +65,6 @@ MAX_STATE = 32
 #: Refusal codes the gateway sends; ``revoked`` and ``unknown`` tell the agent
 #: that retrying with the same credential is pointless.
 REFUSED_FINAL = frozenset({"revoked", "unknown"})
-
-
-class ControlError(Exception):
-    """A control message that is malformed, oversized or out of place."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +84,7 @@ class AgentInfo:
 class Hello:
     credential: str
     info: AgentInfo
-    #: "check" only verifies the credential (``agents status``) without
+    #: "check" only verifies the credential (``agents status``, ``agents.doctor``) without
     #: replacing the running agent's channel.
     mode: str = "serve"
 
@@ -105,12 +119,6 @@ class OpenStream:
 
 
 @dataclass(frozen=True)
-class EndStream:
-    session: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class Reconnect:
     """The gateway node is going away (drain): close this channel and dial again in
     ``after`` seconds, through the load balancer, which sends us to a node that stays."""
@@ -133,8 +141,8 @@ class Attach:
 
 STREAM_ATTACH = {"attach": Attach}
 AGENT_TO_GATEWAY = {"hello": Hello, "heartbeat": Heartbeat, "stream_failed": StreamFailed}
-GATEWAY_TO_AGENT = {"welcome": Welcome, "refused": Refused, "open": OpenStream, "end": EndStream,
-                    "reconnect": Reconnect, "vnc_retry": RetryVnc}
+GATEWAY_TO_AGENT = {"welcome": Welcome, "refused": Refused, "open": OpenStream, "reconnect": Reconnect,
+                    "vnc_retry": RetryVnc}
 _TYPE_OF = {cls: name for table in (AGENT_TO_GATEWAY, GATEWAY_TO_AGENT, STREAM_ATTACH) for name, cls in table.items()}
 
 
@@ -143,7 +151,7 @@ def encode(event) -> bytes:
     try:
         kind = _TYPE_OF[type(event)]
     except KeyError:
-        raise ControlError(f"not a control event: {event!r}") from None
+        raise LocalProtocolError(f"not a control event: {event!r}") from None
     return json.dumps({"type": kind, **asdict(event)}, separators=(",", ":")).encode()
 
 
@@ -155,22 +163,22 @@ def _text(obj: dict, name: str, limit: int = MAX_TEXT) -> str:
     """
     value = obj.get(name, "")
     if not isinstance(value, str):
-        raise ControlError(f"field {name!r} must be a string")
+        raise RemoteProtocolError(f"field {name!r} must be a string")
     if len(value) > limit:
-        raise ControlError(f"field {name!r} longer than {limit}")
+        raise RemoteProtocolError(f"field {name!r} longer than {limit}")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate ("\ud800") would break whoever encodes it later
-        raise ControlError(f"field {name!r} is not valid Unicode") from None
+        raise RemoteProtocolError(f"field {name!r} is not valid Unicode") from None
     return clean(value)
 
 
 def _info(obj) -> AgentInfo:
     if not isinstance(obj, dict):
-        raise ControlError("field 'info' must be an object")
+        raise RemoteProtocolError("field 'info' must be an object")
     vnc_ok = obj.get("vnc_ok", False)
     if not isinstance(vnc_ok, bool):
-        raise ControlError("field 'vnc_ok' must be a boolean")
+        raise RemoteProtocolError("field 'vnc_ok' must be a boolean")
     return AgentInfo(
         version=_text(obj, "version", 64),
         os=_text(obj, "os", 128),
@@ -189,12 +197,12 @@ def _build(cls, obj: dict):
         elif f.name == "heartbeat":
             hb = obj.get("heartbeat")
             if not isinstance(hb, (int, float)) or isinstance(hb, bool) or not 1 <= hb <= 3600:
-                raise ControlError("field 'heartbeat' must be a number of seconds")
+                raise RemoteProtocolError("field 'heartbeat' must be a number of seconds")
             values["heartbeat"] = float(hb)
         elif f.name == "after":
             after = obj.get("after")
             if not isinstance(after, (int, float)) or isinstance(after, bool) or not 0 <= after <= 3600:
-                raise ControlError("field 'after' must be a number of seconds")
+                raise RemoteProtocolError("field 'after' must be a number of seconds")
             values["after"] = float(after)
         else:
             values[f.name] = _text(obj, f.name)
@@ -204,19 +212,19 @@ def _build(cls, obj: dict):
 def decode(message: bytes, table: dict, *, max_message: int = DEFAULT_MAX_MESSAGE):
     """Parse one message into an event of ``table`` or raise ``ControlError``."""
     if len(message) > max_message:
-        raise ControlError(f"control message larger than {max_message} bytes")
+        raise RemoteProtocolError(f"control message larger than {max_message} bytes")
     if not isinstance(message, (bytes, bytearray)):
-        raise ControlError("control message is not bytes")
+        raise RemoteProtocolError("control message is not bytes")
     try:
         obj = json.loads(message)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         # RecursionError: 16 KiB of "[" nests deeper than the parser allows.
-        raise ControlError("control message is not JSON") from exc
+        raise RemoteProtocolError("control message is not JSON") from exc
     if not isinstance(obj, dict):
-        raise ControlError("control message is not an object")
+        raise RemoteProtocolError("control message is not an object")
     cls = table.get(obj.get("type")) if isinstance(obj.get("type"), str) else None
     if cls is None:
-        raise ControlError(f"unexpected control message type {obj.get('type')!r}")
+        raise RemoteProtocolError(f"unexpected control message type {obj.get('type')!r}")
     return _build(cls, obj)
 
 
@@ -228,3 +236,93 @@ def decode_from_agent(message: bytes):
 def decode_from_gateway(message: bytes):
     """An event the agent received from the gateway."""
     return decode(message, GATEWAY_TO_AGENT)
+
+
+# -- the conversation ---------------------------------------------------------------------------------
+
+class State(enum.Enum):
+    """Where a control conversation is (the same for both roles)."""
+
+    HELLO = "hello"      # the agent has not said hello yet
+    WELCOME = "welcome"  # hello said: the gateway's answer is due
+    OPEN = "open"        # welcomed: heartbeats and streams until the socket closes
+    CLOSED = "closed"    # refused, or a check answered: nothing more may pass
+
+
+class _Connection:
+    """One side of a control channel: events out as bytes, bytes in as events, in order."""
+
+    _incoming: dict  # the decoding table for what the peer sends
+
+    def __init__(self):
+        self.state = State.HELLO
+        self._check = False  # the hello was a check: its welcome ends the conversation
+
+    def send(self, event) -> bytes:
+        """The bytes of one WebSocket message carrying ``event``; ``LocalProtocolError`` if out of turn."""
+        if not self._may_send(event):
+            raise LocalProtocolError(f"{type(event).__name__} may not be sent in state {self.state.name}")
+        data = encode(event)
+        self._sent(event)
+        return data
+
+    def receive(self, message: bytes) -> list:
+        """The events in one WebSocket message from the peer; ``RemoteProtocolError`` for junk or out of turn."""
+        event = decode(message, self._incoming)
+        self._received(event)
+        return [event]
+
+    def _after_answer(self, event) -> None:
+        """The gateway answered the hello with ``event`` (sent or received)."""
+        welcomed = isinstance(event, Welcome) and not self._check
+        self.state = State.OPEN if welcomed else State.CLOSED
+
+
+class AgentConnection(_Connection):
+    """The agent's side (``agents.runtime``, ``agents.doctor``)."""
+
+    _incoming = GATEWAY_TO_AGENT
+
+    def _may_send(self, event) -> bool:
+        if self.state is State.HELLO:
+            return isinstance(event, Hello)
+        return self.state is State.OPEN and isinstance(event, (Heartbeat, StreamFailed))
+
+    def _sent(self, event) -> None:
+        if isinstance(event, Hello):
+            self._check = event.mode == "check"
+            self.state = State.WELCOME
+
+    def _received(self, event) -> None:
+        if self.state is State.WELCOME:
+            if not isinstance(event, (Welcome, Refused)):
+                raise RemoteProtocolError("expected welcome", event)
+            self._after_answer(event)
+        elif self.state is not State.OPEN or isinstance(event, Welcome):
+            raise RemoteProtocolError(f"unexpected {type(event).__name__}", event)
+
+
+class GatewayConnection(_Connection):
+    """The gateway's side of one agent's control channel (``gateway.ws.agent_control``)."""
+
+    _incoming = AGENT_TO_GATEWAY
+
+    def _may_send(self, event) -> bool:
+        if self.state is State.WELCOME:
+            return isinstance(event, (Welcome, Refused))
+        return self.state is State.OPEN and isinstance(event, (OpenStream, Refused, Reconnect, RetryVnc))
+
+    def _sent(self, event) -> None:
+        if self.state is State.WELCOME:
+            self._after_answer(event)
+
+    def _received(self, event) -> None:
+        if self.state is State.HELLO:
+            if not isinstance(event, Hello):
+                raise RemoteProtocolError("expected hello", event)
+            self._check = event.mode == "check"
+            self.state = State.WELCOME
+        elif isinstance(event, Hello):
+            raise RemoteProtocolError("unexpected hello", event)
+        elif self.state is not State.OPEN:
+            raise RemoteProtocolError(f"unexpected {type(event).__name__} in state {self.state.name}", event)

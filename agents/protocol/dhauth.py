@@ -18,10 +18,8 @@ The server's numbers are checked before use: a public value of 0, 1 or p-1 (or
 outside 1 < y < p-1) would give a known shared secret, and an absurd key size
 would make ``pow`` run for minutes.
 
-Exceptions::
-
-    DHError         the server's parameters are unusable (the message says which)
-    └── AESUnavailable   ARD needs the ``cryptography`` package, which is missing
+Errors: ``DHError`` (the message says which parameter) and ``AESUnavailable``
+(ARD needs the ``cryptography`` package); drawn in ``errors.py``.
 """
 
 from __future__ import annotations
@@ -30,6 +28,7 @@ import hashlib
 import secrets
 
 from .des import encrypt_block
+from .errors import AESUnavailable, DHError
 
 ARD_MAX_KEY_BYTES = 512  # 4096-bit primes; macOS sends 128 bytes
 ARD_MIN_KEY_BYTES = 64   # 512-bit: below that the exchange protects nothing
@@ -37,14 +36,6 @@ ARD_FIELD = 64           # user name and password fields, each
 MSLOGON_USER = 256
 MSLOGON_PASSWORD = 64
 _REVERSED_BITS = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
-
-
-class DHError(ValueError):
-    """The server's Diffie-Hellman parameters are unusable."""
-
-
-class AESUnavailable(DHError):
-    """Apple ARD needs AES, from the optional ``cryptography`` package."""
 
 
 def aes_available() -> bool:

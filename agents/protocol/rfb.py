@@ -24,20 +24,14 @@ whatever ``data_to_send()`` returns, and act on the returned events. TLS runs
 in memory (``tls.TLSLayer``: ``ssl.MemoryBIO`` and ``SSLObject``). Every
 length the peer announces is checked before its bytes are awaited.
 
-Exceptions (any of them means: close the connection)::
-
-    HandshakeError
-    ├── ProtocolViolation      not RFB, bad values, input over our limits,
-    │                          peer closed, receive_data() after the end
-    ├── UnsupportedVersion     server speaks an RFB version below 3.3
-    ├── UnsupportedSecurity    no offered method fits what the agent holds;
-    │                          ``lacking`` says what each one needs
-    ├── TLSFailed              the TLS handshake inside VeNCrypt failed
-    │   └── CertificateRejected   the server's certificate is not trusted or pinned
-    ├── AuthenticationFailed   the server rejected our credentials (SecurityResult)
-    └── ServerRefused          the server refused us: a reason instead of security
-                               types, a refused VeNCrypt step, "too many tries"
+Errors: ``HandshakeError`` and its subclasses; any of them means close the
+connection (the tree is drawn once, in ``errors.py``).
 """
+
+# Over 300 lines: the two handshakes share one step engine (``_Handshake``),
+# and the client's side is one generator per security type, read top to bottom
+# against rfbproto; which type to pick (``security``), the DH/DES maths
+# (``dhauth``, ``des``) and TLS in memory (``tls``) already live apart.
 
 from __future__ import annotations
 
@@ -50,9 +44,11 @@ from typing import Generator
 
 from . import security as sec
 from .des import encrypt_block
-from .dhauth import DHError, ard_response, mslogon2_response
+from .dhauth import ard_response, mslogon2_response
+from .errors import (AuthenticationFailed, CertificateMismatch, CertificateRejected, DHError, HandshakeError,
+                     ProtocolViolation, ServerRefused, TLSFailed, UnsupportedSecurity, UnsupportedVersion)
 from .security import Credentials
-from .tls import CertificateMismatch, TLSLayer, anonymous_context, verified_context
+from .tls import TLSLayer, anonymous_context, verified_context
 
 DEFAULT_MAX_HANDSHAKE_BYTES = 64 * 1024  # everything before ServerInit's name
 DEFAULT_MAX_NAME = 64 * 1024  # ServerInit desktop name, counted separately
@@ -94,59 +90,6 @@ __all__ = [
     "ViewerRefused",
     "vnc_auth_response",
 ]
-
-
-class HandshakeError(Exception):
-    """The RFB handshake cannot complete; close the connection."""
-
-
-class ProtocolViolation(HandshakeError):
-    """The peer sent something that is not RFB or exceeds our limits."""
-
-
-class UnsupportedVersion(HandshakeError):
-    """The server's ProtocolVersion is well-formed but older than 3.3."""
-
-
-class UnsupportedSecurity(HandshakeError):
-    """No method the server offers fits what the agent holds (RFC 6143 §7.1.2).
-
-    ``offered`` lists the server's methods (VeNCrypt subtypes when the
-    failure was inside VeNCrypt), ``lacking`` maps each to what it needs
-    (``security.LACKS_*``, ``NOT_ALLOWED`` or ``UNSUPPORTED``), and
-    ``fallback`` is True when another offered security type would fit if the
-    agent did not pick VeNCrypt (connect again without it).
-    """
-
-    def __init__(self, message: str, *, offered=(), lacking=None, fallback: bool = False):
-        super().__init__(message)
-        self.offered = tuple(offered)
-        self.lacking = dict(lacking or {})
-        self.fallback = fallback
-
-
-class TLSFailed(HandshakeError):
-    """The TLS handshake that VeNCrypt asked for failed.
-
-    ``x509_offered`` lists the X509 subtypes the server also offered when an
-    anonymous TLS subtype failed: giving the agent the certificate is the fix.
-    """
-
-    def __init__(self, message: str, *, x509_offered=()):
-        super().__init__(message)
-        self.x509_offered = tuple(x509_offered)
-
-
-class CertificateRejected(TLSFailed):
-    """The server's certificate is not trusted (CA, name) or not the pinned one."""
-
-
-class AuthenticationFailed(HandshakeError):
-    """SecurityResult reported failure: the server rejected our credentials."""
-
-
-class ServerRefused(HandshakeError):
-    """The server refused us: a reason instead of security types, or "too many tries"."""
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,9 @@ Two kinds of context, as VeNCrypt's subtypes want them:
   must chain to ``trust.ca_file`` and name the host we dialled, or match one of
   ``trust.pins`` (SHA-256 of the certificate, checked after the handshake).
 
-Exceptions::
-
-    ssl.SSLError               from OpenSSL, as it comes (the handshake translates it)
-    CertificateMismatch        the certificate is not one of the pinned ones (not an SSLError:
-                               OpenSSL accepted it, the pin did not)
+Errors: ``ssl.SSLError`` from OpenSSL, as it comes (the RFB handshake
+translates it), and ``CertificateMismatch`` (``errors.py``): OpenSSL accepted
+the certificate, the pin did not.
 """
 
 from __future__ import annotations
@@ -31,14 +29,12 @@ import hmac
 import ssl
 from dataclasses import dataclass
 
+from .errors import CertificateMismatch
+
 #: Anonymous key exchange only, no null encryption or broken ciphers; OpenSSL 3 needs
 #: security level 0 to offer any aNULL suite at all.
 ANON_CIPHERS = "aNULL:!eNULL:!DES:!3DES:!RC4:!MD5:@SECLEVEL=0"
 READ_SIZE = 64 * 1024
-
-
-class CertificateMismatch(Exception):
-    """The server's certificate is not one of the pinned ones."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from agents.protocol import control
-from agents.protocol.framing import FramedWebSocket
+from agents.websocket import FramedWebSocket
 from tests.support import PYTHON, ROOT, AgentProcess, Gateway, VNCServer, free_port, stop_process, wait_for
 
 _module_counter = itertools.count(1)

@@ -177,7 +177,7 @@ def test_agent_imports_only_what_requirements_agent_lists():
     """pip-only install: no gevent, no Flask, and no third-party module outside requirements-agent.txt."""
     code = (
         "import sys\n"
-        "import agents.__main__, agents.runtime, agents.status, agents.forward, agents.enroll, agents.stream\n"
+        "import agents.__main__, agents.runtime, agents.doctor, agents.forward, agents.enroll, agents.stream\n"
         "std = set(sys.stdlib_module_names)\n"
         "print(' '.join(sorted({m.split('.')[0] for m in sys.modules} - std - {'agents'})))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
@@ -188,7 +188,7 @@ def test_agent_imports_only_what_requirements_agent_lists():
     wanted = {line.split("==")[0].split(">=")[0].split(";")[0].strip().lower()
               for line in (ROOT / "requirements-agent.txt").read_text().splitlines()
               if line.strip() and not line.startswith("#")}
-    optional = {"numpy"}  # faster masking when present; test_pump.py runs the agent without it
+    optional = {"numpy"}  # faster masking when present; test_websocket.py runs the agent without it
     assert third_party <= wanted | {"tomli"} | optional
     assert {"websockify", "tomli"} <= wanted
 

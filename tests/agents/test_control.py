@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.protocol import control
-from agents.protocol.control import (AgentInfo, Attach, ControlError, EndStream, Heartbeat, Hello, OpenStream,
-                                     Reconnect, Refused, StreamFailed, Welcome)
+from agents.protocol.control import (AgentInfo, Attach, ControlError, Heartbeat, Hello, OpenStream,
+                                     Reconnect, Refused, RetryVnc, StreamFailed, Welcome)
 
 DECODERS = {
     "from_gateway": (control.decode_from_gateway, control.GATEWAY_TO_AGENT),
@@ -86,7 +86,7 @@ events = st.one_of(
     st.builds(Welcome, machine=texts, heartbeat=st.floats(min_value=1, max_value=3600)),
     st.builds(Refused, code=texts, message=texts),
     st.builds(OpenStream, session=texts, token=texts),
-    st.builds(EndStream, session=texts, reason=texts),
+    st.builds(RetryVnc),
     st.builds(Reconnect, after=st.floats(min_value=0, max_value=3600), reason=texts),
     st.builds(Attach, token=texts),
 )
@@ -149,7 +149,7 @@ def test_rejections_from_gateway(message, error):
 
 
 def test_oversized_message():
-    big = json.dumps({"type": "end", "session": "s", "reason": "r", "pad": "x" * 20000}).encode()
+    big = json.dumps({"type": "open", "session": "s", "token": "t", "pad": "x" * 20000}).encode()
     with pytest.raises(ControlError, match="larger than"):
         control.decode_from_gateway(big)
 
@@ -189,8 +189,8 @@ def test_agent_text_fields_arrive_without_controls(raw, shown):
     failed = control.decode_from_agent(json.dumps({"type": "stream_failed", "session": "s", "reason": raw}).encode())
     assert failed == StreamFailed(session="s", reason=shown)
     # and the same on the agent's side, for what a (hostile) gateway sends
-    end = control.decode_from_gateway(json.dumps({"type": "end", "session": "s", "reason": raw}).encode())
-    assert end.reason == shown
+    reconnect = control.decode_from_gateway(json.dumps({"type": "reconnect", "after": 1, "reason": raw}).encode())
+    assert reconnect.reason == shown
 
 
 def test_every_decoded_string_is_clean():

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from agents import vnc
 from agents.config import AgentSettings
 from agents.protocol import control
-from agents.protocol.framing import FramingError
+from agents.websocket import FramingError
 from agents.runtime import Agent, CredentialRefused
 from agents.transport import TransportError
 from tests.agents.conftest import OneShotServer, accept_ws

@@ -11,10 +11,11 @@ import time
 
 import pytest
 
-from agents import runtime
+from agents import backoff, runtime
 from agents.config import AgentSettings
 from agents.protocol import control
-from agents.runtime import Agent, Backoff, CredentialRefused, bounded
+from agents.backoff import Backoff
+from agents.runtime import Agent, CredentialRefused, bounded
 from agents.transport import TransportError
 from tests.agents.conftest import OneShotServer, accept_ws
 from tests.support import wait_for
@@ -48,7 +49,7 @@ def test_quick_phase_then_doubling_to_a_minute():
     ceilings = [c for _t, c in steps]
     # 0.5, 1, then 2 s steps until 30 s have passed; then 4, 8, 16, 32 and the 60 s cap.
     assert ceilings[:3] == [0.5, 1.0, 2.0]
-    quick = [c for t, c in steps if t < runtime.QUICK_WINDOW]
+    quick = [c for t, c in steps if t < backoff.QUICK_WINDOW]
     assert quick == [0.5, 1.0] + [2.0] * 15  # draws at 0, 0.5, 1.5, 3.5 … 29.5 s
     slow = ceilings[len(quick):]
     assert slow[:6] == [4, 8, 16, 32, 60, 60]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from agents.config import AgentSettings, read_credential
-from agents.status import check_gateway
-from agents.transport import InsecureRefused, PinMismatch, Session, TLSOptions, TransportError, open_socket
+from agents.doctor import check_gateway
+from agents.transport import HTTPClient, InsecureRefused, PinMismatch, TLSOptions, TransportError, open_socket
 from tests.agents.conftest import ConnectProxy, RawViewer, RFB33Server, TLSTerminator, live_agent
 from tests.support import AgentProcess, wait_for
 
@@ -88,7 +88,7 @@ def test_plain_ws_refused_without_insecure_dev(agent_host, credential):
     answers = check(url, credential)
     assert answers["gateway reachable"] == "NO — refusing plain ws:// (use https, or --insecure-dev for a test gateway)"
     with pytest.raises(InsecureRefused):
-        Session(url, TLSOptions()).json("GET", "/healthz")
+        HTTPClient(url, TLSOptions()).json("GET", "/healthz")
     assert check(url, credential, insecure_dev=True)["credential valid"] == "yes (machine 'tls-pc')"
 
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from agents.transport import Session, TLSOptions
+from agents.transport import HTTPClient, TLSOptions
 from tests.agents.conftest import RawViewer, live_agent, start_tightvnc
 from tests.conftest import needs
 from tests.support import wait_for
@@ -60,7 +60,7 @@ def test_wrong_password_costs_one_failed_login_then_a_fixed_one_works(agent_host
         # An admin presses "Retry VNC login" without fixing anything: one more try, still locked.
         gw.add_user("boss", "bosspass12", admin=True)
         token = gw.cli("user", "token", "boss").strip()
-        api = Session(gw.url, TLSOptions(insecure_dev=True))
+        api = HTTPClient(gw.url, TLSOptions(insecure_dev=True))
         api.json("POST", "/api/v1/machines/wp-pc/vnc-retry", json_body={},
                  headers={"Authorization": f"Bearer {token}"})
         wait_for(lambda: failures(tight) == 2, timeout=10, what="the retry's one login")

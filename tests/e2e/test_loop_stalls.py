@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from agents.transport import Session, TLSOptions
+from agents.transport import HTTPClient, TLSOptions
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ STALL = 0.6  # seconds: /healthz slower than this means the loop was held
 
 
 def poll_health(url: str, stop: threading.Event, out: list) -> None:
-    session = Session(url, TLSOptions(insecure_dev=True), timeout=30)
+    session = HTTPClient(url, TLSOptions(insecure_dev=True), timeout=30)
     while not stop.is_set():
         t0 = time.perf_counter()
         status = session.request("GET", "/healthz")[0]
@@ -33,7 +33,7 @@ def poll_health(url: str, stop: threading.Event, out: list) -> None:
 
 
 def login(url: str, name: str, password: str) -> tuple[int, float]:
-    session = Session(url, TLSOptions(insecure_dev=True), timeout=60)
+    session = HTTPClient(url, TLSOptions(insecure_dev=True), timeout=60)
     page = session.request("GET", "/login")[2].decode()
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     t0 = time.perf_counter()

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from agents.transport import HTTPError, Session, TLSOptions, TransportError
+from agents.transport import HTTPClient, HTTPError, TLSOptions, TransportError
 from tests.conftest import needs
 from tests.support import Gateway, RedisServer, WebClient, free_port, rfb_open, wait_for
 
@@ -25,7 +25,7 @@ TLS = TLSOptions(insecure_dev=True)
 
 
 def healthy(url: str) -> bool:
-    status, _h, _b = Session(url, TLS).request("GET", "/healthz")
+    status, _h, _b = HTTPClient(url, TLS).request("GET", "/healthz")
     return status == 200
 
 
@@ -202,7 +202,7 @@ def test_password_reset_ends_cookies_and_live_sessions(stack):
     saved = temp.http.cookie_header()
 
     def replay() -> int:
-        return Session(stack.gateway.url, TLS).request("GET", "/api/v1/me", headers={"Cookie": saved})[0]
+        return HTTPClient(stack.gateway.url, TLS).request("GET", "/api/v1/me", headers={"Cookie": saved})[0]
 
     assert replay() == 200   # a stolen copy of the cookie works, until...
     ws = temp.view_socket(temp.open_session("office-pc")["ticket"])
@@ -231,7 +231,7 @@ def test_redis_restart_live_session_survives_and_service_recovers(tmp_path, agen
             emp.open_session("pc")
         assert err.value.status == 503
         assert err.value.body["error"]["code"] == "live_store_unavailable"
-        status, _h, _b = Session(gw.url, TLS).request("GET", "/healthz")
+        status, _h, _b = HTTPClient(gw.url, TLS).request("GET", "/healthz")
         assert status == 503
         request_full_frame(ws)
         ws.settimeout(10)

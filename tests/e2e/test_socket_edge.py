@@ -24,7 +24,7 @@ import pytest
 
 from agents.protocol import control
 from agents.protocol.control import AgentInfo, Attach, Hello, StreamFailed
-from agents.transport import Session, TLSOptions, TransportError, open_websocket
+from agents.transport import HTTPClient, TLSOptions, TransportError, open_websocket
 from tests.conftest import needs
 from tests.support import AgentProcess, Gateway, WebClient, free_port, rfb_open, wait_for
 
@@ -81,7 +81,7 @@ def ws_base(gw) -> str:
 def enrol(gw, name: str) -> str:
     """A machine and its credential, as ``agents enroll`` gets it (without starting an agent)."""
     code = gw.add_machine(name)
-    status, _h, body = Session(gw.url, TLS).request("POST", "/api/v1/enroll", json_body={"code": code})
+    status, _h, body = HTTPClient(gw.url, TLS).request("POST", "/api/v1/enroll", json_body={"code": code})
     assert status == 201, body
     return json.loads(body)["credential"]
 

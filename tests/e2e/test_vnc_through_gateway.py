@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import needs
-from agents.transport import Session, TLSOptions
+from agents.transport import HTTPClient, TLSOptions
 from tests.support import WebClient, wait_for
 
 pytestmark = [needs("Xvnc", "xsetroot", "xev", "xdotool"), pytest.mark.slow]
@@ -96,5 +96,5 @@ def test_metrics_count_sessions_and_bytes(stack, forward, vncdotool, tmp_path):
     assert values["ponte_sessions_started_total"] >= 1
     assert values["ponte_agents_connected"] == 1
     assert values['ponte_relay_bytes_total{direction="to_viewer"}'] > 320 * 240 * 3
-    anonymous = Session(stack.gateway.url, TLSOptions(insecure_dev=True)).request("GET", "/metrics")
+    anonymous = HTTPClient(stack.gateway.url, TLSOptions(insecure_dev=True)).request("GET", "/metrics")
     assert anonymous[0] == 401

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 
 # Imported by ``load()`` under atheris' instrumentation, not here.
-control = rfb = None
+control = rfb = cutthrough = wsframe = None
 
 SERVER_INIT = struct.pack(">HH16sI", 640, 480, bytes(range(16)), 4) + b"desk"
 
@@ -23,11 +23,13 @@ def _u32(n: int) -> bytes:
 
 def load() -> None:
     """Import the parsers (call inside ``atheris.instrument_imports()``)."""
-    global control, rfb
+    global control, rfb, cutthrough, wsframe
     from agents.protocol import control as _control
+    from agents.protocol import cutthrough as _cutthrough
     from agents.protocol import rfb as _rfb
+    from agents.protocol import wsframe as _wsframe
 
-    control, rfb = _control, _rfb
+    control, rfb, cutthrough, wsframe = _control, _rfb, _cutthrough, _wsframe
 
 
 # -- the agent control protocol (JSON messages on /ws/agent) ---------------------------------------
@@ -96,7 +98,7 @@ def _control_seeds() -> list[bytes]:
     events = [c.Hello(credential="1.secret", info=info), c.Heartbeat(info=info),
               c.StreamFailed(session="s" * 32, reason="VNC down"), c.Welcome(machine="pc", heartbeat=15),
               c.Refused(code="revoked", message="no"), c.OpenStream(session="s", token="t"),
-              c.EndStream(session="s", reason="r"), c.Reconnect(after=1.5, reason="draining"),
+              c.RetryVnc(), c.Reconnect(after=1.5, reason="draining"),
               c.Attach(token="t")]
     return [c.encode(e) for e in events]
 
@@ -178,6 +180,62 @@ def _viewer_seeds() -> list[bytes]:
             b"\x02\x01\x05RFB 003.889\n\x01\x01\x00\x00\x00\x00"]
 
 
+# -- the relay's cut-through WebSocket parser ---------------------------------------------------------
+
+def _cut(stream: bytes, pieces, *, client: bool, reframe: bool):
+    """Feed ``pieces`` of ``stream``: (bytes forwarded, data counted, the other commands)."""
+    parser = cutthrough.CutThrough(client=client, reframe=reframe, max_message=64 * 1024,
+                                   size=8192, start_size=1024)
+    out, counted, others = bytearray(), 0, []
+    for piece in pieces:
+        for command in parser.receive(piece):
+            if isinstance(command, cutthrough.Forward):
+                for part in command.parts:
+                    out += part
+                counted += command.payload
+            else:
+                others.append(command)
+    return bytes(out), counted, others
+
+
+def _payload_of(stream: bytes) -> bytes:
+    """The payload of re-framed output, read strictly (unmasked; BINARY then CONTINUATIONs)."""
+    out, pos, open_message = bytearray(), 0, False
+    while pos < len(stream):
+        header = wsframe.parse_header(stream, pos)
+        assert header is not None and header.mask is None and not header.rsv, stream[pos:pos + 14]
+        assert header.opcode == (wsframe.Opcode.CONTINUATION if open_message else wsframe.Opcode.BINARY)
+        start = pos + header.header_length
+        pos = start + header.length
+        assert pos <= len(stream)
+        out += stream[start:pos]
+        open_message = not header.fin
+    return bytes(out)
+
+
+def _cutthrough_target(data: bytes) -> None:
+    if not data:
+        return
+    client, split = bool(data[0] & 0x80), data[0] % 8
+    sizes, stream = data[1:1 + split], data[1 + split:]
+    whole = _cut(stream, [stream], client=client, reframe=False)
+    chunked = _cut(stream, list(_chunks(stream, sizes)), client=client, reframe=False)
+    # However TCP cut the stream, the same bytes go on and the same frames are answered.
+    assert whole == chunked, (whole, chunked)
+    assert whole[1] == len(whole[0])
+    framed, counted, others = _cut(stream, list(_chunks(stream, sizes)), client=client, reframe=True)
+    assert _payload_of(framed) == whole[0] and counted == whole[1] and others == whole[2]
+
+
+def _cutthrough_seeds() -> list[bytes]:
+    key = b"\x01\x02\x03\x04"
+    masked = lambda op, body: wsframe.encode_header(op, True, len(body), key) + wsframe.xor_mask(body, key)  # noqa: E731
+    return [b"\x03\x01\x02\x03" + masked(2, b"hello") + masked(9, b"ping") + masked(8, b"\x03\xe8"),
+            b"\x00" + wsframe.encode_header(2, False, 3, key) + b"abc" + masked(0, b"defg"),
+            b"\x80" + wsframe.encode_header(2, True, 300) + bytes(300),
+            b"\x02\x05\x09" + masked(2, bytes(70000))]
+
+
 TARGETS = {
     "control_from_agent": (_control_target("AGENT_TO_GATEWAY"), _control_seeds),
     "control_from_gateway": (_control_target("GATEWAY_TO_AGENT"), _control_seeds),
@@ -185,4 +243,5 @@ TARGETS = {
     "control_structured": (_control_structured, lambda: [bytes(range(64)), b"\x01" * 64]),
     "rfb_client_handshake": (_rfb_target(_client), _client_seeds),
     "rfb_viewer_handshake": (_rfb_target(_viewer), _viewer_seeds),
+    "cutthrough": (_cutthrough_target, _cutthrough_seeds),
 }

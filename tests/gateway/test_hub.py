@@ -44,7 +44,7 @@ def _channel(machine_id: int):
     """An agent channel on a real socket pair: the hub writes, the test reads."""
     import socket
 
-    from agents.protocol.framing import FramedWebSocket
+    from agents.websocket import FramedWebSocket
     from gateway.hub import AgentChannel
 
     ours, agents_end = socket.socketpair()

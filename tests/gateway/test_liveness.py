@@ -64,7 +64,7 @@ def _tcp_pair(rcvbuf: int | None = None):
 
 
 def _server_ws(sock):
-    from agents.protocol.framing import FramedWebSocket
+    from agents.websocket import FramedWebSocket
 
     ws = FramedWebSocket()
     ws.socket, ws.client = sock, False

@@ -1,4 +1,4 @@
-"""``python -m agents status``: plain answers to "why can't I connect?".
+"""The doctor behind ``python -m agents status``: plain answers to "why can't I connect?".
 
 Four questions, each answered ``yes``, ``NO — why`` or ``unknown — why``::
 
@@ -17,30 +17,34 @@ from __future__ import annotations
 from . import vnc
 from .config import ConfigError, read_credential
 from .protocol import control
-from .protocol.framing import FramingError
 from .protocol import security as sec
-from .transport import TransportError, open_websocket
+from .transport import TransportError, open_websocket, websocket_url
+from .websocket import FramingError
 
 STATUS_TIMEOUT = 15.0
 NO_LOGIN = (sec.NONE, sec.TLS_NONE, sec.X509_NONE)
 
 def check_gateway(settings, gateway: str, credential: str) -> list[tuple[str, str]]:
     """``[(question, answer)]`` for the gateway and the credential."""
-    base = "ws" + gateway[4:] if gateway.startswith("http") else gateway
     try:
-        ws = open_websocket(base.rstrip("/") + "/ws/agent", settings.tls, timeout=STATUS_TIMEOUT)
+        ws = open_websocket(websocket_url(gateway, "/ws/agent"), settings.tls, timeout=STATUS_TIMEOUT)
     except TransportError as exc:
         return [("gateway reachable", f"NO — {exc}"),
                 ("credential valid", "unknown — the gateway is not reachable")]
     answers = [("gateway reachable", "yes")]
+    conn = control.AgentConnection()
     try:
         ws.settimeout(STATUS_TIMEOUT)
-        ws.write_message(control.encode(control.Hello(credential=credential, info=control.AgentInfo(),
-                                                      mode="check")))
+        ws.write_message(conn.send(control.Hello(credential=credential, info=control.AgentInfo(), mode="check")))
         message = ws.read_message()
         if message is None:
             raise TransportError(f"the gateway closed the connection ({ws.close_code} {ws.close_reason or ''})")
-        answer = control.decode_from_gateway(message)
+        try:
+            (answer,) = conn.receive(message)
+        except control.RemoteProtocolError as exc:
+            if exc.event is None:  # junk, not merely out of turn
+                raise
+            answer = exc.event
         if isinstance(answer, control.Welcome):
             answers.append(("credential valid", f"yes (machine {answer.machine!r})"))
         elif isinstance(answer, control.Refused):
