@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -54,11 +55,13 @@ def verify_unit(tmp_path: Path, text: str, user_scope: bool) -> None:
     unit = tmp_path / "verify" / "ponte-agent.service"
     unit.parent.mkdir(exist_ok=True)
     unit.write_text(text)
-    runtime = tmp_path / "xdg-runtime"
-    runtime.mkdir(mode=0o700, exist_ok=True)
+    # A short runtime folder: systemd puts the user manager's sockets (gpg-agent's among them) in it,
+    # and a pytest-xdist tmp path is longer than a unix socket path may be.
+    runtime = Path(tempfile.mkdtemp(prefix="xdg-", dir="/tmp"))
     cmd = ["systemd-analyze", *(["--user"] if user_scope else []), "verify", str(unit)]
     res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)})
     # verify exits 0 on some mistakes (an unknown Type= is "ignored"): no output is the test.
+    shutil.rmtree(runtime, ignore_errors=True)
     assert res.returncode == 0 and not res.stderr.strip() and not res.stdout.strip(), res.stderr + res.stdout
 
 
