@@ -95,6 +95,11 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
     from . import agent_download  # the agent's .pyz and the enrol page's install lines
 
     app.register_blueprint(agent_download.bp)
+    from . import account   # issue 12: own account page, second factors
+    from .factors import login as second_factor, views as _factor_views  # noqa: F401 (routes on account.bp)
+
+    app.register_blueprint(account.bp)
+    app.register_blueprint(second_factor.bp)
     _register_errors(app)
 
     _prepare_schema(app)
