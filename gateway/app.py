@@ -85,6 +85,7 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
     login_manager.session_protection = "strong"
 
     from . import admin, api, auth, metrics, portal, ws
+    from .factors import admin_views as _factor_admin, api_views as _factor_api  # noqa: F401 (routes on admin.bp, api.bp)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(portal.bp)
