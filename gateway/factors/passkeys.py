@@ -21,7 +21,7 @@ from flask import current_app, session
 from sqlalchemy import select
 from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, PublicKeyCredentialDescriptor,
+from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, AuthenticatorTransport, PublicKeyCredentialDescriptor,
                                       ResidentKeyRequirement, UserVerificationRequirement)
 
 from ..extensions import db
@@ -63,8 +63,9 @@ def _take_challenge(kind: str, user_id: int | None) -> bytes:
 
 
 def _descriptor(p: Passkey) -> PublicKeyCredentialDescriptor:
+    known = {t.value: t for t in AuthenticatorTransport}
     return PublicKeyCredentialDescriptor(id=webauthn.base64url_to_bytes(p.credential_id),
-                                         transports=[t for t in p.transports.split(",") if t] or None)
+                                         transports=[known[t] for t in p.transports.split(",") if t in known] or None)
 
 
 def registration_options(user: User) -> str:
