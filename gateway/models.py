@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint, or_, select
+from sqlalchemy import BigInteger, Column, ForeignKey, String, Table, UniqueConstraint, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import refs
@@ -308,7 +308,7 @@ class Passkey(db.Model):
     name: Mapped[str] = mapped_column(String(64))
     credential_id: Mapped[str] = mapped_column(String(1400), unique=True)   # base64url
     public_key: Mapped[bytes] = mapped_column(db.LargeBinary)
-    sign_count: Mapped[int] = mapped_column(default=0)
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)   # a 32-bit unsigned counter
     transports: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -48,7 +48,7 @@ def upgrade():
         sa.Column('name', sa.String(length=64), nullable=False),
         sa.Column('credential_id', sa.String(length=1400), nullable=False),
         sa.Column('public_key', sa.LargeBinary(), nullable=False),
-        sa.Column('sign_count', sa.Integer(), nullable=False),
+        sa.Column('sign_count', sa.BigInteger(), nullable=False),
         sa.Column('transports', sa.String(length=255), nullable=False),
         sa.Column('created_at', sa.DateTime(), nullable=False),
         sa.Column('last_used_at', sa.DateTime(), nullable=True),
