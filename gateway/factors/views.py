@@ -13,7 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from ..account import bp, page
+from ..account import bp
 from ..auth import client_ip
 from ..extensions import db, limiter
 from ..models import audit

@@ -9,7 +9,6 @@ import re
 import time
 
 import pyotp
-import pytest
 from sqlalchemy import select
 
 from gateway import machines as ops
