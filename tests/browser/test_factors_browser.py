@@ -174,7 +174,60 @@ def test_policy_sends_a_person_to_set_up_a_factor(browser, gw):
         page.wait_for_selector("#recovery-codes")
         page.goto(url + "/")
         wait_js(page, "() => !!document.getElementById('machines')")
+
+        # -- a lost phone: the admin resets emp's factors; emp's login ends, set-up comes again
+        admin.goto(url + "/admin/factors")
+        row = admin.locator("#factor-people tr", has_text="emp")
+        row.locator("input[name=confirm]").check()
+        row.locator("button:has-text('Reset factors')").click()
+        admin.wait_for_selector(".flash.ok")
+        shot(admin, "10-admin-reset")
+        page.goto(url + "/")
+        assert "/login" in page.url
+        login(page, url, "emp", "emppass12")
+        page.wait_for_selector("#setup-needed")   # no factor left: straight to set-up again
+        assert page.url.endswith("/account")
         assert not page.errors and not page.csp, page.errors + page.csp
+        assert not admin.errors and not admin.csp, admin.errors + admin.csp
     finally:
         admin.context.close()
         page.context.close()
+
+
+def test_password_change_and_recovery_code_login(browser, gw):
+    page = new_page(browser)
+    other = new_page(browser)
+    url = gw.localhost
+    try:
+        login(page, url, "emp", "emppass12")
+        login(other, url, "emp", "emppass12")
+        page.click("header a.who")
+        page.fill("#current", "emppass12")
+        page.fill("#new", "correct horse battery")
+        page.fill("#repeat", "correct horse battery")
+        page.click("button:has-text('Change password')")
+        page.wait_for_selector(".flash.ok")
+        shot(page, "11-password-changed")
+        other.goto(url + "/")
+        assert "/login" in other.url                     # the other browser is logged out
+        page.goto(url + "/")
+        assert page.url.rstrip("/") == url               # this one goes on
+
+        page.goto(url + "/account")
+        page.click("text=Set up an authenticator app")
+        page.wait_for_selector("#totp-secret")
+        page.fill("#code", pyotp.TOTP(page.inner_text("#totp-secret").strip()).now())
+        page.click("button:has-text('Turn on')")
+        code = page.locator("#recovery-codes code").first.inner_text()
+        page.click("text=I have saved them")
+        log_out(page)
+        login(page, url, "emp", "correct horse battery")
+        page.fill("#code", code)
+        page.click("button:has-text('Go on')")
+        page.wait_for_selector(".flash.info")
+        assert "9 left" in page.inner_text(".flash.info")
+        shot(page, "12-recovery-code-used")
+        assert not page.errors and not page.csp, page.errors + page.csp
+    finally:
+        page.context.close()
+        other.context.close()
