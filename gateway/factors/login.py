@@ -66,8 +66,7 @@ def finish(user: User, target: str, action: str, detail: str = ""):
     audit(action, actor=user.name, ip=auth.client_ip(), detail=detail)
     db.session.commit()
     if policy.required_for(user) and not policy.has_factor(user):
-        session[SETUP] = True
-        flash("Your admin asks everyone in your role to use a second factor. Set one up to go on.", "info")
+        session[SETUP] = True   # the account page says why
         return redirect(url_for("account.index"))
     return redirect(target)
 
