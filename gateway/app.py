@@ -84,17 +84,16 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
 
-    from . import admin, api, auth, metrics, portal, ws
+    from . import account, admin, agent_download, api, auth, metrics, portal, ws
+    # The second-factor views add routes to admin.bp, api.bp and account.bp: imported before
+    # those blueprints are registered.
+    from .factors import admin_views as _factor_admin, api_views as _factor_api  # noqa: F401
+    from .factors import login as second_factor, views as _factor_views  # noqa: F401
 
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(portal.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(ws.bp)
-    app.register_blueprint(metrics.bp)
-    from . import agent_download  # the agent's .pyz and the enrol page's install lines
-
-    app.register_blueprint(agent_download.bp)
+    for blueprint in (auth.bp, portal.bp, admin.bp, api.bp, ws.bp, metrics.bp,
+                      agent_download.bp,  # the agent's .pyz and the enrol page's install lines
+                      account.bp, second_factor.bp):  # own account page, second factors (issue 12)
+        app.register_blueprint(blueprint)
     templating.init_app(app)
     _register_errors(app)
 

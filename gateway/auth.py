@@ -244,6 +244,11 @@ def login():
         db.session.rollback()
         ok = verify_password(stored, form.password.data)
         if ok and user is not None and not user.disabled:
+            from .factors.login import hold   # issue 12: a second factor, or its set-up, may come first
+
+            held = hold(user, safe_next(request.args.get("next")))
+            if held is not None:
+                return held
             _start_login(user)
             audit("login", actor=user.name, ip=client_ip())
             db.session.commit()

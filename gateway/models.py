@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint, or_, select
+from sqlalchemy import BigInteger, Column, ForeignKey, String, Table, UniqueConstraint, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import refs
@@ -262,3 +262,76 @@ def audit(action: str, *, actor: str = "", ip: str = "", target: str = "", detai
     """Append an audit event in the caller's transaction."""
     db.session.add(AuditEvent(action=action, actor=actor[:64], ip=ip[:64],
                               target=target[:128], detail=detail[:512]))
+
+
+# -- second factor (gateway/factors) --------------------------------------------------------------
+
+class TotpFactor(db.Model):
+    """A person's authenticator app (RFC 6238). ``confirmed_at`` is empty while it is being set up.
+
+    The secret is stored as is: the gateway must compute codes from it (the database is as
+    sensitive as the password hashes beside it). ``last_step`` is the time step of the last code
+    accepted, so a code is usable once (``factors.totp``)."""
+
+    __tablename__ = "totp_factors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_step: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class RecoveryCode(db.Model):
+    """A one-time recovery code: argon2 of its secret part; ``hint`` (its first characters) finds
+    the row without trying every hash."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    hint: Mapped[str] = mapped_column(String(8))
+    code_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Passkey(db.Model):
+    """A WebAuthn credential (passkey or security key) of a person."""
+
+    __tablename__ = "passkeys"
+    __table_args__ = _NO_REUSE
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)   # base64url
+    public_key: Mapped[bytes] = mapped_column(db.LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)   # a 32-bit unsigned counter
+    transports: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+factor_policy_groups = Table(
+    "factor_policy_groups", db.metadata,
+    Column("policy_id", ForeignKey("factor_policy.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class FactorPolicy(db.Model):
+    """Who must have a second factor (one row, id 1; none means nobody) and whether a passkey
+    may replace the password."""
+
+    __tablename__ = "factor_policy"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: "off", "everyone", "admins" or "groups" (the members of ``groups``)
+    require: Mapped[str] = mapped_column(String(16), default="off")
+    passkey_login: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+
+    groups: Mapped[list[Group]] = relationship(secondary=factor_policy_groups, order_by="Group.name")

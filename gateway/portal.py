@@ -34,7 +34,7 @@ def view(machine: str):
     return resp
 
 
-ASSETS = frozenset({"viewer.js", "portal.js", "admin.js", "style.css"})
+ASSETS = frozenset({"viewer.js", "portal.js", "admin.js", "style.css", "passkeys.js"})
 
 
 @bp.route("/assets/<filename>")

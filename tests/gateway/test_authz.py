@@ -75,6 +75,14 @@ ROUTES: dict[str, Route] = {
         "sessions", "history", "history_csv", "audit", "audit_csv", "tokens", "token_create", "token_revoke")},
     # ending a session that has just ended is not an error: the page says so
     "admin.session_end": Route(ADMIN, missing=frozenset({"allowed"})),
+    # issue 12: the own account page and its factors; the steps between password and login
+    **{f"account.{name}": Route(USER) for name in (
+        "index", "password", "totp_start", "totp_setup", "totp_off", "recovery_new", "recovery_show",
+        "passkey_options", "passkey_add", "passkey_rename", "passkey_remove")},
+    **{f"second_factor.{name}": Route(PUBLIC) for name in ("second_factor", "passkey_options", "passkey_login")},
+    "admin.factor_policy": A, "admin.factor_policy_save": A, "admin.user_factors_reset": A,
+    "api.my_factors": Route(USER), "api.factor_policy_get": A, "api.factor_policy_put": A,
+    "api.user_factors_reset": A,
 }
 
 #: URL variables and the kind of object they name.
