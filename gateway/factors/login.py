@@ -31,6 +31,7 @@ from wtforms.validators import DataRequired, Length
 from agents.protocol.text import clean
 
 from .. import auth
+from ..database import UNAVAILABLE
 from ..extensions import db, limiter
 from ..models import User, audit
 from . import manage, passkeys, policy, recovery, totp
@@ -209,6 +210,16 @@ def guard():
     return redirect(url_for("account.index"))
 
 
+def _passkey_login_allowed() -> bool:
+    # The login form must render without the database (issue 8): no button then; the login
+    # itself says the database is unreachable.
+    try:
+        return policy.current().passkey_login
+    except UNAVAILABLE:
+        db.session.rollback()
+        return False
+
+
 @bp.app_context_processor
 def _login_page_facts():
-    return {"passkey_login_allowed": lambda: policy.current().passkey_login}
+    return {"passkey_login_allowed": _passkey_login_allowed}

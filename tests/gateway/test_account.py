@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from gateway import machines as ops
+from gateway import ops
 from gateway.extensions import db
 from gateway.models import AuditEvent
 from sqlalchemy import select
-from tests.conftest import AuthActions, csrf_from
+from tests.support.web import AuthActions, csrf_from
 
 
 def test_account_page_shows_password_factors_and_logins(app, users, client, auth):

@@ -7,11 +7,11 @@ import json
 
 from sqlalchemy import select
 
-from gateway import machines as ops
+from gateway import ops
 from gateway.extensions import db
 from gateway.factors import policy
 from gateway.models import AuditEvent, Passkey
-from tests.conftest import csrf_from
+from tests.support.web import csrf_from
 
 
 def _csrf(client) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from gateway import machines as ops
+from gateway import ops
 from gateway.extensions import db
 from gateway.factors import policy
 from gateway.models import AuditEvent, RecoveryCode, TotpFactor
-from tests.conftest import AuthActions, csrf_from
+from tests.support.web import AuthActions, csrf_from
 from tests.gateway.test_factors_totp import _code_at, _password_step, _second_step, turn_on_totp
 
 

@@ -11,11 +11,11 @@ import time
 import pyotp
 from sqlalchemy import select
 
-from gateway import machines as ops
+from gateway import ops
 from gateway.extensions import db
 from gateway.factors import totp
 from gateway.models import AuditEvent, RecoveryCode, TotpFactor
-from tests.conftest import AuthActions, csrf_from
+from tests.support.web import AuthActions, csrf_from
 
 
 def _secret(html: str) -> str:
