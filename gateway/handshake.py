@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 
 from agents.protocol.text import clean
 
+from .errors import HandshakeError
+
 VERSION = "13"
 BINARY = "binary"
 TICKET_PROTOCOL = "ponte.ticket."
@@ -38,15 +40,6 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _ORIGIN = re.compile(r"(https?)://([^/?#@\s]+)", re.IGNORECASE)
 _HOST_PORT = re.compile(r"(\[[0-9a-fA-F:.]+\]|[^:\[\]]+)(?::([0-9]{1,5}))?")
-
-
-class HandshakeError(Exception):
-    """Why a request is not a WebSocket handshake we complete; ``headers`` go into the 400."""
-
-    def __init__(self, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        self.headers = headers or {}
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ import redis
 from agents.protocol import control
 from agents.protocol.framing import FramedWebSocket
 
+from .errors import AgentUnavailable
 from .journal import EndRecord, Journal, retry_forever
 from .live import LiveStoreError
 from .relay import CLOSE_RESTART, RESTART_MESSAGE, RESTART_REASON
@@ -52,10 +53,6 @@ LISTEN_BACKOFF_MAX = 1.0
 #: A draining node asks its agents to come back after a jittered pause, so
 #: they do not all reach the remaining nodes in the same instant.
 RECONNECT_AFTER = (0.2, 1.5)
-
-
-class AgentUnavailable(Exception):
-    """The machine's agent is not connected to this node."""
 
 
 @dataclass

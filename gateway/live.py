@@ -18,13 +18,10 @@ from dataclasses import dataclass
 
 import redis
 
+from .errors import LiveStoreError
 from .security import new_token
 
 LIVE_SESSION_TTL = 24 * 3600  # a crashed node's sessions disappear by themselves
-
-
-class LiveStoreError(Exception):
-    """Redis is unreachable or answered with an error."""
 
 
 @dataclass(frozen=True)
