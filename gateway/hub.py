@@ -22,7 +22,6 @@ Exceptions::
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -36,7 +35,8 @@ import redis
 from agents.protocol import control
 from agents.protocol.framing import FramedWebSocket
 
-from .errors import AgentUnavailable
+from . import nodebus
+from .errors import AgentUnavailable, NodeBusError
 from .journal import EndRecord, Journal, retry_forever
 from .live import LiveStoreError
 from .relay import CLOSE_RESTART, RESTART_MESSAGE, RESTART_REASON
@@ -176,8 +176,7 @@ class Hub:
             if not node or node == me or not live.node_address(node):
                 raise AgentUnavailable(machine_id)
             live.stream_waiting(session, me, self._waiting_ttl())
-            if live.publish(node, {"cmd": "open", "machine_id": machine_id, "session": session,
-                                   "token": token}) == 0:
+            if live.publish(node, nodebus.OpenStream(machine_id, session, token)) == 0:
                 raise AgentUnavailable(machine_id)
         except LiveStoreError as exc:
             raise AgentUnavailable(machine_id) from exc
@@ -204,8 +203,7 @@ class Hub:
         try:
             node = self.live.stream_waiter(session)
             if node and node != self.settings.node_id:
-                self.live.publish(node, {"cmd": "stream_failed", "machine_id": machine_id, "session": session,
-                                         "reason": reason})
+                self.live.publish(node, nodebus.StreamFailed(machine_id, session, reason))
         except LiveStoreError as exc:
             log.warning("stream failure of %s not forwarded: %s", session, exc)
 
@@ -274,30 +272,33 @@ class Hub:
             finally:
                 db.session.remove()
 
-    def handle_command(self, command: dict) -> None:
-        """Apply one command received on this node's channel."""
-        kind = command.get("cmd")
-        try:
-            if kind == "end":
-                session, reason = str(command["session"]), str(command.get("reason", "Ended by an admin"))
+    def handle_command(self, command: nodebus.Command) -> None:
+        """Apply one node-bus command (decoded, so already valid: ``nodebus``)."""
+        match command:
+            case nodebus.EndSession(session, reason):
                 if not self.end_session(session, reason):
                     self.close_unheld(session, reason)
-            elif kind == "revoke":
-                self.end_machine(int(command["machine_id"]), str(command.get("reason", "Machine revoked")),
-                                 revoke=True)
-            elif kind == "end_user":
-                self.end_user(int(command["user_id"]), str(command.get("reason", "Account disabled")))
-            elif kind == "open":
-                self._open_for_peer(int(command["machine_id"]), str(command["session"]), str(command["token"]))
-            elif kind == "vnc_retry":
-                self.send_agent(int(command["machine_id"]), control.RetryVnc())
-            elif kind == "stream_failed":
-                self.stream_failed(int(command["machine_id"]), str(command["session"]),
-                                   str(command.get("reason", "")))
-            else:
-                log.warning("unknown node command %r", kind)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("malformed node command %r: %s", command, exc)
+            case nodebus.RevokeMachine(machine_id, reason):
+                self.end_machine(machine_id, reason, revoke=True)
+            case nodebus.EndUser(user_id, reason):
+                self.end_user(user_id, reason)
+            case nodebus.OpenStream(machine_id, session, token):
+                self._open_for_peer(machine_id, session, token)
+            case nodebus.RetryVnc(machine_id):
+                self.send_agent(machine_id, control.RetryVnc())
+            case nodebus.StreamFailed(machine_id, session, reason):
+                self.stream_failed(machine_id, session, reason)
+            case _:
+                raise TypeError(f"not a node command: {command!r}")
+
+    def on_bus_message(self, data: bytes) -> None:
+        """One message from this node's channels: junk is logged and dropped, never raised."""
+        try:
+            command = nodebus.decode(data)
+        except NodeBusError as exc:
+            log.warning("junk on node channel dropped: %s", exc)
+            return
+        self.handle_command(command)
 
     def send_agent(self, machine_id: int, event) -> None:
         """Send a control event to the machine's agent if this node holds it."""
@@ -450,13 +451,7 @@ class Hub:
                 for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue
-                    try:
-                        command = json.loads(message["data"])
-                    except ValueError:
-                        log.warning("junk on node channel ignored")
-                        continue
-                    if isinstance(command, dict):
-                        self.handle_command(command)
+                    self.on_bus_message(message["data"])
             except redis.RedisError as exc:
                 self.reaper.redis_lost()
                 if not lost:

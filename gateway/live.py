@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import redis
 
+from . import nodebus
 from .errors import LiveStoreError
 from .security import new_token
 
@@ -196,11 +197,13 @@ class LiveStore:
         failure the agent reports late on its own node still finds the viewer."""
         self._call(self.redis.expire, self.key("streamwait", session), keep)
 
-    def publish(self, node: str, command: dict) -> int:
-        return int(self._call(self.redis.publish, self.key("node", node), json.dumps(command)))
+    def publish(self, node: str, command: nodebus.Command) -> int:
+        """Send ``command`` to one node; how many listeners got it (0: nobody listens)."""
+        return int(self._call(self.redis.publish, self.key("node", node), nodebus.encode(command)))
 
-    def broadcast(self, command: dict) -> int:
-        return int(self._call(self.redis.publish, self.key("nodes"), json.dumps(command)))
+    def broadcast(self, command: nodebus.Command) -> int:
+        """Send ``command`` to every node."""
+        return int(self._call(self.redis.publish, self.key("nodes"), nodebus.encode(command)))
 
 
 # HSET only on a hash that exists, in one step (a plain HSET would recreate a

@@ -19,6 +19,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
+from . import nodebus
 from . import refs
 from . import sessions
 from .extensions import db
@@ -126,7 +127,7 @@ def set_password(user: User, password: str, *, actor: str = "cli", ip: str = "")
     user.session_epoch = User.session_epoch + 1
     audit("user_passwd", actor=actor, ip=ip, target=user.name)
     db.session.commit()
-    _broadcast({"cmd": "end_user", "user_id": user.id, "reason": "Your password was changed"})
+    _broadcast(nodebus.EndUser(user.id, "Your password was changed"))
 
 
 def end_logins(user: User, reason: str, *, action: str, actor: str = "cli", ip: str = "") -> None:
@@ -135,7 +136,7 @@ def end_logins(user: User, reason: str, *, action: str, actor: str = "cli", ip: 
     user.session_epoch = User.session_epoch + 1
     audit(action, actor=actor, ip=ip, target=user.name)
     db.session.commit()
-    _broadcast({"cmd": "end_user", "user_id": user.id, "reason": reason})
+    _broadcast(nodebus.EndUser(user.id, reason))
 
 
 def _other_active_admins(user: User) -> int:
@@ -163,7 +164,7 @@ def set_disabled(user: User, disabled: bool, *, actor: str = "cli", ip: str = ""
     audit("user_disable" if disabled else "user_enable", actor=actor, ip=ip, target=user.name)
     db.session.commit()
     if disabled:
-        _broadcast({"cmd": "end_user", "user_id": user.id, "reason": "Your account was disabled"})
+        _broadcast(nodebus.EndUser(user.id, "Your account was disabled"))
 
 
 def set_admin(user: User, admin: bool, *, actor: str = "cli", ip: str = "") -> None:
@@ -183,7 +184,7 @@ def delete_user(user: User, *, actor: str = "cli", ip: str = "") -> None:
     db.session.delete(user)
     audit("user_delete", actor=actor, ip=ip, target=name)
     db.session.commit()
-    _broadcast({"cmd": "end_user", "user_id": user_id, "reason": "Your account was deleted"})
+    _broadcast(nodebus.EndUser(user_id, "Your account was deleted"))
 
 
 # -- groups --------------------------------------------------------------------------------------
@@ -316,7 +317,7 @@ def revoke_machine(machine: Machine, *, actor: str = "cli", ip: str = "") -> Non
     machine.revoked_at = utcnow()  # the hash stays, so the agent is told "revoked", not "unknown"
     audit("machine_revoke", actor=actor, ip=ip, target=machine.name)
     db.session.commit()
-    _broadcast({"cmd": "revoke", "machine_id": machine.id, "reason": "This machine was revoked by an admin"})
+    _broadcast(nodebus.RevokeMachine(machine.id, "This machine was revoked by an admin"))
 
 
 def retry_vnc(machine: Machine, *, actor: str = "cli", ip: str = "") -> None:
@@ -324,7 +325,7 @@ def retry_vnc(machine: Machine, *, actor: str = "cli", ip: str = "") -> None:
     stopped its tries, and someone fixed the password on the PC)."""
     audit("machine_vnc_retry", actor=actor, ip=ip, target=machine.name)
     db.session.commit()
-    _broadcast({"cmd": "vnc_retry", "machine_id": machine.id})
+    _broadcast(nodebus.RetryVnc(machine.id))
 
 
 def delete_machine(machine: Machine, *, actor: str = "cli", ip: str = "") -> None:
@@ -333,7 +334,7 @@ def delete_machine(machine: Machine, *, actor: str = "cli", ip: str = "") -> Non
     db.session.delete(machine)
     audit("machine_delete", actor=actor, ip=ip, target=name)
     db.session.commit()
-    _broadcast({"cmd": "revoke", "machine_id": machine_id, "reason": "This machine was removed by an admin"})
+    _broadcast(nodebus.RevokeMachine(machine_id, "This machine was removed by an admin"))
 
 
 # -- grants --------------------------------------------------------------------------------------
@@ -472,7 +473,7 @@ def _end_live(session: str, node: str, reason: str) -> None:
     if hub.end_session(session, reason):
         return
     try:
-        current_app.extensions["ponte.live"].publish(node, {"cmd": "end", "session": session, "reason": reason})
+        current_app.extensions["ponte.live"].publish(node, nodebus.EndSession(session, reason))
     except LiveStoreError as exc:
         log.warning("could not ask node %s to end session %s: %s", node, session, exc)
 
@@ -503,7 +504,7 @@ def end_sessions_without_access(*, user_id: int | None = None, machine_id: int |
     return ended
 
 
-def _broadcast(command: dict) -> None:
+def _broadcast(command: nodebus.Command) -> None:
     """Tell every node (this one included, via Redis) to apply ``command``."""
     hub = current_app.extensions["ponte.hub"]
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 
 # Imported by ``load()`` under atheris' instrumentation, not here.
-control = rfb = None
+control = rfb = nodebus = None
 
 SERVER_INIT = struct.pack(">HH16sI", 640, 480, bytes(range(16)), 4) + b"desk"
 
@@ -23,11 +23,12 @@ def _u32(n: int) -> bytes:
 
 def load() -> None:
     """Import the parsers (call inside ``atheris.instrument_imports()``)."""
-    global control, rfb
+    global control, rfb, nodebus
     from agents.protocol import control as _control
     from agents.protocol import rfb as _rfb
+    from gateway import nodebus as _nodebus
 
-    control, rfb = _control, _rfb
+    control, rfb, nodebus = _control, _rfb, _nodebus
 
 
 # -- the agent control protocol (JSON messages on /ws/agent) ---------------------------------------
@@ -178,6 +179,22 @@ def _viewer_seeds() -> list[bytes]:
             b"\x02\x01\x05RFB 003.889\n\x01\x01\x00\x00\x00\x00"]
 
 
+# -- the node bus (JSON messages between gateway nodes over Redis pub/sub) ---------------------------
+
+def _nodebus_target(data: bytes) -> None:
+    try:
+        command = nodebus.decode(data)
+    except nodebus.NodeBusError:
+        return
+    assert nodebus.decode(nodebus.encode(command)) == command
+
+
+def _nodebus_seeds() -> list[bytes]:
+    return [b'{"cmd":"end","session":"s1","reason":"bye"}', b'{"cmd":"revoke","machine_id":3}',
+            b'{"cmd":"end_user","user_id":2,"reason":"x"}', b'{"cmd":"open","machine_id":1,"session":"s","token":"t"}',
+            b'{"cmd":"vnc_retry","machine_id":9}', b'{"cmd":"stream_failed","machine_id":1,"session":"s"}']
+
+
 TARGETS = {
     "control_from_agent": (_control_target("AGENT_TO_GATEWAY"), _control_seeds),
     "control_from_gateway": (_control_target("GATEWAY_TO_AGENT"), _control_seeds),
@@ -185,4 +202,5 @@ TARGETS = {
     "control_structured": (_control_structured, lambda: [bytes(range(64)), b"\x01" * 64]),
     "rfb_client_handshake": (_rfb_target(_client), _client_seeds),
     "rfb_viewer_handshake": (_rfb_target(_viewer), _viewer_seeds),
+    "nodebus": (_nodebus_target, _nodebus_seeds),
 }
