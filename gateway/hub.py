@@ -1,6 +1,13 @@
-"""The agent hub: this node's agent control channels, pending streams and relays.
+"""The agent hub: this node's agent control channels and the sessions it holds.
 
-One ``Hub`` per gateway process. It listens on the node's Redis channels
+One ``Hub`` per gateway process. Each viewer session it holds is one
+``SessionSlot`` whose ``State`` only moves forward: *pending* (the agent was
+asked for a stream) → *attached* (the stream came with its one-time token)
+→ *relaying* (``pairing`` runs its relay) → *done* (recorded and forgotten);
+a session that fails or times out goes straight to *done*. Agents are kept
+by machine (``AgentChannel``), one control channel each.
+
+It listens on the node's Redis channels
 (DESIGN.md §3) so that another process — the CLI, the admin API on another
 node — can end a session or revoke a machine held here. It also keeps what
 must survive faults:
@@ -15,13 +22,12 @@ must survive faults:
 * ``drain``: SIGTERM tells viewers and agents, closes everything, writes
   every record, within ``drain_timeout``.
 
-Exceptions::
-
-    AgentUnavailable     no control channel for the machine on this node
+Raises ``AgentUnavailable`` (``gateway.errors``): no agent can serve a session now.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import random
 import time
@@ -35,11 +41,11 @@ import redis
 from agents.protocol import control
 from agents.protocol.framing import FramedWebSocket
 
-from . import nodebus
+from . import nodebus, sessions
 from .errors import AgentUnavailable, NodeBusError
 from .journal import EndRecord, Journal, retry_forever
 from .live import LiveStoreError
-from .relay import CLOSE_RESTART, RESTART_MESSAGE, RESTART_REASON
+from .relay import CLOSE_RESTART, RESTART_MESSAGE, RESTART_REASON, FairShare, Relay
 from .security import hash_token, new_token, token_matches
 
 log = logging.getLogger(__name__)
@@ -74,41 +80,64 @@ class AgentChannel:
             self.ws.close_with(code, reason)
 
 
-@dataclass
-class PendingStream:
+class State(enum.Enum):
+    """Where a session held by this node is (``SessionSlot``); one way only, in this order."""
+
+    PENDING = "pending"    # its agent was asked for a stream; none attached yet
+    ATTACHED = "attached"  # the stream attached with its one-time token; the viewer pairs it
+    RELAYING = "relaying"  # the relay runs (and, once it stopped, its end is being recorded)
+    DONE = "done"          # ended and recorded: the hub has forgotten it
+
+
+_NEXT = {State.PENDING: State.ATTACHED, State.ATTACHED: State.RELAYING}
+
+
+@dataclass(eq=False)
+class SessionSlot:
+    """One viewer session this node holds, from its stream request until it is recorded."""
+
     session: str
     machine_id: int
     token_hash: str
+    state: State = State.PENDING
+    #: Set once: the attached stream ``(ws, released)`` or ``AgentUnavailable``.
     result: gevent.event.AsyncResult = field(default_factory=gevent.event.AsyncResult)
+    relay: Relay | None = None
+    #: Why the agent could not serve the session it had already attached (e.g.
+    #: its VNC server refused the password): becomes the session's end reason.
+    failure: str | None = None
+
+    def advance(self, state: State) -> None:
+        if _NEXT.get(self.state) is not state:
+            raise RuntimeError(f"session {self.session}: {self.state.value} cannot become {state.value}")
+        self.state = state
 
 
 class Hub:
-    def __init__(self, app):
-        self.app = app
-        self.channels: dict[int, AgentChannel] = {}
-        self.pending: dict[str, PendingStream] = {}
-        self.relays: dict = {}
-        #: Streams that landed here and are forwarded to their viewer's node.
+    """This node's agents and sessions; built from what it needs (``app.create_app``).
+
+    ``live`` is the node's ``LiveStore``, ``settings`` its ``GatewaySettings``,
+    ``records`` what writes session ends to SQL (``records.SqlRecords``).
+    """
+
+    def __init__(self, live, settings, records, *, journal: Journal | None = None):
+        self.live = live
+        self.settings = settings
+        self.records = records
+        self.channels: dict[int, AgentChannel] = {}  # by machine: one control channel each
+        self.sessions: dict[str, SessionSlot] = {}   # by session, until it is done
+        #: Streams that landed here and are forwarded to their viewer's node: not
+        #: sessions of ours (their viewer's node holds and records them).
         self.forwards: dict = {}
-        #: Why an agent could not serve a session it had already attached
-        #: (e.g. its VNC server refused the password): becomes the end reason.
-        self.failures: dict[str, str] = {}
-        self.attached: dict[str, int] = {}  # session → machine, from attach until the session ends
+        #: The screen pumps of every relay on this node share one round (``relay``).
+        self.fair_share = FairShare()
         self.address = ""  # this node's internal address, once serving
         self.draining = False
-        self.journal = Journal(app.config["PONTE"].instance_path)
+        self.journal = journal or Journal(settings.instance_path)
         self._journal_wake = gevent.event.Event()
         self._listener = None
         self._reasserting = None
         self.reaper = None
-
-    @property
-    def settings(self):
-        return self.app.config["PONTE"]
-
-    @property
-    def live(self):
-        return self.app.extensions["ponte.live"]
 
     # -- agents --
 
@@ -126,9 +155,26 @@ class Hub:
             return True
         return False
 
-    # -- streams --
+    # -- sessions: pending → attached → relaying → done --
 
-    def request_stream(self, machine_id: int, session: str) -> PendingStream:
+    def in_state(self, state: State) -> dict[str, SessionSlot]:
+        return {sid: slot for sid, slot in self.sessions.items() if slot.state is state}
+
+    @property
+    def pending(self) -> dict[str, SessionSlot]:
+        """Sessions waiting for their stream (a snapshot)."""
+        return self.in_state(State.PENDING)
+
+    @property
+    def relays(self) -> dict[str, Relay]:
+        """The relays of this node's sessions, by session (a snapshot)."""
+        return {sid: slot.relay for sid, slot in list(self.sessions.items()) if slot.relay is not None}
+
+    def held(self) -> set[str]:
+        """Sessions this node is setting up, relaying or recording."""
+        return set(self.sessions)
+
+    def request_stream(self, machine_id: int, session: str) -> SessionSlot:
         """Ask the machine's agent to open a stream for ``session``.
 
         Whichever node holds the agent, its stream may land on any node
@@ -139,9 +185,9 @@ class Hub:
             raise AgentUnavailable(machine_id)
         channel = self.channels.get(machine_id)
         token = new_token(32)
-        pending = PendingStream(session, machine_id, hash_token(token))
+        slot = SessionSlot(session, machine_id, hash_token(token))
         # Registered first: the stream may arrive while we still talk to Redis.
-        self.pending[session] = pending
+        self.sessions[session] = slot
         try:
             if channel is None:
                 self._request_remote(machine_id, session, token)
@@ -149,11 +195,11 @@ class Hub:
                 self._mark_waiting(session)
                 channel.send(control.OpenStream(session=session, token=token))
         except (AgentUnavailable, OSError) as exc:
-            self.pending.pop(session, None)
+            self.sessions.pop(session, None)
             if isinstance(exc, AgentUnavailable):
                 raise
             raise AgentUnavailable(machine_id) from exc
-        return pending
+        return slot
 
     def _waiting_ttl(self) -> int:
         return int(self.settings.stream_timeout) + 5
@@ -181,23 +227,27 @@ class Hub:
         except LiveStoreError as exc:
             raise AgentUnavailable(machine_id) from exc
 
-    def claim_stream(self, session: str, token: str) -> PendingStream | None:
-        """The pending stream if ``token`` is the one we sent; one use only."""
-        pending = self.pending.get(session)
-        if pending is None or not token_matches(pending.token_hash, token):
+    def claim_stream(self, session: str, token: str) -> SessionSlot | None:
+        """The pending session if ``token`` is the one we sent, now attached; one use only."""
+        slot = self.sessions.get(session)
+        if slot is None or slot.state is not State.PENDING or not token_matches(slot.token_hash, token):
             return None
-        del self.pending[session]
-        self.attached[session] = pending.machine_id
-        return pending
+        slot.advance(State.ATTACHED)
+        return slot
+
+    def relay_started(self, slot: SessionSlot, relay: Relay) -> None:
+        """``slot``'s relay runs: admins can end it, drain stops it, reassert writes it back."""
+        slot.relay = relay
+        slot.advance(State.RELAYING)
 
     def stream_failed(self, machine_id: int, session: str, reason: str) -> None:
-        pending = self.pending.get(session)
-        if pending is not None and pending.machine_id == machine_id:
-            del self.pending[session]
-            pending.result.set_exception(AgentUnavailable(reason))
-            return
-        if self.attached.get(session) == machine_id:
-            self.failures[session] = reason
+        slot = self.sessions.get(session)
+        if slot is not None and slot.machine_id == machine_id:
+            if slot.state is State.PENDING:
+                self.session_done(session)
+                slot.result.set_exception(AgentUnavailable(reason))
+            else:
+                slot.failure = reason
             return
         # A viewer waiting on another node: tell that node.
         try:
@@ -208,25 +258,19 @@ class Hub:
             log.warning("stream failure of %s not forwarded: %s", session, exc)
 
     def session_done(self, session: str) -> None:
-        """Forget a finished session (after its end was recorded)."""
-        self.relays.pop(session, None)
-        self.attached.pop(session, None)
-        self.failures.pop(session, None)
-
-    def forget_stream(self, session: str) -> None:
-        self.pending.pop(session, None)
-
-    def held(self) -> set[str]:
-        """Sessions this node is setting up, relaying or recording."""
-        return set(self.pending) | set(self.attached) | set(self.relays)
+        """Forget a session: its end is recorded, or it never started."""
+        slot = self.sessions.pop(session, None)
+        if slot is not None:
+            slot.state = State.DONE
 
     # -- live sessions --
 
     def end_session(self, session: str, reason: str) -> bool:
-        relay = self.relays.get(session)
-        if relay is None:
+        """Stop ``session``'s relay if this node runs it."""
+        slot = self.sessions.get(session)
+        if slot is None or slot.relay is None:
             return False
-        relay.stop(reason)
+        slot.relay.stop(reason)
         return True
 
     def end_machine(self, machine_id: int, reason: str, *, revoke: bool = False) -> None:
@@ -249,28 +293,9 @@ class Hub:
     def close_unheld(self, session: str, reason: str) -> bool:
         """Asked to end a session of ours that we do not hold (its record outlived
         it): close the record. True if it was ours to close."""
-        from . import sessions
-        from .extensions import db
-        from .models import SessionRecord
-        from .reaper import row_fields
-
         if session in self.held():
             return False
-        with self.app.app_context():
-            try:
-                row = db.session.get(SessionRecord, session)
-                if row is None or row.ended_at is not None or row.node != self.settings.node_id:
-                    return False
-                try:
-                    known = {**row_fields(row), **(self.live.session(session) or {})}
-                except LiveStoreError:
-                    known = row_fields(row)
-                record = sessions.end_record(session, known, to_viewer=_int(known.get("bytes_to_viewer")),
-                                             from_viewer=_int(known.get("bytes_from_viewer")), reason=reason)
-                sessions.finish(record)
-                return True
-            finally:
-                db.session.remove()
+        return self.records.close_row(session, reason, self.settings.node_id)
 
     def handle_command(self, command: nodebus.Command) -> None:
         """Apply one node-bus command (decoded, so already valid: ``nodebus``)."""
@@ -326,16 +351,6 @@ class Hub:
         self.journal.append(record)
         self._journal_wake.set()
 
-    def _write_journaled(self, record: EndRecord) -> None:
-        from . import sessions
-        from .extensions import db
-
-        with self.app.app_context():
-            try:
-                sessions.record_end(record)
-            finally:
-                db.session.remove()
-
     # -- re-assert after Redis lost our keys --
 
     def reassert(self) -> None:
@@ -380,9 +395,9 @@ class Hub:
         self.draining = True
         for channel in list(self.channels.values()):
             gevent.spawn(self._send_reconnect, channel)
-        for session, pending in list(self.pending.items()):
-            self.pending.pop(session, None)
-            pending.result.set_exception(AgentUnavailable(RESTART_REASON))
+        for session, slot in self.pending.items():
+            self.session_done(session)
+            slot.result.set_exception(AgentUnavailable(RESTART_REASON))
         for relay in list(self.relays.values()):
             relay.stop(RESTART_REASON, code=CLOSE_RESTART, message=RESTART_MESSAGE)
         for forward in list(self.forwards.values()):
@@ -395,7 +410,7 @@ class Hub:
             self.journal_all(RESTART_REASON)
         elif self.journal.path.exists() and left > 0:
             with gevent.Timeout(left, False):
-                self.journal.replay(self._write_journaled)
+                self.journal.replay(self.records.write_end)
         try:
             self.live.node_gone(self.settings.node_id)
         except LiveStoreError:
@@ -412,27 +427,22 @@ class Hub:
     def journal_all(self, reason: str) -> None:
         """Journal the end of every session still held (a forced stop): the next start,
         or a survivor, writes them."""
-        from . import sessions
-
         for session, relay in list(self.relays.items()):
             self.journal.append(sessions.end_record(session, relay.live_fields, to_viewer=relay.to_viewer,
                                                     from_viewer=relay.from_viewer, reason=reason))
 
     # -- background --
 
-    def start(self) -> None:
-        """Listen for node commands, retry journaled ends, reap dead nodes (needs a gevent hub)."""
-        from .reaper import Reaper
-
+    def start(self, reaper) -> None:
+        """Listen for node commands, retry journaled ends, run ``reaper`` (needs a gevent hub)."""
         if self._listener is None:
-            self.reaper = Reaper(self.app, self)
+            self.reaper = reaper
             self._listener = gevent.spawn(self._listen)
-            gevent.spawn(retry_forever, self.journal, self._write_journaled, self._journal_wake)
+            gevent.spawn(retry_forever, self.journal, self.records.write_end, self._journal_wake)
             gevent.spawn(self.reaper.run_forever)
 
     def _listen(self) -> None:
-        live = self.app.extensions["ponte.live"]
-        settings = self.app.config["PONTE"]
+        live, settings = self.live, self.settings
         backoff = LISTEN_BACKOFF_MIN
         lost = False
         while True:
@@ -465,10 +475,3 @@ class Hub:
                         pass
             gevent.sleep(backoff)
             backoff = min(backoff * 2, LISTEN_BACKOFF_MAX)
-
-
-def _int(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0

@@ -33,6 +33,7 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 from . import admission
 from .config import DEFAULT_REQUEST_HEAD_TIMEOUT
 from .instance import UMASK
+from .reaper import Reaper
 from .relay import RESTART_REASON
 
 log = logging.getLogger("gateway.server")
@@ -277,7 +278,7 @@ def serve(app, host: str, port: int, *, ready=None) -> None:
     server.init_socket()
     address = server.address
     hub.address = f"{address[0]}:{address[1]}"
-    hub.start()
+    hub.start(Reaper(app, hub))
     gevent.spawn(_announce_node, app, hub.address, settings)
     stop = gevent.event.Event()
     signals = []

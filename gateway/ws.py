@@ -178,22 +178,21 @@ def view():
     client_ip = request.remote_addr or ""
     hub = _hub()
     try:
-        pending = hub.request_stream(machine.id, ticket.session)
+        slot = hub.request_stream(machine.id, ticket.session)
     except AgentUnavailable:
         _refuse(409, "offline", "The PC is offline: its Ponte agent is not connected.")
 
     viewer = _accept(hs, settings.max_message)
     try:
-        agent_ws, attached = pending.result.get(timeout=settings.stream_timeout)
+        agent_ws, attached = slot.result.get(timeout=settings.stream_timeout)
     except gevent.Timeout:
-        hub.forget_stream(ticket.session)
-        if pending.result.ready() and pending.result.successful():
+        hub.session_done(ticket.session)
+        if slot.result.ready() and slot.result.successful():
             # Attached in the same instant we gave up (no yield between the two
             # paths, so this check is exact): release the stream's greenlet.
-            late_ws, late_attached = pending.result.get()
+            late_ws, late_attached = slot.result.get()
             late_ws.close_with(1000, "The viewer gave up waiting")
             late_attached.set()
-        hub.session_done(ticket.session)
         viewer.close_with(CLOSE_UNAVAILABLE, "The PC did not answer in time")
         return UPGRADED
     except AgentUnavailable as exc:
@@ -225,14 +224,15 @@ def view():
             hub.request_reassert()  # Redis lost our records: write them back whole
 
     relay = Relay(ticket.session, viewer, agent_ws, machine_id=machine_id, user_id=user_id,
-                  on_progress=progress, ping_interval=settings.stream_ping_interval, live_fields=live_fields)
-    hub.relays[ticket.session] = relay
+                  on_progress=progress, ping_interval=settings.stream_ping_interval, live_fields=live_fields,
+                  fair_share=hub.fair_share)
+    hub.relay_started(slot, relay)
     try:
         try:
             result = relay.run()
         finally:
             attached.set()
-        failure = hub.failures.get(ticket.session)
+        failure = slot.failure
         if failure is not None:
             result = dataclasses.replace(result, reason=f"The PC could not start the session: {failure}")
         # Recorded while the hub still holds the session: a reaper never takes it for a leftover.
@@ -278,8 +278,8 @@ def agent_stream(session: str):
     except (control.ControlError, FramingError, OSError) as exc:
         ws.close_with(CLOSE_POLICY, f"Bad stream attach: {exc}"[:100])
         return UPGRADED
-    pending = hub.claim_stream(session, event.token)
-    if pending is None:
+    slot = hub.claim_stream(session, event.token)
+    if slot is None:
         ws.close_with(CLOSE_POLICY, "Unknown stream token")
         return UPGRADED
     ws.settimeout(None)
@@ -288,7 +288,7 @@ def agent_stream(session: str):
     except LiveStoreError:
         pass  # the marker expires by itself
     attached = gevent.event.Event()
-    pending.result.set((ws, attached))
+    slot.result.set((ws, attached))
     attached.wait()
     return UPGRADED
 
