@@ -10,7 +10,8 @@ from here (``gateway.live.LiveStoreError`` is this class)::
     ├── LiveStoreError           Redis did not answer (``live``; wraps redis.RedisError)
     ├── NodeBusError             a node-bus message that is not a valid command (``nodebus``)
     ├── HandshakeError           a WebSocket handshake we do not complete: HTTP 400 (``handshake``)
-    └── AgentUnavailable         no agent can serve this machine's session now (``hub``)
+    ├── AgentUnavailable         no agent can serve this machine's session now (``hub``)
+    └── PeerUnreachable          another gateway node could not be dialled (``peering``)
 """
 
 from __future__ import annotations
@@ -43,3 +44,7 @@ class HandshakeError(GatewayError):
 
 class AgentUnavailable(GatewayError):
     """No agent can serve the session: not connected to any node, or it failed the stream."""
+
+
+class PeerUnreachable(GatewayError):
+    """Another gateway node did not answer on its internal address, or refused the WebSocket."""

@@ -30,7 +30,7 @@ import gevent
 import gevent.event
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
-from . import admission
+from . import admission, tcp
 from .config import DEFAULT_REQUEST_HEAD_TIMEOUT
 from .instance import UMASK
 from .reaper import Reaper
@@ -38,7 +38,6 @@ from .relay import RESTART_REASON
 
 log = logging.getLogger("gateway.server")
 
-KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
 DEFAULT_HTTP_TIMEOUT = 30.0
 RETRY_AFTER = 5  # seconds, in the 503 of a client over a connection limit
 WARN_EVERY = 10.0  # seconds between two "limit reached" warnings of one kind
@@ -125,12 +124,7 @@ class UpgradeHandler(WSGIHandler):
         self._upgraded = True
         sock = self.socket
         sock.settimeout(None)  # WebSocket code sets its own deadlines
-        # A dead peer must not hold a session forever: TCP keepalive finds it.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for name, value in KEEPALIVE.items():
-            if hasattr(socket, name):
-                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+        tcp.tune(sock)  # a dead peer must not hold a session for ever
         return sock
 
     def run_application(self):
