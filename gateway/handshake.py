@@ -16,9 +16,8 @@ host lower-cased, the default port dropped, nothing after the host. An
 ``Origin`` that is not exactly such a serialisation (``null``, a path, a
 trailing slash, user info) names no origin we allow.
 
-Exceptions::
-
-    HandshakeError      not a WebSocket handshake we complete (answered with HTTP 400)
+Raises ``HandshakeError`` (``gateway.errors``): not a WebSocket handshake we
+complete (answered with HTTP 400).
 """
 
 from __future__ import annotations

@@ -1,64 +1,42 @@
-"""The agent hub: this node's agent control channels and the sessions it holds.
+"""The agent hub: this node's agent control channels and the viewer sessions it holds.
 
-One ``Hub`` per gateway process. Each viewer session it holds is one
-``SessionSlot`` whose ``State`` only moves forward: *pending* (the agent was
-asked for a stream) → *attached* (the stream came with its one-time token)
-→ *relaying* (``pairing`` runs its relay) → *done* (recorded and forgotten);
-a session that fails or times out goes straight to *done*. Agents are kept
-by machine (``AgentChannel``), one control channel each.
-
-It listens on the node's Redis channels
-(DESIGN.md §3) so that another process — the CLI, the admin API on another
-node — can end a session or revoke a machine held here. It also keeps what
-must survive faults:
-
-* ``reassert``: as soon as Redis answers again after a restart or an outage
-  (the listener resubscribed, or a byte update found its session record
-  gone), the node writes back everything it holds: its ``node:`` record,
-  each agent, each live session (whole, with its indexes), each awaited
-  stream.
-* ``journal_end``: a session end SQL did not take waits in the node's
-  journal (``journal``) and is retried until it does.
-* ``drain``: SIGTERM tells viewers and agents, closes everything, writes
-  every record, within ``drain_timeout``.
+One ``Hub`` per gateway process. Agents are kept by machine
+(``AgentChannel``), one control channel each; sessions by id, one
+``SessionSlot`` each, whose state only moves forward (``slots``: pending →
+attached → relaying → done). Other processes — the CLI, the admin API on
+another node — reach it over the node bus (``nodebus``, ``buslistener``):
+``handle_command`` applies what they ask. What must survive faults —
+re-assert to Redis, drain, journal — is in ``upkeep``; a session end SQL
+did not take waits in the node's journal (``journal_end``).
 
 Raises ``AgentUnavailable`` (``gateway.errors``): no agent can serve a session now.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 
 import gevent
 import gevent.event
 import gevent.lock
-import redis
 
 from agents.protocol import control
 from agents.protocol.framing import FramedWebSocket
 
-from . import nodebus, sessions
+from . import buslistener, nodebus, upkeep
 from .errors import AgentUnavailable, NodeBusError
 from .journal import EndRecord, Journal, retry_forever
 from .live import LiveStoreError
-from .relay import CLOSE_RESTART, RESTART_MESSAGE, RESTART_REASON, FairShare, Relay
+from .relay import FairShare, Relay
 from .security import hash_token, new_token, token_matches
+from .slots import SessionSlot, State
 
 log = logging.getLogger(__name__)
 
 CLOSE_REPLACED = 4000
 CLOSE_REVOKED = 4003
-#: The node-channel listener retries quickly: its reconnect is what triggers
-#: the re-assert after a Redis restart (target: the cluster whole within 2 s).
-LISTEN_BACKOFF_MIN = 0.1
-LISTEN_BACKOFF_MAX = 1.0
-#: A draining node asks its agents to come back after a jittered pause, so
-#: they do not all reach the remaining nodes in the same instant.
-RECONNECT_AFTER = (0.2, 1.5)
 
 
 @dataclass
@@ -78,39 +56,6 @@ class AgentChannel:
     def close(self, code: int, reason: str) -> None:
         with self.lock:
             self.ws.close_with(code, reason)
-
-
-class State(enum.Enum):
-    """Where a session held by this node is (``SessionSlot``); one way only, in this order."""
-
-    PENDING = "pending"    # its agent was asked for a stream; none attached yet
-    ATTACHED = "attached"  # the stream attached with its one-time token; the viewer pairs it
-    RELAYING = "relaying"  # the relay runs (and, once it stopped, its end is being recorded)
-    DONE = "done"          # ended and recorded: the hub has forgotten it
-
-
-_NEXT = {State.PENDING: State.ATTACHED, State.ATTACHED: State.RELAYING}
-
-
-@dataclass(eq=False)
-class SessionSlot:
-    """One viewer session this node holds, from its stream request until it is recorded."""
-
-    session: str
-    machine_id: int
-    token_hash: str
-    state: State = State.PENDING
-    #: Set once: the attached stream ``(ws, released)`` or ``AgentUnavailable``.
-    result: gevent.event.AsyncResult = field(default_factory=gevent.event.AsyncResult)
-    relay: Relay | None = None
-    #: Why the agent could not serve the session it had already attached (e.g.
-    #: its VNC server refused the password): becomes the session's end reason.
-    failure: str | None = None
-
-    def advance(self, state: State) -> None:
-        if _NEXT.get(self.state) is not state:
-            raise RuntimeError(f"session {self.session}: {self.state.value} cannot become {state.value}")
-        self.state = state
 
 
 class Hub:
@@ -137,7 +82,6 @@ class Hub:
         self._journal_wake = gevent.event.Event()
         self._listener = None
         self._reasserting = None
-        self.reaper = None
 
     # -- agents --
 
@@ -201,12 +145,13 @@ class Hub:
             raise AgentUnavailable(machine_id) from exc
         return slot
 
-    def _waiting_ttl(self) -> int:
+    def waiting_ttl(self) -> int:
+        """Seconds a ``streamwait`` marker lives: the viewer waits ``stream_timeout`` at most."""
         return int(self.settings.stream_timeout) + 5
 
     def _mark_waiting(self, session: str) -> None:
         try:
-            self.live.stream_waiting(session, self.settings.node_id, self._waiting_ttl())
+            self.live.stream_waiting(session, self.settings.node_id, self.waiting_ttl())
         except LiveStoreError as exc:
             # The stream can still reach us directly; only a detour through
             # another node would miss its way.
@@ -221,7 +166,7 @@ class Hub:
             node = (agent or {}).get("node")
             if not node or node == me or not live.node_address(node):
                 raise AgentUnavailable(machine_id)
-            live.stream_waiting(session, me, self._waiting_ttl())
+            live.stream_waiting(session, me, self.waiting_ttl())
             if live.publish(node, nodebus.OpenStream(machine_id, session, token)) == 0:
                 raise AgentUnavailable(machine_id)
         except LiveStoreError as exc:
@@ -351,127 +296,16 @@ class Hub:
         self.journal.append(record)
         self._journal_wake.set()
 
-    # -- re-assert after Redis lost our keys --
-
-    def reassert(self) -> None:
-        """Write back, now, everything this node holds (idempotent)."""
-        live, settings = self.live, self.settings
-        me = settings.node_id
-        try:
-            if self.address and not self.draining:
-                live.node_alive(me, settings.node_address or self.address, settings.node_ttl)
-            for channel in list(self.channels.values()):
-                if channel.fields:
-                    live.agent_online(channel.machine_id, me, channel.fields, ttl=settings.heartbeat * 3 + 5,
-                                      since=channel.since)
-            for session, relay in list(self.relays.items()):
-                if relay.live_fields and not relay.ended:  # an ended one is being removed: no ghost
-                    live.session_started(session, relay.machine_id, {
-                        **relay.live_fields, "bytes_to_viewer": relay.to_viewer,
-                        "bytes_from_viewer": relay.from_viewer})
-            for session in list(self.pending):
-                live.stream_waiting(session, me, self._waiting_ttl())
-        except LiveStoreError as exc:
-            log.warning("re-assert to Redis incomplete: %s", exc)
-            return
-        log.info("re-asserted to Redis: node record, %d agent(s), %d live session(s)",
-                 len(self.channels), len(self.relays))
+    # -- background --
 
     def request_reassert(self) -> None:
-        """Re-assert soon, once, however many callers noticed a missing record."""
+        """Re-assert soon (``upkeep.reassert``), once, however many callers noticed a missing record."""
         if self._reasserting is None or self._reasserting.dead:
-            self._reasserting = gevent.spawn(self.reassert)
-
-    # -- drain (SIGTERM) --
-
-    def drain(self, deadline: float) -> None:
-        """Stop this node's work cleanly before ``deadline`` (``time.monotonic()``).
-
-        Agents are asked to reconnect (through the balancer, to a node that
-        stays) after a short jittered pause; viewers are closed with 1012 and
-        a reason viewer.js shows before it reconnects; every session's end
-        is recorded (in SQL, or in the journal); then the node's record goes.
-        """
-        self.draining = True
-        for channel in list(self.channels.values()):
-            gevent.spawn(self._send_reconnect, channel)
-        for session, slot in self.pending.items():
-            self.session_done(session)
-            slot.result.set_exception(AgentUnavailable(RESTART_REASON))
-        for relay in list(self.relays.values()):
-            relay.stop(RESTART_REASON, code=CLOSE_RESTART, message=RESTART_MESSAGE)
-        for forward in list(self.forwards.values()):
-            forward.stop(CLOSE_RESTART, RESTART_REASON)
-        while (self.relays or self.pending or self.channels or self.forwards) and time.monotonic() < deadline:
-            gevent.sleep(0.05)
-        left = max(0.0, deadline - time.monotonic())
-        if self.relays:
-            log.warning("drain: %d session(s) still ending at the deadline; journaling them", len(self.relays))
-            self.journal_all(RESTART_REASON)
-        elif self.journal.path.exists() and left > 0:
-            with gevent.Timeout(left, False):
-                self.journal.replay(self.records.write_end)
-        try:
-            self.live.node_gone(self.settings.node_id)
-        except LiveStoreError:
-            pass  # it expires by itself
-
-    def _send_reconnect(self, channel: AgentChannel) -> None:
-        try:
-            channel.send(control.Reconnect(after=round(random.uniform(*RECONNECT_AFTER), 2),
-                                           reason=RESTART_REASON))
-        except OSError:
-            pass
-        channel.close(CLOSE_RESTART, RESTART_REASON)
-
-    def journal_all(self, reason: str) -> None:
-        """Journal the end of every session still held (a forced stop): the next start,
-        or a survivor, writes them."""
-        for session, relay in list(self.relays.items()):
-            self.journal.append(sessions.end_record(session, relay.live_fields, to_viewer=relay.to_viewer,
-                                                    from_viewer=relay.from_viewer, reason=reason))
-
-    # -- background --
+            self._reasserting = gevent.spawn(upkeep.reassert, self)
 
     def start(self, reaper) -> None:
         """Listen for node commands, retry journaled ends, run ``reaper`` (needs a gevent hub)."""
         if self._listener is None:
-            self.reaper = reaper
-            self._listener = gevent.spawn(self._listen)
+            self._listener = gevent.spawn(buslistener.listen, self, reaper)
             gevent.spawn(retry_forever, self.journal, self.records.write_end, self._journal_wake)
-            gevent.spawn(self.reaper.run_forever)
-
-    def _listen(self) -> None:
-        live, settings = self.live, self.settings
-        backoff = LISTEN_BACKOFF_MIN
-        lost = False
-        while True:
-            pubsub = None
-            try:
-                pubsub = live.redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(live.key("node", settings.node_id), live.key("nodes"))
-                backoff = LISTEN_BACKOFF_MIN
-                if lost:
-                    log.info("node channel back: re-asserting what this node holds")
-                    lost = False
-                self.reaper.redis_back()
-                # Whether Redis restarted or the connection blinked, write back what
-                # we hold: cheap, idempotent, and whole before anyone looks.
-                self.request_reassert()
-                for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    self.on_bus_message(message["data"])
-            except redis.RedisError as exc:
-                self.reaper.redis_lost()
-                if not lost:
-                    log.warning("node channel lost (%s); retrying every %.1f s at most", exc, LISTEN_BACKOFF_MAX)
-                lost = True
-            finally:
-                if pubsub is not None:
-                    try:
-                        pubsub.close()
-                    except redis.RedisError:
-                        pass
-            gevent.sleep(backoff)
-            backoff = min(backoff * 2, LISTEN_BACKOFF_MAX)
+            gevent.spawn(reaper.run_forever)

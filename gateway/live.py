@@ -2,12 +2,11 @@
 
 Everything here can be lost: each node re-asserts what it holds (its
 ``node:`` record, its agents, its live sessions) as soon as Redis answers
-again (``Hub.reassert``). Durable facts go to SQL (``models``). Keys follow
+again (``upkeep.reassert``). Durable facts go to SQL (``models``). Keys follow
 DESIGN.md §3, under a configurable prefix.
 
-Exceptions::
-
-    LiveStoreError          Redis did not answer (wraps redis.RedisError)
+Raises ``LiveStoreError`` (``gateway.errors``) when Redis does not answer
+(it wraps ``redis.RedisError``).
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ from agents.protocol.framing import FramedWebSocket
 from . import handshake, sessions
 from .errors import AgentUnavailable
 from .extensions import db
-from .hub import Hub, SessionSlot
+from .hub import Hub
+from .slots import SessionSlot
 from .models import Machine, User, machine_for_user
 from .relay import CLOSE_RESTART, RESTART_MESSAGE, Relay, RelayResult
 

@@ -30,7 +30,7 @@ import gevent
 import gevent.event
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
-from . import admission, tcp
+from . import admission, tcp, upkeep
 from .config import DEFAULT_REQUEST_HEAD_TIMEOUT
 from .instance import UMASK
 from .reaper import Reaper
@@ -294,7 +294,7 @@ def serve(app, host: str, port: int, *, ready=None) -> None:
     deadline = signals[0] + settings.drain_timeout
     log.info("draining (at most %.0f s): no new connections; telling viewers and agents", settings.drain_timeout)
     server.close()  # the listening socket first: the balancer sends new work elsewhere
-    hub.drain(deadline - 0.5)
+    upkeep.drain(hub, deadline - 0.5)
     server.stop(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
     log.info("drained in %.2f s", time.monotonic() - signals[0])
     if settings.embedded_redis:
@@ -305,7 +305,7 @@ def _force_exit(app) -> None:
     """The second signal: journal what is still open and leave now."""
     log.warning("second signal: exiting now; open sessions' ends are journaled")
     try:
-        app.extensions["ponte.hub"].journal_all(RESTART_REASON)
+        upkeep.journal_all(app.extensions["ponte.hub"], RESTART_REASON)
     finally:
         if app.config["PONTE"].embedded_redis:
             _stop_embedded_redis(app)

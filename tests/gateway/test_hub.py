@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway import upkeep
 from gateway.hub import AgentUnavailable, SessionSlot
 from gateway.security import hash_token
 
@@ -91,7 +92,7 @@ def test_reassert_writes_back_agents_and_sessions_whole(app, hub):
     hub.claim_stream("s-r", "t")
     hub.relay_started(slot, relay)
     hub.address = "127.0.0.1:9"
-    hub.reassert()  # Redis was empty: as after a restart
+    upkeep.reassert(hub)  # Redis was empty: as after a restart
     me = app.config["PONTE"].node_id
     agent = live.agent(22)
     assert agent["node"] == me and agent["since"] == str(channel.since) and agent["vnc_ok"] == "1"

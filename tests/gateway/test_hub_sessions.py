@@ -8,13 +8,14 @@ import json
 import pytest
 
 from agents.protocol import control
-from gateway import nodebus
+from gateway import nodebus, upkeep
 from gateway.config import GatewaySettings
 from gateway.errors import AgentUnavailable
-from gateway.hub import AgentChannel, Hub, SessionSlot, State
+from gateway.hub import AgentChannel, Hub
 from gateway.journal import Journal
 from gateway.relay import BULK_READ, CLOSE_RESTART, MIN_QUANTUM, RESTART_REASON, ROUND_BYTES, Relay
 from gateway.security import hash_token
+from gateway.slots import SessionSlot, State
 
 
 class FakeLive:
@@ -191,7 +192,7 @@ def test_drain_fails_the_waiting_and_stops_the_relaying(hub):
     hub.relay_started(running, relay)
     relay.stop = lambda reason, **kw: (FakeRelay.stop(relay, reason, **kw), hub.session_done("s2"))
     hub.channels.clear()  # as if the agent had gone already
-    hub.drain(deadline=0)
+    upkeep.drain(hub, deadline=0)
     with pytest.raises(AgentUnavailable, match=RESTART_REASON):
         waiting.result.get(block=False)
     assert relay.stopped[0][0] == RESTART_REASON and relay.stopped[0][1]["code"] == CLOSE_RESTART
