@@ -26,7 +26,7 @@ from .extensions import db, login_manager
 from .headers import external_url
 from .machines import AdminError
 from .models import ApiToken, AuditEvent, Group, Machine, SessionRecord, User, users_with_access
-from .status import statuses
+from .machine_status import statuses
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

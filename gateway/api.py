@@ -29,7 +29,7 @@ from .live import LiveStoreError
 from .machines import AdminError, Conflict, EnrolmentError, NotFound, enrol_agent
 from .models import (ApiToken, AuditEvent, Group, Machine, SessionRecord, User, granted_machines,
                      machine_for_user, users_with_access)
-from .status import statuses
+from .machine_status import statuses
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # cookie-authenticated calls are checked in ``_authenticate``

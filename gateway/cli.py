@@ -200,7 +200,7 @@ def machine_list(ctx):
 
     from .extensions import db
     from .models import Machine
-    from .status import statuses
+    from .machine_status import statuses
 
     with ctx.app.app_context():
         rows = list(db.session.scalars(select(Machine).order_by(Machine.name)))
