@@ -61,7 +61,7 @@ def serve(ctx, config_path, host, port):
         ctx.config_path = config_path
     logging.basicConfig(level=os.environ.get("PONTE_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .server import serve as run
+    from .node import serve as run
 
     settings = ctx.app.config["PONTE"]
     host = host or settings.bind
