@@ -28,7 +28,7 @@ from .pairing import Pairing, authorise
 from .peering import Forward
 from .relay import CLOSE_RESTART, RESTART_REASON
 from .security import token_matches
-# Under the names the agent routes' bodies use.
+# Under the private names the agent routes' bodies were written with (they moved here unchanged).
 from .upgrade import HELLO_TIMEOUT, UPGRADED, Upgraded
 from .upgrade import TooSlow as _TooSlow
 from .upgrade import accept as _accept
