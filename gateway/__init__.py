@@ -1,11 +1,9 @@
 """Ponte gateway: Flask app factory.
 
-The app serves pages, the JSON API and the WebSocket routes; ``gateway.ws.server``
-runs it in one gevent process. Exceptions of this package::
-
-    ConfigError (config)          bad settings
-    LiveStoreError (live)         Redis unreachable
-    RelayError (ws.relay)         a session could not be set up
+The app (``gateway.app``) serves pages, the JSON API and the WebSocket
+routes (``gateway.ws``); ``gateway.server`` runs it in one gevent process
+(``python -m gateway serve``). Its exceptions are drawn once, in
+``gateway.errors`` (root ``GatewayError``).
 """
 
 

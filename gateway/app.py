@@ -19,6 +19,7 @@ from .instance import private_files
 from .live import LiveStore, LiveStoreError
 from .live_redis import open_redis
 from .metrics import Metrics
+from .records import SqlRecords
 from .refs import IdConverter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +72,7 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.extensions["ponte.redis"] = client
     app.extensions["ponte.live"] = LiveStore(client, settings.redis_prefix)
-    app.extensions["ponte.hub"] = Hub(app)
+    app.extensions["ponte.hub"] = Hub(app.extensions["ponte.live"], settings, SqlRecords(app))
     app.extensions["ponte.metrics"] = Metrics(app.extensions["ponte.hub"])
 
     app.extensions["ponte.talisman"] = headers.init_app(app, settings)

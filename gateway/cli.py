@@ -16,7 +16,7 @@ from . import ops
 from .config import ConfigError, load_settings
 from .extensions import db
 from .models import Machine, User
-from .status import statuses
+from .machine_status import statuses
 
 
 class Context:
@@ -74,7 +74,7 @@ def serve(ctx, config_path, host, port):
         ctx.config_path = config_path
     logging.basicConfig(level=os.environ.get("PONTE_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .server import serve as run
+    from .node import serve as run
 
     settings = ctx.app.config["PONTE"]
     host = host or settings.bind

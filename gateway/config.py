@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from agents.protocol import settings as settings_format
 from agents.protocol.errors import SettingsError
 
+from .errors import ConfigError
 from .instance import secure
 
 DEFAULT_BIND = "127.0.0.1"
@@ -44,10 +45,6 @@ DEFAULT_DATABASE_POOL_TIMEOUT = 5.0       # seconds a request waits for a free p
 DEFAULT_SENTINEL_SERVICE = "mymaster"
 DEFAULT_REQUEST_HEAD_TIMEOUT = 10.0
 DEFAULT_MAX_CONNECTIONS_PER_IP = 256
-
-
-class ConfigError(Exception):
-    """A setting is missing, malformed or contradictory."""
 
 
 @dataclass(frozen=True)

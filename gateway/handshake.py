@@ -16,9 +16,8 @@ host lower-cased, the default port dropped, nothing after the host. An
 ``Origin`` that is not exactly such a serialisation (``null``, a path, a
 trailing slash, user info) names no origin we allow.
 
-Exceptions::
-
-    HandshakeError      not a WebSocket handshake we complete (answered with HTTP 400)
+Raises ``HandshakeError`` (``gateway.errors``): not a WebSocket handshake we
+complete (answered with HTTP 400).
 """
 
 from __future__ import annotations
@@ -31,6 +30,8 @@ from urllib.parse import urlsplit
 
 from agents.protocol.text import clean
 
+from .errors import HandshakeError
+
 VERSION = "13"
 BINARY = "binary"
 TICKET_PROTOCOL = "ponte.ticket."
@@ -38,15 +39,6 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _ORIGIN = re.compile(r"(https?)://([^/?#@\s]+)", re.IGNORECASE)
 _HOST_PORT = re.compile(r"(\[[0-9a-fA-F:.]+\]|[^:\[\]]+)(?::([0-9]{1,5}))?")
-
-
-class HandshakeError(Exception):
-    """Why a request is not a WebSocket handshake we complete; ``headers`` go into the 400."""
-
-    def __init__(self, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        self.headers = headers or {}
 
 
 @dataclass(frozen=True)

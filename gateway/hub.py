@@ -1,61 +1,42 @@
-"""The agent hub: this node's agent control channels, pending streams and relays.
+"""The agent hub: this node's agent control channels and the viewer sessions it holds.
 
-One ``Hub`` per gateway process. It listens on the node's Redis channels
-(DESIGN.md §3) so that another process — the CLI, the admin API on another
-node — can end a session or revoke a machine held here. It also keeps what
-must survive faults:
+One ``Hub`` per gateway process. Agents are kept by machine
+(``AgentChannel``), one control channel each; sessions by id, one
+``SessionSlot`` each, whose state only moves forward (``slots``: pending →
+attached → relaying → done). Other processes — the CLI, the admin API on
+another node — reach it over the node bus (``nodebus``, ``buslistener``):
+``handle_command`` applies what they ask. What must survive faults —
+re-assert to Redis, drain, journal — is in ``upkeep``; a session end SQL
+did not take waits in the node's journal (``journal_end``).
 
-* ``reassert``: as soon as Redis answers again after a restart or an outage
-  (the listener resubscribed, or a byte update found its session record
-  gone), the node writes back everything it holds: its ``node:`` record,
-  each agent, each live session (whole, with its indexes), each awaited
-  stream.
-* ``journal_end``: a session end SQL did not take waits in the node's
-  journal (``journal``) and is retried until it does.
-* ``drain``: SIGTERM tells viewers and agents, closes everything, writes
-  every record, within ``drain_timeout``.
-
-Exceptions::
-
-    AgentUnavailable     no control channel for the machine on this node
+Raises ``AgentUnavailable`` (``gateway.errors``): no agent can serve a session now.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 
 import gevent
 import gevent.event
 import gevent.lock
-import redis
 
 from agents.protocol import control
 from agents.websocket import FramedWebSocket
 
+from . import buslistener, nodebus, upkeep
+from .errors import AgentUnavailable, NodeBusError
 from .journal import EndRecord, Journal, retry_forever
 from .live import LiveStoreError
-from .relay import CLOSE_RESTART, RESTART_MESSAGE, RESTART_REASON
+from .relay import FairShare, Relay
 from .security import hash_token, new_token, token_matches
+from .slots import SessionSlot, State
 
 log = logging.getLogger(__name__)
 
 CLOSE_REPLACED = 4000
 CLOSE_REVOKED = 4003
-#: The node-channel listener retries quickly: its reconnect is what triggers
-#: the re-assert after a Redis restart (target: the cluster whole within 2 s).
-LISTEN_BACKOFF_MIN = 0.1
-LISTEN_BACKOFF_MAX = 1.0
-#: A draining node asks its agents to come back after a jittered pause, so
-#: they do not all reach the remaining nodes in the same instant.
-RECONNECT_AFTER = (0.2, 1.5)
-
-
-class AgentUnavailable(Exception):
-    """The machine's agent is not connected to this node."""
 
 
 @dataclass
@@ -77,41 +58,30 @@ class AgentChannel:
             self.ws.close_with(code, reason)
 
 
-@dataclass
-class PendingStream:
-    session: str
-    machine_id: int
-    token_hash: str
-    result: gevent.event.AsyncResult = field(default_factory=gevent.event.AsyncResult)
-
-
 class Hub:
-    def __init__(self, app):
-        self.app = app
-        self.channels: dict[int, AgentChannel] = {}
-        self.pending: dict[str, PendingStream] = {}
-        self.relays: dict = {}
-        #: Streams that landed here and are forwarded to their viewer's node.
+    """This node's agents and sessions; built from what it needs (``app.create_app``).
+
+    ``live`` is the node's ``LiveStore``, ``settings`` its ``GatewaySettings``,
+    ``records`` what writes session ends to SQL (``records.SqlRecords``).
+    """
+
+    def __init__(self, live, settings, records, *, journal: Journal | None = None):
+        self.live = live
+        self.settings = settings
+        self.records = records
+        self.channels: dict[int, AgentChannel] = {}  # by machine: one control channel each
+        self.sessions: dict[str, SessionSlot] = {}   # by session, until it is done
+        #: Streams that landed here and are forwarded to their viewer's node: not
+        #: sessions of ours (their viewer's node holds and records them).
         self.forwards: dict = {}
-        #: Why an agent could not serve a session it had already attached
-        #: (e.g. its VNC server refused the password): becomes the end reason.
-        self.failures: dict[str, str] = {}
-        self.attached: dict[str, int] = {}  # session → machine, from attach until the session ends
+        #: The screen pumps of every relay on this node share one round (``relay``).
+        self.fair_share = FairShare()
         self.address = ""  # this node's internal address, once serving
         self.draining = False
-        self.journal = Journal(app.config["PONTE"].instance_path)
+        self.journal = journal or Journal(settings.instance_path)
         self._journal_wake = gevent.event.Event()
         self._listener = None
         self._reasserting = None
-        self.reaper = None
-
-    @property
-    def settings(self):
-        return self.app.config["PONTE"]
-
-    @property
-    def live(self):
-        return self.app.extensions["ponte.live"]
 
     # -- agents --
 
@@ -129,9 +99,26 @@ class Hub:
             return True
         return False
 
-    # -- streams --
+    # -- sessions: pending → attached → relaying → done --
 
-    def request_stream(self, machine_id: int, session: str) -> PendingStream:
+    def in_state(self, state: State) -> dict[str, SessionSlot]:
+        return {sid: slot for sid, slot in self.sessions.items() if slot.state is state}
+
+    @property
+    def pending(self) -> dict[str, SessionSlot]:
+        """Sessions waiting for their stream (a snapshot)."""
+        return self.in_state(State.PENDING)
+
+    @property
+    def relays(self) -> dict[str, Relay]:
+        """The relays of this node's sessions, by session (a snapshot)."""
+        return {sid: slot.relay for sid, slot in list(self.sessions.items()) if slot.relay is not None}
+
+    def held(self) -> set[str]:
+        """Sessions this node is setting up, relaying or recording."""
+        return set(self.sessions)
+
+    def request_stream(self, machine_id: int, session: str) -> SessionSlot:
         """Ask the machine's agent to open a stream for ``session``.
 
         Whichever node holds the agent, its stream may land on any node
@@ -142,9 +129,9 @@ class Hub:
             raise AgentUnavailable(machine_id)
         channel = self.channels.get(machine_id)
         token = new_token(32)
-        pending = PendingStream(session, machine_id, hash_token(token))
+        slot = SessionSlot(session, machine_id, hash_token(token))
         # Registered first: the stream may arrive while we still talk to Redis.
-        self.pending[session] = pending
+        self.sessions[session] = slot
         try:
             if channel is None:
                 self._request_remote(machine_id, session, token)
@@ -152,18 +139,19 @@ class Hub:
                 self._mark_waiting(session)
                 channel.send(control.OpenStream(session=session, token=token))
         except (AgentUnavailable, OSError) as exc:
-            self.pending.pop(session, None)
+            self.sessions.pop(session, None)
             if isinstance(exc, AgentUnavailable):
                 raise
             raise AgentUnavailable(machine_id) from exc
-        return pending
+        return slot
 
-    def _waiting_ttl(self) -> int:
+    def waiting_ttl(self) -> int:
+        """Seconds a ``streamwait`` marker lives: the viewer waits ``stream_timeout`` at most."""
         return int(self.settings.stream_timeout) + 5
 
     def _mark_waiting(self, session: str) -> None:
         try:
-            self.live.stream_waiting(session, self.settings.node_id, self._waiting_ttl())
+            self.live.stream_waiting(session, self.settings.node_id, self.waiting_ttl())
         except LiveStoreError as exc:
             # The stream can still reach us directly; only a detour through
             # another node would miss its way.
@@ -178,60 +166,56 @@ class Hub:
             node = (agent or {}).get("node")
             if not node or node == me or not live.node_address(node):
                 raise AgentUnavailable(machine_id)
-            live.stream_waiting(session, me, self._waiting_ttl())
-            if live.publish(node, {"cmd": "open", "machine_id": machine_id, "session": session,
-                                   "token": token}) == 0:
+            live.stream_waiting(session, me, self.waiting_ttl())
+            if live.publish(node, nodebus.OpenStream(machine_id, session, token)) == 0:
                 raise AgentUnavailable(machine_id)
         except LiveStoreError as exc:
             raise AgentUnavailable(machine_id) from exc
 
-    def claim_stream(self, session: str, token: str) -> PendingStream | None:
-        """The pending stream if ``token`` is the one we sent; one use only."""
-        pending = self.pending.get(session)
-        if pending is None or not token_matches(pending.token_hash, token):
+    def claim_stream(self, session: str, token: str) -> SessionSlot | None:
+        """The pending session if ``token`` is the one we sent, now attached; one use only."""
+        slot = self.sessions.get(session)
+        if slot is None or slot.state is not State.PENDING or not token_matches(slot.token_hash, token):
             return None
-        del self.pending[session]
-        self.attached[session] = pending.machine_id
-        return pending
+        slot.advance(State.ATTACHED)
+        return slot
+
+    def relay_started(self, slot: SessionSlot, relay: Relay) -> None:
+        """``slot``'s relay runs: admins can end it, drain stops it, reassert writes it back."""
+        slot.relay = relay
+        slot.advance(State.RELAYING)
 
     def stream_failed(self, machine_id: int, session: str, reason: str) -> None:
-        pending = self.pending.get(session)
-        if pending is not None and pending.machine_id == machine_id:
-            del self.pending[session]
-            pending.result.set_exception(AgentUnavailable(reason))
-            return
-        if self.attached.get(session) == machine_id:
-            self.failures[session] = reason
+        slot = self.sessions.get(session)
+        if slot is not None and slot.machine_id == machine_id:
+            if slot.state is State.PENDING:
+                self.session_done(session)
+                slot.result.set_exception(AgentUnavailable(reason))
+            else:
+                slot.failure = reason
             return
         # A viewer waiting on another node: tell that node.
         try:
             node = self.live.stream_waiter(session)
             if node and node != self.settings.node_id:
-                self.live.publish(node, {"cmd": "stream_failed", "machine_id": machine_id, "session": session,
-                                         "reason": reason})
+                self.live.publish(node, nodebus.StreamFailed(machine_id, session, reason))
         except LiveStoreError as exc:
             log.warning("stream failure of %s not forwarded: %s", session, exc)
 
     def session_done(self, session: str) -> None:
-        """Forget a finished session (after its end was recorded)."""
-        self.relays.pop(session, None)
-        self.attached.pop(session, None)
-        self.failures.pop(session, None)
-
-    def forget_stream(self, session: str) -> None:
-        self.pending.pop(session, None)
-
-    def held(self) -> set[str]:
-        """Sessions this node is setting up, relaying or recording."""
-        return set(self.pending) | set(self.attached) | set(self.relays)
+        """Forget a session: its end is recorded, or it never started."""
+        slot = self.sessions.pop(session, None)
+        if slot is not None:
+            slot.state = State.DONE
 
     # -- live sessions --
 
     def end_session(self, session: str, reason: str) -> bool:
-        relay = self.relays.get(session)
-        if relay is None:
+        """Stop ``session``'s relay if this node runs it."""
+        slot = self.sessions.get(session)
+        if slot is None or slot.relay is None:
             return False
-        relay.stop(reason)
+        slot.relay.stop(reason)
         return True
 
     def end_machine(self, machine_id: int, reason: str, *, revoke: bool = False) -> None:
@@ -254,53 +238,37 @@ class Hub:
     def close_unheld(self, session: str, reason: str) -> bool:
         """Asked to end a session of ours that we do not hold (its record outlived
         it): close the record. True if it was ours to close."""
-        from . import sessions
-        from .extensions import db
-        from .models import SessionRecord
-        from .reaper import row_fields
-
         if session in self.held():
             return False
-        with self.app.app_context():
-            try:
-                row = db.session.get(SessionRecord, session)
-                if row is None or row.ended_at is not None or row.node != self.settings.node_id:
-                    return False
-                try:
-                    known = {**row_fields(row), **(self.live.session(session) or {})}
-                except LiveStoreError:
-                    known = row_fields(row)
-                record = sessions.end_record(session, known, to_viewer=_int(known.get("bytes_to_viewer")),
-                                             from_viewer=_int(known.get("bytes_from_viewer")), reason=reason)
-                sessions.finish(record)
-                return True
-            finally:
-                db.session.remove()
+        return self.records.close_row(session, reason, self.settings.node_id)
 
-    def handle_command(self, command: dict) -> None:
-        """Apply one command received on this node's channel."""
-        kind = command.get("cmd")
-        try:
-            if kind == "end":
-                session, reason = str(command["session"]), str(command.get("reason", "Ended by an admin"))
+    def handle_command(self, command: nodebus.Command) -> None:
+        """Apply one node-bus command (decoded, so already valid: ``nodebus``)."""
+        match command:
+            case nodebus.EndSession(session, reason):
                 if not self.end_session(session, reason):
                     self.close_unheld(session, reason)
-            elif kind == "revoke":
-                self.end_machine(int(command["machine_id"]), str(command.get("reason", "Machine revoked")),
-                                 revoke=True)
-            elif kind == "end_user":
-                self.end_user(int(command["user_id"]), str(command.get("reason", "Account disabled")))
-            elif kind == "open":
-                self._open_for_peer(int(command["machine_id"]), str(command["session"]), str(command["token"]))
-            elif kind == "vnc_retry":
-                self.send_agent(int(command["machine_id"]), control.RetryVnc())
-            elif kind == "stream_failed":
-                self.stream_failed(int(command["machine_id"]), str(command["session"]),
-                                   str(command.get("reason", "")))
-            else:
-                log.warning("unknown node command %r", kind)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("malformed node command %r: %s", command, exc)
+            case nodebus.RevokeMachine(machine_id, reason):
+                self.end_machine(machine_id, reason, revoke=True)
+            case nodebus.EndUser(user_id, reason):
+                self.end_user(user_id, reason)
+            case nodebus.OpenStream(machine_id, session, token):
+                self._open_for_peer(machine_id, session, token)
+            case nodebus.RetryVnc(machine_id):
+                self.send_agent(machine_id, control.RetryVnc())
+            case nodebus.StreamFailed(machine_id, session, reason):
+                self.stream_failed(machine_id, session, reason)
+            case _:
+                raise TypeError(f"not a node command: {command!r}")
+
+    def on_bus_message(self, data: bytes) -> None:
+        """One message from this node's channels: junk is logged and dropped, never raised."""
+        try:
+            command = nodebus.decode(data)
+        except NodeBusError as exc:
+            log.warning("junk on node channel dropped: %s", exc)
+            return
+        self.handle_command(command)
 
     def send_agent(self, machine_id: int, event) -> None:
         """Send a control event to the machine's agent if this node holds it."""
@@ -328,155 +296,16 @@ class Hub:
         self.journal.append(record)
         self._journal_wake.set()
 
-    def _write_journaled(self, record: EndRecord) -> None:
-        from . import sessions
-        from .extensions import db
-
-        with self.app.app_context():
-            try:
-                sessions.record_end(record)
-            finally:
-                db.session.remove()
-
-    # -- re-assert after Redis lost our keys --
-
-    def reassert(self) -> None:
-        """Write back, now, everything this node holds (idempotent)."""
-        live, settings = self.live, self.settings
-        me = settings.node_id
-        try:
-            if self.address and not self.draining:
-                live.node_alive(me, settings.node_address or self.address, settings.node_ttl)
-            for channel in list(self.channels.values()):
-                if channel.fields:
-                    live.agent_online(channel.machine_id, me, channel.fields, ttl=settings.heartbeat * 3 + 5,
-                                      since=channel.since)
-            for session, relay in list(self.relays.items()):
-                if relay.live_fields and not relay.ended:  # an ended one is being removed: no ghost
-                    live.session_started(session, relay.machine_id, {
-                        **relay.live_fields, "bytes_to_viewer": relay.to_viewer,
-                        "bytes_from_viewer": relay.from_viewer})
-            for session in list(self.pending):
-                live.stream_waiting(session, me, self._waiting_ttl())
-        except LiveStoreError as exc:
-            log.warning("re-assert to Redis incomplete: %s", exc)
-            return
-        log.info("re-asserted to Redis: node record, %d agent(s), %d live session(s)",
-                 len(self.channels), len(self.relays))
-
-    def request_reassert(self) -> None:
-        """Re-assert soon, once, however many callers noticed a missing record."""
-        if self._reasserting is None or self._reasserting.dead:
-            self._reasserting = gevent.spawn(self.reassert)
-
-    # -- drain (SIGTERM) --
-
-    def drain(self, deadline: float) -> None:
-        """Stop this node's work cleanly before ``deadline`` (``time.monotonic()``).
-
-        Agents are asked to reconnect (through the balancer, to a node that
-        stays) after a short jittered pause; viewers are closed with 1012 and
-        a reason viewer.js shows before it reconnects; every session's end
-        is recorded (in SQL, or in the journal); then the node's record goes.
-        """
-        self.draining = True
-        for channel in list(self.channels.values()):
-            gevent.spawn(self._send_reconnect, channel)
-        for session, pending in list(self.pending.items()):
-            self.pending.pop(session, None)
-            pending.result.set_exception(AgentUnavailable(RESTART_REASON))
-        for relay in list(self.relays.values()):
-            relay.stop(RESTART_REASON, code=CLOSE_RESTART, message=RESTART_MESSAGE)
-        for forward in list(self.forwards.values()):
-            forward.stop(CLOSE_RESTART, RESTART_REASON)
-        while (self.relays or self.pending or self.channels or self.forwards) and time.monotonic() < deadline:
-            gevent.sleep(0.05)
-        left = max(0.0, deadline - time.monotonic())
-        if self.relays:
-            log.warning("drain: %d session(s) still ending at the deadline; journaling them", len(self.relays))
-            self.journal_all(RESTART_REASON)
-        elif self.journal.path.exists() and left > 0:
-            with gevent.Timeout(left, False):
-                self.journal.replay(self._write_journaled)
-        try:
-            self.live.node_gone(self.settings.node_id)
-        except LiveStoreError:
-            pass  # it expires by itself
-
-    def _send_reconnect(self, channel: AgentChannel) -> None:
-        try:
-            channel.send(control.Reconnect(after=round(random.uniform(*RECONNECT_AFTER), 2),
-                                           reason=RESTART_REASON))
-        except OSError:
-            pass
-        channel.close(CLOSE_RESTART, RESTART_REASON)
-
-    def journal_all(self, reason: str) -> None:
-        """Journal the end of every session still held (a forced stop): the next start,
-        or a survivor, writes them."""
-        from . import sessions
-
-        for session, relay in list(self.relays.items()):
-            self.journal.append(sessions.end_record(session, relay.live_fields, to_viewer=relay.to_viewer,
-                                                    from_viewer=relay.from_viewer, reason=reason))
-
     # -- background --
 
-    def start(self) -> None:
-        """Listen for node commands, retry journaled ends, reap dead nodes (needs a gevent hub)."""
-        from .reaper import Reaper
+    def request_reassert(self) -> None:
+        """Re-assert soon (``upkeep.reassert``), once, however many callers noticed a missing record."""
+        if self._reasserting is None or self._reasserting.dead:
+            self._reasserting = gevent.spawn(upkeep.reassert, self)
 
+    def start(self, reaper) -> None:
+        """Listen for node commands, retry journaled ends, run ``reaper`` (needs a gevent hub)."""
         if self._listener is None:
-            self.reaper = Reaper(self.app, self)
-            self._listener = gevent.spawn(self._listen)
-            gevent.spawn(retry_forever, self.journal, self._write_journaled, self._journal_wake)
-            gevent.spawn(self.reaper.run_forever)
-
-    def _listen(self) -> None:
-        live = self.app.extensions["ponte.live"]
-        settings = self.app.config["PONTE"]
-        backoff = LISTEN_BACKOFF_MIN
-        lost = False
-        while True:
-            pubsub = None
-            try:
-                pubsub = live.redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(live.key("node", settings.node_id), live.key("nodes"))
-                backoff = LISTEN_BACKOFF_MIN
-                if lost:
-                    log.info("node channel back: re-asserting what this node holds")
-                    lost = False
-                self.reaper.redis_back()
-                # Whether Redis restarted or the connection blinked, write back what
-                # we hold: cheap, idempotent, and whole before anyone looks.
-                self.request_reassert()
-                for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    try:
-                        command = json.loads(message["data"])
-                    except ValueError:
-                        log.warning("junk on node channel ignored")
-                        continue
-                    if isinstance(command, dict):
-                        self.handle_command(command)
-            except redis.RedisError as exc:
-                self.reaper.redis_lost()
-                if not lost:
-                    log.warning("node channel lost (%s); retrying every %.1f s at most", exc, LISTEN_BACKOFF_MAX)
-                lost = True
-            finally:
-                if pubsub is not None:
-                    try:
-                        pubsub.close()
-                    except redis.RedisError:
-                        pass
-            gevent.sleep(backoff)
-            backoff = min(backoff * 2, LISTEN_BACKOFF_MAX)
-
-
-def _int(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
+            self._listener = gevent.spawn(buslistener.listen, self, reaper)
+            gevent.spawn(retry_forever, self.journal, self.records.write_end, self._journal_wake)
+            gevent.spawn(reaper.run_forever)

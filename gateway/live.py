@@ -2,12 +2,11 @@
 
 Everything here can be lost: each node re-asserts what it holds (its
 ``node:`` record, its agents, its live sessions) as soon as Redis answers
-again (``Hub.reassert``). Durable facts go to SQL (``models``). Keys follow
+again (``upkeep.reassert``). Durable facts go to SQL (``models``). Keys follow
 DESIGN.md §3, under a configurable prefix.
 
-Exceptions::
-
-    LiveStoreError          Redis did not answer (wraps redis.RedisError)
+Raises ``LiveStoreError`` (``gateway.errors``) when Redis does not answer
+(it wraps ``redis.RedisError``).
 """
 
 from __future__ import annotations
@@ -18,13 +17,11 @@ from dataclasses import dataclass
 
 import redis
 
+from . import nodebus
+from .errors import LiveStoreError
 from .security import new_token
 
 LIVE_SESSION_TTL = 24 * 3600  # a crashed node's sessions disappear by themselves
-
-
-class LiveStoreError(Exception):
-    """Redis is unreachable or answered with an error."""
 
 
 @dataclass(frozen=True)
@@ -199,11 +196,13 @@ class LiveStore:
         failure the agent reports late on its own node still finds the viewer."""
         self._call(self.redis.expire, self.key("streamwait", session), keep)
 
-    def publish(self, node: str, command: dict) -> int:
-        return int(self._call(self.redis.publish, self.key("node", node), json.dumps(command)))
+    def publish(self, node: str, command: nodebus.Command) -> int:
+        """Send ``command`` to one node; how many listeners got it (0: nobody listens)."""
+        return int(self._call(self.redis.publish, self.key("node", node), nodebus.encode(command)))
 
-    def broadcast(self, command: dict) -> int:
-        return int(self._call(self.redis.publish, self.key("nodes"), json.dumps(command)))
+    def broadcast(self, command: nodebus.Command) -> int:
+        """Send ``command`` to every node."""
+        return int(self._call(self.redis.publish, self.key("nodes"), nodebus.encode(command)))
 
 
 # HSET only on a hash that exists, in one step (a plain HSET would recreate a

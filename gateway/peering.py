@@ -5,7 +5,10 @@ can land on any node, while the viewer waits on the node it reached
 (DESIGN.md §6). The node that receives the stream opens the same route on
 the waiting node's internal address and splices the two; the waiting node
 checks the stream's one-time token as usual, so forwarding needs no trust
-of its own.
+of its own. Node addresses (``node:<id>``, ``node_address``) are on the
+private network the nodes share: ``dial`` opens plain ``ws://`` straight to
+them, with no TLS and no HTTP proxy (the agent's dialling, ``agents.transport``,
+is for the internet and is not used here).
 
 Both hops are watched for silence (``liveness``): the agent's, pinged from
 here, and the peer node's, which pings us and answers our pings. A frozen
@@ -16,23 +19,47 @@ node records and shows as is; a draining node closes it with 1012.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 
 import gevent
 import gevent.event
 
-from agents.transport import TLSOptions, TransportError, open_websocket
 from agents.websocket import FramedWebSocket, FramingError
 
+from . import tcp
+from .errors import PeerUnreachable
 from .liveness import Pinger, Watch
 from .relay import CLOSE_PEER_GONE, DEFAULT_PING_INTERVAL, SILENT
 
 log = logging.getLogger(__name__)
 
-INTERNAL = TLSOptions(insecure_dev=True)  # node addresses are on the private network
 CONNECT_TIMEOUT = 5.0
 #: What the peer node is told when the peer node itself falls silent (it will not hear it).
 PEER_SILENT = "The gateway node of the viewer stopped answering"
+
+
+def dial(address: str, path: str, *, max_message: int, timeout: float = CONNECT_TIMEOUT) -> FramedWebSocket:
+    """A WebSocket to ``path`` on the node at ``address`` (``host:port``), handshake done
+    (RFC 6455 §4.1) within ``timeout``; then no deadline (a session idles for hours).
+
+    Raises ``PeerUnreachable`` if the node cannot be reached or does not complete the handshake.
+    """
+    host, _, port = address.rpartition(":")
+    url = f"ws://{address}{path}"
+    try:
+        sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+    except (OSError, ValueError) as exc:  # ValueError: no port in the address
+        raise PeerUnreachable(f"cannot reach {address}: {exc}") from exc
+    try:
+        tcp.tune(sock)
+        ws = FramedWebSocket(max_message)
+        ws.connect_over(sock, url)
+    except (OSError, FramingError) as exc:
+        sock.close()
+        raise PeerUnreachable(f"WebSocket to {url} failed: {exc}") from exc
+    sock.settimeout(None)
+    return ws
 
 
 class Forward:
@@ -58,10 +85,9 @@ class Forward:
         self._done.set()
 
     def run(self) -> None:
-        url = f"ws://{self.address}/ws/agent/stream/{self.session}"
         try:
-            self.peer = open_websocket(url, INTERNAL, timeout=CONNECT_TIMEOUT, max_message=self.max_message)
-        except TransportError as exc:
+            self.peer = dial(self.address, f"/ws/agent/stream/{self.session}", max_message=self.max_message)
+        except PeerUnreachable as exc:
             log.warning("stream %s: node at %s unreachable: %s", self.session, self.address, exc)
             self.agent_ws.close_with(1011, "The viewer's node is unreachable")
             return

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from . import database
 from .extensions import db
 from .models import granted_machines, machine_for_user
-from .status import statuses
+from .machine_status import statuses
 
 bp = Blueprint("portal", __name__)
 #: Seconds /healthz waits for the database before it answers 503.

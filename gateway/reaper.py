@@ -17,8 +17,8 @@ node that is not alive, closed like any other after the grace below.
 A Redis restart or outage loses every ``node:`` record at once while every
 node is alive. So nothing of another node is reaped until this node has
 seen Redis answer without a break for ``grace`` (one ``node_ttl``): by then
-each live node has re-asserted its record (``Hub.reassert``, about a second
-after Redis answers). The hub's node-channel listener, which notices a lost
+each live node has re-asserted its record (``upkeep.reassert``, about a second
+after Redis answers). The node-bus listener (``buslistener``), which notices a lost
 connection at once, tells the reaper (``redis_lost`` / ``redis_back``).
 """
 

@@ -60,12 +60,21 @@ BULK_READ = 16 * 1024
 # is what a remote desktop is judged by.
 ROUND_BYTES = 1 * 1024 * 1024
 MIN_QUANTUM = 32 * 1024
-_streaming: set = set()
 
 
-def _quantum() -> int:
-    """The largest read a screen pump may do now (see above)."""
-    return max(MIN_QUANTUM, min(DOWN_BUFFER, ROUND_BYTES // max(1, len(_streaming))))
+class FairShare:
+    """The screen pumps streaming now on one node, and so how much each may read.
+
+    One per node, owned by the hub (``Hub.fair_share``): every relay of the
+    node shares the round. A relay made without one (tests) is alone in its own.
+    """
+
+    def __init__(self):
+        self.streaming: set = set()
+
+    def quantum(self) -> int:
+        """The largest read a screen pump may do now (see above)."""
+        return max(MIN_QUANTUM, min(DOWN_BUFFER, ROUND_BYTES // max(1, len(self.streaming))))
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,8 @@ class Relay:
 
     def __init__(self, session: str, viewer: FramedWebSocket, agent: FramedWebSocket, *,
                  machine_id: int, user_id: int, on_progress=None,
-                 ping_interval: float = DEFAULT_PING_INTERVAL, live_fields: dict | None = None):
+                 ping_interval: float = DEFAULT_PING_INTERVAL, live_fields: dict | None = None,
+                 fair_share: FairShare | None = None):
         self.session = session
         self.viewer = viewer
         self.agent = agent
@@ -90,6 +100,7 @@ class Relay:
         self.live_fields = live_fields or {}
         self.to_viewer = 0
         self.from_viewer = 0
+        self._fair = fair_share if fair_share is not None else FairShare()
         self._up_turn = _Turns()
         self._down_turn = _Turns()
         self._on_progress = on_progress
@@ -139,7 +150,7 @@ class Relay:
         finally:
             pinger.stop()
             gevent.killall([up, down], block=True, timeout=2)
-            _streaming.discard(self)
+            self._fair.streaming.discard(self)
             self._up_turn.close()
             self._down_turn.close()
             code, message = self._close or self._agent_close() or (1000, self._reason)
@@ -176,7 +187,7 @@ class Relay:
     def _pump_down(self) -> None:
         """Agent → viewer: the screen."""
         try:
-            self.agent.pump(self.viewer, self._count_down, size=DOWN_BUFFER, quantum=_quantum)
+            self.agent.pump(self.viewer, self._count_down, size=DOWN_BUFFER, quantum=self._fair.quantum)
             self._finish(_peer_reason("agent", self.agent))
         except Exception as exc:
             self._finish(_error_reason("agent→viewer", exc))
@@ -188,9 +199,9 @@ class Relay:
     def _count_down(self, n: int) -> None:
         self.to_viewer += n
         if n >= BULK_READ:
-            _streaming.add(self)
+            self._fair.streaming.add(self)
         else:
-            _streaming.discard(self)
+            self._fair.streaming.discard(self)
         self._down_turn.take(n, self.agent)
 
 

@@ -11,7 +11,7 @@ from ..extensions import db
 from ..headers import external_url
 from ..models import Group, Machine, SessionRecord, User, users_with_access
 from ..ops import AdminError
-from ..status import statuses
+from ..machine_status import statuses
 from . import bp
 from .helpers import attempt, done, form_id, group_or_404, machine_or_404, no_store, user_or_404, who
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from .. import reports
 from ..extensions import db
 from ..models import AuditEvent, Machine, User
-from ..status import statuses
+from ..machine_status import statuses
 from . import bp
 
 

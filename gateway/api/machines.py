@@ -11,7 +11,7 @@ from ..extensions import db
 from ..headers import external_url
 from ..models import Machine, users_with_access
 from ..reports import iso
-from ..status import statuses
+from ..machine_status import statuses
 from . import admin_only, bp, no_store
 from .inputs import body, string, who
 

@@ -6,7 +6,7 @@ from flask import jsonify
 from flask_login import current_user
 
 from ..models import granted_machines
-from ..status import statuses
+from ..machine_status import statuses
 from . import bp
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from .. import nodebus
 from .. import refs
 from ..extensions import db
 from ..models import Group, User, audit, find_group, find_user
@@ -53,7 +54,7 @@ def set_password(user: User, password: str, *, actor: str = "cli", ip: str = "")
     user.session_epoch = User.session_epoch + 1
     audit("user_passwd", actor=actor, ip=ip, target=user.name)
     db.session.commit()
-    broadcast({"cmd": "end_user", "user_id": user.id, "reason": "Your password was changed"})
+    broadcast(nodebus.EndUser(user.id, "Your password was changed"))
 
 
 def end_logins(user: User, reason: str, *, action: str, actor: str = "cli", ip: str = "") -> None:
@@ -62,7 +63,7 @@ def end_logins(user: User, reason: str, *, action: str, actor: str = "cli", ip: 
     user.session_epoch = User.session_epoch + 1
     audit(action, actor=actor, ip=ip, target=user.name)
     db.session.commit()
-    broadcast({"cmd": "end_user", "user_id": user.id, "reason": reason})
+    broadcast(nodebus.EndUser(user.id, reason))
 
 
 def _other_active_admins(user: User) -> int:
@@ -90,7 +91,7 @@ def set_disabled(user: User, disabled: bool, *, actor: str = "cli", ip: str = ""
     audit("user_disable" if disabled else "user_enable", actor=actor, ip=ip, target=user.name)
     db.session.commit()
     if disabled:
-        broadcast({"cmd": "end_user", "user_id": user.id, "reason": "Your account was disabled"})
+        broadcast(nodebus.EndUser(user.id, "Your account was disabled"))
 
 
 def set_admin(user: User, admin: bool, *, actor: str = "cli", ip: str = "") -> None:
@@ -110,7 +111,7 @@ def delete_user(user: User, *, actor: str = "cli", ip: str = "") -> None:
     db.session.delete(user)
     audit("user_delete", actor=actor, ip=ip, target=name)
     db.session.commit()
-    broadcast({"cmd": "end_user", "user_id": user_id, "reason": "Your account was deleted"})
+    broadcast(nodebus.EndUser(user_id, "Your account was deleted"))
 
 
 # -- groups --------------------------------------------------------------------------------------

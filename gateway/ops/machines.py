@@ -12,6 +12,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
+from .. import nodebus
 from ..extensions import db
 from ..headers import external_url
 from ..models import EnrolmentCode, Grant, Group, GroupGrant, Machine, User, audit, find_machine, utcnow
@@ -48,7 +49,7 @@ def revoke_machine(machine: Machine, *, actor: str = "cli", ip: str = "") -> Non
     machine.revoked_at = utcnow()  # the hash stays, so the agent is told "revoked", not "unknown"
     audit("machine_revoke", actor=actor, ip=ip, target=machine.name)
     db.session.commit()
-    broadcast({"cmd": "revoke", "machine_id": machine.id, "reason": "This machine was revoked by an admin"})
+    broadcast(nodebus.RevokeMachine(machine.id, "This machine was revoked by an admin"))
 
 
 def retry_vnc(machine: Machine, *, actor: str = "cli", ip: str = "") -> None:
@@ -56,7 +57,7 @@ def retry_vnc(machine: Machine, *, actor: str = "cli", ip: str = "") -> None:
     stopped its tries, and someone fixed the password on the PC)."""
     audit("machine_vnc_retry", actor=actor, ip=ip, target=machine.name)
     db.session.commit()
-    broadcast({"cmd": "vnc_retry", "machine_id": machine.id})
+    broadcast(nodebus.RetryVnc(machine.id))
 
 
 def delete_machine(machine: Machine, *, actor: str = "cli", ip: str = "") -> None:
@@ -65,7 +66,7 @@ def delete_machine(machine: Machine, *, actor: str = "cli", ip: str = "") -> Non
     db.session.delete(machine)
     audit("machine_delete", actor=actor, ip=ip, target=name)
     db.session.commit()
-    broadcast({"cmd": "revoke", "machine_id": machine_id, "reason": "This machine was removed by an admin"})
+    broadcast(nodebus.RevokeMachine(machine_id, "This machine was removed by an admin"))
 
 
 # -- enrolment -----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import logging
 
 from flask import current_app
 
+from .. import nodebus
 from .. import refs
 from .. import sessions
 from ..extensions import db
@@ -99,12 +100,12 @@ def end_live(session: str, node: str, reason: str) -> None:
     if hub.end_session(session, reason):
         return
     try:
-        current_app.extensions["ponte.live"].publish(node, {"cmd": "end", "session": session, "reason": reason})
+        current_app.extensions["ponte.live"].publish(node, nodebus.EndSession(session, reason))
     except LiveStoreError as exc:
         log.warning("could not ask node %s to end session %s: %s", node, session, exc)
 
 
-def broadcast(command: dict) -> None:
+def broadcast(command: nodebus.Command) -> None:
     """Tell every node (this one included, via Redis) to apply ``command``."""
     hub = current_app.extensions["ponte.hub"]
     try:

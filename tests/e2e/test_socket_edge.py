@@ -352,7 +352,7 @@ def test_back_to_back_reconnects_end_cleanly_and_the_last_stays(stack):
 
 def test_dribbled_heads_hellos_and_attaches_hit_a_total_deadline(stack, hostile):
     """A byte every 2 s never trips the stack's per-read timeout (3 s); the total deadlines
-    (10 s for the request head, ``ws.HELLO_TIMEOUT`` = 10 s for hello and attach) end them."""
+    (10 s for the request head, ``upgrade.HELLO_TIMEOUT`` = 10 s for hello and attach) end them."""
     gw, credential = stack.gateway, hostile
     agent = HostileAgent(gw, credential)
     emp = WebClient(gw.url, "emp", "emppass12")

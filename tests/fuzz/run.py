@@ -41,7 +41,7 @@ def child(target: str, argv: list[str]) -> None:
 
     from tests.fuzz import targets
 
-    with atheris.instrument_imports(include=["agents.protocol"]):
+    with atheris.instrument_imports(include=["agents.protocol", "gateway.nodebus"]):
         targets.load()
     fn, _seeds = targets.TARGETS[target]
     atheris.Setup([sys.argv[0], *argv], fn)

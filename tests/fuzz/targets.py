@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 
 # Imported by ``load()`` under atheris' instrumentation, not here.
-control = rfb = cutthrough = wsframe = None
+control = rfb = cutthrough = wsframe = nodebus = None
 
 SERVER_INIT = struct.pack(">HH16sI", 640, 480, bytes(range(16)), 4) + b"desk"
 
@@ -23,13 +23,14 @@ def _u32(n: int) -> bytes:
 
 def load() -> None:
     """Import the parsers (call inside ``atheris.instrument_imports()``)."""
-    global control, rfb, cutthrough, wsframe
+    global control, rfb, cutthrough, wsframe, nodebus
     from agents.protocol import control as _control
     from agents.protocol import cutthrough as _cutthrough
     from agents.protocol import rfb as _rfb
     from agents.protocol import wsframe as _wsframe
+    from gateway import nodebus as _nodebus
 
-    control, rfb, cutthrough, wsframe = _control, _rfb, _cutthrough, _wsframe
+    control, rfb, cutthrough, wsframe, nodebus = _control, _rfb, _cutthrough, _wsframe, _nodebus
 
 
 # -- the agent control protocol (JSON messages on /ws/agent) ---------------------------------------
@@ -236,6 +237,22 @@ def _cutthrough_seeds() -> list[bytes]:
             b"\x02\x05\x09" + masked(2, bytes(70000))]
 
 
+# -- the node bus (JSON messages between gateway nodes over Redis pub/sub) ---------------------------
+
+def _nodebus_target(data: bytes) -> None:
+    try:
+        command = nodebus.decode(data)
+    except nodebus.NodeBusError:
+        return
+    assert nodebus.decode(nodebus.encode(command)) == command
+
+
+def _nodebus_seeds() -> list[bytes]:
+    return [b'{"cmd":"end","session":"s1","reason":"bye"}', b'{"cmd":"revoke","machine_id":3}',
+            b'{"cmd":"end_user","user_id":2,"reason":"x"}', b'{"cmd":"open","machine_id":1,"session":"s","token":"t"}',
+            b'{"cmd":"vnc_retry","machine_id":9}', b'{"cmd":"stream_failed","machine_id":1,"session":"s"}']
+
+
 TARGETS = {
     "control_from_agent": (_control_target("AGENT_TO_GATEWAY"), _control_seeds),
     "control_from_gateway": (_control_target("GATEWAY_TO_AGENT"), _control_seeds),
@@ -244,4 +261,5 @@ TARGETS = {
     "rfb_client_handshake": (_rfb_target(_client), _client_seeds),
     "rfb_viewer_handshake": (_rfb_target(_viewer), _viewer_seeds),
     "cutthrough": (_cutthrough_target, _cutthrough_seeds),
+    "nodebus": (_nodebus_target, _nodebus_seeds),
 }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.hub import AgentUnavailable, PendingStream
+from gateway import upkeep
+from gateway.hub import AgentUnavailable, SessionSlot
 from gateway.security import hash_token
 
 
@@ -14,19 +15,19 @@ def hub(app):
 
 
 def test_stream_token_is_checked_and_single_use(hub):
-    hub.pending["s1"] = PendingStream("s1", 7, hash_token("right-token"))
+    hub.sessions["s1"] = SessionSlot("s1", 7, hash_token("right-token"))
     assert hub.claim_stream("s1", "wrong-token") is None
     assert hub.claim_stream("nope", "right-token") is None
     assert "s1" in hub.pending  # a wrong guess does not cancel the real stream
     claimed = hub.claim_stream("s1", "right-token")
     assert claimed is not None and claimed.machine_id == 7
     assert hub.claim_stream("s1", "right-token") is None  # one use only
-    assert hub.session_done("s1") is None and "s1" not in hub.attached
+    assert hub.session_done("s1") is None and "s1" not in hub.sessions
 
 
 def test_failure_of_another_machine_is_ignored(hub):
-    pending = PendingStream("s2", 7, hash_token("t"))
-    hub.pending["s2"] = pending
+    pending = SessionSlot("s2", 7, hash_token("t"))
+    hub.sessions["s2"] = pending
     hub.stream_failed(8, "s2", "not yours")  # another agent cannot fail this session
     assert not pending.result.ready()
     hub.stream_failed(7, "s2", "VNC server not answering")
@@ -87,9 +88,11 @@ def test_reassert_writes_back_agents_and_sessions_whole(app, hub):
               "client_ip": "198.51.100.7", "node": "n1", "started": 1700000000.5}
     relay = Relay("s-r", channel.ws, channel.ws, machine_id=22, user_id=2, live_fields=fields)
     relay.to_viewer, relay.from_viewer = 5000, 40
-    hub.relays["s-r"] = relay
+    slot = hub.sessions["s-r"] = SessionSlot("s-r", 22, hash_token("t"))
+    hub.claim_stream("s-r", "t")
+    hub.relay_started(slot, relay)
     hub.address = "127.0.0.1:9"
-    hub.reassert()  # Redis was empty: as after a restart
+    upkeep.reassert(hub)  # Redis was empty: as after a restart
     me = app.config["PONTE"].node_id
     agent = live.agent(22)
     assert agent["node"] == me and agent["since"] == str(channel.since) and agent["vnc_ok"] == "1"

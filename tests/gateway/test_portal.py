@@ -8,7 +8,7 @@ import pytest
 
 from gateway import ops
 from gateway import sessions
-from gateway.status import MESSAGES
+from gateway.machine_status import MESSAGES
 
 
 @pytest.fixture

@@ -72,10 +72,10 @@ def test_end_while_sql_fails_is_journaled_and_written_later(app, users):
                                                    reason="viewer closed")) is False
         hub = app.extensions["ponte.hub"]
         assert [r.session for r in hub.journal.entries()] == ["s-down"]
-        assert hub.journal.replay(hub._write_journaled) == 1  # SQL still down: kept
+        assert hub.journal.replay(hub.records.write_end) == 1  # SQL still down: kept
         db.session.execute(text("ALTER TABLE session_history_away RENAME TO session_history"))
         db.session.commit()
-        assert hub.journal.replay(hub._write_journaled) == 0
+        assert hub.journal.replay(hub.records.write_end) == 0
         assert hub.journal.entries() == []
     row = _row(app, "s-down")
     assert (row.end_reason, row.bytes_to_viewer, row.bytes_from_viewer) == ("viewer closed", 999, 9)

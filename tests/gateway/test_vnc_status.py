@@ -1,4 +1,4 @@
-"""What people see when a PC's VNC server cannot be used (issue 11 §4, gateway/status.py).
+"""What people see when a PC's VNC server cannot be used (issue 11 §4, gateway/machine_status.py).
 
 The agent reports why (``vnc_state``) and the admin's sentence (``vnc_detail``, with the
 internal address and the fix). Employees read one plain sentence per reason, never the

@@ -1,0 +1,135 @@
+"""The node bus, sans-IO: commands gateway nodes send each other over Redis pub/sub.
+
+Each pub/sub message (channel ``node:<id>`` for one node, ``nodes`` for all,
+DESIGN.md §3) carries one JSON object whose ``cmd`` names the command. This
+module turns typed, frozen commands into those bytes and bytes back into
+commands, validating every field; it never touches Redis. Whoever publishes
+builds a command here, the hub's listener decodes and applies it
+(``Hub.handle_command``), so the two ends cannot drift apart.
+
+Commands::
+
+    EndSession(session, reason)             end one session (admin, CLI, lost access)
+    RevokeMachine(machine_id, reason)       end a machine's sessions and drop its agent
+    EndUser(user_id, reason)                end every session of a person
+    OpenStream(machine_id, session, token)  ask the node holding the agent for a stream
+    RetryVnc(machine_id)                    ask the agent to log in to its VNC server again
+    StreamFailed(machine_id, session, reason)  the agent could not serve a session
+                                            whose viewer waits on the receiving node
+
+Anything else — not JSON, not an object, an unknown ``cmd``, a field of the
+wrong type or too long — raises ``NodeBusError``: the listener logs it and
+drops the message, never a crash.
+
+Exceptions::
+
+    NodeBusError (GatewayError)   a message that is not a valid node command
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import MISSING, asdict, dataclass, fields
+from typing import Union
+
+from .errors import NodeBusError
+
+#: Longest message and string field a node accepts from the bus.
+MAX_MESSAGE = 8 * 1024
+MAX_TEXT = 1024
+MAX_ID = 128
+
+
+@dataclass(frozen=True)
+class EndSession:
+    session: str
+    reason: str = "Ended by an admin"
+
+
+@dataclass(frozen=True)
+class RevokeMachine:
+    machine_id: int
+    reason: str = "Machine revoked"
+
+
+@dataclass(frozen=True)
+class EndUser:
+    user_id: int
+    reason: str = "Account disabled"
+
+
+@dataclass(frozen=True)
+class OpenStream:
+    machine_id: int
+    session: str
+    token: str
+
+
+@dataclass(frozen=True)
+class RetryVnc:
+    machine_id: int
+
+
+@dataclass(frozen=True)
+class StreamFailed:
+    machine_id: int
+    session: str
+    reason: str = ""
+
+
+Command = Union[EndSession, RevokeMachine, EndUser, OpenStream, RetryVnc, StreamFailed]
+
+#: The ``cmd`` of each command on the wire (unchanged since the bus carried raw dicts).
+COMMANDS = {"end": EndSession, "revoke": RevokeMachine, "end_user": EndUser, "open": OpenStream,
+            "vnc_retry": RetryVnc, "stream_failed": StreamFailed}
+_NAME_OF = {cls: name for name, cls in COMMANDS.items()}
+#: Fields that are identifiers (bounded tighter than free text).
+_IDS = frozenset({"session", "token"})
+
+
+def encode(command: Command) -> bytes:
+    """The bytes of one pub/sub message carrying ``command``."""
+    try:
+        name = _NAME_OF[type(command)]
+    except KeyError:
+        raise NodeBusError(f"not a node command: {command!r}") from None
+    return json.dumps({"cmd": name, **asdict(command)}, separators=(",", ":")).encode()
+
+
+def decode(message: bytes | str) -> Command:
+    """The command in one pub/sub message, or ``NodeBusError``."""
+    if not isinstance(message, (bytes, bytearray, str)):
+        raise NodeBusError("node message is not bytes")
+    if len(message) > MAX_MESSAGE:
+        raise NodeBusError(f"node message larger than {MAX_MESSAGE} bytes")
+    try:
+        obj = json.loads(message)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise NodeBusError("node message is not JSON") from exc
+    if not isinstance(obj, dict):
+        raise NodeBusError("node message is not an object")
+    name = obj.get("cmd")
+    cls = COMMANDS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise NodeBusError(f"unknown node command {name!r}")
+    values = {}
+    for f in fields(cls):
+        if f.name not in obj:
+            if f.default is MISSING:
+                raise NodeBusError(f"{name}: field {f.name!r} missing")
+            continue
+        values[f.name] = _field(name, f.name, obj[f.name])
+    return cls(**values)
+
+
+def _field(command: str, field: str, value):
+    if field.endswith("_id"):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+            raise NodeBusError(f"{command}: field {field!r} must be a record id")
+        return value
+    if not isinstance(value, str):
+        raise NodeBusError(f"{command}: field {field!r} must be a string")
+    limit = MAX_ID if field in _IDS else MAX_TEXT
+    if len(value) > limit:
+        raise NodeBusError(f"{command}: field {field!r} longer than {limit}")
+    return value

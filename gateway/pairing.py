@@ -1,0 +1,201 @@
+"""Run one viewer session: authorise it, pair the viewer with its agent stream, relay, record.
+
+``ws.view`` calls ``authorise`` (in the request context: the login session,
+the Origin, the one-time ticket, the grant) and then ``Pairing.run``, which
+drives the session through the hub's lifecycle (``hub.State``):
+
+1. ask the machine's agent for a stream (*pending*); no agent: HTTP 409,
+   before the viewer's socket is taken;
+2. take the viewer's socket and wait up to ``stream_timeout`` for the
+   stream to attach (*attached*) — the pairing race: a stream that attaches
+   in the very instant the wait gives up is released, not leaked;
+3. write the history row (no row, no session: 1011 to the viewer) and the
+   live record, then relay (*relaying*) until either side closes, an admin
+   ends it, or a side falls silent;
+4. record the end (in SQL, or in the node's journal) while the hub still
+   holds the session, so no reaper takes it for a leftover (*done*);
+   count it in the metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gevent
+from flask import abort, current_app, request
+from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
+
+from agents.websocket import FramedWebSocket
+
+from . import handshake, sessions
+from .errors import AgentUnavailable
+from .extensions import db
+from .hub import Hub
+from .slots import SessionSlot
+from .models import Machine, User, machine_for_user
+from .relay import CLOSE_RESTART, RESTART_MESSAGE, Relay, RelayResult
+
+log = logging.getLogger("gateway.ws")
+
+#: Close codes (RFC 6455 §7.4: 4000-4999 are ours) of a viewer socket that got no session.
+CLOSE_UNAVAILABLE = 4004
+CLOSE_UNRECORDED = 1011
+
+
+@dataclass(frozen=True)
+class Viewing:
+    """An authorised request to view a machine in a session."""
+
+    session: str
+    user: User
+    machine: Machine
+    client_ip: str
+    #: Their ids, read while the rows are loaded: the relay runs for hours with no
+    #: database session, where the rows' attributes can no longer be read.
+    user_id: int
+    machine_id: int
+
+
+def authorise(hs: handshake.Handshake) -> Viewing:
+    """The session this request may view, or an HTTP refusal (``abort``), counted by cause.
+
+    The ticket comes as the subprotocol ``ponte.ticket.<ticket>`` (never in a
+    URL a proxy logs). ``?ticket=`` still works for clients older than that
+    (``agents forward`` installed on people's PCs upgrades on its own
+    schedule): it is one-time, 30 s and bound to the cookie's user, and a
+    proxy logs a WebSocket request when it ends, long after its ticket was used.
+    """
+    if not _origin_allowed():
+        refuse(403, "origin", "This page's origin may not open sessions here.")
+    if not current_user.is_authenticated:
+        refuse(401, "anonymous", "Log in first.")
+    ticket = sessions.live().consume_ticket(hs.ticket or request.args.get("ticket", ""))
+    if ticket is None:
+        refuse(403, "ticket", "This ticket is unknown, used or expired. Open the PC again from the portal.")
+    if ticket.user_id != current_user.id:
+        refuse(403, "ticket_owner", "This ticket belongs to someone else.")
+    machine = machine_for_user(current_user, ticket.machine_id)
+    if machine is None:
+        refuse(403, "grant", "You may not open this PC.")
+    user = current_user._get_current_object()
+    return Viewing(ticket.session, user, machine, request.remote_addr or "", user.id, machine.id)
+
+
+def refuse(status: int, why: str, message: str):
+    """Answer the viewer's request with HTTP ``status`` (its socket not taken yet)."""
+    current_app.extensions["ponte.metrics"].session_refused.labels(why).inc()
+    log.info("viewer socket refused (%s) from %s: %s", why, request.remote_addr, message)
+    abort(status, message)
+
+
+def _origin_allowed() -> bool:
+    """The Origin is exactly one we serve (``handshake.origin``: normalised, compared whole)."""
+    origin = handshake.origin(request.headers.get("Origin", ""))
+    if origin is None:
+        return False
+    settings = current_app.config["PONTE"]
+    allowed = {handshake.origin_of_url(url) for url in (settings.public_origin, *settings.allowed_origins)}
+    # Same scheme and host as the request: what a browser sends for a page we served.
+    allowed.add(handshake.origin_of_url(f"{request.scheme}://{request.host}"))
+    return origin in allowed
+
+
+class Pairing:
+    """Runs authorised sessions on this node: one object per node, ``run`` once per session."""
+
+    def __init__(self, hub: Hub, settings, metrics):
+        self.hub = hub
+        self.settings = settings
+        self.metrics = metrics
+
+    def run(self, viewing: Viewing, accept: Callable[[], FramedWebSocket]) -> None:
+        """Run ``viewing`` to its end; ``accept()`` takes the viewer's socket (once the agent was asked)."""
+        try:
+            slot = self.hub.request_stream(viewing.machine_id, viewing.session)
+        except AgentUnavailable:
+            refuse(409, "offline", "The PC is offline: its Ponte agent is not connected.")
+        viewer = accept()
+        stream = self._wait_for_stream(slot, viewer)
+        if stream is None:
+            return
+        agent_ws, released = stream
+        live_fields = self._start_record(viewing, agent_ws, released, viewer)
+        if live_fields is None:
+            return
+        self.metrics.sessions_started.inc()
+        db.session.remove()  # no database connection held for the hours a session lasts
+        result = self._relay(viewing, slot, viewer, agent_ws, released, live_fields)
+        self.metrics.session_ended(result.reason, result.to_viewer, result.from_viewer)
+        log.info("session %s ended: %s (%d bytes to viewer, %d from)", viewing.session,
+                 result.reason, result.to_viewer, result.from_viewer)
+
+    def _wait_for_stream(self, slot: SessionSlot, viewer: FramedWebSocket):
+        """The attached stream ``(ws, released)``, or ``None`` with the viewer told why."""
+        try:
+            return slot.result.get(timeout=self.settings.stream_timeout)
+        except gevent.Timeout:
+            self.hub.session_done(slot.session)
+            if slot.result.ready() and slot.result.successful():
+                # Attached in the same instant we gave up (no yield between the two
+                # paths, so this check is exact): release the stream's greenlet.
+                late_ws, late_released = slot.result.get()
+                late_ws.close_with(1000, "The viewer gave up waiting")
+                late_released.set()
+            viewer.close_with(CLOSE_UNAVAILABLE, "The PC did not answer in time")
+        except AgentUnavailable as exc:
+            if self.hub.draining:
+                viewer.close_with(CLOSE_RESTART, RESTART_MESSAGE)
+            else:
+                viewer.close_with(CLOSE_UNAVAILABLE, f"The PC could not start the session: {exc}")
+        return None
+
+    def _start_record(self, viewing: Viewing, agent_ws, released, viewer) -> dict | None:
+        """The session's live fields once its history row is written; ``None`` if SQL refused it."""
+        try:
+            return sessions.started(viewing.session, viewing.user, viewing.machine, viewing.client_ip,
+                                    self.settings.node_id)
+        except SQLAlchemyError as exc:
+            # No history row, no session: every session that runs is on record.
+            log.warning("session %s not started: SQL did not take its record: %s", viewing.session, exc)
+            self.hub.session_done(viewing.session)
+            agent_ws.close_with(1000, "Session not started")
+            released.set()
+            viewer.close_with(CLOSE_UNRECORDED, "The gateway cannot record sessions right now. "
+                              "Try again in a moment.")
+            db.session.remove()
+            return None
+
+    def _relay(self, viewing: Viewing, slot: SessionSlot, viewer, agent_ws, released,
+               live_fields: dict) -> RelayResult:
+        """Relay until the session ends, then record its end (and only then forget it)."""
+        hub, session = self.hub, viewing.session
+        live = hub.live
+
+        def progress(up: int, down: int) -> None:
+            if not live.session_bytes(session, up, down):
+                hub.request_reassert()  # Redis lost our records: write them back whole
+
+        relay = Relay(session, viewer, agent_ws, machine_id=viewing.machine_id, user_id=viewing.user_id,
+                      on_progress=progress, ping_interval=self.settings.stream_ping_interval,
+                      live_fields=live_fields, fair_share=hub.fair_share)
+        hub.relay_started(slot, relay)
+        try:
+            try:
+                result = relay.run()
+            finally:
+                released.set()
+            failure = slot.failure
+            if failure is not None:
+                result = dataclasses.replace(result, reason=f"The PC could not start the session: {failure}")
+            # Recorded while the hub still holds the session: a reaper never takes it for a leftover.
+            sessions.finish(sessions.end_record(
+                session, live_fields, to_viewer=result.to_viewer, from_viewer=result.from_viewer,
+                reason=result.reason, ended_by=sessions.ENDED_BY_PC if failure is not None else ""))
+        finally:
+            hub.session_done(session)
+            db.session.remove()
+        return result
