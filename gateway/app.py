@@ -95,6 +95,10 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
     from . import agent_download  # the agent's .pyz and the enrol page's install lines
 
     app.register_blueprint(agent_download.bp)
+    from .signin import admin_views as signin_admin, views as signin_views  # company sign-in, onboarding
+
+    app.register_blueprint(signin_views.bp)
+    app.register_blueprint(signin_admin.bp)
     _register_errors(app)
 
     _prepare_schema(app)

@@ -75,13 +75,16 @@ ROUTES: dict[str, Route] = {
         "sessions", "history", "history_csv", "audit", "audit_csv", "tokens", "token_create", "token_revoke")},
     # ending a session that has just ended is not an error: the page says so
     "admin.session_end": Route(ADMIN, missing=frozenset({"allowed"})),
+    # company sign-in and onboarding (gateway/signin/): one-time links, "forgot password"
+    "signin.set_password": Route(PUBLIC), "signin.forgot": Route(PUBLIC),
+    **{f"signin_admin.{name}": A for name in ("invite", "user_link", "user_method")},
 }
 
 #: URL variables and the kind of object they name.
 ARGUMENTS = {"machine": "machine", "machine_id": "machine", "user": "user", "user_id": "user",
              "group": "group", "group_id": "group", "session": "session", "session_id": "session",
-             "token": "token", "token_id": "token", "filename": "file"}
-FILES = {"portal.assets": "style.css", "portal.novnc": "core/rfb.js"}
+             "token": "token", "token_id": "token", "filename": "file", "link": "file"}
+FILES = {"portal.assets": "style.css", "portal.novnc": "core/rfb.js", "signin.set_password": "no-such-link"}
 MISSING = {"machine": "999999", "user": "999999", "group": "999999", "token": "999999", "session": session_ref("no-such-session")}
 
 ACTORS = ("anonymous", "emp", "other", "admin", "disabled")

@@ -31,3 +31,13 @@ def make_app(tmp_path, redis_server, prefix):
         app.config["TESTING"] = True
         return app
     return make
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) for this test; ``smtp.mailbox.wait()`` reads what arrived."""
+    from tests.support.smtp import SMTPServer
+
+    server = SMTPServer().start()
+    yield server
+    server.stop()
