@@ -95,10 +95,11 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
     from . import agent_download  # the agent's .pyz and the enrol page's install lines
 
     app.register_blueprint(agent_download.bp)
-    from .signin import admin_views as signin_admin, views as signin_views  # company sign-in, onboarding
+    from .signin import admin_views as signin_admin, oidc as signin_oidc, views as signin_views  # issue 12
 
     app.register_blueprint(signin_views.bp)
     app.register_blueprint(signin_admin.bp)
+    app.register_blueprint(signin_oidc.bp)
     _register_errors(app)
 
     _prepare_schema(app)

@@ -77,6 +77,7 @@ ROUTES: dict[str, Route] = {
     "admin.session_end": Route(ADMIN, missing=frozenset({"allowed"})),
     # company sign-in and onboarding (gateway/signin/): one-time links, "forgot password"
     "signin.set_password": Route(PUBLIC), "signin.forgot": Route(PUBLIC),
+    "signin_oidc.start": Route(PUBLIC), "signin_oidc.callback": Route(PUBLIC),
     **{f"signin_admin.{name}": A for name in ("invite", "user_link", "user_method")},
 }
 
