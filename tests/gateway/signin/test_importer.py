@@ -1,0 +1,77 @@
+"""Bulk import from CSV with ``python -m gateway user import FILE``: dry run, rejected rows
+line by line, then people with their groups, PCs and a one-time link each."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+from click.testing import CliRunner
+
+from gateway.cli import main
+
+CSV = """name,display name,email,groups,PCs
+anna,Anna Alba,anna@example.org,sales;staff,desk-1
+boss,Already There,boss@example.org,,
+bad@,x,not-an-email,,
+carl,Carl Cole,carl@example.org,staff,no-such-pc
+dora,Dora Dune,,staff,
+dora,Dora Again,,,
+"""
+
+
+@pytest.fixture
+def cli(tmp_path, redis_server, prefix, monkeypatch):
+    monkeypatch.delenv("PONTE_CONFIG", raising=False)
+    env = {"PONTE_INSTANCE_PATH": str(tmp_path / "cli"), "REDIS_URL": redis_server, "PONTE_REDIS_PREFIX": prefix,
+           "PONTE_NEW_PASSWORD": "clipassword1"}
+    runner = CliRunner()
+
+    def run(*args, ok=True):
+        result = runner.invoke(main, list(args), env=env, catch_exceptions=False)
+        assert (result.exit_code == 0) == ok, result.output
+        return result.output
+    return run
+
+
+def test_import_dry_run_then_for_real(cli, tmp_path, redis_server, prefix):
+    cli("user", "add", "boss", "--admin")
+    cli("machine", "add", "desk-1")
+    path = tmp_path / "people.csv"
+    path.write_text(CSV)
+    preview = cli("user", "import", str(path), "--dry-run")
+    assert "would add anna groups=sales;staff pcs=desk-1" in preview
+    assert "would add dora groups=staff" in preview
+    assert "would create group sales" in preview and "would create group staff" in preview
+    assert "line 3: rejected: user boss exists already" in preview
+    assert "line 4: rejected: 'not-an-email' is not an email address" in preview
+    assert "line 5: rejected: no PC named no-such-pc" in preview
+    assert "line 7: rejected: dora appears twice in the file" in preview
+    assert "2 to add, 4 rejected (dry run: nothing changed)" in preview
+    assert "anna" not in cli("user", "list")
+
+    out = cli("user", "import", str(path))
+    links = dict(re.findall(r"^(\w+)\t(http://\S+/invite/\S+)$", out, re.M))
+    assert set(links) == {"anna", "dora"} and "2 added, 4 rejected" in out
+    listing = cli("user", "list")
+    assert "\tanna\t" in listing and "\tdora\t" in listing and "carl" not in listing
+
+    from gateway import create_app
+    from gateway.machines import get_user
+    from gateway.models import granted_machines
+
+    app = create_app({"instance_path": str(tmp_path / "cli"), "redis_url": redis_server, "redis_prefix": prefix})
+    with app.app_context():
+        anna = get_user("anna")
+        assert [g.name for g in anna.groups] == ["sales", "staff"] and anna.password_hash == ""
+        assert [m.name for m in granted_machines(anna)] == ["desk-1"] and anna.email == "anna@example.org"
+    page = app.test_client().get(urlsplit(links["anna"]).path)
+    assert "Your user name is <strong>anna</strong>" in page.get_data(as_text=True)
+
+
+def test_not_a_people_csv(cli, tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("who,what\nanna,1\n")
+    assert "The first line must be the columns" in cli("user", "import", str(path), ok=False)
+
