@@ -54,3 +54,24 @@ class OIDCProvider:
 
     def stop(self) -> None:
         stop_process(self.proc)
+
+
+def start_company(workdir: Path, redis_url: str, **env: str):
+    """A provider, and a gateway process (``python -m gateway serve``) that trusts it.
+
+    Returns ``(provider, gateway)``; the caller stops both. ``env``: more ``PONTE_*`` settings.
+    """
+    from . import Gateway
+
+    port = free_port()
+    provider = OIDCProvider.start(workdir / "idp", f"http://127.0.0.1:{port}/login/oidc/callback")
+    settings = {f"PONTE_{k.upper()}": v if isinstance(v, str) else ",".join(v)
+                for k, v in provider.settings().items()}
+    gateway = Gateway(workdir / "gw", port, redis_url,
+                      extra_env={**settings, "PONTE_REDIS_PREFIX": f"oidc{port}:", **env})
+    try:
+        gateway.start()
+    except Exception:
+        provider.stop()
+        raise
+    return provider, gateway

@@ -14,8 +14,7 @@ import pytest
 import requests
 
 from gateway import create_app
-from tests.support import Gateway, free_port
-from tests.support.oidc_provider import OIDCProvider, installed
+from tests.support.oidc_provider import OIDCProvider, installed, start_company
 
 pytestmark = pytest.mark.skipif(not installed(), reason="node or tests/support/oidc/node_modules missing "
                                                         "(npm ci in tests/support/oidc)")
@@ -23,13 +22,8 @@ pytestmark = pytest.mark.skipif(not installed(), reason="node or tests/support/o
 
 @pytest.fixture
 def company(tmp_path, redis_server):
-    """A provider and a gateway that trusts it (users created just in time)."""
-    port = free_port()
-    provider = OIDCProvider.start(tmp_path / "idp", f"http://127.0.0.1:{port}/login/oidc/callback")
-    env = {f"PONTE_{k.upper()}": v if isinstance(v, str) else ",".join(v) for k, v in provider.settings().items()}
-    gw = Gateway(tmp_path / "gw", port, redis_server,
-                 extra_env={**env, "PONTE_REDIS_PREFIX": f"oidc{port}:", "PONTE_OIDC_CREATE_USERS": "1"})
-    gw.start()
+    """A provider and a gateway that trusts it (people created just in time)."""
+    provider, gw = start_company(tmp_path, redis_server, PONTE_OIDC_CREATE_USERS="1")
     yield provider, gw
     gw.stop()
     provider.stop()
