@@ -16,6 +16,7 @@ ordinary one (``auth._start_login``): same cookie, epoch, lifetimes, revocation.
 from __future__ import annotations
 
 import logging
+import time
 
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.flask_client import OAuth
@@ -25,7 +26,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, sessi
 from flask_login import current_user
 
 from .. import machines as ops
-from ..auth import _start_login, client_ip, ip_key, safe_next
+from ..auth import AUTH_AT, CLOCK_SKEW, _start_login, client_ip, ip_key, safe_next
 from ..extensions import db, limiter
 from ..headers import external_url
 from ..models import audit, find_user
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("signin_oidc", __name__, url_prefix="/login/oidc")
 NEXT = "ponte_oidc_next"
+CONFIRM = "ponte_oidc_confirm"   # a logged-in person confirming who they are (/reauth)
 REFUSED = "Company sign-in did not work. Try again, or ask your admin."
 
 
@@ -63,11 +65,18 @@ def start():
     client = _client()
     if client is None:
         abort(404)
-    if current_user.is_authenticated:
-        return redirect(url_for("portal.index"))
     session[NEXT] = safe_next(request.args.get("next"))
     base = external_url(current_app.config["PONTE"])
-    return client.authorize_redirect(base + url_for("signin_oidc.callback"))
+    redirect_uri = base + url_for("signin_oidc.callback")
+    if current_user.is_authenticated:
+        if request.args.get("confirm") != "1" or current_user.signin_method != "oidc":
+            return redirect(url_for("portal.index"))
+        # The recent-login rule (/reauth): the provider must ask for the person's credentials
+        # again now (max_age=0, OpenID Connect Core §3.1.2.1), not reuse its own session.
+        session[CONFIRM] = {"user": current_user.id, "at": time.time()}
+        return client.authorize_redirect(redirect_uri, prompt="login", max_age=0)
+    session.pop(CONFIRM, None)
+    return client.authorize_redirect(redirect_uri)
 
 
 @bp.get("/callback")
@@ -87,6 +96,9 @@ def callback():
         return redirect(url_for("auth.login"))
     claims = token.get("userinfo") or {}
     name = str(claims.get(settings.oidc_username_claim) or "").strip()
+    confirm = session.pop(CONFIRM, None)
+    if confirm is not None and current_user.is_authenticated:
+        return _confirmed(confirm, claims, name)
     user = find_user(name) if name else None
     if user is None and name and settings.oidc_create_users:
         try:
@@ -113,3 +125,19 @@ def callback():
     audit("login", actor=user.name, ip=client_ip(), detail="oidc")
     db.session.commit()
     return redirect(safe_next(target))
+
+
+def _confirmed(confirm: dict, claims: dict, name: str):
+    """The end of a /reauth through the provider: the same person, authenticated just now."""
+    auth_time = claims.get("auth_time")
+    fresh = isinstance(auth_time, (int, float)) and auth_time >= float(confirm.get("at", 0)) - CLOCK_SKEW
+    if confirm.get("user") != current_user.id or name != current_user.name or not fresh:
+        audit("reauth_failed", actor=current_user.name, ip=client_ip(),
+              detail=f"oidc: {'not a fresh sign-in' if not fresh else 'another account: ' + name[:64]}")
+        db.session.commit()
+        flash("That was not a fresh sign-in as you. Try again.", "error")
+        return redirect(url_for("auth.reauth", next=session.get(NEXT)))
+    session[AUTH_AT] = time.time()
+    audit("reauth", actor=current_user.name, ip=client_ip(), detail="oidc")
+    db.session.commit()
+    return redirect(safe_next(session.get(NEXT)))

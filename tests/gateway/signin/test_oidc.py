@@ -35,12 +35,14 @@ def _form(html: str) -> tuple[str, dict]:
     return action, fields
 
 
-def sign_in(gw: Gateway, provider: OIDCProvider, name: str) -> requests.Session:
-    """Press the button, sign in and consent at the provider, come back; the session ends on the portal."""
-    web = requests.Session()
-    login = web.get(gw.url + "/login", timeout=10).text
-    assert "Sign in with Example Corp" in login
-    page = web.get(gw.url + "/login/oidc", timeout=10)
+def sign_in(gw, provider: OIDCProvider, name: str, web: requests.Session | None = None,
+            start: str = "/login/oidc") -> requests.Session:
+    """Press the button, sign in and consent at the provider, come back (``web.last``: the last page)."""
+    if web is None:
+        web = requests.Session()
+        login = web.get(gw.url + "/login", timeout=10).text
+        assert "Sign in with Example Corp" in login
+    page = web.get(gw.url + start, timeout=10)
     assert page.url.startswith(provider.issuer + "/interaction/")
     action, fields = _form(page.text)
     page = web.post(urljoin(page.url, action), data={**fields, "login": name, "password": "any"}, timeout=10)
@@ -94,3 +96,20 @@ def test_oidc_is_off_without_an_issuer(tmp_path, redis_server):
     client = app.test_client()
     assert client.get("/login/oidc").status_code == 404
     assert "Sign in with" not in client.get("/login").get_data(as_text=True)
+
+
+def test_admin_confirms_through_the_provider(company):
+    """/reauth for a person without a password here: the provider must sign them in afresh."""
+    provider, gw = company
+    gw.cli("user", "add", "carol", "--admin", input="carolpass-12\n")
+    gw.cli("user", "signin", "carol", "oidc")
+    web = sign_in(gw, provider, "carol")
+    reauth = web.get(gw.url + "/reauth?next=/admin/", timeout=10).text
+    assert "Confirm with Example Corp" in reauth
+    sign_in(gw, provider, "carol", web=web, start="/login/oidc?confirm=1&next=/admin/")
+    assert web.last.url == gw.url + "/admin/", web.last.url
+    token = gw.cli("user", "token", "carol").strip()
+    events = requests.get(gw.url + "/api/v1/audit", headers={"Authorization": f"Bearer {token}"},
+                          timeout=10).json()
+    rows = events.get("events") or events.get("audit") or []
+    assert any(e["action"] == "reauth" and e["detail"] == "oidc" and e["actor"] == "carol" for e in rows), rows
