@@ -3,19 +3,21 @@
 Guarded exactly like the admin console (``admin._guard``: an admin whose password,
 or company sign-in, is recent). Invite a person (no password: a one-time link, shown
 to copy and emailed when SMTP is configured), give anyone a new link, and choose how
-each person signs in (local / LDAP / OpenID).
+each person signs in (local / LDAP / OpenID), and import people from CSV.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from .. import machines as ops
 from ..admin import _guard
 from ..auth import actor, client_ip
 from ..extensions import db
 from ..models import SIGNIN_METHODS, User
-from . import invitations, mail
+from .errors import ImportRefused
+from . import importer, invitations, mail
 from .accounts import METHOD_LABELS, add_invited_user, set_signin_method
 
 bp = Blueprint("signin_admin", __name__, url_prefix="/admin/signin")
@@ -83,3 +85,29 @@ def user_method(user_id: int):
             flash(f"{user.name} now signs in with: {METHOD_LABELS[user.signin_method]}. "
                   f"Their logins have ended.", "ok")
     return redirect(url_for("admin.user", user_id=user.id))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_people():
+    """CSV of people: upload, see what would change (nothing changes yet), then import."""
+    if request.method == "GET":
+        return render_template("signin/import.html", columns=importer.COLUMNS)
+    upload = request.files.get("file")
+    text = upload.read().decode("utf-8-sig", "replace") if upload and upload.filename else \
+        request.form.get("csv", "")
+    try:
+        result = importer.plan(text)
+    except ImportRefused as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("signin_admin.import_people"))
+    if request.form.get("confirm") != "1" or not result.accepted:
+        return render_template("signin/import_preview.html", result=result, csv=text)
+    try:
+        made = importer.apply(result, **_who())
+    except ops.AdminError as exc:   # a row made meanwhile by another admin: nothing more is imported
+        flash(f"Import stopped: {exc}", "error")
+        return redirect(url_for("admin.users"))
+    rows = [(name, invitations.link(token),
+             invitations.send_link(db.session.scalar(select(User).where(User.name == name)), token))
+            for name, token in made]
+    return render_template("signin/import_done.html", rows=rows, rejected=result.rejected)

@@ -78,7 +78,7 @@ ROUTES: dict[str, Route] = {
     # company sign-in and onboarding (gateway/signin/): one-time links, "forgot password"
     "signin.set_password": Route(PUBLIC), "signin.forgot": Route(PUBLIC),
     "signin_oidc.start": Route(PUBLIC), "signin_oidc.callback": Route(PUBLIC),
-    **{f"signin_admin.{name}": A for name in ("invite", "user_link", "user_method")},
+    **{f"signin_admin.{name}": A for name in ("invite", "user_link", "user_method", "import_people")},
 }
 
 #: URL variables and the kind of object they name.

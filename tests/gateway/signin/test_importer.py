@@ -75,3 +75,37 @@ def test_not_a_people_csv(cli, tmp_path):
     path.write_text("who,what\nanna,1\n")
     assert "The first line must be the columns" in cli("user", "import", str(path), ok=False)
 
+
+
+def test_import_from_the_admin_page(make_app):
+    """Upload, preview (nothing changes), confirm; links for all, rejected rows by line."""
+    import io
+
+    from gateway import machines as ops
+    from tests.conftest import AuthActions
+
+    app = make_app()
+    with app.app_context():
+        ops.add_user("boss", "bosspass1", admin=True)
+        ops.add_machine("desk-1")
+    client = app.test_client()
+    auth = AuthActions(client)
+    assert auth.login("boss", "bosspass1").status_code == 302
+    assert "Import people from CSV" in client.get("/admin/users").get_data(as_text=True)
+    preview = client.post("/admin/signin/import", content_type="multipart/form-data",
+                          data={"csrf_token": auth.csrf, "file": (io.BytesIO(CSV.encode()), "people.csv")})
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and "2 to add" in html and "4 rejected" in html
+    assert "Line 3: user boss exists already" in html and "Line 5: no PC named no-such-pc" in html
+    with app.app_context():
+        from gateway.models import find_user
+        assert find_user("anna") is None                       # a preview changes nothing
+    done = client.post("/admin/signin/import", data={"csrf_token": auth.csrf, "confirm": "1", "csv": CSV})
+    html = done.get_data(as_text=True)
+    assert "2 people imported" in html
+    links = re.findall(r'value="(http://localhost/invite/[^"]+)"', html)
+    assert len(links) == 2
+    assert "Your user name is" in app.test_client().get(urlsplit(links[0]).path).get_data(as_text=True)
+    bad = client.post("/admin/signin/import", data={"csrf_token": auth.csrf, "csv": "nope"})
+    assert bad.status_code == 302
+    assert "The first line must be the columns" in client.get("/admin/signin/import").get_data(as_text=True)
