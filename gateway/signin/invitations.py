@@ -73,8 +73,11 @@ def redeem(token: str, password: str, *, ip: str = "") -> User:
     return user
 
 
-def send_link(user: User, token: str, purpose: str = INVITE) -> bool:
-    """Email the link to ``user`` when SMTP is configured and they have an address; True if sent."""
+def send_link(user: User, token: str, purpose: str = INVITE, *, wait: bool = True) -> bool:
+    """Email the link to ``user`` when SMTP is configured and they have an address; True if sent.
+
+    ``wait=False`` (the "forgot password" answer): hand it over in the background and
+    return True, so the answer takes as long whether or not the account exists."""
     settings = current_app.config["PONTE"]
     if not mail.configured(settings) or not user.email:
         return False
@@ -89,6 +92,9 @@ def send_link(user: User, token: str, purpose: str = INVITE) -> bool:
         body = (f"Hello {user.display_name or user.name},\n\nsomeone asked to reset the password of {user.name} "
                 f"on Ponte.\nIf it was you, choose a new one here (the link works once, for {hours} hours):\n\n"
                 f"{url}\n\nIf it was not you, ignore this message: your password stays as it is.\n")
+    if not wait:
+        mail.send_later(settings, user.email, subject, body)
+        return True
     try:
         mail.send(settings, user.email, subject, body)
     except MailError as exc:

@@ -8,13 +8,17 @@ threadpool (``offloop``), bounded by ``smtp_timeout``.
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
 
 from ..config import GatewaySettings
+from ..loop import cooperative
 from .errors import MailError
 from .offloop import off_loop
+
+log = logging.getLogger(__name__)
 
 
 def configured(settings: GatewaySettings) -> bool:
@@ -30,6 +34,23 @@ def send(settings: GatewaySettings, to: str, subject: str, body: str) -> None:
         off_loop(_deliver, settings, message)
     except (smtplib.SMTPException, OSError) as exc:
         raise MailError(f"mail to {to} via {settings.smtp_host}: {exc}") from exc
+
+
+def send_later(settings: GatewaySettings, to: str, subject: str, body: str) -> None:
+    """``send`` without waiting for the server, under ``serve`` (a greenlet; failures are logged):
+    how long the answer takes must not tell whether a message went out. Elsewhere, ``send``."""
+    if not cooperative():
+        return _send_logged(settings, to, subject, body)
+    import gevent
+
+    gevent.spawn(_send_logged, settings, to, subject, body)
+
+
+def _send_logged(settings: GatewaySettings, to: str, subject: str, body: str) -> None:
+    try:
+        send(settings, to, subject, body)
+    except MailError as exc:
+        log.warning("%s", exc)
 
 
 def _deliver(settings: GatewaySettings, message: EmailMessage) -> None:

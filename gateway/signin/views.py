@@ -62,7 +62,7 @@ def forgot():
         user = _account(typed)
         if user is not None and not user.disabled and user.signin_method == "local" and user.email:
             token = invitations.issue(user, invitations.RESET, actor=user.name, ip=client_ip())
-            invitations.send_link(user, token, invitations.RESET)
+            invitations.send_link(user, token, invitations.RESET, wait=False)
         else:
             audit("reset_refused", ip=client_ip(), target=typed[:128],
                   detail="unknown, disabled, without email or not a local account")

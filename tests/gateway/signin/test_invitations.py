@@ -169,3 +169,28 @@ def test_forgot_password_never_tells_who_exists(make_app, smtp):
         assert db.session.scalar(select(User).where(User.name == "emp")).disabled
     time.sleep(0.3)
     assert len(smtp.mailbox.messages) == 2
+
+
+def test_forgot_password_on_a_gevent_server(gateway_factory, smtp):
+    """Under ``serve`` the reset mail leaves in the background (smtplib in gevent's threadpool)
+    and still arrives."""
+    import requests
+
+    env = {f"PONTE_{k.upper()}": str(v) for k, v in smtp.settings().items()}
+    gw = gateway_factory(**env)
+    gw.add_user("emp", "emppass12")
+    from gateway import create_app
+
+    app = create_app({"instance_path": str(gw.instance), "redis_url": gw.redis_url,
+                      "redis_prefix": gw.extra_env["PONTE_REDIS_PREFIX"]})
+    with app.app_context():
+        ops.get_user("emp").email = "emp@example.org"
+        db.session.commit()
+    web = requests.Session()
+    page = web.get(gw.url + "/forgot", timeout=10).text
+    resp = web.post(gw.url + "/forgot", data={"csrf_token": csrf_from(page), "name": "emp"}, timeout=10)
+    assert resp.status_code == 200 and FORGOT_ANSWER in resp.text
+    (recipients, message), = smtp.mailbox.wait()
+    assert recipients == ("emp@example.org",)
+    link = re.search(r"(/invite/[A-Za-z0-9_-]+)", message.get_content()).group(1)
+    assert "Choose a new password" in web.get(gw.url + link, timeout=10).text
