@@ -153,6 +153,8 @@ class GatewaySettings:
     smtp_password: str = ""
     smtp_from: str = ""
     smtp_timeout: float = DEFAULT_SMTP_TIMEOUT
+    #: CA bundle that signed the SMTP server's certificate (empty: the system's).
+    smtp_ca_file: str = ""
     #: Lifetimes of one-time links: an invitation, and a "forgot password" reset.
     invitation_ttl: float = DEFAULT_INVITATION_TTL
     reset_ttl: float = DEFAULT_RESET_TTL

@@ -1,7 +1,7 @@
 """Outgoing mail (smtplib), for invitations and "forgot password" links.
 
 Off when ``smtp_host`` is empty. The connection is ``starttls`` (the default,
-verified against the system's CAs), ``ssl`` (SMTPS) or ``none`` (only for a relay
+verified against ``smtp_ca_file`` or the system's CAs), ``ssl`` (SMTPS) or ``none`` (only for a relay
 on the same machine). Sending blocks, so under ``serve`` it runs in gevent's
 threadpool (``offloop``), bounded by ``smtp_timeout``.
 """
@@ -54,7 +54,7 @@ def _send_logged(settings: GatewaySettings, to: str, subject: str, body: str) ->
 
 
 def _deliver(settings: GatewaySettings, message: EmailMessage) -> None:
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=settings.smtp_ca_file or None)
     if settings.smtp_security == "ssl":
         server = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout,
                                   context=context)

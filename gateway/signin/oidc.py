@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("signin_oidc", __name__, url_prefix="/login/oidc")
 NEXT = "ponte_oidc_next"
 CONFIRM = "ponte_oidc_confirm"   # a logged-in person confirming who they are (/reauth)
+PROVIDER_TIMEOUT = 10.0   # seconds for each request to the provider (discovery, keys, token)
 REFUSED = "Company sign-in did not work. Try again, or ask your admin."
 
 
@@ -54,7 +55,7 @@ def _client():
             "company", client_id=settings.oidc_client_id, client_secret=settings.oidc_client_secret or None,
             server_metadata_url=settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration",
             client_kwargs={"scope": " ".join(settings.oidc_scopes), "code_challenge_method": "S256",
-                           "timeout": 10})
+                           "default_timeout": PROVIDER_TIMEOUT})
         app.extensions["ponte.oidc"] = client
     return client
 

@@ -2,7 +2,7 @@
 
 The test's own server: a ``slapd.conf`` and an mdb database in a temp folder, loaded
 with ``slapadd`` before the start, listening on two free loopback ports (``ldap://``
-for StartTLS, ``ldaps://``) with a self-signed certificate for ``localhost`` and
+for StartTLS, ``ldaps://``) with a self-signed certificate (``selfsigned.py``) for ``localhost`` and
 ``127.0.0.1``, run in the foreground (``-d 0``) and stopped by PID.
 
 The directory (``dc=example,dc=org``): the service account ``cn=ponte-svc``; people
@@ -13,14 +13,13 @@ that one filter cannot tell apart.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import free_port, stop_process, wait_for
+from .selfsigned import write_self_signed
 
 BASE = "dc=example,dc=org"
 SERVICE_DN = f"cn=ponte-svc,{BASE}"
@@ -79,29 +78,6 @@ def _directory() -> str:
     return "".join(parts)
 
 
-def _self_signed(directory: Path) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .sign(key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    (directory / "cert.pem").write_bytes(cert.public_bytes(pem))
-    (directory / "key.pem").write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                                          serialization.NoEncryption()))
-
-
 @dataclass
 class Slapd:
     dir: Path
@@ -131,7 +107,7 @@ class Slapd:
         slapd = shutil.which("slapd") or "/usr/sbin/slapd"
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "db").mkdir()
-        _self_signed(directory)
+        write_self_signed(directory / "cert.pem", directory / "key.pem")
         conf = directory / "slapd.conf"
         conf.write_text(CONF.format(dir=directory, base=BASE, modules=MODULES))
         (directory / "directory.ldif").write_text(_directory())

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import email
 import email.policy
+import ssl
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
 from . import free_port, wait_for
+from .selfsigned import write_self_signed
 
 
 @dataclass
@@ -33,10 +36,22 @@ class Mailbox:
 
 
 class SMTPServer:
-    def __init__(self):
+    """``tls_dir``: speak STARTTLS (and insist on it) with a self-signed certificate made there."""
+
+    def __init__(self, tls_dir: Path | None = None):
         self.mailbox = Mailbox()
         self.port = free_port()
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        self.ca_file = ""
+        kwargs = {}
+        if tls_dir is not None:
+            tls_dir.mkdir(parents=True, exist_ok=True)
+            cert, key = tls_dir / "smtp-cert.pem", tls_dir / "smtp-key.pem"
+            write_self_signed(cert, key)
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(cert, key)
+            kwargs = {"tls_context": context, "require_starttls": True}
+            self.ca_file = str(cert)
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **kwargs)
 
     def start(self) -> SMTPServer:
         self.controller.start()
@@ -46,5 +61,7 @@ class SMTPServer:
         self.controller.stop()
 
     def settings(self) -> dict:
-        return {"smtp_host": "127.0.0.1", "smtp_port": self.port, "smtp_security": "none",
-                "smtp_from": "ponte@example.org", "smtp_timeout": 5.0}
+        security = {"smtp_security": "starttls", "smtp_ca_file": self.ca_file} if self.ca_file else \
+            {"smtp_security": "none"}
+        return {"smtp_host": "127.0.0.1", "smtp_port": self.port, "smtp_from": "ponte@example.org",
+                "smtp_timeout": 5.0, **security}

@@ -194,3 +194,27 @@ def test_forgot_password_on_a_gevent_server(gateway_factory, smtp):
     assert recipients == ("emp@example.org",)
     link = re.search(r"(/invite/[A-Za-z0-9_-]+)", message.get_content()).group(1)
     assert "Choose a new password" in web.get(gw.url + link, timeout=10).text
+
+
+def test_mail_over_starttls_is_verified(make_app, tmp_path):
+    """The default: STARTTLS, the server's certificate checked against smtp_ca_file."""
+    from gateway.signin import mail
+    from gateway.signin.errors import MailError
+    from tests.support.smtp import SMTPServer
+
+    server = SMTPServer(tls_dir=tmp_path / "tls").start()
+    try:
+        app = make_app(**server.settings())
+        settings = app.config["PONTE"]
+        mail.send(settings, "emp@example.org", "Hello", "over TLS")
+        (recipients, message), = server.mailbox.wait()
+        assert recipients == ("emp@example.org",) and message.get_content().strip() == "over TLS"
+        import dataclasses
+
+        with pytest.raises(MailError):   # the system's CAs do not know the test certificate
+            mail.send(dataclasses.replace(settings, smtp_ca_file=""), "emp@example.org", "Hello", "no")
+        with pytest.raises(MailError):   # the server insists on STARTTLS
+            mail.send(dataclasses.replace(settings, smtp_security="none"), "emp@example.org", "Hello", "no")
+        assert len(server.mailbox.messages) == 1
+    finally:
+        server.stop()

@@ -184,3 +184,14 @@ def test_directory_login_on_a_gevent_server(gateway_factory, slapd):
     assert web.json("GET", "/api/v1/me")["user"]["name"] == "bob"
     with pytest.raises(Exception, match="401|[Ww]rong"):
         WebClient(gw.url, "bob", "localpass-1")
+
+
+@pytest.mark.parametrize("control,disabled", [("512", False), ("514", True), ("66050", True), ("66048", False),
+                                              ("junk", False)])
+def test_active_directory_disabled_flag(tmp_path, control, disabled):
+    """AD's userAccountControl ACCOUNTDISABLE bit (0x2) refuses the account whatever the filter."""
+    from gateway.signin.ldap import _disabled
+
+    settings = load_settings(overrides={"instance_path": str(tmp_path / "s"), "ldap_disabled_filter": ""},
+                             environ={})
+    assert _disabled(settings, None, "cn=x", {"userAccountControl": control}) is disabled
