@@ -195,3 +195,12 @@ def test_active_directory_disabled_flag(tmp_path, control, disabled):
     settings = load_settings(overrides={"instance_path": str(tmp_path / "s"), "ldap_disabled_filter": ""},
                              environ={})
     assert _disabled(settings, None, "cn=x", {"userAccountControl": control}) is disabled
+
+
+def test_changing_the_signin_method_ends_logins(ldap_app):
+    client = ldap_app.test_client()
+    assert AuthActions(client).login("dave", "davepass12").status_code == 302
+    with ldap_app.app_context():
+        assert set_signin_method(ops.get_user("dave"), "ldap", actor="boss")
+    assert client.get("/").status_code == 302                      # that login is over
+    assert AuthActions(client).login("dave", "davepass12").status_code == 401   # no directory entry for dave
