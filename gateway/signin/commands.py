@@ -57,3 +57,24 @@ def user_import(ctx, file, dry_run):
             sent = invitations.send_link(find_user(name), token)
             click.echo(f"{name}\t{invitations.link(token)}" + ("\t(emailed)" if sent else ""))
         click.echo(f"{len(result.accepted)} added, {len(result.rejected)} rejected")
+
+
+@user.command("invite")
+@click.argument("name")
+@click.option("--email", default="", help="Where to send the link (when SMTP is configured).")
+@click.option("--display-name", default="")
+@click.option("--admin", is_flag=True)
+@pass_ctx
+def user_invite(ctx, name, email, display_name, admin):
+    """Add NAME without a password, or (an existing local account) make a new link; print the
+    one-time set-password link (emailed when SMTP is configured and there is an address)."""
+    from ..models import find_user
+    from . import invitations
+    from .accounts import add_invited_user
+
+    with ctx.app.app_context(), ctx.app.test_request_context(base_url=ctx.app.config["PONTE"].public_origin):
+        person = find_user(name) or _run(lambda: add_invited_user(name, email=email, display_name=display_name,
+                                                                  admin=admin))
+        token = _run(lambda: invitations.issue(person, invitations.INVITE))
+        sent = invitations.send_link(person, token)
+        click.echo(invitations.link(token) + (f"\t(emailed to {person.email})" if sent else ""))

@@ -109,3 +109,12 @@ def test_import_from_the_admin_page(make_app):
     bad = client.post("/admin/signin/import", data={"csrf_token": auth.csrf, "csv": "nope"})
     assert bad.status_code == 302
     assert "The first line must be the columns" in client.get("/admin/signin/import").get_data(as_text=True)
+
+
+def test_cli_invite_prints_a_one_time_link(cli):
+    first = cli("user", "invite", "zoe", "--email", "zoe@example.org").strip()
+    assert re.fullmatch(r"http://\S+/invite/[A-Za-z0-9_-]{40,}", first)
+    second = cli("user", "invite", "zoe").strip()          # an existing person: a new link replaces the old
+    assert second != first and "/invite/" in second
+    cli("user", "signin", "zoe", "ldap")
+    assert "no password to set here" in cli("user", "invite", "zoe", ok=False)
