@@ -21,7 +21,8 @@ from sqlalchemy import select
 
 from gateway import machines as ops
 from gateway.extensions import db
-from gateway.models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Machine, User, group_members)
+from gateway.models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Invitation, Machine, User,
+                            group_members)
 from tests.conftest import AuthActions, csrf_from
 from tests.gateway.conftest import PASSWORDS, add_live_session, session_ref
 
@@ -193,6 +194,8 @@ def _snapshot(app) -> dict:
             "group_grants": rows(select(GroupGrant.group_id, GroupGrant.machine_id)),
             "tokens": rows(select(ApiToken.id, ApiToken.user_id, ApiToken.revoked_at)),
             "codes": rows(select(EnrolmentCode.id, EnrolmentCode.used_at)),
+            "signin": rows(select(User.id, User.signin_method, User.email)),
+            "invitations": rows(select(Invitation.id, Invitation.user_id, Invitation.used_at)),
         }
 
 

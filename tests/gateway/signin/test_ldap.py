@@ -204,3 +204,16 @@ def test_changing_the_signin_method_ends_logins(ldap_app):
         assert set_signin_method(ops.get_user("dave"), "ldap", actor="boss")
     assert client.get("/").status_code == 302                      # that login is over
     assert AuthActions(client).login("dave", "davepass12").status_code == 401   # no directory entry for dave
+
+
+def test_directory_admin_confirms_with_the_directory_password(ldap_app):
+    """/reauth (admin changes after 30 minutes) asks the directory too, not a local hash."""
+    with ldap_app.app_context():
+        ops.set_admin(ops.get_user("alice"), True, actor="boss")
+    client = ldap_app.test_client()
+    auth = AuthActions(client)
+    assert auth.login("alice", PASSWORDS["alice"]).status_code == 302
+    wrong = client.post("/reauth", data={"csrf_token": auth.csrf, "password": "localpass-1"})
+    assert wrong.status_code == 401
+    right = client.post("/reauth", data={"csrf_token": auth.csrf, "password": PASSWORDS["alice"]})
+    assert right.status_code == 302
