@@ -113,3 +113,19 @@ def test_admin_confirms_through_the_provider(company):
                           timeout=10).json()
     rows = events.get("events") or events.get("audit") or []
     assert any(e["action"] == "reauth" and e["detail"] == "oidc" and e["actor"] == "carol" for e in rows), rows
+
+
+def test_the_authorisation_request_carries_pkce_state_and_nonce(company):
+    from urllib.parse import parse_qs, urlsplit
+
+    provider, gw = company
+    resp = requests.get(gw.url + "/login/oidc", allow_redirects=False, timeout=10)
+    assert resp.status_code == 302
+    url = urlsplit(resp.headers["Location"])
+    query = {k: v[0] for k, v in parse_qs(url.query).items()}
+    assert f"{url.scheme}://{url.netloc}" == provider.issuer
+    assert query["response_type"] == "code" and query["client_id"] == "ponte-test"
+    assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) >= 43
+    assert len(query["state"]) >= 20 and len(query["nonce"]) >= 20
+    assert query["redirect_uri"] == gw.url + "/login/oidc/callback"
+    assert set(query["scope"].split()) == {"openid", "email", "profile"}
