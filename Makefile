@@ -23,7 +23,14 @@ $(NOVNC): novnc_static/package-lock.json
 	cd novnc_static && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-deps: $(VENV)/.requirements $(NOVNC)
+# The OpenID provider the company sign-in tests start (tests/support/oidc).
+OIDC_IDP := tests/support/oidc/node_modules/.installed
+$(OIDC_IDP): tests/support/oidc/package-lock.json
+	@command -v npm >/dev/null || scripts/system-deps.sh demo
+	cd tests/support/oidc && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: $(VENV)/.requirements $(NOVNC) $(OIDC_IDP)
 
 system-deps-demo:
 	@scripts/system-deps.sh demo

@@ -91,9 +91,12 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
     from .factors import admin_views as _factor_admin, api_views as _factor_api  # noqa: F401
     from .factors import login as second_factor, views as _factor_views  # noqa: F401
 
+    from .signin import admin_views as signin_admin, oidc as signin_oidc, views as signin_views
+
     for blueprint in (auth.bp, portal.bp, admin.bp, api.bp, ws.bp, metrics.bp,
                       agent_download.bp,  # the agent's .pyz and the enrol page's install lines
-                      account.bp, second_factor.bp):  # own account page, second factors (issue 12)
+                      account.bp, second_factor.bp,  # own account page, second factors (issue 12)
+                      signin_views.bp, signin_admin.bp, signin_oidc.bp):  # company sign-in (issue 12)
         app.register_blueprint(blueprint)
     templating.init_app(app)
     _register_errors(app)

@@ -45,7 +45,7 @@ from . import ops
 from . import refs
 from .extensions import db, limiter, login_manager
 from .models import User, audit, find_user
-from .security import verify_password
+from .signin import password_check
 from .throttle import LoginThrottle
 
 bp = Blueprint("auth", __name__)
@@ -239,10 +239,10 @@ def login():
         if verdict.delay:
             gevent.sleep(verdict.delay)   # cooperative: the node serves everyone else meanwhile
         user = find_user(name)
-        stored = user.password_hash if user else None
+        check = password_check(user)   # local hash, or the company directory (gateway/signin)
         # No pooled database connection held while this login waits its turn to hash.
         db.session.rollback()
-        ok = verify_password(stored, form.password.data)
+        ok = check(form.password.data)
         if ok and user is not None and not user.disabled:
             from .factors.login import hold   # issue 12: a second factor, or its set-up, may come first
 
@@ -272,7 +272,7 @@ def reauth():
     form = ReauthForm()
     target = safe_next(request.args.get("next"), url_for("portal.index"))
     if form.validate_on_submit():
-        if verify_password(current_user.password_hash, form.password.data):
+        if password_check(current_user._get_current_object())(form.password.data):
             session[AUTH_AT] = time.time()
             audit("reauth", actor=current_user.name, ip=client_ip())
             db.session.commit()

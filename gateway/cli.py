@@ -268,3 +268,4 @@ def end(session, reason):
     if not ops.end_session(session, reason):
         raise click.ClickException(f"No live session {session}.")
     click.echo(f"session {session} ending")
+from .signin import commands as _signin_commands  # noqa: E402,F401  (user signin, invite, import)

@@ -45,6 +45,13 @@ DEFAULT_DATABASE_POOL_TIMEOUT = 5.0       # seconds a request waits for a free p
 DEFAULT_SENTINEL_SERVICE = "mymaster"
 DEFAULT_REQUEST_HEAD_TIMEOUT = 10.0
 DEFAULT_MAX_CONNECTIONS_PER_IP = 256
+DEFAULT_LDAP_USER_FILTER = "(&(objectClass=person)(uid={name}))"
+DEFAULT_LDAP_GROUP_FILTER = "(|(member={dn})(uniqueMember={dn}))"
+DEFAULT_LDAP_TIMEOUT = 5.0         # seconds: connect, and each answer of the directory
+DEFAULT_SMTP_PORT = 587
+DEFAULT_SMTP_TIMEOUT = 10.0
+DEFAULT_INVITATION_TTL = 7 * 24 * 3600.0   # seconds an invitation link works
+DEFAULT_RESET_TTL = 3600.0                 # seconds a "forgot password" link works
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,61 @@ class GatewaySettings:
     #: X-Forwarded-For/-Proto/-Host headers believed: client IPs in audit,
     #: rate limits and Origin checks depend on it.
     trusted_proxies: int = 0
+
+    # -- company sign-in, invitations, mail (gateway/signin/) -------------------------------------
+    #: LDAP / Active Directory: ``ldaps://host[:port]`` or ``ldap://host[:port]`` with
+    #: ``ldap_starttls`` (never a password in clear). Empty: LDAP sign-in is off.
+    ldap_url: str = ""
+    ldap_starttls: bool = False
+    #: CA bundle that signed the directory's certificate (empty: the system's).
+    ldap_ca_file: str = ""
+    #: The service account that searches for people (search, then bind as the person).
+    ldap_bind_dn: str = ""
+    ldap_bind_password: str = ""
+    ldap_user_base: str = ""
+    #: ``{name}`` is the typed user name, escaped (RFC 4515). AD: ``(sAMAccountName={name})``.
+    ldap_user_filter: str = DEFAULT_LDAP_USER_FILTER
+    ldap_group_base: str = ""
+    #: Groups whose members include the person (``{dn}``: their DN, escaped); AD's
+    #: ``memberOf`` on the person's entry is read as well.
+    ldap_group_filter: str = DEFAULT_LDAP_GROUP_FILTER
+    #: ``"<directory group DN or cn> => <Ponte group>"``: at each login the person's mapped
+    #: Ponte groups are made to match; groups not named here are left to the admin.
+    ldap_group_map: tuple[str, ...] = ()
+    #: An entry matching this filter is a disabled account (AD's userAccountControl bit is
+    #: always checked). OpenLDAP with ppolicy: ``(pwdAccountLockedTime=*)``.
+    ldap_disabled_filter: str = ""
+    ldap_timeout: float = DEFAULT_LDAP_TIMEOUT
+    #: Outgoing mail for invitations and "forgot password". Empty host: no mail, and no
+    #: "forgot password" (links are shown to the admin to hand over instead).
+    smtp_host: str = ""
+    smtp_port: int = DEFAULT_SMTP_PORT
+    #: ``starttls`` (port 587), ``ssl`` (465) or ``none`` (a relay on this machine only).
+    smtp_security: str = "starttls"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""
+    smtp_timeout: float = DEFAULT_SMTP_TIMEOUT
+    #: CA bundle that signed the SMTP server's certificate (empty: the system's).
+    smtp_ca_file: str = ""
+    #: Lifetimes of one-time links: an invitation, and a "forgot password" reset.
+    invitation_ttl: float = DEFAULT_INVITATION_TTL
+    reset_ttl: float = DEFAULT_RESET_TTL
+    #: OpenID Connect (Entra ID, Google Workspace, …): the issuer's URL (its
+    #: ``/.well-known/openid-configuration`` is read). Empty: OIDC sign-in is off.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: tuple[str, ...] = ("openid", "email", "profile")
+    #: The ID-token claim that is the Ponte user name.
+    oidc_username_claim: str = "preferred_username"
+    #: The claim listing the person's groups, and ``"<claim value> => <Ponte group>"`` entries.
+    oidc_groups_claim: str = "groups"
+    oidc_group_map: tuple[str, ...] = ()
+    #: Create people on their first sign-in (just in time); else only pre-created ones.
+    oidc_create_users: bool = False
+    #: The login page's button: "Sign in with <label>".
+    oidc_label: str = "your company account"
 
     @property
     def public_origin(self) -> str:
@@ -178,6 +240,25 @@ def _check(settings: GatewaySettings) -> None:
     for name in ("database_connect_timeout", "database_statement_timeout", "database_pool_timeout"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be more than 0 seconds")
+    _check_signin(settings)
+
+
+def _check_signin(settings: GatewaySettings) -> None:
+    """Company sign-in and mail settings (gateway/signin/)."""
+    if settings.ldap_url:
+        scheme = urlsplit(settings.ldap_url).scheme.lower()
+        if scheme not in ("ldap", "ldaps"):
+            raise ConfigError(f"ldap_url: {settings.ldap_url!r} is not ldap:// or ldaps://")
+        if scheme == "ldap" and not settings.ldap_starttls:
+            raise ConfigError("ldap_url is ldap:// without ldap_starttls: passwords would cross in clear")
+        if not settings.ldap_user_base:
+            raise ConfigError("ldap_user_base is needed with ldap_url")
+    if settings.smtp_security not in ("starttls", "ssl", "none"):
+        raise ConfigError("smtp_security must be starttls, ssl or none")
+    if settings.smtp_host and not settings.smtp_from:
+        raise ConfigError("smtp_from is needed with smtp_host")
+    if settings.oidc_issuer and not settings.oidc_client_id:
+        raise ConfigError("oidc_client_id is needed with oidc_issuer")
 
 
 def finish(settings: GatewaySettings) -> GatewaySettings:

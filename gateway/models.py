@@ -45,6 +45,11 @@ class User(UserMixin, db.Model):
     #: Copied into each login cookie; bumping it ends every login of this person at once
     #: (logout, password change, disable, "log out everywhere"): ``auth.load_user`` compares.
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: How this person signs in, chosen by the admin: ``local`` (password here), ``ldap``
+    #: (the directory checks the password) or ``oidc`` (the company's OpenID provider).
+    signin_method: Mapped[str] = mapped_column(String(16), default="local", server_default="local")
+    email: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    display_name: Mapped[str] = mapped_column(String(128), default="", server_default="")
 
     grants: Mapped[list[Grant]] = relationship(back_populates="user", cascade="all, delete-orphan")
     groups: Mapped[list[Group]] = relationship(secondary=group_members, back_populates="members",
@@ -335,3 +340,33 @@ class FactorPolicy(db.Model):
     updated_by: Mapped[str] = mapped_column(String(64), default="")
 
     groups: Mapped[list[Group]] = relationship(secondary=factor_policy_groups, order_by="Group.name")
+
+
+# -- company sign-in and onboarding (gateway/signin/) --------------------------------------------
+
+SIGNIN_METHODS = ("local", "ldap", "oidc")
+
+
+class Invitation(db.Model):
+    """A one-time set-password link: an invitation, or a "forgot password" reset.
+
+    Only the SHA-256 of its token is stored; it works until ``expires_at``, once.
+    """
+
+    __tablename__ = "invitations"
+    __table_args__ = _NO_REUSE
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))   # "invite" or "reset"
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    user: Mapped[User] = relationship()
+
+    @property
+    def usable(self) -> bool:
+        return self.used_at is None and self.expires_at > utcnow()

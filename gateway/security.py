@@ -92,7 +92,8 @@ def verify_password(stored: str | None, password: str) -> bool:
 
 def _verify(stored: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+        # An empty hash is a person without a password yet (an invitation not redeemed).
+        return _hasher.verify(stored or _DUMMY_HASH, password) and bool(stored)
     except (VerificationError, InvalidHashError):
         return False
 

@@ -20,7 +20,9 @@ if [[ "$want" == test ]]; then
         [redis-server]=redis-server [redis-sentinel]=redis-sentinel [psql]=postgresql-client
         [Xtightvnc]=tightvncserver
         # systemd-analyze verify checks the unit 'ponte-agent install' writes (tests/agents/test_service.py)
-        [systemd-analyze]=systemd)
+        [systemd-analyze]=systemd
+        # a real OpenLDAP directory for the LDAP sign-in tests (tests/support/slapd.py)
+        [slapd]=slapd [ldapwhoami]=ldap-utils)
 fi
 
 missing=()

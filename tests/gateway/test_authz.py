@@ -21,7 +21,8 @@ from sqlalchemy import select
 
 from gateway import ops
 from gateway.extensions import db
-from gateway.models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Machine, User, group_members)
+from gateway.models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Invitation, Machine, User,
+                            group_members)
 from tests.support.records import add_live_session, session_ref
 from tests.support.web import PASSWORDS, AuthActions, csrf_from
 
@@ -83,13 +84,17 @@ ROUTES: dict[str, Route] = {
     "admin.factor_policy": A, "admin.factor_policy_save": A, "admin.user_factors_reset": A,
     "api.my_factors": Route(USER), "api.factor_policy_get": A, "api.factor_policy_put": A,
     "api.user_factors_reset": A,
+    # company sign-in and onboarding (gateway/signin/): one-time links, "forgot password"
+    "signin.set_password": Route(PUBLIC), "signin.forgot": Route(PUBLIC),
+    "signin_oidc.start": Route(PUBLIC), "signin_oidc.callback": Route(PUBLIC),
+    **{f"signin_admin.{name}": A for name in ("invite", "user_link", "user_method", "import_people")},
 }
 
 #: URL variables and the kind of object they name.
 ARGUMENTS = {"machine": "machine", "machine_id": "machine", "user": "user", "user_id": "user",
              "group": "group", "group_id": "group", "session": "session", "session_id": "session",
-             "token": "token", "token_id": "token", "filename": "file"}
-FILES = {"portal.assets": "style.css", "portal.novnc": "core/rfb.js"}
+             "token": "token", "token_id": "token", "filename": "file", "link": "file"}
+FILES = {"portal.assets": "style.css", "portal.novnc": "core/rfb.js", "signin.set_password": "no-such-link"}
 MISSING = {"machine": "999999", "user": "999999", "group": "999999", "token": "999999", "session": session_ref("no-such-session")}
 
 ACTORS = ("anonymous", "emp", "other", "admin", "disabled")
@@ -197,6 +202,8 @@ def _snapshot(app) -> dict:
             "group_grants": rows(select(GroupGrant.group_id, GroupGrant.machine_id)),
             "tokens": rows(select(ApiToken.id, ApiToken.user_id, ApiToken.revoked_at)),
             "codes": rows(select(EnrolmentCode.id, EnrolmentCode.used_at)),
+            "signin": rows(select(User.id, User.signin_method, User.email)),
+            "invitations": rows(select(Invitation.id, Invitation.user_id, Invitation.used_at)),
         }
 
 
