@@ -94,7 +94,7 @@ def ldap_app(make_app, slapd):
         managed = ops.add_group("admins-own")         # a group the mapping never names
         ops.add_member(managed, ops.get_user("alice"))
         desk, _ = ops.add_machine("sales-desk")
-        ops.grant_group(ops.add_group("sales-team"), desk)
+        ops.grant(ops.add_group("sales-team"), desk)
     return app
 
 
