@@ -26,6 +26,8 @@ from .wsframe import (DEFAULT_MAX_MESSAGE, READ_SIZE, FrameBuffer, FrameHeader, 
                       check_header, encode_header, parse_close, parse_header, xor_into)
 
 START_SIZE = 16 * 1024  # the buffer grows to its full size only under bulk traffic
+# Plain ints for the per-frame checks: an IntEnum member lookup costs more than the comparison.
+_CONTINUATION, _BINARY, _CONTROL = int(Opcode.CONTINUATION), int(Opcode.BINARY), 0x8
 
 __all__ = ["START_SIZE", "Control", "CutThrough", "Fail", "Forward"]
 
@@ -137,6 +139,7 @@ class CutThrough:
         commands: list = []
         parts: list = []
         payload = 0
+        client = self.client
         while pos < end and not self.done:
             if self._remaining:
                 take = min(self._remaining, end - pos)
@@ -152,32 +155,41 @@ class CutThrough:
             header = parse_header(fb.buf, pos, end)
             if header is None:
                 break
-            try:
-                self._admit(header)
-            except FramingError as exc:
-                commands += _forward(parts, payload)
-                commands.append(Fail(exc.code, exc.reason))
-                self.done = True
-                return commands
-            hlen, length = header.header_length, header.length
-            if header.is_control:
+            fin, rsv, opcode, length, mask, hlen = header
+            # The common frame, checked inline (one per relayed frame): data, no reserved bits,
+            # masked as it must be, opening or continuing a message as it may, within limits.
+            if (not rsv and (mask is None) == client
+                    and (opcode == _CONTINUATION if self._in_message else opcode == _BINARY)
+                    and self._message_size + length <= self.max_message):
+                self._message_size += length
+                self._in_message = True
+            else:
+                try:
+                    self._admit(header)
+                except FramingError as exc:
+                    commands += _forward(parts, payload)
+                    commands.append(Fail(exc.code, exc.reason))
+                    self.done = True
+                    return commands
+            if opcode >= _CONTROL:
                 if end - pos < hlen + length:
                     break  # control frames (≤125 bytes) are handed out whole
                 body = bytearray(fb.view[pos + hlen:pos + hlen + length])
-                if header.mask is not None:
-                    xor_into(body, 0, length, header.mask)
+                if mask is not None:
+                    xor_into(body, 0, length, mask)
                 pos += hlen + length
                 commands += _forward(parts, payload)
                 parts, payload = [], 0
-                commands.append(self._control(header.opcode, bytes(body)))
+                commands.append(self._control(opcode, bytes(body)))
                 continue
             pos += hlen
-            self._remaining, self._key, self._phase, self._frame_fin = length, header.mask, 0, header.fin
+            self._remaining, self._key, self._phase, self._frame_fin = length, mask, 0, fin
             if not length:
-                parts += self._piece(b"", header.fin)
-            if header.fin:
+                parts += self._piece(b"", fin)
+            if fin:
                 self._in_message, self._message_size = False, 0
-        commands += _forward(parts, payload)
+        if parts:
+            commands.append(Forward(parts, payload))
         self._start = pos
         return commands
 
@@ -204,16 +216,21 @@ class CutThrough:
 
     def _piece(self, data, final: bool) -> list:
         """What goes to the sink for one received piece of the current message."""
+        n = len(data)
         if not self.reframe:
-            return [data] if len(data) else []
-        opcode = Opcode.CONTINUATION if self._sink_started else Opcode.BINARY
+            return [data] if n else []
+        opcode = _CONTINUATION if self._sink_started else _BINARY
         self._sink_started = not final
-        head = encode_header(opcode, final, len(data))
-        return [head, data] if len(data) else [head]
+        # Inline for the short header of small pieces (most interactive traffic).
+        head = bytes((opcode | 0x80 if final else opcode, n)) if n < 126 else encode_header(opcode, final, n)
+        return [head, data] if n else [head]
 
     def _compact(self) -> None:
         """Move the kept partial header to the front; after a read that filled it, into a bigger buffer."""
         keep = self._end - self._start
+        if not keep and not self._filled:
+            self._start = self._end = 0
+            return
         old = self.fb
         if self._filled and old.size < self.max_size:
             self.fb = FrameBuffer(self.max_size)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import FramingError, MessageTooBig
 
@@ -75,9 +75,12 @@ class CloseCode(enum.IntEnum):
 
 # -- headers (§5.2) ---------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class FrameHeader:
-    """One decoded frame header; the payload follows at ``header_length``."""
+class FrameHeader(NamedTuple):
+    """One decoded frame header (immutable); the payload follows at ``header_length``.
+
+    A named tuple rather than a frozen dataclass: the relay decodes one per frame, and a tuple
+    is built several times faster.
+    """
 
     fin: bool
     rsv: int  # the three reserved bits (0x70 of the first byte), unshifted
