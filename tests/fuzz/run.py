@@ -41,7 +41,8 @@ def child(target: str, argv: list[str]) -> None:
 
     from tests.fuzz import targets
 
-    with atheris.instrument_imports(include=["agents.protocol", "gateway.nodebus"]):
+    with atheris.instrument_imports(include=["agents.protocol", "gateway.nodebus", "gateway.api",
+                                                   "gateway.signin.importer", "gateway.refs"]):
         targets.load()
     fn, _seeds = targets.TARGETS[target]
     atheris.Setup([sys.argv[0], *argv], fn)

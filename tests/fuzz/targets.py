@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import struct
 
+from tests.fuzz import web_targets
+
 # Imported by ``load()`` under atheris' instrumentation, not here.
 control = rfb = cutthrough = wsframe = nodebus = None
 
@@ -31,6 +33,7 @@ def load() -> None:
     from gateway import nodebus as _nodebus
 
     control, rfb, cutthrough, wsframe, nodebus = _control, _rfb, _cutthrough, _wsframe, _nodebus
+    web_targets.load()
 
 
 # -- the agent control protocol (JSON messages on /ws/agent) ---------------------------------------
@@ -262,4 +265,6 @@ TARGETS = {
     "rfb_viewer_handshake": (_rfb_target(_viewer), _viewer_seeds),
     "cutthrough": (_cutthrough_target, _cutthrough_seeds),
     "nodebus": (_nodebus_target, _nodebus_seeds),
+    "api_json": (web_targets.api_json_target, web_targets.api_json_seeds),
+    "csv_import": (web_targets.csv_import_target, web_targets.csv_import_seeds),
 }
