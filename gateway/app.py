@@ -11,7 +11,7 @@ import redis
 from flask import Flask, jsonify, render_template, request
 from limits.errors import StorageError
 
-from . import database, headers, security, templating
+from . import assets, database, headers, security, templating
 from .config import GatewaySettings, load_settings
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .hub import Hub
@@ -23,7 +23,7 @@ from .records import SqlRecords
 from .refs import IdConverter
 
 ROOT = Path(__file__).resolve().parent.parent
-NOVNC_STATIC = ROOT / "novnc_static"
+NOVNC_STATIC = assets.NOVNC_STATIC  # the viewer files; tests read them from here
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The first revision: databases made by ``create_all`` before migrations existed.
 BASELINE_REVISION = "0001_initial"
@@ -99,6 +99,7 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
                       signin_views.bp, signin_admin.bp, signin_oidc.bp):  # company sign-in (issue 12)
         app.register_blueprint(blueprint)
     templating.init_app(app)
+    assets.init_app(app)
     _register_errors(app)
 
     _prepare_schema(app)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, make_response, render_template, send_from_directory
+from flask import Blueprint, abort, current_app, make_response, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import text
 
 from . import database
+from .assets import send_asset, send_novnc
 from .extensions import db
 from .models import granted_machines, machine_for_user
 from .machine_status import statuses
@@ -34,28 +35,16 @@ def view(machine: str):
     return resp
 
 
-ASSETS = frozenset({"viewer.js", "portal.js", "admin.js", "style.css", "passkeys.js"})
-
-
 @bp.route("/assets/<filename>")
 def assets(filename: str):
-    """Ponte's own viewer files (never the npm folder or the lock file)."""
-    from .app import NOVNC_STATIC
-
-    if filename not in ASSETS:
-        abort(404)
-    return send_from_directory(NOVNC_STATIC, filename, max_age=300)
+    """Ponte's own viewer files, versioned by ``?v=`` (gateway/assets.py)."""
+    return send_asset(filename)
 
 
 @bp.route("/novnc/<path:filename>")
 def novnc(filename: str):
     """noVNC's ES modules, straight from the npm package (no bundler, no CDN)."""
-    from .app import NOVNC_STATIC
-
-    root = NOVNC_STATIC / "node_modules" / "@novnc" / "novnc"
-    if not filename.startswith(("core/", "vendor/")):
-        abort(404)
-    return send_from_directory(root, filename, max_age=3600)
+    return send_novnc(filename)
 
 
 @bp.route("/healthz")
