@@ -67,17 +67,47 @@ def in_app(fn):
               help="gateway.toml (same as the group option; DESIGN.md §4 names it here).")
 @click.option("--host", default=None, help="Address to listen on (default from config).")
 @click.option("--port", type=int, default=None)
+@click.option("--workers", default=None,
+              help="Gateway processes on this port: a number, or auto (one per core). Default from config (1).")
+@click.option("--worker", "worker_index", type=int, default=None, hidden=True)
 @pass_ctx
-def serve(ctx, config_path, host, port):
-    """Serve HTTP and WebSockets in one gevent process."""
+def serve(ctx, config_path, host, port, workers, worker_index):
+    """Serve HTTP and WebSockets: one gevent process, or --workers N of them on one port."""
     if config_path:
         ctx.config_path = config_path
     logging.basicConfig(level=os.environ.get("PONTE_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from . import workers as multi
     from .node import serve as run
 
-    settings = ctx.app.config["PONTE"]
+    try:
+        settings = load_settings(ctx.config_path)
+        n = multi.count(workers if workers is not None else settings.workers)
+    except (ConfigError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
     host = host or settings.bind
+    if worker_index is None and n > 1:
+        if settings.embedded_redis:
+            raise click.ClickException("--workers needs a shared Redis (redis_url or redis_sentinels): the "
+                                       "embedded one belongs to a single process")
+        _warn_without_public_url(settings, host)
+        sys.exit(multi.supervise(n, ctx.config_path, host, port, drain_timeout=settings.drain_timeout))
+    if worker_index is None:
+        _warn_without_public_url(ctx.app.config["PONTE"], host)
+        run(ctx.app, host, port if port is not None else settings.port,
+            ready=lambda addr: print(f"listening on http://{addr[0]}:{addr[1]}", flush=True))
+        return
+    # One worker of --workers: its own node id; the public port shared, a private one announced.
+    os.environ["PONTE_NODE_ID"] = f"{settings.node_id}-w{worker_index}"
+    port = port if port is not None else settings.port
+    peer_host = settings.node_address.rpartition(":")[0].strip("[]") if settings.node_address else host
+    if peer_host in ("", "0.0.0.0", "::"):
+        peer_host = "127.0.0.1"
+    run(ctx.app, host, port, listener=multi.reuse_port_listener(host, port), peer_host=peer_host,
+        ready=lambda addr: print(f"worker listening on http://{addr[0]}:{addr[1]}", flush=True))
+
+
+def _warn_without_public_url(settings, host: str) -> None:
     if not settings.public_url and not _is_loopback(host):
         warning = (f"public_url is not set, and the gateway listens on {host or 'every address'}, beyond this "
                    f"machine. Links and commands it hands out will use the request's Host only when it is "
@@ -85,8 +115,6 @@ def serve(ctx, config_path, host, port):
                    f"public_url to the address people type.")
         logging.getLogger("gateway.cli").warning(warning)
         click.echo(f"WARNING: {warning}", err=True)
-    run(ctx.app, host, port if port is not None else settings.port,
-        ready=lambda addr: print(f"listening on http://{addr[0]}:{addr[1]}", flush=True))
 
 
 def _is_loopback(host: str) -> bool:

@@ -75,6 +75,9 @@ class GatewaySettings:
     hash_concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
     bind: str = DEFAULT_BIND
     port: int = DEFAULT_PORT
+    #: ``serve`` processes on the one port (gateway/workers.py): a number, or "auto" for one per
+    #: core. More than one needs a shared Redis (redis_url or redis_sentinels).
+    workers: str = "1"
     public_url: str = ""
     #: Host names the gateway may put in URLs it hands out when ``public_url`` is unset
     #: (a leading dot allows subdomains; ports are not compared). Empty: the bind address
@@ -229,6 +232,14 @@ def load_settings(path: str | os.PathLike | None = None, overrides: dict | None 
 
 
 def _check(settings: GatewaySettings) -> None:
+    from .workers import count
+
+    try:
+        if count(settings.workers) > 1 and settings.embedded_redis:
+            raise ConfigError("workers > 1 needs a shared Redis (redis_url or redis_sentinels): the embedded "
+                              "one belongs to a single process")
+    except ValueError as exc:
+        raise ConfigError(f"workers: {settings.workers!r} is not a number of processes or 'auto'") from exc
     if settings.redis_url and settings.redis_sentinels:
         raise ConfigError("set either redis_url or redis_sentinels, not both")
     for entry in settings.redis_sentinels:

@@ -77,6 +77,7 @@ class Hub:
         #: The screen pumps of every relay on this node share one round (``relay``).
         self.fair_share = FairShare()
         self.address = ""  # this node's internal address, once serving
+        self.announced = ""  # what ``node:<id>`` tells other nodes: node_address, or a worker's own port
         self.draining = False
         self.journal = journal or Journal(settings.instance_path)
         self._journal_wake = gevent.event.Event()

@@ -23,7 +23,7 @@ from .server import GatewayServer
 log = logging.getLogger("gateway.server")
 
 
-def serve(app, host: str, port: int, *, ready=None) -> None:
+def serve(app, host: str, port: int, *, ready=None, listener=None, peer_host: str | None = None) -> None:
     """Serve ``app`` until SIGTERM/SIGINT, then drain; ``ready(address)`` once listening.
 
     Drain (DESIGN.md §6): the listening socket closes first, so a balancer
@@ -31,16 +31,29 @@ def serve(app, host: str, port: int, *, ready=None) -> None:
     are asked to reconnect elsewhere, every record is written, and the
     process exits within ``drain_timeout``. A second signal exits at once,
     with the ends of the sessions still open journaled.
+
+    One of ``serve --workers`` (``workers.py``): ``listener`` is the shared
+    ``SO_REUSEPORT`` socket, and the node also listens on a private port of
+    ``peer_host``, the address it announces for other nodes' streams.
     """
     os.umask(UMASK)  # for the life of the node: whatever it writes later stays private (instance.py)
     hub = app.extensions["ponte.hub"]
     settings = app.config["PONTE"]
-    server = GatewayServer((host, port), app, settings)
+    server = GatewayServer(listener if listener is not None else (host, port), app, settings)
     server.init_socket()
     address = server.address
-    hub.address = f"{address[0]}:{address[1]}"
+    servers = [server]
+    if peer_host is not None:
+        peer = GatewayServer((peer_host, 0), app, settings)
+        peer.init_socket()
+        servers.append(peer)
+        hub.address = f"{peer.address[0]}:{peer.address[1]}"
+    else:
+        hub.address = f"{address[0]}:{address[1]}"
     hub.start(Reaper(app, hub))
-    gevent.spawn(_announce_node, app, hub.address, settings)
+    # A worker announces its own private port: node_address (host:port) names the shared one.
+    hub.announced = hub.address if peer_host is not None else (settings.node_address or hub.address)
+    gevent.spawn(_announce_node, app, hub.announced, settings)
     stop = gevent.event.Event()
     signals = []
 
@@ -53,16 +66,19 @@ def serve(app, host: str, port: int, *, ready=None) -> None:
 
     gevent.signal_handler(signal.SIGTERM, on_signal)
     gevent.signal_handler(signal.SIGINT, on_signal)
-    server.start()
+    for each in servers:
+        each.start()
     log.info("Ponte gateway listening on http://%s:%s (node %s)", address[0], address[1], settings.node_id)
     if ready is not None:
         ready(address)
     stop.wait()
     deadline = signals[0] + settings.drain_timeout
     log.info("draining (at most %.0f s): no new connections; telling viewers and agents", settings.drain_timeout)
-    server.close()  # the listening socket first: the balancer sends new work elsewhere
+    for each in servers:
+        each.close()  # the listening sockets first: the balancer sends new work elsewhere
     upkeep.drain(hub, deadline - 0.5)
-    server.stop(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+    for each in servers:
+        each.stop(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
     log.info("drained in %.2f s", time.monotonic() - signals[0])
     if settings.embedded_redis:
         _stop_embedded_redis(app)
@@ -100,7 +116,7 @@ def _announce_node(app, address: str, settings) -> None:
     hub = app.extensions["ponte.hub"]
     while not hub.draining:
         try:
-            live.node_alive(settings.node_id, settings.node_address or address, settings.node_ttl)
+            live.node_alive(settings.node_id, address, settings.node_ttl)
         except Exception as exc:  # Redis down: keep serving, retry next tick
             log.warning("node heartbeat failed: %s", exc)
         gevent.sleep(settings.node_ttl / 3)

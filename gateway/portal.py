@@ -63,4 +63,6 @@ def healthz():
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    return {"status": "ok" if ok else "degraded", **checks}, 200 if ok else 503
+    # The node: behind a balancer (or with --workers) it says who answered.
+    return {"status": "ok" if ok else "degraded", **checks, "node": current_app.config["PONTE"].node_id}, \
+        200 if ok else 503

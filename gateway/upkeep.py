@@ -38,7 +38,7 @@ def reassert(hub) -> None:
     me = settings.node_id
     try:
         if hub.address and not hub.draining:
-            live.node_alive(me, settings.node_address or hub.address, settings.node_ttl)
+            live.node_alive(me, hub.announced or settings.node_address or hub.address, settings.node_ttl)
         for channel in list(hub.channels.values()):
             if channel.fields:
                 live.agent_online(channel.machine_id, me, channel.fields, ttl=settings.heartbeat * 3 + 5,
