@@ -34,7 +34,7 @@ def view(machine: str):
     return resp
 
 
-ASSETS = frozenset({"viewer.js", "portal.js", "admin.js", "style.css", "passkeys.js"})
+ASSETS = frozenset({"viewer.js", "portal.js", "wake.js", "admin.js", "style.css", "passkeys.js"})
 
 
 @bp.route("/assets/<filename>")
