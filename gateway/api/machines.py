@@ -9,9 +9,10 @@ from sqlalchemy import select
 from .. import ops
 from ..extensions import db
 from ..headers import external_url
-from ..models import Machine, users_with_access
+from ..models import Machine, stored_interfaces, users_with_access
 from ..reports import iso
 from ..machine_status import statuses
+from ..wake import wakers_of
 from . import admin_only, bp, no_store
 from .inputs import body, string, who
 
@@ -25,7 +26,10 @@ def machine_json(m: Machine, status=None) -> dict:
                                  for gr in sorted(m.grants, key=lambda gr: gr.user.name)],
                        "groups": [{"id": gg.group.id, "name": gg.group.name}
                                   for gg in sorted(m.group_grants, key=lambda gg: gg.group.name)]},
-            "users_with_access": [{"id": u.id, "name": u.name} for u in users_with_access(m)]}
+            "users_with_access": [{"id": u.id, "name": u.name} for u in users_with_access(m)],
+            # Wake-on-LAN: its cards as last reported, and the online agents that can wake it now.
+            "interfaces": [iface.as_dict() for iface in stored_interfaces(m.agent_interfaces)],
+            "wakers": [w.as_dict() for w in wakers_of(m)]}
 
 
 def _enrolment_json(machine: Machine, code: str) -> dict:
