@@ -1,189 +1,46 @@
-"""Wake-on-LAN through real agents in network namespaces (issue 11 §5).
+"""Wake-on-LAN through real agents in network namespaces the test builds (issue 11 §5).
 
-The test builds a small LAN of its own: a bridge in namespace ``lan``, the
-"waker" PC in namespace ``a`` and the sleeping PC in namespace ``b`` on one
-subnet, and a veth from the test's namespace into the bridge where the gateway
-listens. The sleeping PC's agent says hello once (so the gateway learns its MAC
-and subnet) and stops; an employee presses "Wake up"; the waker's agent sends
-the magic packet and a listener in ``b`` must see exactly 6 × 0xFF + 16 × the
-MAC, from the waker's address; then the "woken" PC's agent starts and the tile
-goes online. Nothing leaves the namespaces the test made; they are removed in a
-``finally`` whatever happens.
+The office (``tests/support/netlan.py``): the sleeping PC's agent said hello once and
+stopped; its neighbour's agent, in another namespace on the same subnet, is online. An
+employee asks to wake it; the neighbour sends the magic packet and a listener in the
+sleeper's namespace must see exactly 6 × 0xFF + 16 × its MAC, from the neighbour's
+address; then the "woken" PC's agent starts and its tile goes online.
 """
 
 from __future__ import annotations
-
-import ipaddress
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 
 import pytest
 
 from agents.protocol import wol
 from tests.conftest import needs
-from tests.support import (PYTHON, ROOT, AgentProcess, Gateway, WebClient, free_display, free_port, stop_process,
-                           wait_for)
+from tests.support import WebClient, wait_for
+from tests.support.netlan import SLEEPER_MAC, WAKER_IP, lan, sleeping_office  # noqa: F401 (lan: a fixture)
 
 pytestmark = [needs("Xvnc", "ip"), pytest.mark.slow]
-
-SUBNET = ipaddress.IPv4Network("10.213.77.0/24")
-GATEWAY_IP, WAKER_IP, SLEEPER_IP = "10.213.77.1", "10.213.77.2", "10.213.77.3"
-SLEEPER_MAC = "02:77:00:00:00:03"
-WAKER_MAC = "02:77:00:00:00:02"
-
-
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=check)
-
-
-@dataclass
-class Lan:
-    lan: str
-    a: str   # the waker's namespace
-    b: str   # the sleeper's namespace
-    host_link: str
-
-
-@pytest.fixture
-def lan():
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root (ip netns add)")
-    if _ip("netns", "list", check=False).returncode != 0:
-        pytest.skip("ip netns is not available here")
-    routes = _ip("-j", "route", check=False).stdout
-    if str(SUBNET.network_address) in routes:
-        pytest.skip(f"{SUBNET} is in use on this machine; the test LAN would clash with it")
-    tag = f"pw{os.getpid() % 100000}"
-    net = Lan(f"{tag}lan", f"{tag}a", f"{tag}b", f"{tag}g")
-    made: list[str] = []
-    try:
-        for ns in (net.lan, net.a, net.b):
-            if _ip("netns", "add", ns, check=False).returncode != 0:
-                pytest.skip("cannot create a network namespace here (ip netns add failed)")
-            made.append(ns)
-        _ip("-n", net.lan, "link", "add", "br0", "type", "bridge")
-        _ip("-n", net.lan, "link", "set", "br0", "up")
-        _ip("link", "add", net.host_link, "type", "veth", "peer", "name", "vg", "netns", net.lan)
-        for port, ns in (("va", net.a), ("vb", net.b)):
-            _ip("-n", net.lan, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
-        for port in ("vg", "va", "vb"):
-            _ip("-n", net.lan, "link", "set", port, "master", "br0")
-            _ip("-n", net.lan, "link", "set", port, "up")
-        _ip("addr", "add", f"{GATEWAY_IP}/{SUBNET.prefixlen}", "dev", net.host_link)
-        _ip("link", "set", net.host_link, "up")
-        for ns, address, mac in ((net.a, WAKER_IP, WAKER_MAC), (net.b, SLEEPER_IP, SLEEPER_MAC)):
-            _ip("-n", ns, "link", "set", "eth0", "address", mac)
-            _ip("-n", ns, "addr", "add", f"{address}/{SUBNET.prefixlen}", "dev", "eth0")
-            _ip("-n", ns, "link", "set", "eth0", "up")
-            _ip("-n", ns, "link", "set", "lo", "up")
-        yield net
-    finally:
-        _ip("link", "del", net.host_link, check=False)
-        for ns in made:
-            _ip("netns", "del", ns, check=False)
-
-
-class NamespacedAgent(AgentProcess):
-    """``python -m agents run`` inside a network namespace (``ip netns exec`` execs it: same pid)."""
-
-    netns: str = ""
-
-    def start(self) -> NamespacedAgent:
-        log = open(self.workdir / "agent.log", "ab")
-        self.proc = subprocess.Popen(["ip", "netns", "exec", self.netns, PYTHON, "-m", "agents", "run",
-                                      *self.run_args()], cwd=ROOT,
-                                     env=self.env(), stdout=log, stderr=log)
-        return self
-
-
-def _agent(workdir: Path, url: str, netns: str, code: str, vnc_port: int) -> NamespacedAgent:
-    agent = NamespacedAgent(workdir, url, None, extra_args=("--vnc-port", str(vnc_port)))
-    agent.netns = netns
-    agent.enroll(code)  # from the test's namespace: the gateway's address is on its veth
-    return agent
-
-
-LISTENER = """
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", 9))
-print("ready", flush=True)
-s.settimeout(float(sys.argv[1]))
-data, (host, port) = s.recvfrom(2048)
-print(host, data.hex(), flush=True)
-"""
 
 
 def _tile(web: WebClient, name: str) -> dict:
     return {m["name"]: m for m in web.json("GET", "/api/v1/me/machines")["machines"]}[name]
 
 
-def test_a_neighbour_wakes_the_sleeping_pc_and_its_tile_goes_online(lan, tmp_path, redis_server):
-    port = free_port()
-    gw = Gateway(tmp_path / "gateway", port, redis_server,
-                 extra_env={"PONTE_BIND": GATEWAY_IP, "PONTE_REDIS_PREFIX": f"wol{os.getpid()}:",
-                            "PONTE_LOGIN_LIMIT": "1000 per minute"})
-    url = f"http://{GATEWAY_IP}:{port}"
-    started: list = []
-    try:
-        gw.start()
-        started.append(gw)
-        gw.add_user("emp", "emppass12")
-        waker_code, sleeper_code = gw.add_machine("waker-pc"), gw.add_machine("sleeper-pc")
-        gw.cli("grant", "emp", "sleeper-pc")
-
-        # The sleeping PC, as it was before it slept: its VNC server and agent in namespace b.
-        display, vnc_port = free_display(), free_port()
-        xvnc = subprocess.Popen(["ip", "netns", "exec", lan.b, "Xvnc", f":{display}", "-rfbport", str(vnc_port),
-                                 "-localhost", "-geometry", "320x240", "-depth", "24", "-SecurityTypes", "None",
-                                 "-BlacklistThreshold=10000", "-AlwaysShared", "-nolisten", "tcp"],
-                                stdout=open(tmp_path / "xvnc.log", "wb"), stderr=subprocess.STDOUT)
-        started.append(xvnc)
-        sleeper = _agent(tmp_path / "sleeper", url, lan.b, sleeper_code, vnc_port)
-        sleeper.start()
-        started.append(sleeper)
-        wait_for(lambda: gw.machine_state("sleeper-pc") == "online", timeout=30, interval=0.3,
-                 what="the sleeping PC's agent online once")
-        # The waker in namespace a: no VNC server of its own (its VNC state does not matter).
-        waker = _agent(tmp_path / "waker", url, lan.a, waker_code, free_port())
-        waker.start()
-        started.append(waker)
-        wait_for(lambda: gw.machine_state("waker-pc") in ("online", "vnc_down"), timeout=30, interval=0.3,
-                 what="the waker's agent online")
-
-        sleeper.stop()  # the PC goes to sleep
-        wait_for(lambda: gw.machine_state("sleeper-pc") == "offline", timeout=15, interval=0.3,
-                 what="the sleeping PC offline")
-
-        web = WebClient(url, "emp", "emppass12")
+def test_a_neighbour_wakes_the_sleeping_pc_and_its_tile_goes_online(lan, tmp_path, redis_server):  # noqa: F811
+    with sleeping_office(lan, tmp_path, redis_server) as office:
+        web = WebClient(office.url, "emp", "emppass12")
         tile = _tile(web, "sleeper-pc")
         assert tile["state"] == "offline" and tile["wakeable"] is True, tile
 
-        listener = subprocess.Popen(["ip", "netns", "exec", lan.b, sys.executable, "-c", LISTENER, "30"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        started.append(listener)
-        assert listener.stdout.readline().strip() == "ready", listener.stderr.read()
-
+        listener = office.listen()
         answer = web.json("POST", "/api/v1/machines/sleeper-pc/wake", json_body={})
         assert answer["waking"] is True and answer["senders"] == 1 and answer["timeout"] == 120.0
 
-        host, data = listener.stdout.readline().split()
+        host, data = office.received(listener)
         assert host == WAKER_IP  # sent by the neighbour in namespace a, over the LAN
-        assert bytes.fromhex(data) == b"\xff" * 6 + bytes.fromhex(SLEEPER_MAC.replace(":", "")) * 16
-        assert bytes.fromhex(data) == wol.magic_packet(SLEEPER_MAC)
-        assert "sent the magic packet for 02:77:00:00:00:03 to 10.213.77.255" in waker.log_text()
+        assert data == b"\xff" * 6 + bytes.fromhex(SLEEPER_MAC.replace(":", "")) * 16
+        assert data == wol.magic_packet(SLEEPER_MAC)
+        assert "sent the magic packet for 02:77:00:00:00:03 to 10.213.77.255" in office.waker.log_text()
 
         # The card woke the PC: its agent starts, and the tile the employee watches goes online.
-        sleeper.start()
+        office.sleeper.start()
         tile = wait_for(lambda: (t := _tile(web, "sleeper-pc"))["state"] == "online" and t, timeout=30,
                         interval=0.3, what="the woken PC's tile online")
         assert tile["available"] is True and tile["wakeable"] is False
-    finally:
-        # Ours only, by handle; the lan fixture removes the namespaces next.
-        for thing in reversed(started):
-            if isinstance(thing, subprocess.Popen):
-                stop_process(thing)
-            else:
-                thing.stop()

@@ -1,0 +1,44 @@
+"""Real Chromium: "Wake up" on a sleeping PC's tile, its progress, and the desktop opening (issue 11 §5).
+
+The office LAN is built in network namespaces (``tests/support/netlan.py``). The person
+presses Wake up; the tile says it is waking, then waiting for the PC; the neighbour's
+magic packet arrives in the sleeper's namespace; the woken PC's agent starts, and the
+page opens the viewer, which connects to the desktop.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.protocol import wol
+from tests.browser.conftest import login, wait_js
+from tests.conftest import needs
+from tests.support.netlan import SLEEPER_MAC, WAKER_IP, lan, sleeping_office  # noqa: F401 (lan: a fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, needs("chromium", "Xvnc", "ip")]
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1024, "height": 700})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def test_wake_up_from_the_tile_opens_the_desktop(lan, tmp_path, redis_server, page):  # noqa: F811
+    with sleeping_office(lan, tmp_path, redis_server) as office:
+        login(page, office.url, "emp", "emppass12")
+        page.wait_for_selector(".tile.state-offline .wake:not([hidden])")
+        listener = office.listen()
+        page.click(".tile .wake")
+        page.wait_for_selector(".tile.waking")
+        wait_js(page, "() => (window.ponte.wakeSteps || []).some((s) => s.step === 'waiting')")
+        assert "Waiting for the PC to start" in page.inner_text(".tile .status")
+        host, data = office.received(listener)
+        assert host == WAKER_IP and data == wol.magic_packet(SLEEPER_MAC)
+
+        office.sleeper.start()  # the PC woke up
+        page.wait_for_url("**/view/*", timeout=30_000)
+        wait_js(page, "() => (window.ponte?.events || []).some((e) => e.type === 'connect')", timeout=30_000)
+        assert page.inner_text("#status") == "Connected"
