@@ -42,3 +42,23 @@ def test_wake_up_from_the_tile_opens_the_desktop(lan, tmp_path, redis_server, pa
         page.wait_for_url("**/view/*", timeout=30_000)
         wait_js(page, "() => (window.ponte?.events || []).some((e) => e.type === 'connect')", timeout=30_000)
         assert page.inner_text("#status") == "Connected"
+
+
+def test_the_viewer_of_a_sleeping_pc_offers_wake_up_and_connects(lan, tmp_path, redis_server, page):  # noqa: F811
+    with sleeping_office(lan, tmp_path, redis_server) as office:
+        login(page, office.url, "emp", "emppass12")
+        page.goto(office.url + "/view/sleeper-pc")
+        page.wait_for_selector("#wake:not([hidden])", timeout=30_000)
+        assert "Offline" in page.inner_text("#status")
+        listener = office.listen()
+        page.click("#wake")
+        wait_js(page, "() => window.ponte.events.some((e) => e.type === 'wake' && e.step === 'waiting')")
+        assert "Waiting for the PC to start" in page.inner_text("#status")
+        host, data = office.received(listener)
+        assert host == WAKER_IP and data == wol.magic_packet(SLEEPER_MAC)
+
+        office.sleeper.start()
+        wait_js(page, "() => window.ponte.events.some((e) => e.type === 'connect')", timeout=30_000)
+        steps = page.evaluate("() => window.ponte.events.filter((e) => e.type === 'wake').map((e) => e.step)")
+        assert steps[0] == "waking" and "waiting" in steps and steps[-1] == "connecting"
+        assert page.inner_text("#status") == "Connected"
