@@ -144,3 +144,14 @@ def test_the_node_holding_the_neighbour_passes_wake_on(app):
 def test_wake_on_the_bus_round_trips():
     command = nodebus.Wake(7, "00:1a:2b:3c:4d:5e", "192.168.10.255")
     assert nodebus.decode(nodebus.encode(command)) == command
+
+
+def test_the_admin_list_shows_wakers_too(app, client, world):
+    desk1 = _enrol(app, "desk-1", (SLEEPER,))
+    desk2 = _enrol(app, "desk-2", (NEIGHBOUR,))
+    _online(app, desk2, (NEIGHBOUR,))
+    rows = client.get("/api/v1/machines", headers={"Authorization": f"Bearer {world.token}"}).get_json()["machines"]
+    by_id = {row["id"]: row for row in rows}
+    assert [w["name"] for w in by_id[desk1]["wakers"]] == ["desk-2"]
+    assert by_id[desk1]["status"]["wakeable"] is True
+    assert by_id[desk2]["wakers"] == []  # desk-1 is offline: it cannot wake anyone
