@@ -33,7 +33,7 @@ def test_wake_up_from_the_tile_opens_the_desktop(lan, tmp_path, redis_server, pa
         listener = office.listen()
         page.click(".tile .wake")
         page.wait_for_selector(".tile.waking")
-        wait_js(page, "() => (window.ponte.wakeSteps || []).some((s) => s.step === 'waiting')")
+        wait_js(page, "() => (window.ponte?.wakeSteps || []).some((s) => s.step === 'waiting')")
         assert "Waiting for the PC to start" in page.inner_text(".tile .status")
         host, data = office.received(listener)
         assert host == WAKER_IP and data == wol.magic_packet(SLEEPER_MAC)
@@ -62,3 +62,16 @@ def test_the_viewer_of_a_sleeping_pc_offers_wake_up_and_connects(lan, tmp_path, 
         steps = page.evaluate("() => window.ponte.events.filter((e) => e.type === 'wake').map((e) => e.step)")
         assert steps[0] == "waking" and "waiting" in steps and steps[-1] == "connecting"
         assert page.inner_text("#status") == "Connected"
+
+
+def test_a_pc_that_does_not_wake_is_said_so_after_the_timeout(lan, tmp_path, redis_server, page):  # noqa: F811
+    with sleeping_office(lan, tmp_path, redis_server, PONTE_WAKE_TIMEOUT="4") as office:
+        login(page, office.url, "emp", "emppass12")
+        page.wait_for_selector(".tile.state-offline .wake:not([hidden])")
+        page.click(".tile .wake")
+        wait_js(page, "() => (window.ponte?.wakeSteps || []).some((s) => s.step === 'failed')", timeout=20_000)
+        status = page.inner_text(".tile .status")
+        assert "did not wake up within 4 s" in status and "ask your admin" in status
+        page.wait_for_timeout(2500)  # the once-a-second refresh keeps the reason, and offers Wake up again
+        assert "did not wake up within 4 s" in page.inner_text(".tile .status")
+        assert page.is_visible(".tile .wake") and "/view/" not in page.url
