@@ -25,13 +25,14 @@ import socket
 import threading
 import time
 
-from . import __version__
+from . import __version__, interfaces
 from .backoff import Backoff
 from .errors import CredentialRefused
 from .protocol import control
 from .stream import Stream
 from .transport import TransportError, open_websocket, websocket_url
 from .vncguard import VncGuard
+from .wake import send_magic_packet
 from .websocket import FramingError
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ HEALTHY_AFTER = 10.0
 #: land on the remaining nodes in the same instant.
 RECONNECT_JITTER = 2.0
 WELCOME_TIMEOUT = 30.0
+#: Seconds between readings of the network interfaces (a DHCP lease or a new cable
+#: changes them; hello and heartbeats carry the last reading).
+INTERFACES_EVERY = 300.0
 
 def bounded(text: str, limit: int) -> str:
     """``text`` within ``limit`` characters, cut at a word boundary with "…" if it must be cut."""
@@ -74,6 +78,9 @@ class Agent:
         self.rng = random.random
         #: Set by a ``Reconnect`` from a draining gateway: seconds to wait before dialling again.
         self.reconnect_in: float | None = None
+        #: This PC's wakeable interfaces (``agents.interfaces``), read at start and every few minutes.
+        self.interfaces: tuple = ()
+        self._interfaces_at: float | None = None
 
     # -- info --
 
@@ -81,7 +88,14 @@ class Agent:
         return control.AgentInfo(version=__version__[:64], os=f"{platform.system()} {platform.release()}"[:128],
                                  hostname=socket.gethostname()[:255], vnc_ok=self.vnc.ok,
                                  vnc_detail=bounded(self.vnc.detail, control.MAX_TEXT),
-                                 vnc_state=self.vnc.kind[:control.MAX_STATE])
+                                 vnc_state=self.vnc.kind[:control.MAX_STATE], interfaces=self.interfaces)
+
+    def read_interfaces(self) -> None:
+        """Read the network interfaces again if the last reading is older than ``INTERFACES_EVERY``."""
+        now = time.monotonic()
+        if self._interfaces_at is None or now - self._interfaces_at >= INTERFACES_EVERY:
+            self.interfaces = tuple(interfaces.collect())
+            self._interfaces_at = now
 
     def probe_vnc(self) -> None:
         """One full handshake with the VNC server (unless a wrong password stopped the tries);
@@ -99,6 +113,7 @@ class Agent:
         Raises ``CredentialRefused`` when the gateway refuses the credential.
         """
         backoff = self.backoff
+        self.read_interfaces()
         self.probe_vnc()
         threading.Thread(target=self._prober, daemon=True, name="vnc-probe").start()
         while not self.stop_event.is_set():
@@ -197,6 +212,10 @@ class Agent:
         elif isinstance(event, control.RetryVnc):
             self.vnc.retry()
             self._probe_now.set()
+        elif isinstance(event, control.Wake):
+            # Its own thread: a slow resolver or socket call must not hold up the control channel.
+            threading.Thread(target=send_magic_packet, args=(event.mac, event.broadcast), daemon=True,
+                             name="wake").start()
         elif isinstance(event, control.Reconnect):
             self.reconnect_in = event.after + self.rng() * RECONNECT_JITTER
             log.info("gateway asks us to reconnect in %.0f s (%s); reconnecting in %.1f s",
@@ -251,6 +270,7 @@ class Agent:
             if self.stop_event.is_set():
                 return
             try:
+                self.read_interfaces()
                 self.probe_vnc()
             except Exception:
                 log.exception("VNC check failed unexpectedly")

@@ -25,6 +25,7 @@ DEFAULT_PORT = 8080
 DEFAULT_TICKET_TTL = 30
 DEFAULT_HEARTBEAT = 15.0
 DEFAULT_STREAM_TIMEOUT = 10.0
+DEFAULT_WAKE_TIMEOUT = 120.0
 DEFAULT_STREAM_PING_INTERVAL = 15.0  # a silent stream peer is dropped after 3 of these (~45 s)
 DEFAULT_DRAIN_TIMEOUT = 10.0
 DEFAULT_NODE_TTL = 30  # a node whose record is this old is dead: survivors close its sessions
@@ -89,6 +90,8 @@ class GatewaySettings:
     ticket_ttl: int = DEFAULT_TICKET_TTL
     heartbeat: float = DEFAULT_HEARTBEAT
     stream_timeout: float = DEFAULT_STREAM_TIMEOUT
+    #: Wake-on-LAN: seconds the page waits for a woken PC's agent before it says the PC did not wake.
+    wake_timeout: float = DEFAULT_WAKE_TIMEOUT
     #: WebSocket ping on every stream hop (viewer, agent, node to node); any
     #: frame received counts as life, silence for 3 intervals ends the session.
     stream_ping_interval: float = DEFAULT_STREAM_PING_INTERVAL

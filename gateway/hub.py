@@ -259,6 +259,8 @@ class Hub:
                 self.send_agent(machine_id, control.RetryVnc())
             case nodebus.StreamFailed(machine_id, session, reason):
                 self.stream_failed(machine_id, session, reason)
+            case nodebus.Wake(machine_id, mac, broadcast):
+                self.send_agent(machine_id, control.Wake(mac=mac, broadcast=broadcast))
             case _:
                 raise TypeError(f"not a node command: {command!r}")
 

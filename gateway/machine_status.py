@@ -7,6 +7,9 @@ When the agent is online but its VNC server cannot be used, ``state`` is
 ``vnc_down`` and ``vnc_state`` says why (``agents.protocol.vncstate``): an
 employee reads what happened and whom to ask, never the PC's internal
 address; admins also get ``vnc_detail``, the agent's exact cause and fix.
+
+An offline PC is ``wakeable`` when another online agent shares one of its subnets
+(``gateway.wake``): the tile then offers "Wake up".
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from flask import current_app
 
 from agents.protocol import vncstate
 
+from . import wake
 from .live import LiveStoreError
 from .models import Machine
 
@@ -50,6 +54,7 @@ class MachineStatus:
     vnc_detail: str = ""
     vnc_state: str = ""   # why the VNC server is not usable (vncstate.KINDS), "" when it is or unknown
     sessions: int = 0
+    wakeable: bool = False  # offline, and an online neighbour can send it the magic packet
 
     @property
     def available(self) -> bool:
@@ -72,7 +77,7 @@ class MachineStatus:
     def public_dict(self) -> dict:
         """What an employee's portal needs about a PC granted to them."""
         return {"id": self.id, "name": self.name, "state": self.state, "message": self.message,
-                "last_seen": self.last_seen, "available": self.available}
+                "last_seen": self.last_seen, "available": self.available, "wakeable": self.wakeable}
 
 
 def _epoch(value: datetime | None) -> float | None:
@@ -95,6 +100,12 @@ def statuses(machines: list[Machine]) -> list[MachineStatus]:
         return [MachineStatus(m.id, m.name, "unknown", MESSAGES["unknown"], last_seen=_epoch(m.last_seen_at),
                               version=m.agent_version, os=m.agent_os, hostname=m.agent_hostname)
                 for m in machines]
+    asleep = [m for m in machines if m.id not in agents and m.revoked_at is None and m.agent_interfaces]
+    try:
+        neighbourhood = wake.Neighbourhood.read() if asleep else None
+    except LiveStoreError:
+        neighbourhood = None
+    wakeable = {m.id for m in asleep if neighbourhood is not None and neighbourhood.wakers(m)}
     out = []
     for m in machines:
         agent = agents.get(m.id)
@@ -119,5 +130,5 @@ def statuses(machines: list[Machine]) -> list[MachineStatus]:
             online_since=_float(info.get("since")),
             version=info.get("version") or m.agent_version, os=info.get("os") or m.agent_os,
             hostname=info.get("hostname") or m.agent_hostname, vnc_detail=info.get("vnc_detail", ""),
-            vnc_state=vnc_state, sessions=in_use.get(m.id, 0)))
+            vnc_state=vnc_state, sessions=in_use.get(m.id, 0), wakeable=state == "offline" and m.id in wakeable))
     return out

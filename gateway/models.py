@@ -7,10 +7,11 @@ too need a grant, and a disabled user may open nothing.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, Column, ForeignKey, String, Table, UniqueConstraint, or_, select
+from sqlalchemy import BigInteger, Column, ForeignKey, String, Table, Text, UniqueConstraint, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import refs
@@ -92,6 +93,9 @@ class Machine(db.Model):
     agent_version: Mapped[str] = mapped_column(String(64), default="")
     agent_os: Mapped[str] = mapped_column(String(128), default="")
     agent_hostname: Mapped[str] = mapped_column(String(255), default="")
+    #: The agent's network interfaces as JSON (``wol.Interface.as_dict`` each): the MAC to wake
+    #: and the subnets a neighbour must share, still known when the PC is off.
+    agent_interfaces: Mapped[str] = mapped_column(Text, default="")
 
     grants: Mapped[list[Grant]] = relationship(back_populates="machine", cascade="all, delete-orphan")
     group_grants: Mapped[list[GroupGrant]] = relationship(back_populates="machine", cascade="all, delete-orphan")
@@ -261,6 +265,25 @@ def note_agent_seen(machine: Machine, info: dict, seen: datetime | None = None) 
     machine.agent_version = str(info.get("version", machine.agent_version or ""))[:64]
     machine.agent_os = str(info.get("os", machine.agent_os or ""))[:128]
     machine.agent_hostname = str(info.get("hostname", machine.agent_hostname or ""))[:255]
+    if "interfaces" in info:  # an agent that cannot read them says (): keep what we knew
+        stored = interfaces_json(info["interfaces"])
+        if stored != "[]":
+            machine.agent_interfaces = stored
+
+
+def interfaces_json(interfaces) -> str:
+    """``wol.Interface`` records as the JSON kept on the machine row and in the live record."""
+    return json.dumps([iface.as_dict() for iface in interfaces], separators=(",", ":"))
+
+
+def stored_interfaces(text: str | None) -> list:
+    """The ``wol.Interface`` records in ``interfaces_json`` text; [] for none or anything unreadable."""
+    from agents.protocol import wol
+
+    try:
+        return [wol.from_dict(item) for item in json.loads(text or "[]")]
+    except (ValueError, TypeError):  # WakeError is a ValueError
+        return []
 
 
 def audit(action: str, *, actor: str = "", ip: str = "", target: str = "", detail: str = "") -> None:

@@ -16,6 +16,8 @@ Commands::
     RetryVnc(machine_id)                    ask the agent to log in to its VNC server again
     StreamFailed(machine_id, session, reason)  the agent could not serve a session
                                             whose viewer waits on the receiving node
+    Wake(machine_id, mac, broadcast)        ask the agent of ``machine_id`` (a neighbour of the
+                                            sleeping PC) to send the magic packet for ``mac``
 
 Anything else — not JSON, not an object, an unknown ``cmd``, a field of the
 wrong type or too long — raises ``NodeBusError``: the listener logs it and
@@ -77,14 +79,21 @@ class StreamFailed:
     reason: str = ""
 
 
-Command = Union[EndSession, RevokeMachine, EndUser, OpenStream, RetryVnc, StreamFailed]
+@dataclass(frozen=True)
+class Wake:
+    machine_id: int  # the neighbour whose agent sends the packet, not the sleeping PC
+    mac: str
+    broadcast: str
+
+
+Command = Union[EndSession, RevokeMachine, EndUser, OpenStream, RetryVnc, StreamFailed, Wake]
 
 #: The ``cmd`` of each command on the wire (unchanged since the bus carried raw dicts).
 COMMANDS = {"end": EndSession, "revoke": RevokeMachine, "end_user": EndUser, "open": OpenStream,
-            "vnc_retry": RetryVnc, "stream_failed": StreamFailed}
+            "vnc_retry": RetryVnc, "stream_failed": StreamFailed, "wake": Wake}
 _NAME_OF = {cls: name for name, cls in COMMANDS.items()}
 #: Fields that are identifiers (bounded tighter than free text).
-_IDS = frozenset({"session", "token"})
+_IDS = frozenset({"session", "token", "mac", "broadcast"})
 
 
 def encode(command: Command) -> bytes:

@@ -23,7 +23,7 @@ from .database import UNAVAILABLE
 from .extensions import csrf, db, limiter
 from .hub import AgentChannel, Hub
 from .live import LiveStoreError
-from .models import Machine, note_agent_seen
+from .models import Machine, interfaces_json, note_agent_seen
 from .pairing import Pairing, authorise
 from .peering import Forward
 from .relay import CLOSE_RESTART, RESTART_REASON
@@ -201,7 +201,8 @@ def _note_seen(machine_id: int, info: control.AgentInfo) -> None:
     try:
         machine = db.session.get(Machine, machine_id)
         if machine is not None:
-            note_agent_seen(machine, {"version": info.version, "os": info.os, "hostname": info.hostname})
+            note_agent_seen(machine, {"version": info.version, "os": info.os, "hostname": info.hostname,
+                                      "interfaces": info.interfaces})
             db.session.commit()
     except SQLAlchemyError as exc:  # advisory: never drop an agent over it
         db.session.rollback()
@@ -213,7 +214,7 @@ def _note_seen(machine_id: int, info: control.AgentInfo) -> None:
 def _mark_online(live, channel: AgentChannel, info: control.AgentInfo, settings) -> None:
     channel.fields = {"name": channel.machine_name, "version": info.version, "os": info.os,
                       "hostname": info.hostname, "vnc_ok": info.vnc_ok, "vnc_detail": info.vnc_detail,
-                      "vnc_state": info.vnc_state}
+                      "vnc_state": info.vnc_state, "interfaces": interfaces_json(info.interfaces)}
     try:
         live.agent_online(channel.machine_id, settings.node_id, channel.fields, ttl=settings.heartbeat * 3 + 5,
                           since=channel.since)

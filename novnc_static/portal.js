@@ -1,11 +1,15 @@
 // Keep the machine tiles current without a page reload: status, PCs newly
-// granted or taken away. Names go through textContent only.
+// granted or taken away; wake a sleeping PC and open it once it is up.
+// Names go through textContent only.
+import { wakeAndWait } from './wake.js';
+
 const list = document.getElementById('machines');
 const empty = document.getElementById('no-machines');
 const refreshed = document.getElementById('refreshed');
 // Once a second while the page is visible: a PC whose VNC server just failed (the agent
 // tells the gateway at once) shows it within a second. Hidden tabs do not poll.
 const REFRESH_MS = 1000;
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
 
 function ago(epoch) {
   const s = Math.max(0, Math.round(Date.now() / 1000 - epoch));
@@ -37,7 +41,15 @@ function makeTile(m) {
   const sr = document.createElement('span');
   sr.className = 'sr';
   open.append(sr);
-  li.append(h, status, seen, open);
+  const wake = document.createElement('button');
+  wake.type = 'button';
+  wake.className = 'button wake';
+  wake.hidden = true;
+  wake.append('Wake up');
+  const wakeSr = document.createElement('span');
+  wakeSr.className = 'sr';
+  wake.append(wakeSr);
+  li.append(h, status, seen, open, wake);
   return li;
 }
 
@@ -46,10 +58,16 @@ function makeTile(m) {
 function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
 
 function update(li, m) {
-  const cls = `tile state-${m.state}`;
+  const cls = `tile state-${m.state}${li.dataset.waking ? ' waking' : ''}`;
   if (li.className !== cls) li.className = cls;
   setText(li.querySelector('h2'), m.name);
-  setText(li.querySelector('.status .text'), m.message);
+  // While a wake is under way its progress is the tile's status, not "Offline"; after a
+  // failed one, why it failed, until the PC's state changes.
+  if (li.dataset.wakeNote && m.state !== 'offline') delete li.dataset.wakeNote;
+  if (!li.dataset.waking) setText(li.querySelector('.status .text'), li.dataset.wakeNote || m.message);
+  const wake = li.querySelector('.wake');
+  setText(wake.querySelector('.sr'), ` ${m.name}`);
+  wake.hidden = !m.wakeable || Boolean(li.dataset.waking);
   setText(li.querySelector('.seen'), !m.available && m.last_seen ? `Last seen ${ago(m.last_seen)}` : '');
   const open = li.querySelector('.open');
   setText(open.querySelector('.sr'), ` ${m.name}`);
@@ -93,6 +111,32 @@ async function refresh() {
 document.addEventListener('click', (e) => {
   const a = e.target.closest('a.open[aria-disabled="true"]');
   if (a) e.preventDefault();
+  const wake = e.target.closest('button.wake');
+  if (wake) wakeTile(wake.closest('li'));
 });
+
+async function wakeTile(li) {
+  if (li.dataset.waking) return;
+  const id = li.dataset.machine;
+  const text = li.querySelector('.status .text');
+  li.querySelector('.wake').hidden = true;
+  const ok = await wakeAndWait({
+    wakeUrl: list.dataset.wake.replace('__ID__', encodeURIComponent(id)),
+    machinesUrl: list.dataset.refresh, id, csrf,
+    onStep: (step, message) => {
+      li.dataset.waking = step;
+      li.classList.add('waking');
+      setText(text, message);
+      window.ponte = window.ponte || {};
+      (window.ponte.wakeSteps = window.ponte.wakeSteps || []).push({ id, step });
+    },
+  });
+  if (ok) { window.location.assign(li.querySelector('.open').href); return; }
+  // Failed: the reason stays on the tile until the PC's state changes; Wake up comes back.
+  li.dataset.wakeNote = text.textContent;
+  delete li.dataset.waking;
+  li.classList.remove('waking');
+  refresh();
+}
 document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
 setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);

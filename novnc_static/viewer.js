@@ -14,9 +14,11 @@ const fullBtn = document.getElementById('fullscreen');
 const pasteDlg = document.getElementById('paste');
 const pasteText = document.getElementById('paste-text');
 const shell = document.getElementById('shell');
+const wakeBtn = document.getElementById('wake');
 const machineName = screen.dataset.machineName;
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const { default: RFB } = await import(screen.dataset.novnc);
+const { wakeAndWait } = await import('./wake.js');
 
 // Requests the page makes by itself carry this: they do not keep an unattended login alive.
 const BACKGROUND = { 'X-Ponte-Background': '1' };
@@ -123,6 +125,34 @@ async function machineMessage() {
   } catch { return null; }
 }
 
+// Whether the PC is off or asleep and another PC on its network can wake it.
+async function machineWakeable() {
+  try {
+    const r = await fetch(screen.dataset.machines, { credentials: 'same-origin', cache: 'no-store', headers: BACKGROUND });
+    if (!r.ok) return false;
+    const { machines } = await r.json();
+    return Boolean(machines.find((x) => String(x.id) === screen.dataset.machine)?.wakeable);
+  } catch { return false; }
+}
+
+// Waking → waiting for the PC → connecting; the session starts once its agent is online.
+async function wakeUp() {
+  show(wakeBtn, false);
+  show(reconnectBtn, false);
+  show(cancelBtn, false);
+  clearInterval(countdown);
+  const ok = await wakeAndWait({
+    wakeUrl: screen.dataset.wake, machinesUrl: screen.dataset.machines, id: screen.dataset.machine, csrf,
+    onStep: (step, text) => {
+      window.ponte.events.push({ type: 'wake', step });
+      setStatus(text, step === 'failed' ? 'error' : '');
+    },
+  });
+  if (ok) { retries = 0; connect(); return; }
+  wakeBtn.textContent = 'Try waking again';
+  show(wakeBtn, true);
+}
+
 function applySettings() {
   if (!rfb) return;
   rfb.scaleViewport = scaleOn;
@@ -210,6 +240,13 @@ async function connect(note = 'Connecting…') {
     }
     const text = neverStarted && reason ? `${reason}.` : `Connection lost${reason ? `: ${reason}` : ''}.`;
     setStatus(text.replace(/\.\.$/, '.'), 'error');
+    if (neverStarted && await machineWakeable()) {
+      // Asleep, and a neighbour can wake it: offer that instead of knocking on a dark PC.
+      window.ponte.events.push({ type: 'wakeable' });
+      wakeBtn.textContent = 'Wake up';
+      show(wakeBtn, true);
+      return;
+    }
     scheduleReconnect();
   });
 }
@@ -241,6 +278,7 @@ function scheduleReconnect() {
 }
 
 reconnectBtn.addEventListener('click', () => { retries = 0; connect(); });
+wakeBtn.addEventListener('click', () => { wakeUp(); });
 cancelBtn.addEventListener('click', () => {
   clearInterval(countdown);
   show(cancelBtn, false);

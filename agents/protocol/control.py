@@ -23,10 +23,16 @@ Conversation::
                                             come back through the balancer in ``after`` s)
                                    ◀──      RetryVnc()  (an admin asks: log in to the VNC server
                                             again, even after a wrong password stopped the tries)
+                                   ◀──      Wake(mac, broadcast)  (send the magic packet for a PC
+                                            on our subnet: ``wol.magic_packet``, UDP port 9)
 
 Each stream is its own WebSocket (``/ws/agent/stream/<session>``) whose first
 message is ``Attach(token)``, with the one-time token from ``OpenStream``;
 every later message is raw RFB bytes.
+
+``AgentInfo.interfaces`` carries the agent's network interfaces
+(``wol.Interface``: MAC, IPv4 address, prefix, broadcast), checked as they are
+decoded, so the gateway can wake the PC later through a neighbour.
 
 Every string field is bounded and cleaned of control and bidi characters as
 it is decoded (``text.clean``), so whatever a peer sends can be logged, stored
@@ -52,11 +58,13 @@ the tree is drawn once, in ``errors.py``.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
-from .errors import ControlError, LocalProtocolError, RemoteProtocolError
+from .errors import ControlError, LocalProtocolError, RemoteProtocolError, WakeError
 from .text import clean
+from .wol import MAX_INTERFACES, Interface, from_dict, normalise_mac
 
 DEFAULT_MAX_MESSAGE = 16 * 1024
 MAX_TEXT = 512
@@ -78,6 +86,8 @@ class AgentInfo:
     vnc_detail: str = ""
     #: Why the VNC server is not usable (``agents.vnc.KINDS``), "ok", or "" (older agents).
     vnc_state: str = ""
+    #: The network interfaces a magic packet can reach (``wol.wakeable``); () from older agents.
+    interfaces: tuple[Interface, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,6 +143,15 @@ class RetryVnc:
 
 
 @dataclass(frozen=True)
+class Wake:
+    """Send the magic packet for the card ``mac`` to ``broadcast``, UDP port 9: a PC on one
+    of our subnets is asleep and someone asked to wake it."""
+
+    mac: str
+    broadcast: str
+
+
+@dataclass(frozen=True)
 class Attach:
     """First message on a stream socket: proves the agent was asked to open it."""
 
@@ -142,7 +161,7 @@ class Attach:
 STREAM_ATTACH = {"attach": Attach}
 AGENT_TO_GATEWAY = {"hello": Hello, "heartbeat": Heartbeat, "stream_failed": StreamFailed}
 GATEWAY_TO_AGENT = {"welcome": Welcome, "refused": Refused, "open": OpenStream, "reconnect": Reconnect,
-                    "vnc_retry": RetryVnc}
+                    "vnc_retry": RetryVnc, "wake": Wake}
 _TYPE_OF = {cls: name for table in (AGENT_TO_GATEWAY, GATEWAY_TO_AGENT, STREAM_ATTACH) for name, cls in table.items()}
 
 
@@ -186,7 +205,25 @@ def _info(obj) -> AgentInfo:
         vnc_ok=vnc_ok,
         vnc_detail=_text(obj, "vnc_detail"),
         vnc_state=_text(obj, "vnc_state", MAX_STATE),
+        interfaces=_interfaces(obj.get("interfaces", [])),
     )
+
+
+def _interfaces(value) -> tuple[Interface, ...]:
+    if not isinstance(value, list) or len(value) > MAX_INTERFACES:
+        raise RemoteProtocolError(f"field 'interfaces' must be a list of at most {MAX_INTERFACES}")
+    try:
+        # The name is for people: cleaned like every other string a peer sends.
+        return tuple(replace(iface, name=clean(iface.name)) for iface in map(from_dict, value))
+    except WakeError as exc:
+        raise RemoteProtocolError(f"field 'interfaces': {exc}") from None
+
+
+def _broadcast(value) -> str:
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except (ipaddress.AddressValueError, ValueError, TypeError):
+        raise RemoteProtocolError("field 'broadcast' must be an IPv4 address") from None
 
 
 def _build(cls, obj: dict):
@@ -199,6 +236,11 @@ def _build(cls, obj: dict):
             if not isinstance(hb, (int, float)) or isinstance(hb, bool) or not 1 <= hb <= 3600:
                 raise RemoteProtocolError("field 'heartbeat' must be a number of seconds")
             values["heartbeat"] = float(hb)
+        elif cls is Wake:
+            try:
+                values[f.name] = normalise_mac(obj.get("mac")) if f.name == "mac" else _broadcast(obj.get(f.name))
+            except WakeError as exc:
+                raise RemoteProtocolError(f"field 'mac': {exc}") from None
         elif f.name == "after":
             after = obj.get("after")
             if not isinstance(after, (int, float)) or isinstance(after, bool) or not 0 <= after <= 3600:
@@ -310,7 +352,7 @@ class GatewayConnection(_Connection):
     def _may_send(self, event) -> bool:
         if self.state is State.WELCOME:
             return isinstance(event, (Welcome, Refused))
-        return self.state is State.OPEN and isinstance(event, (OpenStream, Refused, Reconnect, RetryVnc))
+        return self.state is State.OPEN and isinstance(event, (OpenStream, Refused, Reconnect, RetryVnc, Wake))
 
     def _sent(self, event) -> None:
         if self.state is State.WELCOME:

@@ -24,8 +24,9 @@ The modules re-export the errors they raise (``rfb.HandshakeError``, ...)::
     ├── CertificateMismatch          the certificate is not one of the pinned ones (OpenSSL
     │                                accepted it, the pin did not; OpenSSL's own ``ssl.SSLError``
     │                                comes as it is and the RFB handshake translates it)
-    └── SettingsError                a setting of the wrong type, an unknown one, unreadable TOML
-                                     (each loader turns it into its own ``ConfigError``)
+    ├── SettingsError                a setting of the wrong type, an unknown one, unreadable TOML
+    │                                (each loader turns it into its own ``ConfigError``)
+    └── WakeError (also ValueError)  a MAC, address or interface list Wake-on-LAN cannot use
 """
 
 from __future__ import annotations
@@ -152,3 +153,9 @@ class CertificateMismatch(ProtocolError):
 
 class SettingsError(ProtocolError):
     """A setting of the wrong type, an unknown setting, or TOML that does not parse."""
+
+
+# -- Wake-on-LAN (wol) --
+
+class WakeError(ProtocolError, ValueError):
+    """A MAC address, IPv4 address or interface record that Wake-on-LAN cannot use."""

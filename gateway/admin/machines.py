@@ -9,9 +9,10 @@ from sqlalchemy import select
 from .. import ops, reports
 from ..extensions import db
 from ..headers import external_url
-from ..models import Group, Machine, SessionRecord, User, users_with_access
+from ..models import Group, Machine, SessionRecord, User, stored_interfaces, users_with_access
 from ..ops import AdminError
 from ..machine_status import statuses
+from ..wake import wakers_of
 from . import bp
 from .helpers import attempt, done, form_id, group_or_404, machine_or_404, no_store, user_or_404, who
 
@@ -54,7 +55,8 @@ def machine(machine_id: int):
         addable_users=[u for u in db.session.scalars(select(User).order_by(User.name)) if u.id not in granted],
         addable_groups=[g for g in db.session.scalars(select(Group).order_by(Group.name))
                         if g.id not in group_granted],
-        live=[s for s in reports.live_session_rows() if s["machine_id"] == m.id], history=history)
+        live=[s for s in reports.live_session_rows() if s["machine_id"] == m.id], history=history,
+        interfaces=stored_interfaces(m.agent_interfaces), wakers=wakers_of(m))
 
 
 @bp.post("/machines/<int:machine_id>/rename")

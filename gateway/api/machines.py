@@ -9,14 +9,17 @@ from sqlalchemy import select
 from .. import ops
 from ..extensions import db
 from ..headers import external_url
-from ..models import Machine, users_with_access
+from ..models import Machine, stored_interfaces, users_with_access
 from ..reports import iso
 from ..machine_status import statuses
+from ..live import LiveStoreError
+from ..wake import Neighbourhood, wakers_of
 from . import admin_only, bp, no_store
 from .inputs import body, string, who
 
 
-def machine_json(m: Machine, status=None) -> dict:
+def machine_json(m: Machine, status=None, neighbourhood: Neighbourhood | None = None) -> dict:
+    """``neighbourhood``: the online agents, read once for a whole list (``Neighbourhood.read``)."""
     status = status or statuses([m])[0]
     return {"id": m.id, "name": m.name, "created_at": iso(m.created_at), "enrolled_at": iso(m.enrolled_at),
             "revoked_at": iso(m.revoked_at), "enrolment_code_expires_at": iso(ops.pending_code_expiry(m)),
@@ -25,7 +28,10 @@ def machine_json(m: Machine, status=None) -> dict:
                                  for gr in sorted(m.grants, key=lambda gr: gr.user.name)],
                        "groups": [{"id": gg.group.id, "name": gg.group.name}
                                   for gg in sorted(m.group_grants, key=lambda gg: gg.group.name)]},
-            "users_with_access": [{"id": u.id, "name": u.name} for u in users_with_access(m)]}
+            "users_with_access": [{"id": u.id, "name": u.name} for u in users_with_access(m)],
+            # Wake-on-LAN: its cards as last reported, and the online agents that can wake it now.
+            "interfaces": [iface.as_dict() for iface in stored_interfaces(m.agent_interfaces)],
+            "wakers": [w.as_dict() for w in (neighbourhood.wakers(m) if neighbourhood else wakers_of(m))]}
 
 
 def _enrolment_json(machine: Machine, code: str) -> dict:
@@ -36,7 +42,11 @@ def _enrolment_json(machine: Machine, code: str) -> dict:
 @admin_only
 def machines_list():
     rows = list(db.session.scalars(select(Machine).order_by(Machine.name)))
-    return jsonify(machines=[machine_json(m, s) for m, s in zip(rows, statuses(rows))])
+    try:
+        neighbourhood = Neighbourhood.read()
+    except LiveStoreError:
+        neighbourhood = Neighbourhood({})  # Redis down: nobody is known to be online
+    return jsonify(machines=[machine_json(m, s, neighbourhood) for m, s in zip(rows, statuses(rows))])
 
 
 @bp.post("/machines")

@@ -1,14 +1,16 @@
-"""Viewing sessions: open one on a granted machine, look at it, end it; every live one (admins)."""
+"""Viewing sessions: open one on a granted machine (waking it first if it sleeps), look at it, end it;
+every live one (admins)."""
 
 from __future__ import annotations
 
 from flask import current_app, jsonify, request
 from flask_login import current_user
 
-from .. import ops, refs, reports, sessions
+from .. import ops, refs, reports, sessions, wake
 from ..auth import ip_key, login_is_recent
 from ..extensions import db, limiter
 from ..headers import websocket_url
+from ..machine_status import statuses
 from ..models import SessionRecord, machine_for_user
 from . import REAUTH_MESSAGE, admin_only, bp
 from .errors import ApiError
@@ -83,3 +85,29 @@ def end_session(session: str):
 @admin_only
 def live_sessions():
     return jsonify(sessions=reports.live_session_rows())
+
+
+@bp.post("/machines/<machine>/wake")
+@limiter.limit("10 per minute", key_func=ip_key)
+def machine_wake(machine: str):
+    """Wake a granted PC that is off or asleep, through an online agent on its subnet.
+
+    The answer says how long to wait for its agent (``timeout``); the caller then watches
+    the PC's state (``/me/machines``) and opens it once it is online. Neighbours' names are
+    not in it: an employee sees only the PCs granted to them.
+    """
+    found = machine_for_user(current_user, machine)
+    if found is None:
+        raise ApiError(403, "forbidden", "You may not open this PC.")
+    if found.revoked_at is not None:
+        raise ApiError(409, "unavailable", "This PC's access was revoked by an admin.")
+    status = statuses([found])[0]
+    if status.online:
+        raise ApiError(409, "online", "This PC is already on.")
+    wakers = wake.wakers_of(found)
+    if not wakers:
+        raise ApiError(409, "no_waker", "This PC cannot be woken from here: no other PC on its network is "
+                                        "online. Switch it on by hand, or ask your admin.")
+    asked = wake.wake(found, wakers, **who())
+    return jsonify(machine={"id": found.id, "name": found.name}, waking=True, senders=len(asked),
+                   timeout=current_app.config["PONTE"].wake_timeout), 202

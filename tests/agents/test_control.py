@@ -202,7 +202,11 @@ def test_every_decoded_string_is_clean():
                                                                       "version": bad, "vnc_detail": bad,
                                                                       "vnc_state": bad}}
             obj.update({f: bad for f in ("credential", "mode", "session", "reason", "machine", "code",
-                                         "message", "token")})
+                                         "message", "token", "mac", "broadcast")})
+            if cls is control.Wake:  # a MAC and an IPv4 address, not text: refused outright
+                with pytest.raises(ControlError):
+                    control.decode(json.dumps(obj).encode(), table)
+                continue
             event = control.decode(json.dumps(obj).encode(), table)
             values = [v for v in vars(event).values() if isinstance(v, str)]
             if hasattr(event, "info"):

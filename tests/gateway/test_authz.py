@@ -51,6 +51,7 @@ ROUTES: dict[str, Route] = {
     # the employee's API
     "api.me": Route(USER), "api.my_machines": Route(USER),
     "api.open_session": Route(USER_MACHINE, missing=frozenset({"denied"})),
+    "api.machine_wake": Route(USER_MACHINE, missing=frozenset({"denied"})),   # issue 11 §5
     "api.session_status": Route(USER_SESSION), "api.end_session": Route(USER_SESSION),
     "api.enroll": Route(PUBLIC),   # agents, with a one-time code
     # the agent's file: no secret in it (gateway/agent_download.py)

@@ -45,7 +45,7 @@ def test_tile_states(app, client, emp, world):
     t = tiles(client)["desk-1"]
     assert t["state"] == "online" and t["available"] is True
     # employees see the state, not the agent's internals
-    assert set(t) == {"id", "name", "state", "message", "last_seen", "available"}
+    assert set(t) == {"id", "name", "state", "message", "last_seen", "available", "wakeable"}
     with app.app_context():
         ops.revoke_machine(ops.get_machine("desk-1"))
     assert tiles(client)["desk-1"]["state"] == "revoked"
