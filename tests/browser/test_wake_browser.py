@@ -30,6 +30,7 @@ def test_wake_up_from_the_tile_opens_the_desktop(lan, tmp_path, redis_server, pa
     with sleeping_office(lan, tmp_path, redis_server) as office:
         login(page, office.url, "emp", "emppass12")
         page.wait_for_selector(".tile.state-offline .wake:not([hidden])")
+        wait_js(page, "() => (window.ponte?.portalRefreshed || 0) > 0")  # portal.js listens now
         listener = office.listen()
         page.click(".tile .wake")
         page.wait_for_selector(".tile.waking")
@@ -68,6 +69,8 @@ def test_a_pc_that_does_not_wake_is_said_so_after_the_timeout(lan, tmp_path, red
     with sleeping_office(lan, tmp_path, redis_server, PONTE_WAKE_TIMEOUT="4") as office:
         login(page, office.url, "emp", "emppass12")
         page.wait_for_selector(".tile.state-offline .wake:not([hidden])")
+        # The button is in the page before portal.js (a deferred module) listens for clicks.
+        wait_js(page, "() => (window.ponte?.portalRefreshed || 0) > 0")
         page.click(".tile .wake")
         wait_js(page, "() => (window.ponte?.wakeSteps || []).some((s) => s.step === 'failed')", timeout=20_000)
         status = page.inner_text(".tile .status")

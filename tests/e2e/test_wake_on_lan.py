@@ -14,7 +14,7 @@ import pytest
 from agents.protocol import wol
 from tests.conftest import needs
 from tests.support import WebClient, wait_for
-from tests.support.netlan import SLEEPER_MAC, WAKER_IP, lan, sleeping_office  # noqa: F401 (lan: a fixture)
+from tests.support.netlan import SLEEPER_MAC, SUBNET, WAKER_IP, lan, sleeping_office  # noqa: F401 (lan: a fixture)
 
 pytestmark = [needs("Xvnc", "ip"), pytest.mark.slow]
 
@@ -37,7 +37,7 @@ def test_a_neighbour_wakes_the_sleeping_pc_and_its_tile_goes_online(lan, tmp_pat
         assert host == WAKER_IP  # sent by the neighbour in namespace a, over the LAN
         assert data == b"\xff" * 6 + bytes.fromhex(SLEEPER_MAC.replace(":", "")) * 16
         assert data == wol.magic_packet(SLEEPER_MAC)
-        assert "sent the magic packet for 02:77:00:00:00:03 to 10.213.77.255" in office.waker.log_text()
+        assert f"sent the magic packet for 02:77:00:00:00:03 to {SUBNET.broadcast_address}" in office.waker.log_text()
 
         # The card woke the PC: its agent starts, and the tile the employee watches goes online.
         office.sleeper.start()

@@ -22,8 +22,11 @@ import pytest
 
 from tests.support import PYTHON, ROOT, AgentProcess, Gateway, free_display, free_port, stop_process, wait_for
 
-SUBNET = ipaddress.IPv4Network("10.213.77.0/24")
-GATEWAY_IP, WAKER_IP, SLEEPER_IP = "10.213.77.1", "10.213.77.2", "10.213.77.3"
+# A subnet per pytest-xdist worker: two workers' LANs (each with a host-side address) never clash.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:]
+_THIRD = 77 + (int(_WORKER) if _WORKER.isdigit() else 0) % 100
+SUBNET = ipaddress.IPv4Network(f"10.213.{_THIRD}.0/24")
+GATEWAY_IP, WAKER_IP, SLEEPER_IP = (str(SUBNET.network_address + i) for i in (1, 2, 3))
 SLEEPER_MAC = "02:77:00:00:00:03"
 WAKER_MAC = "02:77:00:00:00:02"
 
