@@ -11,7 +11,8 @@ from here (``gateway.live.LiveStoreError`` is this class)::
     ├── NodeBusError             a node-bus message that is not a valid command (``nodebus``)
     ├── HandshakeError           a WebSocket handshake we do not complete: HTTP 400 (``handshake``)
     ├── AgentUnavailable         no agent can serve this machine's session now (``hub``)
-    └── PeerUnreachable          another gateway node could not be dialled (``peering``)
+    ├── PeerUnreachable          another gateway node could not be dialled (``peering``)
+    └── SealError                a sealed secret that does not open under this key (``sealing``)
 """
 
 from __future__ import annotations
@@ -48,3 +49,7 @@ class AgentUnavailable(GatewayError):
 
 class PeerUnreachable(GatewayError):
     """Another gateway node did not answer on its internal address, or refused the WebSocket."""
+
+
+class SealError(GatewayError):
+    """A sealed secret that does not open under this instance's key (another key, or altered)."""

@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length
 
 from ..account import bp
 from ..auth import client_ip
+from ..errors import SealError
 from ..extensions import db, limiter
 from ..models import audit
 from ..security import new_token, verify_password
@@ -88,8 +89,12 @@ def totp_setup():
             keep_this_login(user)
             session.pop(SETUP, None)
             return _codes_page(codes, "Your authenticator app is on")
-    uri = totp.provisioning_uri(found.secret, user.name)
-    resp = make_response(render_template("account/totp_setup.html", form=form, secret=found.secret,
+    try:
+        secret = totp.secret_of(found)
+    except SealError:   # sealed under an earlier instance secret: nothing confirmed yet, so renew
+        secret = totp.secret_of(manage.start_totp(user))
+    uri = totp.provisioning_uri(secret, user.name)
+    resp = make_response(render_template("account/totp_setup.html", form=form, secret=secret,
                                          qr=totp.qr_svg(uri), uri=uri), status)
     resp.headers["Cache-Control"] = "no-store"
     return resp
