@@ -11,7 +11,7 @@ from ..extensions import db, limiter
 from ..headers import websocket_url
 from ..models import SessionRecord, machine_for_user
 from . import REAUTH_MESSAGE, admin_only, bp
-from .errors import ApiError
+from ..errors import ApiError
 from .inputs import body, who
 
 

@@ -3,7 +3,6 @@
 =================  =========================================================================
 module             job
 =================  =========================================================================
-``errors``         the exception tree of this package
 ``totp``           RFC 6238 codes (pyotp): secrets, the otpauth:// URI and its QR code (segno),
                    one use per code
 ``recovery``       ten one-time recovery codes, argon2-hashed (``gateway.security``)
@@ -17,4 +16,6 @@ module             job
 ``admin_views``    policy page and "reset factors" on the admin blueprint
 ``api_views``      the same for scripts on the API blueprint
 =================  =========================================================================
+
+Its exceptions (``FactorError``, ``WrongCode``, ``PasskeyError``) are in ``gateway.errors``.
 """

@@ -35,7 +35,7 @@ from ..database import UNAVAILABLE
 from ..extensions import db, limiter
 from ..models import User, audit
 from . import manage, passkeys, policy, recovery, totp
-from .errors import FactorError, WrongCode
+from ..errors import FactorError, WrongCode
 
 bp = Blueprint("second_factor", __name__)
 

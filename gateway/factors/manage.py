@@ -12,7 +12,7 @@ from .. import ops
 from ..extensions import db
 from ..models import Passkey, RecoveryCode, TotpFactor, User, audit, utcnow
 from . import recovery, totp
-from .errors import FactorError
+from ..errors import FactorError
 
 
 def totp_factor(user: User) -> TotpFactor | None:

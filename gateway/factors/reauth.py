@@ -25,7 +25,7 @@ from .. import auth
 from ..extensions import db, limiter
 from ..models import User, audit
 from . import manage, passkeys, policy
-from .errors import FactorError, WrongCode
+from ..errors import FactorError, WrongCode
 from .login import PENDING_TTL, CodeForm, bp, use_code
 
 PENDING = "ponte_pending_reauth"

@@ -22,10 +22,9 @@ from flask import current_app
 from sqlalchemy import update
 
 from .. import sealing
-from ..errors import SealError
+from ..errors import SealError, WrongCode
 from ..extensions import db
 from ..models import TotpFactor
-from .errors import WrongCode
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,11 @@ from wtforms.validators import DataRequired, Length
 
 from ..account import bp
 from ..auth import client_ip
-from ..errors import SealError
 from ..extensions import db, limiter
 from ..models import audit
 from ..security import new_token, verify_password
 from . import manage, passkeys, totp
-from .errors import FactorError
+from ..errors import FactorError, SealError
 from .login import SETUP
 from .manage import keep_this_login
 
