@@ -18,7 +18,9 @@ the errors it raises (``transport.TransportError``, ...)::
     │   └── LoginFailed          the gateway did not accept the name and password
     ├── CredentialRefused        the gateway refused this PC's credential for good
     │                            (unknown or revoked): retrying cannot help
-    └── VNCUnavailable           the VNC server cannot be reached or refused us (``kind``)
+    ├── VNCUnavailable           the VNC server cannot be reached or refused us (``kind``)
+    └── ServiceError             install / uninstall cannot go on: not root, no credential,
+                                 an OS without a known service manager (``service``)
 
     agents.protocol.errors.ProtocolError   (see there)
     ├── FramingError / MessageTooBig
@@ -81,3 +83,7 @@ class VNCUnavailable(AgentError):
     def employee(self) -> str:
         """The sentence for the person at the viewer (``protocol.vncstate``)."""
         return vncstate.employee(self.kind)
+
+
+class ServiceError(AgentError):
+    """Install or uninstall cannot go on (not root, no credential, unsupported OS)."""

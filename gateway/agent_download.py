@@ -22,6 +22,7 @@ from pathlib import Path
 from flask import Blueprint, Flask, current_app, render_template, send_file
 
 from . import agent_zipapp
+from .errors import ArchiveError
 from .headers import external_url
 from .instance import private_files
 from .loop import cooperative
@@ -116,7 +117,7 @@ def install_info(code: str) -> InstallInfo:
     base = external_url(current_app.config["PONTE"])
     try:
         built = archive(current_app)
-    except agent_zipapp.ArchiveError as exc:
+    except ArchiveError as exc:
         return InstallInfo(download_url="", sha256="", size=0, insecure=False, warning="", systems=(),
                            error=str(exc))
     return InstallInfo(download_url=base + DOWNLOAD_PATH, sha256=built.sha256, size=built.size,
@@ -129,7 +130,7 @@ def _register_template_global(state) -> None:
     state.app.add_template_global(install_info, "agent_install_info")
 
 
-@bp.errorhandler(agent_zipapp.ArchiveError)
+@bp.errorhandler(ArchiveError)
 def _cannot_build(exc):
     current_app.logger.error("cannot build %s: %s", agent_zipapp.ARCHIVE_NAME, exc)
     return render_template("error.html", status=503, message=(

@@ -27,6 +27,8 @@ import zipapp
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import ArchiveError
+
 ROOT = Path(__file__).resolve().parent.parent
 AGENT_PACKAGE = ROOT / "agents"
 ARCHIVE_NAME = "ponte-agent.pyz"
@@ -53,10 +55,6 @@ from agents.__main__ import main
 
 sys.exit(main())
 '''
-
-
-class ArchiveError(Exception):
-    """A vendored dependency is missing from the gateway's environment, or not pure Python."""
 
 
 @dataclass(frozen=True)

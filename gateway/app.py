@@ -89,7 +89,7 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
     # The second-factor views add routes to admin.bp, api.bp and account.bp: imported before
     # those blueprints are registered.
     from .factors import admin_views as _factor_admin, api_views as _factor_api  # noqa: F401
-    from .factors import login as second_factor, views as _factor_views  # noqa: F401
+    from .factors import login as second_factor, reauth as _factor_reauth, views as _factor_views  # noqa: F401
 
     from .signin import admin_views as signin_admin, oidc as signin_oidc, views as signin_views
 

@@ -1,9 +1,10 @@
-"""The gateway's exceptions, drawn once (as httpx's ``_exceptions.py``).
+"""The gateway's exceptions, drawn once and defined here (as httpx's ``_exceptions.py``).
 
 Library errors are translated where they cross into the gateway
-(``raise … from exc``): a caller catches one of these, never ``redis`` or
-``socket`` errors from deep inside. The modules that raise them import them
-from here (``gateway.live.LiveStoreError`` is this class)::
+(``raise … from exc``): a caller catches one of these, never ``redis``,
+``socket``, ``ldap3`` or Authlib errors from deep inside. The modules that raise
+them import them from here (``gateway.ops.AdminError`` is this module's class,
+re-exported as part of the ``ops`` interface)::
 
     GatewayError                 root of everything this package raises on purpose
     ├── ConfigError              bad settings (``config``)
@@ -11,7 +12,28 @@ from here (``gateway.live.LiveStoreError`` is this class)::
     ├── NodeBusError             a node-bus message that is not a valid command (``nodebus``)
     ├── HandshakeError           a WebSocket handshake we do not complete: HTTP 400 (``handshake``)
     ├── AgentUnavailable         no agent can serve this machine's session now (``hub``)
-    └── PeerUnreachable          another gateway node could not be dialled (``peering``)
+    ├── PeerUnreachable          another gateway node could not be dialled (``peering``)
+    ├── SealError                a sealed secret that does not open under this key (``sealing``)
+    ├── ArchiveError             the agent's .pyz cannot be built here (``agent_zipapp``)
+    ├── AdminError               an operation that cannot be done; the message names why (``ops``)
+    │   ├── NotFound             no such user, group, machine or token
+    │   └── Conflict             the name is taken
+    ├── EnrolmentError           an enrolment code that is unknown, used or expired (``ops``)
+    ├── ApiError                 a refusal the JSON API reports: status, code, message (``api``)
+    ├── FactorError              a second-factor operation refused; message for the person (``factors``)
+    │   ├── WrongCode            a TOTP or recovery code that does not match (or was used already)
+    │   └── PasskeyError         a WebAuthn ceremony that failed verification (library errors wrapped)
+    ├── SigninError              company sign-in and onboarding (``signin``)
+    │   ├── DirectoryError       the LDAP directory is unreachable, or refused the service account
+    │   ├── InvitationError      a one-time link is unknown, used or expired
+    │   ├── ImportRefused        a CSV file that cannot be read at all (rows are reported one by one)
+    │   └── MailError            the SMTP server did not take the message
+    └── AccountDisabled          the directory's account is disabled (``signin.ldap``; the login
+                                 answers it like a wrong password, so it is no ``SigninError``)
+
+Where they surface: the JSON API maps ``NotFound`` / ``Conflict`` / other ``AdminError``
+to 404 / 409 / 400 (``ApiError.from_admin_error``) and ``EnrolmentError`` to 403; the admin
+pages flash the message; the CLI prints it.
 """
 
 from __future__ import annotations
@@ -48,3 +70,89 @@ class AgentUnavailable(GatewayError):
 
 class PeerUnreachable(GatewayError):
     """Another gateway node did not answer on its internal address, or refused the WebSocket."""
+
+
+class SealError(GatewayError):
+    """A sealed secret that does not open under this instance's key (another key, or altered)."""
+
+
+class ArchiveError(GatewayError):
+    """A vendored dependency is missing from the gateway's environment, or not pure Python."""
+
+
+# -- operations (gateway.ops) ---------------------------------------------------------------------
+
+class AdminError(GatewayError):
+    """An admin change that cannot be made."""
+
+
+class NotFound(AdminError):
+    """The record the change names does not exist."""
+
+
+class Conflict(AdminError):
+    """The name is taken by another record of the same kind."""
+
+
+class EnrolmentError(GatewayError):
+    """An enrolment code that is unknown, used or expired."""
+
+
+# -- the JSON API (gateway.api) -------------------------------------------------------------------
+
+class ApiError(GatewayError):
+    """A refusal the API reports to the client as ``{"error": {"code", "message"}}`` with ``status``
+    (``api._error_reply``)."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    @classmethod
+    def from_admin_error(cls, exc: AdminError) -> ApiError:
+        """An operation's refusal: 404 for ``NotFound``, 409 for ``Conflict``, else 400."""
+        if isinstance(exc, NotFound):
+            return cls(404, "not_found", str(exc))
+        if isinstance(exc, Conflict):
+            return cls(409, "conflict", str(exc))
+        return cls(400, "invalid", str(exc))
+
+
+# -- second factors (gateway.factors) -------------------------------------------------------------
+
+class FactorError(GatewayError):
+    """A second-factor operation refused; ``str()`` is safe to show the person."""
+
+
+class WrongCode(FactorError):
+    """A TOTP or recovery code that does not match, or was used already."""
+
+
+class PasskeyError(FactorError):
+    """A WebAuthn ceremony that failed verification."""
+
+
+# -- company sign-in and onboarding (gateway.signin) ----------------------------------------------
+
+class SigninError(GatewayError):
+    """Base of company sign-in and onboarding errors."""
+
+
+class DirectoryError(SigninError):
+    """The LDAP directory cannot be reached, or its service account is refused."""
+
+
+class InvitationError(SigninError):
+    """A one-time link that is unknown, already used or expired (never says which)."""
+
+
+class ImportRefused(SigninError):
+    """A CSV file that cannot be imported at all (not CSV, no header, wrong columns)."""
+
+
+class MailError(SigninError):
+    """The message could not be handed to the SMTP server."""
+
+
+class AccountDisabled(GatewayError):
+    """The directory has the person, but their account is disabled."""

@@ -41,17 +41,27 @@ CLOSE_REVOKED = 4003
 
 @dataclass
 class AgentChannel:
+    """One agent's control channel, once welcomed: its socket and its side of the conversation.
+
+    ``conn`` is the gateway's state machine of this conversation (``control.GatewayConnection``,
+    past its welcome, as ``ws.agent_control`` leaves it): every event sent goes through it, so
+    one the gateway may not send now raises ``control.LocalProtocolError`` and nothing is written.
+    The reading side (``ws.agent_control``) feeds the same ``conn`` what the agent says.
+    """
+
     machine_id: int
     machine_name: str
     ws: FramedWebSocket
+    conn: control.GatewayConnection
     lock: gevent.lock.Semaphore = field(default_factory=gevent.lock.Semaphore)
     #: The agent's live record (``agent:<machine>``) as last written, for re-asserting it.
     fields: dict = field(default_factory=dict)
     since: float = field(default_factory=time.time)
 
     def send(self, event) -> None:
+        # Under the lock: the order of the conversation's steps is the order of the bytes.
         with self.lock:
-            self.ws.write_message(control.encode(event))
+            self.ws.write_message(self.conn.send(event))
 
     def close(self, code: int, reason: str) -> None:
         with self.lock:

@@ -297,15 +297,16 @@ def audit(action: str, *, actor: str = "", ip: str = "", target: str = "", detai
 class TotpFactor(db.Model):
     """A person's authenticator app (RFC 6238). ``confirmed_at`` is empty while it is being set up.
 
-    The secret is stored as is: the gateway must compute codes from it (the database is as
-    sensitive as the password hashes beside it). ``last_step`` is the time step of the last code
-    accepted, so a code is usable once (``factors.totp``)."""
+    ``sealed_secret`` is the base32 seed sealed with a key derived from the instance secret
+    (``gateway.sealing``): the gateway must compute codes from it, so it cannot be hashed, but a
+    copy of the database alone does not give it away. ``factors.totp`` seals and opens it.
+    ``last_step`` is the time step of the last code accepted, so a code is usable once."""
 
     __tablename__ = "totp_factors"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
-    secret: Mapped[str] = mapped_column(String(64))
+    sealed_secret: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
     last_step: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -160,7 +160,7 @@ def agent_control():
         ws.close_with(CLOSE_RESTART, RESTART_REASON)
         db.session.remove()
         return UPGRADED
-    channel = AgentChannel(machine.id, machine.name, ws)
+    channel = AgentChannel(machine.id, machine.name, ws, conn)
     info = hello.info
     _note_seen(machine.id, info)
     db.session.remove()

@@ -25,7 +25,7 @@ from flask_login import current_user
 from ..auth import login_is_recent, via_token
 from ..extensions import csrf
 from ..ops import AdminError
-from .errors import ApiError
+from ..errors import ApiError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # cookie-authenticated calls are checked in ``_authenticate``

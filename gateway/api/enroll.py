@@ -10,7 +10,7 @@ from .. import ops
 from ..auth import ip_key
 from ..extensions import limiter
 from . import bp
-from .errors import ApiError
+from ..errors import ApiError
 
 
 @bp.post("/enroll")

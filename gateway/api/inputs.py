@@ -6,7 +6,7 @@ from flask import request
 
 from .. import refs
 from ..auth import actor, client_ip
-from .errors import ApiError
+from ..errors import ApiError
 
 PAGE_MAX = 1000
 PAGE_DEFAULT = 200

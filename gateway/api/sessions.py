@@ -13,7 +13,7 @@ from ..headers import websocket_url
 from ..machine_status import statuses
 from ..models import SessionRecord, machine_for_user
 from . import REAUTH_MESSAGE, admin_only, bp
-from .errors import ApiError
+from ..errors import ApiError
 from .inputs import body, who
 
 

@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import ApiToken
 from ..reports import iso
 from . import admin_only, bp, no_store
-from .errors import ApiError
+from ..errors import ApiError
 from .inputs import body, string, who
 
 

@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import User
 from ..reports import iso
 from . import admin_only, bp
-from .errors import ApiError
+from ..errors import ApiError
 from .inputs import body, boolean, string, who
 
 

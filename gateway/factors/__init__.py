@@ -3,7 +3,6 @@
 =================  =========================================================================
 module             job
 =================  =========================================================================
-``errors``         the exception tree of this package
 ``totp``           RFC 6238 codes (pyotp): secrets, the otpauth:// URI and its QR code (segno),
                    one use per code
 ``recovery``       ten one-time recovery codes, argon2-hashed (``gateway.security``)
@@ -12,8 +11,11 @@ module             job
 ``manage``         turning factors on and off, resets; each ends the person's other logins
 ``login``          the step after a correct password: pending login, ``/login/second-factor``,
                    passkey login, and the forced set-up for people under the policy
+``reauth``         the factor step of ``/reauth`` (the recent-login rule) for people with one
 ``views``          the person's own factor pages under ``/account`` (blueprint ``account``)
 ``admin_views``    policy page and "reset factors" on the admin blueprint
 ``api_views``      the same for scripts on the API blueprint
 =================  =========================================================================
+
+Its exceptions (``FactorError``, ``WrongCode``, ``PasskeyError``) are in ``gateway.errors``.
 """

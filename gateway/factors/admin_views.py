@@ -11,7 +11,7 @@ from ..auth import actor, client_ip
 from ..extensions import db
 from ..models import Group, Passkey, TotpFactor, User
 from . import manage, policy
-from .errors import FactorError
+from ..errors import FactorError
 
 
 def factor_rows() -> list[dict]:

@@ -12,7 +12,7 @@ from ..auth import actor, client_ip
 from ..extensions import db
 from ..models import User
 from . import manage, policy, recovery
-from .errors import FactorError
+from ..errors import FactorError
 
 
 def policy_json(p: policy.Policy) -> dict:

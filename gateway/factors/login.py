@@ -35,7 +35,7 @@ from ..database import UNAVAILABLE
 from ..extensions import db, limiter
 from ..models import User, audit
 from . import manage, passkeys, policy, recovery, totp
-from .errors import FactorError, WrongCode
+from ..errors import FactorError, WrongCode
 
 bp = Blueprint("second_factor", __name__)
 
@@ -70,6 +70,20 @@ def finish(user: User, target: str, action: str, detail: str = ""):
         session[SETUP] = True   # the account page says why
         return redirect(url_for("account.index"))
     return redirect(target)
+
+
+def use_code(user: User, typed: str) -> str:
+    """Spend what the person typed, a TOTP code or a recovery code (caller commits): which it was,
+    or ``WrongCode``. Also the factor step of ``/reauth`` (``factors.reauth``)."""
+    typed = typed.strip()
+    if totp.normalise(typed) == typed.replace(" ", "") and len(totp.normalise(typed)) == totp.DIGITS:
+        found = manage.totp_factor(user)
+        if found is None or found.confirmed_at is None:
+            raise WrongCode("You have no authenticator app: use a passkey or a recovery code.")
+        totp.use_code(found, typed)
+        return "authenticator app"
+    recovery.use_code(user, typed)
+    return "recovery code"
 
 
 def pending_user() -> tuple[User | None, str]:
@@ -128,17 +142,8 @@ def second_factor():
         return _refused(user, verdict.retry_after)
     if verdict.delay:
         gevent.sleep(verdict.delay)
-    typed = form.code.data.strip()
     try:
-        if totp.normalise(typed) == typed.replace(" ", "") and len(totp.normalise(typed)) == totp.DIGITS:
-            found = manage.totp_factor(user)
-            if found is None or found.confirmed_at is None:
-                raise WrongCode("You have no authenticator app: use a passkey or a recovery code.")
-            totp.use_code(found, typed)
-            how = "authenticator app"
-        else:
-            recovery.use_code(user, typed)
-            how = "recovery code"
+        how = use_code(user, form.code.data)
     except WrongCode as exc:
         _count_failure(user, "wrong code")
         flash(str(exc), "error")

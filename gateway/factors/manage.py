@@ -12,7 +12,7 @@ from .. import ops
 from ..extensions import db
 from ..models import Passkey, RecoveryCode, TotpFactor, User, audit, utcnow
 from . import recovery, totp
-from .errors import FactorError
+from ..errors import FactorError
 
 
 def totp_factor(user: User) -> TotpFactor | None:
@@ -34,10 +34,11 @@ def start_totp(user: User) -> TotpFactor:
     if found is not None and found.confirmed_at is not None:
         raise FactorError("An authenticator app is on already; turn it off first to change it.")
     if found is None:
-        found = TotpFactor(user_id=user.id, secret=totp.new_secret())
+        found = TotpFactor(user_id=user.id)
         db.session.add(found)
     else:
-        found.secret, found.created_at, found.last_step = totp.new_secret(), utcnow(), 0
+        found.created_at, found.last_step = utcnow(), 0
+    totp.set_secret(found, totp.new_secret())
     db.session.commit()
     return found
 

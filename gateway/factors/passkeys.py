@@ -27,7 +27,7 @@ from webauthn.helpers.structs import (AuthenticatorSelectionCriteria, Authentica
 from ..extensions import db
 from ..headers import external_url
 from ..models import Passkey, User, utcnow
-from .errors import PasskeyError
+from ..errors import PasskeyError
 
 RP_NAME = "Ponte"
 CHALLENGE = "ponte_webauthn"

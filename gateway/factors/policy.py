@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import FactorPolicy, Group, Passkey, TotpFactor, User, audit, utcnow
-from .errors import FactorError
+from ..errors import FactorError
 
 REQUIRE = {"off": "Nobody is required to", "everyone": "Everyone must", "admins": "Admins must",
            "groups": "Members of the chosen groups must"}

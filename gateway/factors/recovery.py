@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 from ..extensions import db
 from ..models import RecoveryCode, User, utcnow
 from ..security import hash_password, verify_password
-from .errors import WrongCode
+from ..errors import WrongCode
 
 COUNT = 10
 LENGTH = 16

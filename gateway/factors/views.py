@@ -19,7 +19,7 @@ from ..extensions import db, limiter
 from ..models import audit
 from ..security import new_token, verify_password
 from . import manage, passkeys, totp
-from .errors import FactorError
+from ..errors import FactorError, SealError
 from .login import SETUP
 from .manage import keep_this_login
 
@@ -88,8 +88,12 @@ def totp_setup():
             keep_this_login(user)
             session.pop(SETUP, None)
             return _codes_page(codes, "Your authenticator app is on")
-    uri = totp.provisioning_uri(found.secret, user.name)
-    resp = make_response(render_template("account/totp_setup.html", form=form, secret=found.secret,
+    try:
+        secret = totp.secret_of(found)
+    except SealError:   # sealed under an earlier instance secret: nothing confirmed yet, so renew
+        secret = totp.secret_of(manage.start_totp(user))
+    uri = totp.provisioning_uri(secret, user.name)
+    resp = make_response(render_template("account/totp_setup.html", form=form, secret=secret,
                                          qr=totp.qr_svg(uri), uri=uri), status)
     resp.headers["Cache-Control"] = "no-store"
     return resp

@@ -9,15 +9,15 @@ whichever node holds them. Modules::
     sessions    ending live sessions; the node-bus commands this package sends
     tokens      bearer API tokens
     naming      what names and passwords must be; renaming a group or a machine
-    errors      AdminError (NotFound, Conflict), EnrolmentError
 
 Callers write ``from gateway import ops`` and ``ops.grant(user, machine)``:
-the names below are the package's interface.
+the names below are the package's interface. Its exceptions (``AdminError`` with
+``NotFound`` and ``Conflict``, ``EnrolmentError``) live in ``gateway.errors``.
 """
 
 from .accounts import (add_group, add_member, add_user, delete_group, delete_user, end_logins, get_group,
                        get_user, remove_member, set_admin, set_disabled, set_password)
-from .errors import AdminError, Conflict, EnrolmentError, NotFound
+from ..errors import AdminError, Conflict, EnrolmentError, NotFound
 from .machines import (add_machine, delete_machine, enrol_agent, enrol_command, get_machine, grant,
                        new_enrolment, pending_code_expiry, retry_vnc, revoke_machine, ungrant)
 from .naming import rename

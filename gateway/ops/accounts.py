@@ -13,7 +13,7 @@ from .. import refs
 from ..extensions import db
 from ..models import Group, User, audit, find_group, find_user
 from ..security import hash_password
-from .errors import AdminError, Conflict, NotFound
+from ..errors import AdminError, Conflict, NotFound
 from .naming import check_name, check_password, new_name
 from .sessions import broadcast, end_sessions_without_access
 

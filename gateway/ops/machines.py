@@ -17,7 +17,7 @@ from ..extensions import db
 from ..headers import external_url
 from ..models import EnrolmentCode, Grant, Group, GroupGrant, Machine, User, audit, find_machine, utcnow
 from ..security import hash_token, new_enrolment_code, new_token, normalise_code
-from .errors import EnrolmentError, NotFound
+from ..errors import EnrolmentError, NotFound
 from .naming import new_name
 from .sessions import broadcast, end_sessions_without_access
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..extensions import db
 from ..models import Group, Machine, audit, find_group, find_machine
 from ..passwords import password_problem
-from .errors import AdminError, Conflict
+from ..errors import AdminError, Conflict
 
 NAME_MAX = 64
 PASSWORD_MIN = 8

@@ -10,7 +10,7 @@ from .. import refs
 from ..extensions import db
 from ..models import ApiToken, User, audit, utcnow
 from ..security import hash_token, new_token
-from .errors import AdminError, NotFound
+from ..errors import AdminError, NotFound
 from .naming import check_name
 
 TOKEN_PREFIX = "ponte_"

@@ -11,7 +11,8 @@
 - ``views``         ``/invite/<link>``, ``/forgot``; ``admin_views``: ``/admin/signin/…``
 - ``commands``      ``python -m gateway user signin|import``
 - ``offloop``       blocking I/O (LDAP, SMTP) off the gevent loop
-- ``errors``        this package's exception tree
+
+Its exceptions (``SigninError`` and below, ``AccountDisabled``) are in ``gateway.errors``.
 """
 
 from .login import password_check

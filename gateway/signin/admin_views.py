@@ -16,7 +16,7 @@ from ..admin import _guard
 from ..auth import actor, client_ip
 from ..extensions import db
 from ..models import SIGNIN_METHODS, User
-from .errors import ImportRefused
+from ..errors import ImportRefused
 from . import importer, invitations, mail
 from .accounts import METHOD_LABELS, add_invited_user, set_signin_method
 

@@ -34,7 +34,7 @@ def user_import(file, dry_run):
     """Add people from a CSV (name, display name, email, groups, PCs; ';' between names),
     each with a one-time set-password link (emailed when SMTP is configured)."""
     from . import importer, invitations
-    from .errors import ImportRefused
+    from ..errors import ImportRefused
 
     with _links_context():
         try:

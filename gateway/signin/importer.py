@@ -18,7 +18,7 @@ from ..ops.naming import check_name
 from ..models import find_group, find_machine, find_user
 from . import invitations
 from .accounts import add_invited_user
-from .errors import ImportRefused
+from ..errors import ImportRefused
 
 COLUMNS = ("name", "display name", "email", "groups", "pcs")
 MAX_ROWS = 5000

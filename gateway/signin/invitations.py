@@ -20,7 +20,7 @@ from ..headers import external_url
 from ..models import Invitation, User, audit, utcnow
 from ..security import hash_token, new_token
 from . import mail
-from .errors import InvitationError, MailError
+from ..errors import InvitationError, MailError
 
 INVITE, RESET = "invite", "reset"
 

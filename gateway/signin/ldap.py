@@ -29,7 +29,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
 from ..config import GatewaySettings
-from .errors import DirectoryError
+from ..errors import AccountDisabled, DirectoryError
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,6 @@ class Identity:
     groups: tuple[str, ...]     # DNs and cns of the person's groups
     email: str = ""
     display_name: str = ""
-
-
-class AccountDisabled(Exception):
-    """The directory has the person, but their account is disabled (not a ``SigninError``:
-    the login answers it exactly like a wrong password)."""
 
 
 def _server(settings: GatewaySettings) -> Server:

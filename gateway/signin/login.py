@@ -18,12 +18,12 @@ from collections.abc import Callable
 
 from flask import current_app, request
 
+from ..errors import AccountDisabled, DirectoryError
 from ..extensions import db
 from ..models import User, audit
 from ..security import verify_password
 from . import groups
-from .errors import DirectoryError
-from .ldap import AccountDisabled, authenticate
+from .ldap import authenticate
 from .offloop import off_loop
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from email.message import EmailMessage
 
 from ..config import GatewaySettings
 from ..loop import cooperative
-from .errors import MailError
+from ..errors import MailError
 from .offloop import off_loop
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,8 @@
 and PKCE ``code_challenge`` (S256), kept in the signed session cookie; the provider
 sends it back to ``/login/oidc/callback``, where Authlib checks the state, redeems the
 code with the verifier, and verifies the ID token: signature (the provider's JWKS),
-issuer (the discovery document's), audience (our client id), expiry and nonce.
+issuer (the discovery document's), audience (our client id; rules of our own, see
+``_id_token_rules``), expiry and nonce. An answer without an ID token is refused.
 
 Then the person is the one whose Ponte name is the ``oidc_username_claim`` claim:
 an account that signs in with ``oidc`` (the admin's choice), enabled; or, when
@@ -88,7 +89,9 @@ def callback():
         abort(404)
     settings = current_app.config["PONTE"]
     try:
-        token = client.authorize_access_token()
+        token = client.authorize_access_token(claims_options=_id_token_rules(client, settings))
+        if not token.get("userinfo"):
+            raise ValueError("the provider's answer has no ID token")
     except (AuthlibBaseError, JoseError, RequestException, ValueError, KeyError, OSError) as exc:
         log.warning("OIDC sign-in refused: %s", exc)
         audit("login_failed", ip=client_ip(), detail=f"oidc: {str(exc)[:400]}")
@@ -126,6 +129,17 @@ def callback():
     audit("login", actor=user.name, ip=client_ip(), detail="oidc")
     db.session.commit()
     return redirect(safe_next(target))
+
+
+def _id_token_rules(client, settings) -> dict:
+    """What the ID token's ``iss`` and ``aud`` must be (OpenID Connect Core §3.1.3.7, steps 2–3).
+
+    Authlib checks the issuer only when given no rules, and the audience only through ``azp``:
+    a token the provider issued to another of its clients, naming us as ``azp``, would pass.
+    So both are spelt out here; signature, expiry and nonce Authlib checks in any case."""
+    issuer = client.load_server_metadata()["issuer"]
+    return {"iss": {"essential": True, "values": [issuer]},
+            "aud": {"essential": True, "values": [settings.oidc_client_id]}}
 
 
 def _confirmed(confirm: dict, claims: dict, name: str):

@@ -16,7 +16,7 @@ from ..auth import client_ip, ip_key
 from ..extensions import db, limiter
 from ..models import User, audit, find_user
 from . import invitations, mail
-from .errors import InvitationError
+from ..errors import InvitationError
 
 bp = Blueprint("signin", __name__)
 

@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pytest
 
 from agents import service
+from agents.service import commands
 from agents.config import AgentSettings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -278,11 +279,11 @@ def test_a_refused_enrolment_registers_nothing(tmp_path):
 def test_the_vnc_password_is_asked_on_a_terminal_only(monkeypatch, typed, tty, expected):
     import argparse
 
-    monkeypatch.setattr(service.getpass, "getpass", lambda prompt: typed)
+    monkeypatch.setattr(commands.getpass, "getpass", lambda prompt: typed)
     monkeypatch.setattr(sys, "stdin", type("Stdin", (), {"isatty": lambda self: tty})())
     args = argparse.Namespace(no_prompt=False, dry_run=False)
-    assert service._vnc_password(args, AgentSettings()) == expected
-    assert service._vnc_password(args, AgentSettings(vnc_password="given")) == "given"
+    assert commands._vnc_password(args, AgentSettings()) == expected
+    assert commands._vnc_password(args, AgentSettings(vnc_password="given")) == "given"
 
 
 def test_a_reinstall_without_a_password_keeps_the_services_password_file(tmp_path):

@@ -231,3 +231,37 @@ def test_password_change_and_recovery_code_login(browser, gw):
     finally:
         page.context.close()
         other.context.close()
+
+
+def test_passkey_confirms_reauth_in_chromium(browser, gw):
+    """/reauth for an admin with a passkey: the password, then the passkey, then back where they went."""
+    import requests
+
+    page = new_page(browser)
+    cdp, authenticator = virtual_authenticator(page)
+    url = gw.localhost
+    try:
+        login(page, url, "boss", "bosspass12")
+        page.goto(url + "/account")
+        page.fill("#passkey-name", "Admin key")
+        page.click("#passkey-add button")
+        page.wait_for_selector("#recovery-codes")
+        page.click("text=I have saved them")
+        page.wait_for_selector("#passkey-list")
+
+        page.goto(url + "/reauth?next=/admin/")
+        page.fill("#password", "bosspass12")
+        page.click("button:has-text('Confirm')")
+        page.wait_for_selector("#passkey-login")
+        assert page.url.endswith("/reauth/second-factor")
+        shot(page, "reauth-1-second-factor")
+        page.click("#passkey-login button")
+        page.wait_for_url(url + "/admin/")
+        shot(page, "reauth-2-admin")
+        token = gw.cli("user", "token", "boss").strip()
+        events = requests.get(gw.url + "/api/v1/audit?action=reauth", headers={"Authorization": f"Bearer {token}"},
+                              timeout=10).json()["audit"]
+        assert [e["detail"] for e in events] == ["second factor: passkey Admin key"]
+        assert not page.errors and not page.csp, page.errors + page.csp
+    finally:
+        page.context.close()

@@ -67,7 +67,7 @@ def api_json_seeds() -> list[bytes]:
 
 def csv_import_target(data: bytes) -> None:
     from gateway.signin import importer
-    from gateway.signin.errors import ImportRefused
+    from gateway.errors import ImportRefused
 
     text = data.decode("utf-8", "replace")
     with _web().app_context():

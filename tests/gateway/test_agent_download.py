@@ -30,7 +30,8 @@ def test_download_needs_no_login_and_is_the_checksummed_zipapp(app, client):
     assert client.get("/download/ponte-agent.pyz.sha256").get_data(as_text=True) == f"{digest}  ponte-agent.pyz\n"
     assert body.startswith(b"#!/usr/bin/env python3\n")
     names = zipfile.ZipFile(io.BytesIO(body)).namelist()
-    for name in ("__main__.py", "agents/__main__.py", "agents/service.py", "agents/protocol/rfb.py",
+    for name in ("__main__.py", "agents/__main__.py", "agents/service/__init__.py", "agents/service/plan.py",
+                 "agents/protocol/rfb.py",
                  "websockify/websocket.py", "tomli/__init__.py", "tomli/_parser.py",
                  "vendor-licenses/websockify/COPYING"):
         assert name in names, name

@@ -82,6 +82,8 @@ ROUTES: dict[str, Route] = {
         "index", "password", "totp_start", "totp_setup", "totp_off", "recovery_new", "recovery_show",
         "passkey_options", "passkey_add", "passkey_rename", "passkey_remove")},
     **{f"second_factor.{name}": Route(PUBLIC) for name in ("second_factor", "passkey_options", "passkey_login")},
+    **{f"second_factor.{name}": Route(USER) for name in ("reauth_factor", "reauth_passkey_options",
+                                                          "reauth_passkey")},
     "admin.factor_policy": A, "admin.factor_policy_save": A, "admin.user_factors_reset": A,
     "api.my_factors": Route(USER), "api.factor_policy_get": A, "api.factor_policy_put": A,
     "api.user_factors_reset": A,

@@ -46,12 +46,12 @@ def _channel(machine_id: int):
     import socket
 
     from agents.websocket import FramedWebSocket
-    from gateway.hub import AgentChannel
+    from tests.support.agent_channels import open_channel
 
     ours, agents_end = socket.socketpair()
     ws = FramedWebSocket()
     ws.socket, ws.client = ours, False  # the server end, as accept() leaves it
-    return AgentChannel(machine_id, f"pc-{machine_id}", ws), agents_end
+    return open_channel(machine_id, ws), agents_end
 
 
 def test_local_stream_request_tells_every_node_where_the_viewer_waits(app, hub):

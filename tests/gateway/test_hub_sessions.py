@@ -12,6 +12,7 @@ from gateway import nodebus, upkeep
 from gateway.config import GatewaySettings
 from gateway.errors import AgentUnavailable
 from gateway.hub import AgentChannel, Hub
+from tests.support.agent_channels import open_channel, welcomed_connection
 from gateway.journal import Journal
 from gateway.relay import BULK_READ, CLOSE_RESTART, MIN_QUANTUM, RESTART_REASON, ROUND_BYTES, Relay
 from gateway.security import hash_token
@@ -92,7 +93,7 @@ def hub(tmp_path):
 
 def _agent(hub, machine_id: int) -> FakeSocket:
     ws = FakeSocket()
-    hub.attach_agent(AgentChannel(machine_id, f"pc-{machine_id}", ws))
+    hub.attach_agent(open_channel(machine_id, ws))
     return ws
 
 
@@ -219,3 +220,26 @@ def test_the_fair_share_is_the_hubs_not_the_modules(hub, tmp_path):
     assert hub.fair_share.quantum() == MIN_QUANTUM and other.fair_share.quantum() == full
     relays[0]._count_down(10)  # a small read: no longer streaming
     assert relays[0] not in hub.fair_share.streaming
+
+
+def test_the_channel_sends_through_the_gateways_side_of_the_conversation():
+    """``AgentChannel.send`` goes through ``control.GatewayConnection.send``: what the gateway may
+    not say now raises our own protocol error and writes nothing."""
+    ws = FakeSocket()
+    channel = open_channel(7, ws)
+    channel.send(control.OpenStream(session="s1", token="t"))
+    assert ws.sent == [control.OpenStream(session="s1", token="t")]
+    with pytest.raises(control.LocalProtocolError):
+        channel.send(control.Heartbeat(info=control.AgentInfo()))   # the agent's event, not ours
+    with pytest.raises(control.LocalProtocolError):
+        channel.send(control.Welcome(machine="pc-7", heartbeat=20.0))   # welcomed once already
+    assert ws.sent == [control.OpenStream(session="s1", token="t")]
+
+
+def test_a_conversation_not_yet_welcomed_carries_no_stream_request():
+    ws = FakeSocket()
+    channel = AgentChannel(8, "pc-8", ws, control.GatewayConnection())   # no hello yet
+    with pytest.raises(control.LocalProtocolError):
+        channel.send(control.OpenStream(session="s1", token="t"))
+    assert ws.sent == []
+    assert welcomed_connection("pc-8").state is control.State.OPEN

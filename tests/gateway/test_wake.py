@@ -12,8 +12,8 @@ from sqlalchemy import select
 from agents.protocol import control, wol
 from gateway import nodebus, ops
 from gateway.extensions import db
-from gateway.hub import AgentChannel
 from gateway.models import AuditEvent, interfaces_json, note_agent_seen
+from tests.support.agent_channels import open_channel
 
 SLEEPER = wol.interface("00:1a:2b:3c:4d:5e", "192.168.10.23", 24, name="eth0")
 NEIGHBOUR = wol.interface("00:16:3e:5a:6b:7c", "192.168.10.99", 24, name="eth0")
@@ -131,7 +131,7 @@ class FakeSocket:
 def test_the_node_holding_the_neighbour_passes_wake_on(app):
     hub = app.extensions["ponte.hub"]
     ws = FakeSocket()
-    channel = AgentChannel(4242, "pc-4242", ws)
+    channel = open_channel(4242, ws)
     hub.attach_agent(channel)
     try:
         hub.on_bus_message(nodebus.encode(nodebus.Wake(4242, "00:1a:2b:3c:4d:5e", "192.168.10.255")))

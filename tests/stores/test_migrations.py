@@ -17,19 +17,19 @@ from gateway.app import BASELINE_REVISION, MIGRATIONS
 from gateway.extensions import db
 
 
-def _upgrade_only(url: str, revision: str = "head") -> None:
-    """Build the schema through the migrations alone (never create_all)."""
+def _upgrade_only(url: str, revision: str = "head", *, secret_key: str = "", down: bool = False) -> None:
+    """Build the schema through the migrations alone (never create_all); ``down``: downgrade to it."""
     from flask import Flask
-    from flask_migrate import Migrate, upgrade
+    from flask_migrate import Migrate, downgrade, upgrade
 
     app = Flask("migrations-only")
-    app.config.update(SQLALCHEMY_DATABASE_URI=url)
+    app.config.update(SQLALCHEMY_DATABASE_URI=url, SECRET_KEY=secret_key)
     db.init_app(app)
     Migrate(app, db, directory=str(MIGRATIONS))
     import gateway.models  # noqa: F401  (registers the tables on db.metadata)
 
     with app.app_context():
-        upgrade(directory=str(MIGRATIONS), revision=revision)
+        (downgrade if down else upgrade)(directory=str(MIGRATIONS), revision=revision)
         db.engine.dispose()
 
 
@@ -85,3 +85,37 @@ def test_database_from_before_migrations_is_adopted(tmp_path, redis_server, pref
     assert BASELINE_REVISION == "0001_initial"
     # Stamped at the baseline, then upgraded through every later migration.
     assert version == ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def test_totp_seeds_are_sealed_by_the_upgrade_and_opened_by_the_downgrade(tmp_path):
+    from gateway import sealing
+
+    url, key, seed = f"sqlite:///{tmp_path / 'm.db'}", "instance-secret-for-the-test", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    _upgrade_only(url, revision="0004_company_signin")
+    with sqlite3.connect(tmp_path / "m.db") as conn:   # SQLite does not enforce the user's foreign key here
+        conn.execute("INSERT INTO totp_factors (user_id, secret, created_at, last_step) "
+                     "VALUES (1, ?, '2026-12-01 10:00:00', 7)", (seed,))
+    _upgrade_only(url, secret_key=key)
+    with sqlite3.connect(tmp_path / "m.db") as conn:
+        row = conn.execute("SELECT * FROM totp_factors").fetchone()
+        (sealed,) = conn.execute("SELECT sealed_secret FROM totp_factors").fetchone()
+    assert seed not in " ".join(map(str, row)) and sealing.unseal(sealed, key) == seed
+    _upgrade_only(url, revision="0004_company_signin", secret_key=key, down=True)
+    with sqlite3.connect(tmp_path / "m.db") as conn:
+        assert conn.execute("SELECT secret, last_step FROM totp_factors").fetchone() == (seed, 7)
+
+
+def test_an_upgrade_with_seeds_to_seal_and_no_instance_secret_stops(tmp_path):
+    import pytest
+
+    from gateway.errors import SealError
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    _upgrade_only(url, revision="0004_company_signin")
+    with sqlite3.connect(tmp_path / "m.db") as conn:
+        conn.execute("INSERT INTO totp_factors (user_id, secret, created_at, last_step) "
+                     "VALUES (1, 'JBSWY3DPEHPK3PXP', '2026-12-01 10:00:00', 0)")
+    with pytest.raises(SealError):
+        _upgrade_only(url)
+    with sqlite3.connect(tmp_path / "m.db") as conn:   # nothing lost: still the plain seed, still at 0004
+        assert conn.execute("SELECT secret FROM totp_factors").fetchone() == ("JBSWY3DPEHPK3PXP",)

@@ -199,7 +199,7 @@ def test_forgot_password_on_a_gevent_server(gateway_factory, smtp):
 def test_mail_over_starttls_is_verified(make_app, tmp_path):
     """The default: STARTTLS, the server's certificate checked against smtp_ca_file."""
     from gateway.signin import mail
-    from gateway.signin.errors import MailError
+    from gateway.errors import MailError
     from tests.support.smtp import SMTPServer
 
     server = SMTPServer(tls_dir=tmp_path / "tls").start()

@@ -18,8 +18,9 @@ from gateway.config import load_settings
 from gateway.extensions import db
 from gateway.models import AuditEvent
 from gateway.signin.accounts import set_signin_method
-from gateway.signin.errors import DirectoryError
-from gateway.signin.ldap import AccountDisabled, authenticate
+from gateway.errors import DirectoryError
+from gateway.errors import AccountDisabled
+from gateway.signin.ldap import authenticate
 from tests.support.web import AuthActions
 from tests.support.slapd import BASE, GROUPS, PASSWORDS, PEOPLE
 
