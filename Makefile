@@ -39,8 +39,7 @@ CATALOGS := $(patsubst %.po,%.mo,$(wildcard gateway/translations/*/LC_MESSAGES/m
 # make messages: find the marked strings again (templates, Python, page scripts) and merge them
 # into each language's catalog; then translate the new entries of the it catalog.
 messages: $(VENV)/.requirements
-	$(VENV)/bin/pybabel -q extract -F babel.cfg -k lazy_gettext -k _l -k _n -k t -o gateway/translations/messages.pot .
-	$(VENV)/bin/pybabel -q update -i gateway/translations/messages.pot -d gateway/translations --no-fuzzy-matching
+	$(PY) -m gateway.catalogs update
 
 deps: $(VENV)/.requirements $(NOVNC) $(OIDC_IDP) $(CATALOGS)
 

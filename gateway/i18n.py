@@ -3,28 +3,27 @@
 The language, first match wins: the person's saved choice (``users.locale``), the
 ``ponte_lang`` cookie (set by the switcher on the login page, before anyone is known),
 the browser's ``Accept-Language``, English. The time zone is the gateway's ``timezone``
-setting, or the system's. Catalogs are gettext ``.po`` files under ``translations/``,
-compiled to ``.mo`` when missing or older (at start, or by ``make deps``); the page
-scripts get the entries that come from ``novnc_static/*.js`` as JSON (``/i18n/<lang>.json``).
+setting, or the system's. Catalogs are gettext ``.po`` files under ``translations/``
+(kept by ``gateway.catalogs``), compiled to ``.mo`` when missing or older (at start, or by
+``make deps``); the page scripts get the entries that come from ``novnc_static/*.js`` as
+JSON (``/i18n/<lang>.json``).
 """
 
 from __future__ import annotations
 
 import logging
 from functools import lru_cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel.localtime import get_localzone
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from flask import (Blueprint, Flask, abort, current_app, g, has_request_context, jsonify, redirect,
                    request, url_for)
 from flask_babel import Babel, get_locale
 
+from .catalogs import TRANSLATIONS, compile_catalogs, read
+
 log = logging.getLogger(__name__)
 
-TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 LANGUAGES = ("en", "it")
 DEFAULT = "en"
 #: Names each language by itself, for the switcher.
@@ -71,30 +70,13 @@ def select_timezone():
     return zone(current_app.config["PONTE"].timezone)
 
 
-def compile_catalogs(root: Path = TRANSLATIONS) -> None:
-    """Write each ``messages.mo`` that is missing or older than its ``.po``."""
-    for po in root.glob("*/LC_MESSAGES/messages.po"):
-        mo = po.with_suffix(".mo")
-        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
-            continue
-        with po.open("rb") as fh:
-            catalog = read_po(fh, locale=po.parent.parent.name)
-        tmp = mo.with_suffix(".mo.tmp")
-        with tmp.open("wb") as fh:
-            write_mo(fh, catalog)
-        tmp.replace(mo)  # a gateway starting alongside never reads half a file
-        log.info("compiled %s", mo)
-
-
 @lru_cache(maxsize=None)
 def script_catalog(lang: str) -> dict[str, str]:
     """The entries the page scripts use (``novnc_static/*.js``), msgid to translation.
 
     Untranslated entries are left out: the scripts fall back to the English key.
     """
-    with (TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po").open("rb") as fh:
-        catalog = read_po(fh, locale=lang)
-    return {m.id: m.string for m in catalog
+    return {m.id: m.string for m in read(lang)
             if m.id and isinstance(m.id, str) and m.string and not m.fuzzy
             and any(path.startswith("novnc_static/") for path, _ in m.locations)}
 
@@ -147,23 +129,3 @@ def init_app(app: Flask) -> None:
     def languages():
         return {"languages": NAMES}
 
-
-def extract_sentences(fileobj, keywords, comment_tags, options):
-    """A ``pybabel extract`` method (babel.cfg) for modules the gateway translates but that
-    cannot import Flask-Babel: the agent's shared wording (``agents/protocol/vncstate.py``).
-
-    Yields every string of the module-level assignments named in the ``names`` option
-    (a dict's values, or a lone string); the gateway passes them through ``gettext``.
-    """
-    import ast
-
-    names = set(options.get("names", "").split())
-    tree = ast.parse(fileobj.read())
-    for node in tree.body:
-        if not (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in names
-                                                     for t in node.targets)):
-            continue
-        values = node.value.values if isinstance(node.value, ast.Dict) else [node.value]
-        for value in values:
-            if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                yield value.lineno, None, value.value, []
