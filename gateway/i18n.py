@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.localtime import get_localzone
 from flask import (Blueprint, Flask, abort, current_app, g, has_request_context, jsonify, redirect,
@@ -61,9 +61,19 @@ def select_locale() -> str:
             or request.accept_languages.best_match(LANGUAGES, default=DEFAULT))
 
 
-def zone(name: str):
-    """The ``timezone`` setting as a tzinfo (``config._check`` vetted the name); empty: the system's."""
-    return ZoneInfo(name) if name else get_localzone()
+def zone(name: str) -> ZoneInfo:
+    """The ``timezone`` setting as a tzinfo (``config._check`` vetted the name); empty: the system's.
+
+    Always a ``ZoneInfo`` (Babel's system zone is a pytz one, which ``datetime.replace`` misreads).
+    """
+    if name:
+        return ZoneInfo(name)
+    local = get_localzone()
+    try:
+        return ZoneInfo(getattr(local, "zone", None) or getattr(local, "key", None) or str(local))
+    except (ValueError, KeyError, ZoneInfoNotFoundError):
+        log.warning("the system's time zone %s has no IANA name: pages show UTC", local)
+        return ZoneInfo("UTC")
 
 
 def select_timezone():

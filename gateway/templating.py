@@ -15,6 +15,8 @@ from babel.numbers import format_decimal
 from flask import Flask, has_request_context
 from flask_babel import get_locale, get_timezone, gettext as _
 
+from . import events
+
 #: How a moment is written, per language: day before month in Italian, 24-hour clocks.
 MOMENT_PATTERNS = {"en": "d MMM yyyy, HH:mm", "it": "dd/MM/yyyy HH:mm"}
 
@@ -89,6 +91,7 @@ def number(n) -> str:
 
 
 FILTERS = {"when": when, "iso": iso, "ago": ago, "span": span, "size": size, "number": number,
+           "event": events.words,
            # The filter's old name: templates written before issue 13 (and other branches) use it.
            "utc": when}
 
