@@ -185,3 +185,19 @@ def test_the_locale_column_defaults_to_the_browsers(app, users):
     with app.app_context():
         assert ops.get_user("boss").locale == ""
         assert db.session.get(type(ops.get_user("boss")), ops.get_user("boss").id).locale == ""
+
+
+def test_api_error_messages_follow_the_language_and_keep_their_codes(client, users):
+    for lang, message in (("en", "Log in or send a valid API token."), ("it", "Acceda oppure invii un token API valido.")):
+        resp = client.get("/api/v1/me/machines", headers={"Accept-Language": lang})
+        assert resp.status_code == 401
+        assert resp.get_json()["error"] == {"code": "unauthorized", "message": message}
+
+
+def test_admin_pages_in_italian(client, users, login):
+    login("boss")
+    html = client.get("/admin/", headers={"Accept-Language": "it"}).get_data(as_text=True)
+    assert "<h1>Panoramica</h1>" in html and "Accesso effettuato" in html   # boss's login, in plain words
+    assert "<code>login</code>" in html                                     # the event's name kept beside them
+    audit = client.get("/admin/audit", headers={"Accept-Language": "it"}).get_data(as_text=True)
+    assert "Registro attività" in audit and "Dal giorno" in audit and "UTC" not in audit
