@@ -6,6 +6,8 @@ never only digits (those are ids: ``<user>`` accepts either).
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
+
 from ..extensions import db
 from ..models import Group, Machine, audit, find_group, find_machine
 from ..passwords import password_problem
@@ -32,9 +34,9 @@ def check_name(name: str, what: str = "A name") -> str:
 def check_password(password: str) -> str:
     """``password`` if it is long enough and not a known-bad one, else ``AdminError``."""
     if not isinstance(password, str) or len(password) < PASSWORD_MIN:
-        raise AdminError(f"A password needs at least {PASSWORD_MIN} characters.")
+        raise AdminError(_("A password needs at least %(min)s characters.", min=PASSWORD_MIN))
     if len(password) > PASSWORD_MAX:
-        raise AdminError(f"A password may have at most {PASSWORD_MAX} characters.")
+        raise AdminError(_("A password may have at most %(max)s characters.", max=PASSWORD_MAX))
     problem = password_problem(password)
     if problem:
         raise AdminError(problem)
