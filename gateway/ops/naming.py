@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 
 from ..extensions import db
+from ..i18n import noop as _n
 from ..models import Group, Machine, audit, find_group, find_machine
 from ..passwords import password_problem
 from .errors import AdminError, Conflict
@@ -21,13 +22,32 @@ PASSWORD_MAX = 1024
 _NAMED = {Group: (find_group, "Group", "group"), Machine: (find_machine, "Machine", "machine")}
 
 
+#: What ``check_name`` says, as whole sentences per kind of name (translated when raised):
+#: too long or unprintable, only digits.
+_NAME_RULES = {
+    "A name": (_n("A name must be 1 to %(max)s printable characters."),
+               _n("A name cannot be only digits (those are ids).")),
+    "A user name": (_n("A user name must be 1 to %(max)s printable characters."),
+                    _n("A user name cannot be only digits (those are ids).")),
+    "A group name": (_n("A group name must be 1 to %(max)s printable characters."),
+                     _n("A group name cannot be only digits (those are ids).")),
+    "A machine name": (_n("A machine name must be 1 to %(max)s printable characters."),
+                       _n("A machine name cannot be only digits (those are ids).")),
+    "A token name": (_n("A token name must be 1 to %(max)s printable characters."),
+                     _n("A token name cannot be only digits (those are ids).")),
+}
+
+
 def check_name(name: str, what: str = "A name") -> str:
-    """``name`` stripped, or ``AdminError`` saying what a name must be."""
+    """``name`` stripped, or ``AdminError`` saying what a name must be (in the page's language
+    for the kinds of ``_NAME_RULES``; another ``what`` is named in English)."""
+    too_long, digits = _NAME_RULES.get(what, (f"{what} must be 1 to %(max)s printable characters.",
+                                              f"{what} cannot be only digits (those are ids)."))
     name = (name or "").strip()
     if not name or len(name) > NAME_MAX or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise AdminError(f"{what} must be 1 to {NAME_MAX} printable characters.")
+        raise AdminError(_(too_long, max=NAME_MAX))
     if name.isdigit():
-        raise AdminError(f"{what} cannot be only digits (those are ids).")
+        raise AdminError(_(digits))
     return name
 
 
