@@ -28,7 +28,8 @@ PHONE = {"width": 390, "height": 844}
 #: Admin pages by their path; the PC's own page is found from the list.
 ADMIN_PAGES = {"admin": "/admin/", "users": "/admin/users", "groups": "/admin/groups", "pcs": "/admin/machines",
                "sessions": "/admin/sessions", "history": "/admin/history", "audit": "/admin/audit",
-               "tokens": "/admin/tokens", "factors": "/admin/factors"}
+               "tokens": "/admin/tokens", "factors": "/admin/factors", "invite": "/admin/signin/invite",
+               "import": "/admin/signin/import"}
 
 
 def _context(browser, lang: str, viewport: dict):
@@ -58,6 +59,9 @@ def _tour(browser, url: str, lang: str) -> dict[str, set[str]]:
     page.goto(url + "/no-such-page")
     _shoot(page, lang, "404")
     seen["404"] = set(re.findall(r"[A-Za-zÀ-ÿ]{4,}", page.inner_text("main")))
+    page.goto(url + "/invite/no-such-link")
+    _shoot(page, lang, "link-dead")
+    seen["link-dead"] = set(re.findall(r"[A-Za-zÀ-ÿ]{4,}", page.inner_text("main")))
 
     login(page, url, "emp", "emppass12")
     page.wait_for_selector(".tile.state-online")
