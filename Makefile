@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 NOVNC := novnc_static/node_modules/@novnc/novnc/package.json
 
 # make fuzz: each fuzz target (tests/fuzz) for 10 minutes, corpora kept in test-artifacts/
-.PHONY: demo test bench fuzz deps system-deps-demo system-deps-test clean
+.PHONY: demo test bench fuzz deps messages system-deps-demo system-deps-test clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,18 @@ $(OIDC_IDP): tests/support/oidc/package-lock.json
 	cd tests/support/oidc && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-deps: $(VENV)/.requirements $(NOVNC) $(OIDC_IDP)
+# The gettext catalogs: the .po files are the source; their .mo are built here (the gateway
+# also builds a missing or older one when it starts: gateway/i18n.py).
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard gateway/translations/*/LC_MESSAGES/messages.po))
+%.mo: %.po $(VENV)/.requirements
+	$(VENV)/bin/pybabel -q compile -i $< -o $@
+
+# make messages: find the marked strings again (templates, Python, page scripts) and merge them
+# into each language's catalog; then translate the new entries of the it catalog.
+messages: $(VENV)/.requirements
+	$(PY) -m gateway.catalogs update
+
+deps: $(VENV)/.requirements $(NOVNC) $(OIDC_IDP) $(CATALOGS)
 
 system-deps-demo:
 	@scripts/system-deps.sh demo

@@ -11,6 +11,7 @@ import time
 from datetime import datetime, timezone
 
 from flask import Blueprint, flash, redirect, render_template, session, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -35,9 +36,9 @@ LOGIN_ACTIONS = ("login", "login_passkey", "login_failed", "login_second_factor_
 
 
 class PasswordForm(FlaskForm):
-    current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
-    new = PasswordField("New password", validators=[DataRequired(), Length(max=1024)])
-    repeat = PasswordField("New password again", validators=[DataRequired(), Length(max=1024)])
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)])
+    new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
+    repeat = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=1024)])
 
 
 def _user_key() -> str:
@@ -90,15 +91,15 @@ def password():
     form = PasswordForm()
     user = current_user._get_current_object()
     if not form.validate_on_submit():
-        flash("Fill in all three fields.", "error")
+        flash(_("Fill in all three fields."), "error")
         return page(form, 400)
     if not verify_password(user.password_hash, form.current.data):
         audit("user_passwd_failed", actor=user.name, ip=client_ip(), target=user.name, detail="wrong current password")
         db.session.commit()
-        flash("Your current password is not right.", "error")
+        flash(_("Your current password is not right."), "error")
         return page(form, 401)
     if form.new.data != form.repeat.data:
-        flash("The two new passwords differ.", "error")
+        flash(_("The two new passwords differ."), "error")
         return page(form, 400)
     try:
         ops.set_password(user, form.new.data, actor=user.name, ip=client_ip())
@@ -107,5 +108,5 @@ def password():
         return page(form, 400)
     keep_this_login(user)
     session[AUTH_AT] = time.time()   # the password was just typed
-    flash("Your password is changed. Every other login of yours has ended.", "ok")
+    flash(_("Your password is changed. Every other login of yours has ended."), "ok")
     return redirect(url_for("account.index"))

@@ -8,10 +8,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import redis
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
+from flask_babel import gettext as _, lazy_gettext as _l
 from limits.errors import StorageError
 
-from . import assets, database, headers, security, templating
+from . import assets, database, headers, i18n, security, templating
 from .config import GatewaySettings, load_settings
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .hub import Hub
@@ -29,6 +30,17 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BASELINE_REVISION = "0001_initial"
 
 log = logging.getLogger(__name__)
+
+#: What an error page says when the code gave no reason of its own.
+PAGE_WORDS = {
+    400: _l("The request could not be understood. Go back and try again."),
+    401: _l("You need to log in to see this page."),
+    403: _l("You do not have access to this page."),
+    404: _l("There is no page at this address. It may have moved, or the link is wrong."),
+    405: _l("This page cannot be used that way."),
+    413: _l("What was sent is too large."),
+    429: _l("Too many tries in a short time. Wait a moment and try again."),
+}
 
 
 def create_app(config: GatewaySettings | dict | None = None) -> Flask:
@@ -98,6 +110,7 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
                       account.bp, second_factor.bp,  # own account page, second factors (issue 12)
                       signin_views.bp, signin_admin.bp, signin_oidc.bp):  # company sign-in (issue 12)
         app.register_blueprint(blueprint)
+    i18n.init_app(app)
     templating.init_app(app)
     assets.init_app(app)
     _register_errors(app)
@@ -141,7 +154,12 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
-        return reply(exc.code or 500, code, exc.description or exc.name)
+        message = exc.description or exc.name
+        # Werkzeug's own wording (no description given to abort): Ponte's words, in the page's
+        # language; the API keeps Werkzeug's, which scripts may already match.
+        if message == type(exc).description and exc.code in PAGE_WORDS and not _wants_json():
+            message = str(PAGE_WORDS[exc.code])
+        return reply(exc.code or 500, code, message)
 
     @app.errorhandler(LiveStoreError)
     @app.errorhandler(redis.RedisError)
@@ -149,15 +167,17 @@ def _register_errors(app: Flask) -> None:
     def live_down(exc):
         log.warning("live store unavailable: %s", exc)
         return reply(503, "live_store_unavailable",
-                     "The gateway cannot reach its live-state store right now. Try again in a moment.")
+                     _("The gateway cannot reach its live-state store right now. Try again in a moment."))
 
     def sql_down(exc):
         log.warning("database unavailable on %s: %s", request.path, exc)
-        message = "The gateway cannot reach its database right now. Try again in a moment."
+        g.setdefault(i18n.NO_USER, True)
+        message = _("The gateway cannot reach its database right now. Try again in a moment.")
         if _wants_json():
             return reply(503, "database_unavailable", message)
-        # Rendered without Flask's context processors: Flask-Login's would ask the
-        # database who is logged in, and wait for it all over again.
+        # Rendered without Flask's context processors, and in a language chosen without the
+        # person's saved one: Flask-Login would ask the database who is logged in, and wait
+        # for it all over again.
         page = app.jinja_env.get_template("unavailable.html").render(status=503, message=message)
         return page, 503, {"Content-Type": "text/html; charset=utf-8"}
 
@@ -167,4 +187,4 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc):
         log.exception("unhandled error on %s", request.path)
-        return reply(500, "internal_error", "Something went wrong on the gateway. It has been logged.")
+        return reply(500, "internal_error", _("Something went wrong on the gateway. It has been logged."))

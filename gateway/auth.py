@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import gevent
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -64,12 +65,12 @@ CLOCK_SKEW = 60.0  # seconds a node's clock may run behind the one that wrote th
 
 
 class LoginForm(FlaskForm):
-    name = StringField("User name", validators=[DataRequired(), Length(max=64)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    name = StringField(_l("User name"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
 
 
 class ReauthForm(FlaskForm):
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
 
 
 def _session_identifier() -> str:
@@ -231,8 +232,10 @@ def login():
         verdict = counters.check(name, client_ip())
         if verdict.refused:
             minutes = max(1, round(verdict.retry_after / 60))
-            flash(f"Too many failed logins for this account from your network. "
-                  f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.", "error")
+            flash(ngettext("Too many failed logins for this account from your network. "
+                           "Try again in %(num)d minute.",
+                           "Too many failed logins for this account from your network. "
+                           "Try again in %(num)d minutes.", minutes), "error")
             resp = current_app.make_response((render_template("auth/login.html", form=form), 429))
             resp.headers["Retry-After"] = str(verdict.retry_after)
             return resp
@@ -259,7 +262,7 @@ def login():
         for trip in counters.failed(name, client_ip()):
             audit("login_throttled", ip=client_ip(), target=trip.account[:128], detail=trip.detail)
         db.session.commit()
-        flash("Wrong user name or password.", "error")
+        flash(_("Wrong user name or password."), "error")
         return render_template("auth/login.html", form=form), 401
     return render_template("auth/login.html", form=form)
 
@@ -285,7 +288,7 @@ def reauth():
             return redirect(target)
         audit("reauth_failed", actor=current_user.name, ip=client_ip(), detail="wrong password")
         db.session.commit()
-        flash("That password is not right.", "error")
+        flash(_("That password is not right."), "error")
         return render_template("auth/reauth.html", form=form, target=target), 401
     return render_template("auth/reauth.html", form=form, target=target)
 
@@ -309,5 +312,5 @@ def logout_everywhere():
                    action="logout_everywhere", actor=current_user.name, ip=client_ip())
     logout_user()
     _clear_session()
-    flash("You are logged out on every device, and your remote sessions have ended.", "ok")
+    flash(_("You are logged out on every device, and your remote sessions have ended."), "ok")
     return redirect(url_for("auth.login"))

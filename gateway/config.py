@@ -13,6 +13,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agents.protocol import settings as settings_format
 from agents.protocol.errors import SettingsError
@@ -178,6 +179,8 @@ class GatewaySettings:
     oidc_create_users: bool = False
     #: The login page's button: "Sign in with <label>".
     oidc_label: str = "your company account"
+    #: IANA time zone the pages show dates and times in (``Europe/Rome``); empty: the system's.
+    timezone: str = ""
 
     @property
     def public_origin(self) -> str:
@@ -254,6 +257,12 @@ def _check(settings: GatewaySettings) -> None:
     for name in ("database_connect_timeout", "database_statement_timeout", "database_pool_timeout"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be more than 0 seconds")
+    if settings.timezone:
+        try:
+            ZoneInfo(settings.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"timezone: {settings.timezone!r} is not a known time zone "
+                              "(e.g. Europe/Rome)") from exc
     _check_signin(settings)
 
 

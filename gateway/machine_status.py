@@ -18,23 +18,35 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 from flask import current_app
+from flask_babel import gettext
 
 from agents.protocol import vncstate
 
 from . import wake
+from .i18n import noop as _n
 from .live import LiveStoreError
 from .models import Machine
 
 
+#: The words for each state in English, marked for the catalog and translated when read
+#: (``message``); ``vnc_down`` says why in the agent's words (``agents.protocol.vncstate``,
+#: in the catalog through babel.cfg).
 MESSAGES = {
-    "online": "Online",
-    "in_use": "Online, in use",
+    "online": _n("Online"),
+    "in_use": _n("Online, in use"),
     "vnc_down": vncstate.UNKNOWN,
-    "offline": "Offline: the PC is off or its Ponte agent is not running",
-    "not_enrolled": "Not set up yet: the Ponte agent has not been enrolled on this PC",
-    "revoked": "Not available: an admin revoked this PC's access",
-    "unknown": "Status unavailable right now",
+    "offline": _n("Offline: the PC is off or its Ponte agent is not running"),
+    "not_enrolled": _n("Not set up yet: the Ponte agent has not been enrolled on this PC"),
+    "revoked": _n("Not available: an admin revoked this PC's access"),
+    "unknown": _n("Status unavailable right now"),
 }
+
+
+def message(state: str, vnc_state: str = "") -> str:
+    """What a person reads about a PC in this state, in the page's language."""
+    if state == "vnc_down":
+        return gettext(vncstate.employee(vnc_state))
+    return gettext(MESSAGES[state])
 #: States in which "Open" cannot work.
 UNAVAILABLE = frozenset({"offline", "vnc_down", "not_enrolled", "revoked", "unknown"})
 #: How stale the stored "last seen" may get before a status read refreshes it.
@@ -97,7 +109,7 @@ def statuses(machines: list[Machine]) -> list[MachineStatus]:
         agents = live.agents(m.id for m in machines)
         in_use = {m.id: live.machine_session_count(m.id) for m in machines if m.id in agents}
     except LiveStoreError:
-        return [MachineStatus(m.id, m.name, "unknown", MESSAGES["unknown"], last_seen=_epoch(m.last_seen_at),
+        return [MachineStatus(m.id, m.name, "unknown", message("unknown"), last_seen=_epoch(m.last_seen_at),
                               version=m.agent_version, os=m.agent_os, hostname=m.agent_hostname)
                 for m in machines]
     asleep = [m for m in machines if m.id not in agents and m.revoked_at is None and m.agent_interfaces]
@@ -120,12 +132,9 @@ def statuses(machines: list[Machine]) -> list[MachineStatus]:
         else:
             state = "online"
         info = agent or {}
-        message = MESSAGES[state]
         vnc_state = info.get("vnc_state", "") if state == "vnc_down" else ""
-        if state == "vnc_down":
-            message = vncstate.employee(vnc_state)
         out.append(MachineStatus(
-            m.id, m.name, state, message,
+            m.id, m.name, state, message(state, vnc_state),
             last_seen=_float(info.get("last_seen")) or _epoch(m.last_seen_at),
             online_since=_float(info.get("since")),
             version=info.get("version") or m.agent_version, os=info.get("os") or m.agent_os,

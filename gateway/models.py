@@ -51,6 +51,8 @@ class User(UserMixin, db.Model):
     signin_method: Mapped[str] = mapped_column(String(16), default="local", server_default="local")
     email: Mapped[str] = mapped_column(String(255), default="", server_default="")
     display_name: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    #: The language the person chose (``gateway.i18n.LANGUAGES``); empty: the browser's.
+    locale: Mapped[str] = mapped_column(String(8), default="", server_default="")
 
     grants: Mapped[list[Grant]] = relationship(back_populates="user", cascade="all, delete-orphan")
     groups: Mapped[list[Group]] = relationship(secondary=group_members, back_populates="members",

@@ -10,6 +10,7 @@ to a guesser too).
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 COMMON_COUNT = 10_000
@@ -19,8 +20,8 @@ COMMON_PASSWORDS = frozenset(FREQUENCY_LISTS["passwords"][:COMMON_COUNT])
 def password_problem(password: str) -> str | None:
     """Why ``password`` may not be used, in words for the person choosing it; ``None`` if fine."""
     if not password.strip():
-        return "A password cannot be only spaces."
+        return _("A password cannot be only spaces.")
     if password.strip().lower() in COMMON_PASSWORDS:
-        return ("This password is one of the 10,000 most common ones, which attackers try first. "
-                "Choose another.")
+        return _("This password is one of the 10,000 most common ones, which attackers try first. "
+                 "Choose another.")
     return None

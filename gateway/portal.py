@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, make_response, render_template
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import text
 
@@ -29,7 +30,7 @@ def index():
 def view(machine: str):
     found = machine_for_user(current_user, machine)
     if found is None:
-        abort(403, "You may not open this PC.")
+        abort(403, _("You may not open this PC."))
     resp = make_response(render_template("portal/view.html", machine=found))
     resp.headers["Cache-Control"] = "no-store"
     return resp

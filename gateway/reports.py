@@ -122,20 +122,23 @@ def login_attack_rows() -> list[dict]:
 
 # -- history and audit queries -------------------------------------------------------------------
 
-def parse_day(value: str | None, *, end: bool = False) -> datetime | None:
-    """``YYYY-MM-DD`` (UTC) as the start of that day, or the start of the next (``end``)."""
+def parse_day(value: str | None, *, end: bool = False, zone=timezone.utc) -> datetime | None:
+    """``YYYY-MM-DD`` as the start of that day in ``zone``, or the start of the next (``end``),
+    as the naive UTC the database keeps."""
     if not value:
         return None
     try:
         day = datetime.strptime(value.strip()[:10], "%Y-%m-%d")
     except ValueError as exc:
         raise AdminError(f"{value!r} is not a date (YYYY-MM-DD).") from exc
-    return day + timedelta(days=1) if end else day
+    day = day + timedelta(days=1) if end else day
+    return day.replace(tzinfo=zone).astimezone(timezone.utc).replace(tzinfo=None)
 
 
-def _between(stmt, column, args):
+def _between(stmt, column, args, zone):
     """``stmt`` narrowed to ``column`` from the day ``since`` to the end of the day ``until``."""
-    since, until = parse_day(args.get("since")), parse_day(args.get("until"), end=True)
+    since = parse_day(args.get("since"), zone=zone)
+    until = parse_day(args.get("until"), end=True, zone=zone)
     if since:
         stmt = stmt.where(column >= since)
     if until:
@@ -143,19 +146,19 @@ def _between(stmt, column, args):
     return stmt
 
 
-def history_query(args) -> select:
-    """Sessions, newest first; filters ``user``, ``machine``, ``since``, ``until``."""
+def history_query(args, zone=timezone.utc) -> select:
+    """Sessions, newest first; filters ``user``, ``machine``, ``since``, ``until`` (days in ``zone``)."""
     stmt = select(SessionRecord)
     if args.get("user"):
         stmt = stmt.where(SessionRecord.user_name == args["user"])
     if args.get("machine"):
         stmt = stmt.where(SessionRecord.machine_name == args["machine"])
-    return _between(stmt, SessionRecord.started_at, args).order_by(SessionRecord.started_at.desc(), SessionRecord.id)
+    return _between(stmt, SessionRecord.started_at, args, zone).order_by(SessionRecord.started_at.desc(), SessionRecord.id)
 
 
-def audit_query(args) -> select:
+def audit_query(args, zone=timezone.utc) -> select:
     """Audit events, newest first; filters ``actor``, ``action``, ``target`` (part of), ``ip``,
-    ``since``, ``until``."""
+    ``since``, ``until`` (days in ``zone``: the API's are UTC, the admin pages' the gateway's)."""
     stmt = select(AuditEvent)
     if args.get("actor"):
         stmt = stmt.where(AuditEvent.actor == args["actor"])
@@ -165,7 +168,7 @@ def audit_query(args) -> select:
         stmt = stmt.where(AuditEvent.target.contains(args["target"], autoescape=True))
     if args.get("ip"):
         stmt = stmt.where(AuditEvent.ip == args["ip"])
-    return _between(stmt, AuditEvent.at, args).order_by(AuditEvent.id.desc())
+    return _between(stmt, AuditEvent.at, args, zone).order_by(AuditEvent.id.desc())
 
 
 # -- CSV -----------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The app-wide Jinja filters (every blueprint's templates use them); ``init_app`` registers them.
 
-Times are shown in UTC: the gateway does not know where its admins sit.
+In a request they speak the page's language (``gateway.i18n``) and show moments in the
+gateway's time zone (the ``timezone`` setting); outside one (the command line, a filter
+called on its own) in English and UTC.
 """
 
 from __future__ import annotations
@@ -8,7 +10,15 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from flask import Flask
+from babel.dates import format_datetime
+from babel.numbers import format_decimal
+from flask import Flask, has_request_context
+from flask_babel import get_locale, get_timezone, gettext as _
+
+from . import events
+
+#: How a moment is written, per language: day before month in Italian, 24-hour clocks.
+MOMENT_PATTERNS = {"en": "d MMM yyyy, HH:mm", "it": "dd/MM/yyyy HH:mm"}
 
 
 def _naive_utc(value):
@@ -18,11 +28,22 @@ def _naive_utc(value):
     return value
 
 
-def utc(value) -> str:
-    """``2026-03-01 14:05 UTC``; a dash for nothing."""
+def _locale() -> str:
+    return str(get_locale()) if has_request_context() else "en"
+
+
+def when(value) -> str:
+    """A moment for people: ``1 Mar 2026, 15:05`` / ``01/03/2026 15:05`` in the gateway's
+    time zone; ``2026-03-01 14:05 UTC`` outside a request; a dash for nothing."""
     if value is None or value == "":
         return "—"
-    return _naive_utc(value).strftime("%Y-%m-%d %H:%M UTC")
+    moment = _naive_utc(value)
+    if not has_request_context():
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    locale = _locale()
+    aware = moment.replace(tzinfo=timezone.utc)
+    return format_datetime(aware, MOMENT_PATTERNS.get(locale, MOMENT_PATTERNS["en"]),
+                           tzinfo=get_timezone(), locale=locale)
 
 
 def iso(value) -> str:
@@ -35,35 +56,44 @@ def iso(value) -> str:
 def ago(value) -> str:
     """How long ago a datetime or epoch was, e.g. ``5 min ago``; ``never`` for nothing."""
     if value is None or value == "":
-        return "never"
+        return _("never")
     if isinstance(value, datetime):
         value = value.replace(tzinfo=timezone.utc).timestamp()
-    return span(max(0, time.time() - float(value))) + " ago"
+    return _("%(span)s ago", span=span(max(0, time.time() - float(value))))
 
 
 def span(seconds) -> str:
     """A duration in its largest useful units: ``42 s``, ``5 min``, ``2 h 05 min``, ``3 d 4 h``."""
     seconds = int(seconds or 0)
     if seconds < 60:
-        return f"{seconds} s"
+        return _("%(s)s s", s=seconds)
     if seconds < 3600:
-        return f"{seconds // 60} min"
+        return _("%(min)s min", min=seconds // 60)
     if seconds < 86400:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+        return _("%(h)s h %(min)s min", h=seconds // 3600, min="%02d" % (seconds % 3600 // 60))
+    return _("%(d)s d %(h)s h", d=seconds // 86400, h=seconds % 86400 // 3600)
 
 
 def size(n) -> str:
-    """A byte count in B, KB, MB or GB (binary multiples)."""
+    """A byte count in B, KB, MB or GB (binary multiples), decimals as the language writes them."""
     n = float(n or 0)
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+            break
         n /= 1024
-    return f"{n:.1f} GB"
+    number = format_decimal(n, "0" if unit == "B" else "0.0", locale=_locale())
+    return f"{number} {unit}"
 
 
-FILTERS = {"utc": utc, "iso": iso, "ago": ago, "span": span, "size": size}
+def number(n) -> str:
+    """A count with the language's thousands separator: ``12,500`` / ``12.500``."""
+    return format_decimal(n or 0, locale=_locale())
+
+
+FILTERS = {"when": when, "iso": iso, "ago": ago, "span": span, "size": size, "number": number,
+           "event": events.words,
+           # The filter's old name: templates written before issue 13 (and other branches) use it.
+           "utc": when}
 
 
 def init_app(app: Flask) -> None:

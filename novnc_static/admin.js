@@ -1,10 +1,13 @@
 // Small helpers for the admin pages; every page works without them.
-// Times: shown in the reader's own time zone (the page prints UTC).
-for (const t of document.querySelectorAll('time[datetime]')) {
-  const d = new Date(t.getAttribute('datetime'));
+import { lang, t } from './i18n.js';
+
+// Times: shown in the reader's own time zone, in the page's language (the page prints the
+// gateway's time zone; that stays in the tooltip).
+for (const el of document.querySelectorAll('time[datetime]')) {
+  const d = new Date(el.getAttribute('datetime'));
   if (!Number.isNaN(d.getTime())) {
-    t.title = t.textContent;
-    t.textContent = d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+    el.title = el.textContent;
+    el.textContent = d.toLocaleString(lang, { dateStyle: 'medium', timeStyle: 'short' });
   }
 }
 
@@ -14,16 +17,16 @@ for (const b of document.querySelectorAll('button[data-copy]')) {
     const text = document.getElementById(b.dataset.copy).textContent;
     try {
       await navigator.clipboard.writeText(text);
-      b.textContent = 'Copied';
+      b.textContent = t('Copied');
     } catch {
       const range = document.createRange();
       range.selectNodeContents(document.getElementById(b.dataset.copy));
       const sel = window.getSelection();
       sel.removeAllRanges();
       sel.addRange(range);
-      b.textContent = 'Selected: press Ctrl+C';
+      b.textContent = t('Selected: press Ctrl+C');
     }
-    setTimeout(() => { b.textContent = 'Copy'; }, 3000);
+    setTimeout(() => { b.textContent = t('Copy'); }, 3000);
   });
 }
 
@@ -39,11 +42,11 @@ if (enrol) {
       if (!r.ok) return;
       const { machine } = await r.json();
       if (machine.status.online) {
-        out.textContent = `Enrolled and online: ${machine.status.message}.`;
+        out.textContent = t('Enrolled and online: {status}.', { status: machine.status.message });
         out.dataset.state = 'online';
         return true;
       }
-      if (machine.enrolled_at) { out.textContent = 'Enrolled. Waiting for the agent to connect…'; out.dataset.state = 'enrolled'; }
+      if (machine.enrolled_at) { out.textContent = t('Enrolled. Waiting for the agent to connect…'); out.dataset.state = 'enrolled'; }
     } catch { /* next tick */ }
     return false;
   };

@@ -3,6 +3,8 @@
 // the browser's own JSON parsers/serialisers (PublicKeyCredential.parseCreationOptionsFromJSON,
 // credential.toJSON) are used where present, else the few fields are converted here.
 
+import { t } from './i18n.js';
+
 const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
 
 function fromB64url(text) {
@@ -51,14 +53,14 @@ async function post(url, body) {
   const resp = await fetch(url, { method: "POST", credentials: "same-origin",
     headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() }, body: body ? JSON.stringify(body) : "{}" });
   const data = await resp.json().catch(() => ({}));
-  if (!resp.ok) throw new Error(data.error?.message || `The gateway answered ${resp.status}.`);
+  if (!resp.ok) throw new Error(data.error?.message || t('The gateway answered {status}.', { status: resp.status }));
   return data;
 }
 
 function wire(form, run) {
   const status = form.querySelector("#passkey-status");
   if (!window.PublicKeyCredential) {
-    status.textContent = "This browser cannot use passkeys.";
+    status.textContent = t("This browser cannot use passkeys.");
     form.querySelector("button").disabled = true;
     return;
   }
@@ -66,13 +68,13 @@ function wire(form, run) {
     event.preventDefault();
     const button = form.querySelector("button");
     button.disabled = true;
-    status.textContent = "Follow your browser's prompt…";
+    status.textContent = t("Follow your browser's prompt…");
     try {
       const next = await run();
-      status.textContent = "Done.";
+      status.textContent = t("Done.");
       window.location.assign(next);
     } catch (err) {
-      status.textContent = err.name === "NotAllowedError" ? "Cancelled, or no passkey answered. Try again." : err.message;
+      status.textContent = err.name === "NotAllowedError" ? t("Cancelled, or no passkey answered. Try again.") : err.message;
       button.disabled = false;
     }
   });
@@ -82,7 +84,7 @@ const add = document.getElementById("passkey-add");
 if (add) {
   wire(add, async () => {
     const name = add.querySelector("#passkey-name").value.trim();
-    if (!name) throw new Error("Give the passkey a name first.");
+    if (!name) throw new Error(t("Give the passkey a name first."));
     const options = await post(add.dataset.options);
     const cred = await navigator.credentials.create({ publicKey: creationOptions(options) });
     return (await post(add.dataset.register, { name, credential: credentialJSON(cred) })).next;

@@ -1,6 +1,7 @@
 // Keep the machine tiles current without a page reload: status, PCs newly
 // granted or taken away; wake a sleeping PC and open it once it is up.
 // Names go through textContent only.
+import { t } from './i18n.js';
 import { wakeAndWait } from './wake.js';
 
 const list = document.getElementById('machines');
@@ -13,10 +14,10 @@ const csrf = document.querySelector('meta[name="csrf-token"]').content;
 
 function ago(epoch) {
   const s = Math.max(0, Math.round(Date.now() / 1000 - epoch));
-  if (s < 60) return `${s} s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
-  return `${Math.floor(s / 86400)} d ago`;
+  if (s < 60) return t('{n} s ago', { n: s });
+  if (s < 3600) return t('{n} min ago', { n: Math.floor(s / 60) });
+  if (s < 86400) return t('{n} h ago', { n: Math.floor(s / 3600) });
+  return t('{n} d ago', { n: Math.floor(s / 86400) });
 }
 
 function makeTile(m) {
@@ -37,7 +38,7 @@ function makeTile(m) {
   const open = document.createElement('a');
   open.className = 'button primary open';
   open.href = list.dataset.view.replace('__ID__', encodeURIComponent(m.id));
-  open.append('Open');
+  open.append(t('Open'));
   const sr = document.createElement('span');
   sr.className = 'sr';
   open.append(sr);
@@ -68,7 +69,7 @@ function update(li, m) {
   const wake = li.querySelector('.wake');
   setText(wake.querySelector('.sr'), ` ${m.name}`);
   wake.hidden = !m.wakeable || Boolean(li.dataset.waking);
-  setText(li.querySelector('.seen'), !m.available && m.last_seen ? `Last seen ${ago(m.last_seen)}` : '');
+  setText(li.querySelector('.seen'), !m.available && m.last_seen ? t('Last seen {ago}', { ago: ago(m.last_seen) }) : '');
   const open = li.querySelector('.open');
   setText(open.querySelector('.sr'), ` ${m.name}`);
   if (m.available) { open.removeAttribute('aria-disabled'); open.removeAttribute('tabindex'); }
@@ -104,7 +105,7 @@ async function refresh() {
     window.ponte = window.ponte || {};
     window.ponte.portalRefreshed = (window.ponte.portalRefreshed || 0) + 1;
   } catch {
-    setText(refreshed, 'Cannot reach the gateway right now; retrying…');
+    setText(refreshed, t('Cannot reach the gateway right now; retrying…'));
   }
 }
 

@@ -18,6 +18,7 @@ const wakeBtn = document.getElementById('wake');
 const machineName = screen.dataset.machineName;
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const { default: RFB } = await import(screen.dataset.novnc);
+const { t } = await import('./i18n.js');
 const { wakeAndWait } = await import('./wake.js');
 
 // Requests the page makes by itself carry this: they do not keep an unattended login alive.
@@ -47,6 +48,7 @@ let quality = QUALITY[store.get('quality', 'medium')] ? store.get('quality', 'me
 let keysyms = null;
 let closed = null;            // {code, reason} of the session's WebSocket once it closed
 let restarts = 0;
+let message = '';             // the status sentence, without the reconnect countdown
 
 window.ponte = { events: [] };  // read by the browser tests; harmless for people
 
@@ -64,6 +66,7 @@ function rfbText(text) {
 }
 
 function setStatus(text, kind = '') {
+  message = text;
   statusEl.textContent = text;   // textContent: names come from other people
   statusEl.dataset.kind = kind;
 }
@@ -97,7 +100,7 @@ async function openSession() {
   });
   const body = await r.json().catch(() => ({}));
   if (!r.ok) {
-    const err = new Error(body.error?.message || `The gateway answered ${r.status}.`);
+    const err = new Error(body.error?.message || t('The gateway answered {status}.', { status: r.status }));
     err.status = r.status;
     err.final = r.status === 403 || r.status === 401 || r.status === 409;
     throw err;
@@ -162,11 +165,11 @@ function applySettings() {
 }
 
 function loggedOut() {
-  setStatus('You are logged out (or your account was disabled).', 'error');
+  setStatus(t('You are logged out (or your account was disabled).'), 'error');
   show(loginLink, true);
 }
 
-async function connect(note = 'Connecting…') {
+async function connect(note = t('Connecting…')) {
   clearInterval(countdown);
   show(reconnectBtn, false);
   show(cancelBtn, false);
@@ -193,12 +196,12 @@ async function connect(note = 'Connecting…') {
   rfb.addEventListener('connect', () => {
     retries = 0;
     restarts = 0;
-    setStatus('Connected', 'ok');
+    setStatus(t('Connected'), 'ok');
     window.ponte.events.push({ type: 'connect', session, ms: performance.now() - started });
     rfb.focus();
   });
   rfb.addEventListener('securityfailure', (e) => {
-    failure = rfbText(e.detail.reason) || 'The PC refused the connection.';
+    failure = rfbText(e.detail.reason) || t('The PC refused the connection.');
   });
   rfb.addEventListener('desktopname', (e) => {
     const name = String(e.detail.name || machineName);
@@ -212,15 +215,15 @@ async function connect(note = 'Connecting…') {
     window.ponte.events.push({ type: 'disconnect', clean: e.detail.clean });
     rfb = null;
     if (stopped) {
-      setStatus('Disconnected.');
-      reconnectBtn.textContent = 'Connect again';
+      setStatus(t('Disconnected.'));
+      reconnectBtn.textContent = t('Connect again');
       show(reconnectBtn, true);
       return;
     }
     if (closed && closed.code === CLOSE_RESTART && restarts < RESTART_LIMIT) {
       // A gateway node is restarting: reconnect at once, the balancer sends us to one that stays.
       restarts += 1;
-      const reason = closed.reason || 'The gateway is restarting; reconnecting…';
+      const reason = closed.reason || t('The gateway is restarting; reconnecting…');
       window.ponte.events.push({ type: 'restarting', reason });
       connect(reason);
       return;
@@ -231,14 +234,17 @@ async function connect(note = 'Connecting…') {
     const neverStarted = info.status === 404 || body.state === 'pending';
     const reason = body.end_reason || failure || (neverStarted ? await machineMessage() : null);
     if (body.reconnect === false) {
-      if (body.ended_by) setStatus(`Session ended by ${body.ended_by}${reason ? `: ${reason}` : '.'}`, 'error');
-      else setStatus(reason || 'Session ended.', 'error');
+      if (body.ended_by && reason) setStatus(t('Session ended by {person}: {reason}', { person: body.ended_by, reason }), 'error');
+      else if (body.ended_by) setStatus(t('Session ended by {person}.', { person: body.ended_by }), 'error');
+      else setStatus(reason || t('Session ended.'), 'error');
       window.ponte.events.push({ type: 'ended', reason, by: body.ended_by || null });
-      reconnectBtn.textContent = 'Connect again';
+      reconnectBtn.textContent = t('Connect again');
       show(reconnectBtn, true);
       return;
     }
-    const text = neverStarted && reason ? `${reason}.` : `Connection lost${reason ? `: ${reason}` : ''}.`;
+    let text = t('Connection lost.');
+    if (neverStarted && reason) text = `${reason}.`;
+    else if (reason) text = t('Connection lost: {reason}.', { reason });
     setStatus(text.replace(/\.\.$/, '.'), 'error');
     if (neverStarted && await machineWakeable()) {
       // Asleep, and a neighbour can wake it: offer that instead of knocking on a dark PC.
@@ -253,8 +259,8 @@ async function connect(note = 'Connecting…') {
 
 function scheduleReconnect() {
   if (retries >= RETRY_LIMIT) {
-    setStatus(`${statusEl.textContent} Gave up reconnecting.`, 'error');
-    reconnectBtn.textContent = 'Try again';
+    setStatus(t('{message} Gave up reconnecting.', { message }), 'error');
+    reconnectBtn.textContent = t('Try again');
     show(reconnectBtn, true);
     show(cancelBtn, false);
     return;
@@ -262,14 +268,16 @@ function scheduleReconnect() {
   const wait = Math.min(RETRY_MAX_S, 2 ** retries);
   retries += 1;
   let left = wait;
-  const base = statusEl.textContent.replace(/ Reconnecting in \d+ s…$/, '');
-  reconnectBtn.textContent = 'Reconnect now';
+  const base = message;
+  reconnectBtn.textContent = t('Reconnect now');
   show(reconnectBtn, true);
   show(cancelBtn, true);
   window.ponte.events.push({ type: 'reconnecting', wait });
   const tick = () => {
     if (left <= 0) { clearInterval(countdown); connect(); return; }
-    setStatus(`${base} Reconnecting in ${left} s…`, 'error');
+    // the countdown is shown, not kept: ``message`` stays the sentence it counts down after
+    statusEl.textContent = t('{message} Reconnecting in {seconds} s…', { message: base, seconds: left });
+    statusEl.dataset.kind = 'error';
     left -= 1;
   };
   clearInterval(countdown);
@@ -282,8 +290,8 @@ wakeBtn.addEventListener('click', () => { wakeUp(); });
 cancelBtn.addEventListener('click', () => {
   clearInterval(countdown);
   show(cancelBtn, false);
-  reconnectBtn.textContent = 'Reconnect';
-  setStatus('Not connected.', 'error');
+  reconnectBtn.textContent = t('Reconnect');
+  setStatus(t('Not connected.'), 'error');
 });
 
 document.getElementById('disconnect').addEventListener('click', () => {
@@ -291,14 +299,14 @@ document.getElementById('disconnect').addEventListener('click', () => {
   clearInterval(countdown);
   show(cancelBtn, false);
   if (rfb) rfb.disconnect();
-  else { setStatus('Disconnected.'); reconnectBtn.textContent = 'Connect again'; show(reconnectBtn, true); }
+  else { setStatus(t('Disconnected.')); reconnectBtn.textContent = t('Connect again'); show(reconnectBtn, true); }
 });
 
 document.getElementById('cad').addEventListener('click', () => { if (rfb) { rfb.sendCtrlAltDel(); rfb.focus(); } });
 
 function showScale() {
   scaleBtn.setAttribute('aria-pressed', String(scaleOn));
-  scaleBtn.title = scaleOn ? 'Showing the whole screen; press for actual size (1:1)' : 'Actual size (1:1); press to fit the window';
+  scaleBtn.title = scaleOn ? t('Showing the whole screen; press for actual size (1:1)') : t('Actual size (1:1); press to fit the window');
 }
 scaleBtn.addEventListener('click', () => {
   scaleOn = !scaleOn;
@@ -327,7 +335,7 @@ fullBtn.addEventListener('click', () => {
 const onFullscreen = () => {
   const on = Boolean(document.fullscreenElement || document.webkitFullscreenElement);
   fullBtn.setAttribute('aria-pressed', String(on));
-  fullBtn.textContent = on ? 'Exit full screen' : 'Full screen';
+  fullBtn.textContent = on ? t('Exit full screen') : t('Full screen');
 };
 document.addEventListener('fullscreenchange', onFullscreen);
 document.addEventListener('webkitfullscreenchange', onFullscreen);
@@ -344,10 +352,10 @@ pasteDlg.addEventListener('close', async () => {
   if (!rfb || !text || (action !== 'clipboard' && action !== 'type')) { if (rfb) rfb.focus(); return; }
   if (action === 'clipboard') {
     rfb.clipboardPasteFrom(text);
-    setStatus('Text is on the PC\u2019s clipboard: press Ctrl+V there.', 'ok');
+    setStatus(t('Text is on the PC’s clipboard: press Ctrl+V there.'), 'ok');
   } else {
     await typeText(text);
-    setStatus('Text typed.', 'ok');
+    setStatus(t('Text typed.'), 'ok');
   }
   window.ponte.events.push({ type: 'paste', action, length: text.length });
   if (rfb) rfb.focus();

@@ -16,6 +16,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..auth import login_is_recent, safe_next
@@ -29,12 +30,12 @@ def _guard():
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     if not current_user.is_admin:
-        abort(403, "This page is for admins.")
+        abort(403, _("This page is for admins."))
     if not login_is_recent():
         if request.method == "GET":
             target = request.full_path.rstrip("?")
         else:
-            flash("For your safety, confirm your password, then make the change again.", "info")
+            flash(_("For your safety, confirm your password, then make the change again."), "info")
             ref = urlsplit(request.referrer or "")
             same_site = ref.netloc == request.host and ref.path.startswith("/admin")
             target = (ref.path + ("?" + ref.query if ref.query else "")) if same_site else url_for("admin.index")

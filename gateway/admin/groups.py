@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import ops
@@ -26,7 +27,7 @@ def group_create():
     except AdminError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.groups"))
-    return done(f"Group {g.name} created.", "admin.group", group_id=g.id)
+    return done(_("Group %(name)s created.", name=g.name), "admin.group", group_id=g.id)
 
 
 @bp.get("/groups/<int:group_id>")
@@ -45,43 +46,43 @@ def group(group_id: int):
 def group_rename(group_id: int):
     g = group_or_404(group_id)
     return attempt(lambda: ops.rename(g, request.form.get("name", ""), **who()), "admin.group",
-                    "Group renamed.", group_id=g.id)
+                    _("Group renamed."), group_id=g.id)
 
 
 @bp.post("/groups/<int:group_id>/delete")
 def group_delete(group_id: int):
     g = group_or_404(group_id)
     if request.form.get("confirm") != "1":
-        flash(f"Tick the box to confirm that group {g.name} should be deleted.", "error")
+        flash(_("Tick the box to confirm that group %(name)s should be deleted.", name=g.name), "error")
         return redirect(url_for("admin.group", group_id=g.id))
     name = g.name
     ops.delete_group(g, **who())
-    return done(f"Group {name} deleted.", "admin.groups")
+    return done(_("Group %(name)s deleted.", name=name), "admin.groups")
 
 
 @bp.post("/groups/<int:group_id>/members")
 def group_member_add(group_id: int):
     g = group_or_404(group_id)
     return attempt(lambda: ops.add_member(g, ops.get_user(form_id("user_id")), **who()), "admin.group",
-                    "Member added.", group_id=g.id)
+                    _("Member added."), group_id=g.id)
 
 
 @bp.post("/groups/<int:group_id>/members/<int:user_id>/delete")
 def group_member_remove(group_id: int, user_id: int):
     g, u = group_or_404(group_id), user_or_404(user_id)
     return attempt(lambda: ops.remove_member(g, u, **who()), "admin.group",
-                    f"{u.name} removed from the group.", group_id=g.id)
+                    _("%(name)s removed from the group.", name=u.name), group_id=g.id)
 
 
 @bp.post("/groups/<int:group_id>/grants")
 def group_grant(group_id: int):
     g = group_or_404(group_id)
     return attempt(lambda: ops.grant(g, ops.get_machine(form_id("machine_id")), **who()),
-                    "admin.group", "The group's members may now open the PC.", group_id=g.id)
+                    "admin.group", _("The group's members may now open the PC."), group_id=g.id)
 
 
 @bp.post("/groups/<int:group_id>/grants/<int:machine_id>/delete")
 def group_ungrant(group_id: int, machine_id: int):
     g, m = group_or_404(group_id), machine_or_404(machine_id)
     return attempt(lambda: ops.ungrant(g, m, **who()), "admin.group",
-                    f"The group may no longer open {m.name}.", group_id=g.id)
+                    _("The group may no longer open %(name)s.", name=m.name), group_id=g.id)

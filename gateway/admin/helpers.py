@@ -4,6 +4,7 @@ find a record or 404, pages no cache may keep."""
 from __future__ import annotations
 
 from flask import abort, flash, make_response, redirect, request, url_for
+from flask_babel import gettext as _
 
 from .. import refs
 from ..auth import actor, client_ip
@@ -39,20 +40,20 @@ def form_id(field: str) -> str:
     """The id chosen in the form's ``field`` (a select), else ``AdminError``."""
     value = request.form.get(field, "").strip()
     if refs.record_id(value) is None:
-        raise AdminError("Choose one from the list first.")
+        raise AdminError(_("Choose one from the list first."))
     return value
 
 
 def user_or_404(user_id: int) -> User:
-    return db.session.get(User, user_id) or abort(404, "There is no such user.")
+    return db.session.get(User, user_id) or abort(404, _("There is no such user."))
 
 
 def machine_or_404(machine_id: int) -> Machine:
-    return db.session.get(Machine, machine_id) or abort(404, "There is no such PC.")
+    return db.session.get(Machine, machine_id) or abort(404, _("There is no such PC."))
 
 
 def group_or_404(group_id: int) -> Group:
-    return db.session.get(Group, group_id) or abort(404, "There is no such group.")
+    return db.session.get(Group, group_id) or abort(404, _("There is no such group."))
 
 
 def no_store(html, status: int = 200):

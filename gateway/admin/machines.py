@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import ops, reports
@@ -63,7 +64,7 @@ def machine(machine_id: int):
 def machine_rename(machine_id: int):
     m = machine_or_404(machine_id)
     return attempt(lambda: ops.rename(m, request.form.get("name", ""), **who()), "admin.machine",
-                    "PC renamed.", machine_id=m.id)
+                    _("PC renamed."), machine_id=m.id)
 
 
 @bp.post("/machines/<int:machine_id>/code")
@@ -77,54 +78,54 @@ def machine_code(machine_id: int):
 def machine_revoke(machine_id: int):
     m = machine_or_404(machine_id)
     if request.form.get("confirm") != "1":
-        flash(f"Tick the box to confirm that {m.name} should be revoked.", "error")
+        flash(_("Tick the box to confirm that %(name)s should be revoked.", name=m.name), "error")
         return redirect(url_for("admin.machine", machine_id=m.id))
     return attempt(lambda: ops.revoke_machine(m, **who()), "admin.machine",
-                    f"{m.name} revoked: its agent is disconnected and its sessions ended. "
-                    "A new enrolment code lets it back in.", machine_id=m.id)
+                    _("%(name)s revoked: its agent is disconnected and its sessions ended. "
+                      "A new enrolment code lets it back in.", name=m.name), machine_id=m.id)
 
 
 @bp.post("/machines/<int:machine_id>/vnc-retry")
 def machine_vnc_retry(machine_id: int):
     m = machine_or_404(machine_id)
     return attempt(lambda: ops.retry_vnc(m, **who()), "admin.machine",
-                    f"{m.name}'s agent was asked to log in to its VNC server again.", machine_id=m.id)
+                    _("%(name)s's agent was asked to log in to its VNC server again.", name=m.name), machine_id=m.id)
 
 
 @bp.post("/machines/<int:machine_id>/delete")
 def machine_delete(machine_id: int):
     m = machine_or_404(machine_id)
     if request.form.get("confirm") != "1":
-        flash(f"Tick the box to confirm that {m.name} should be deleted.", "error")
+        flash(_("Tick the box to confirm that %(name)s should be deleted.", name=m.name), "error")
         return redirect(url_for("admin.machine", machine_id=m.id))
     name = m.name
     ops.delete_machine(m, **who())
-    return done(f"PC {name} deleted; its history is kept.", "admin.machines")
+    return done(_("PC %(name)s deleted; its history is kept.", name=name), "admin.machines")
 
 
 @bp.post("/machines/<int:machine_id>/grants")
 def machine_grant(machine_id: int):
     m = machine_or_404(machine_id)
     return attempt(lambda: ops.grant(ops.get_user(form_id("user_id")), m, **who()), "admin.machine",
-                    "Access granted.", machine_id=m.id)
+                    _("Access granted."), machine_id=m.id)
 
 
 @bp.post("/machines/<int:machine_id>/grants/<int:user_id>/delete")
 def machine_ungrant(machine_id: int, user_id: int):
     m, u = machine_or_404(machine_id), user_or_404(user_id)
     return attempt(lambda: ops.ungrant(u, m, **who()), "admin.machine",
-                    f"{u.name} may no longer open this PC.", machine_id=m.id)
+                    _("%(name)s may no longer open this PC.", name=u.name), machine_id=m.id)
 
 
 @bp.post("/machines/<int:machine_id>/group-grants")
 def machine_group_grant(machine_id: int):
     m = machine_or_404(machine_id)
     return attempt(lambda: ops.grant(ops.get_group(form_id("group_id")), m, **who()),
-                    "admin.machine", "Access granted to the group.", machine_id=m.id)
+                    "admin.machine", _("Access granted to the group."), machine_id=m.id)
 
 
 @bp.post("/machines/<int:machine_id>/group-grants/<int:group_id>/delete")
 def machine_group_ungrant(machine_id: int, group_id: int):
     m, g = machine_or_404(machine_id), group_or_404(group_id)
     return attempt(lambda: ops.ungrant(g, m, **who()), "admin.machine",
-                    f"Group {g.name} may no longer open this PC.", machine_id=m.id)
+                    _("Group %(name)s may no longer open this PC.", name=g.name), machine_id=m.id)

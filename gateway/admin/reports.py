@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, render_template, request
+from flask_babel import get_timezone
 from sqlalchemy import select
 
 from .. import refs, reports
@@ -35,7 +36,7 @@ def _page_of(query, keys) -> tuple[dict, list, int]:
     a bad date is flashed and shows nothing."""
     filters, offset = _filters(keys), _offset()
     try:
-        rows = list(db.session.scalars(query(filters).limit(PAGE + 1).offset(offset)))
+        rows = list(db.session.scalars(query(filters, get_timezone()).limit(PAGE + 1).offset(offset)))
     except AdminError as exc:
         flash(str(exc), "error")
         filters, rows = {}, []
@@ -45,7 +46,7 @@ def _page_of(query, keys) -> tuple[dict, list, int]:
 def _export(query, keys, as_csv):
     """The filtered rows as CSV; a bad date is a 400."""
     try:
-        stmt = query(_filters(keys))
+        stmt = query(_filters(keys), get_timezone())
     except AdminError as exc:
         abort(400, str(exc))
     return as_csv(stmt)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from .. import ops, reports
 from ..auth import safe_next
@@ -19,9 +20,9 @@ def sessions():
 def session_end(session_id: str):
     reason = request.form.get("reason", "").strip() or "Ended by an admin"
     if not ops.end_session(session_id, reason, **who()):
-        flash("That session has ended already.", "info")
+        flash(_("That session has ended already."), "info")
     else:
-        flash("The session is ending; the viewer shows your reason.", "ok")
+        flash(_("The session is ending; the viewer shows your reason."), "ok")
     back = request.form.get("back", "")
     return redirect(safe_next(back, url_for("admin.sessions")) if back.startswith("/admin") else
                     url_for("admin.sessions"))

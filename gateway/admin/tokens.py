@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -28,7 +29,7 @@ def token_create():
     try:
         owner = ops.get_user(form_id("user_id")) if form.get("user_id") else current_user._get_current_object()
         if days and not days.isdigit():
-            raise AdminError("The lifetime must be a whole number of days.")
+            raise AdminError(_("The lifetime must be a whole number of days."))
         row, secret = ops.create_token(owner, form.get("name", ""), days=int(days) if days else None, **who())
     except AdminError as exc:
         flash(str(exc), "error")
@@ -38,5 +39,5 @@ def token_create():
 
 @bp.post("/tokens/<int:token_id>/revoke")
 def token_revoke(token_id: int):
-    row = db.session.get(ApiToken, token_id) or abort(404, "There is no such token.")
-    return attempt(lambda: ops.revoke_token(row, **who()), "admin.tokens", "Token revoked.")
+    row = db.session.get(ApiToken, token_id) or abort(404, _("There is no such token."))
+    return attempt(lambda: ops.revoke_token(row, **who()), "admin.tokens", _("Token revoked."))

@@ -4,6 +4,7 @@ their grants and groups."""
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import ops
@@ -29,7 +30,7 @@ def user_create():
     except AdminError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.users"))
-    return done(f"User {user.name} created.", "admin.user", user_id=user.id)
+    return done(_("User %(name)s created.", name=user.name), "admin.user", user_id=user.id)
 
 
 @bp.get("/users/<int:user_id>")
@@ -53,17 +54,18 @@ def user(user_id: int):
 def user_password(user_id: int):
     u = user_or_404(user_id)
     if request.form.get("password", "") != request.form.get("confirm", ""):
-        flash("The two passwords differ.", "error")
+        flash(_("The two passwords differ."), "error")
         return redirect(url_for("admin.user", user_id=u.id))
     return attempt(lambda: ops.set_password(u, request.form.get("password", ""), **who()),
-                    "admin.user", f"Password of {u.name} changed.", user_id=u.id)
+                    "admin.user", _("Password of %(name)s changed.", name=u.name), user_id=u.id)
 
 
 @bp.post("/users/<int:user_id>/logout")
 def user_logout(user_id: int):
     u = user_or_404(user_id)
     return attempt(lambda: ops.end_logins(u, "An admin logged you out", action="user_logout", **who()),
-                    "admin.user", f"{u.name} is logged out everywhere; their live sessions are ending.",
+                    "admin.user",
+                    _("%(name)s is logged out everywhere; their live sessions are ending.", name=u.name),
                     user_id=u.id)
 
 
@@ -71,13 +73,14 @@ def user_logout(user_id: int):
 def user_disable(user_id: int):
     u = user_or_404(user_id)
     return attempt(lambda: ops.set_disabled(u, True, **who()), "admin.user",
-                    f"{u.name} is disabled; their live sessions are ending.", user_id=u.id)
+                    _("%(name)s is disabled; their live sessions are ending.", name=u.name), user_id=u.id)
 
 
 @bp.post("/users/<int:user_id>/enable")
 def user_enable(user_id: int):
     u = user_or_404(user_id)
-    return attempt(lambda: ops.set_disabled(u, False, **who()), "admin.user", f"{u.name} is enabled.",
+    return attempt(lambda: ops.set_disabled(u, False, **who()), "admin.user",
+                    _("%(name)s is enabled.", name=u.name),
                     user_id=u.id)
 
 
@@ -86,14 +89,15 @@ def user_admin(user_id: int):
     u = user_or_404(user_id)
     make = request.form.get("admin") == "1"
     return attempt(lambda: ops.set_admin(u, make, **who()), "admin.user",
-                    f"{u.name} is {'now an admin' if make else 'no longer an admin'}.", user_id=u.id)
+                    (_("%(name)s is now an admin.", name=u.name) if make
+                     else _("%(name)s is no longer an admin.", name=u.name)), user_id=u.id)
 
 
 @bp.post("/users/<int:user_id>/delete")
 def user_delete(user_id: int):
     u = user_or_404(user_id)
     if request.form.get("confirm") != "1":
-        flash(f"Tick the box to confirm that {u.name} should be deleted.", "error")
+        flash(_("Tick the box to confirm that %(name)s should be deleted.", name=u.name), "error")
         return redirect(url_for("admin.user", user_id=u.id))
     name = u.name
     try:
@@ -101,32 +105,32 @@ def user_delete(user_id: int):
     except AdminError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.user", user_id=user_id))
-    return done(f"User {name} deleted; their history and audit entries are kept.", "admin.users")
+    return done(_("User %(name)s deleted; their history and audit entries are kept.", name=name), "admin.users")
 
 
 @bp.post("/users/<int:user_id>/grants")
 def user_grant(user_id: int):
     u = user_or_404(user_id)
     return attempt(lambda: ops.grant(u, ops.get_machine(form_id("machine_id")), **who()), "admin.user",
-                    f"{u.name} may now open the PC.", user_id=u.id)
+                    _("%(name)s may now open the PC.", name=u.name), user_id=u.id)
 
 
 @bp.post("/users/<int:user_id>/grants/<int:machine_id>/delete")
 def user_ungrant(user_id: int, machine_id: int):
     u, m = user_or_404(user_id), machine_or_404(machine_id)
     return attempt(lambda: ops.ungrant(u, m, **who()), "admin.user",
-                    f"{u.name} may no longer open {m.name}.", user_id=u.id)
+                    _("%(person)s may no longer open %(machine)s.", person=u.name, machine=m.name), user_id=u.id)
 
 
 @bp.post("/users/<int:user_id>/groups")
 def user_group_add(user_id: int):
     u = user_or_404(user_id)
     return attempt(lambda: ops.add_member(ops.get_group(form_id("group_id")), u, **who()), "admin.user",
-                    f"{u.name} added to the group.", user_id=u.id)
+                    _("%(name)s added to the group.", name=u.name), user_id=u.id)
 
 
 @bp.post("/users/<int:user_id>/groups/<int:group_id>/delete")
 def user_group_remove(user_id: int, group_id: int):
     u, g = user_or_404(user_id), group_or_404(group_id)
     return attempt(lambda: ops.remove_member(g, u, **who()), "admin.user",
-                    f"{u.name} removed from {g.name}.", user_id=u.id)
+                    _("%(person)s removed from %(group)s.", person=u.name, group=g.name), user_id=u.id)

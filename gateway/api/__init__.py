@@ -20,10 +20,12 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import Blueprint, jsonify, request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..auth import login_is_recent, via_token
 from ..extensions import csrf
+from ..i18n import noop as _n
 from ..ops import AdminError
 from ..errors import ApiError
 
@@ -31,8 +33,8 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # cookie-authenticated calls are checked in ``_authenticate``
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-REAUTH_MESSAGE = ("The admin API needs a login younger than 30 minutes: confirm your password at /reauth "
-                  "(or use an API token).")
+REAUTH_MESSAGE = _n("The admin API needs a login younger than 30 minutes: confirm your password at /reauth "
+                    "(or use an API token).")
 
 
 @bp.errorhandler(ApiError)
@@ -48,7 +50,7 @@ def _authenticate():
     if request.endpoint == "api.enroll":
         return
     if not current_user.is_authenticated:
-        raise ApiError(401, "unauthorized", "Log in or send a valid API token.")
+        raise ApiError(401, "unauthorized", _("Log in or send a valid API token."))
     if request.method not in SAFE_METHODS and not via_token():
         csrf.protect()  # a logged-in browser must prove the request came from our page
 
@@ -59,9 +61,9 @@ def admin_only(fn):
     @wraps(fn)
     def wrapper(*args, **kwargs):
         if not current_user.is_admin:
-            raise ApiError(403, "forbidden", "Admins only.")
+            raise ApiError(403, "forbidden", _("Admins only."))
         if not login_is_recent():
-            raise ApiError(403, "reauth_required", REAUTH_MESSAGE)
+            raise ApiError(403, "reauth_required", _(REAUTH_MESSAGE))
         return fn(*args, **kwargs)
     wrapper.ponte_access = "admin"
     return wrapper

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import request
+from flask_babel import gettext as _
 
 from .. import refs
 from ..auth import actor, client_ip
@@ -18,7 +19,7 @@ def body() -> dict:
     if found is None and not request.get_data():
         return {}
     if not isinstance(found, dict):
-        raise ApiError(400, "bad_request", "Send a JSON object.")
+        raise ApiError(400, "bad_request", _("Send a JSON object."))
     return found
 
 
@@ -27,7 +28,7 @@ def string(fields: dict, key: str, *, required: bool = True) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str):
-        raise ApiError(400, "bad_request", f"{key!r} must be a string.")
+        raise ApiError(400, "bad_request", _("%(field)s must be a string.", field=repr(key)))
     return value
 
 
@@ -36,7 +37,7 @@ def boolean(fields: dict, key: str) -> bool | None:
     if value is None:
         return None
     if not isinstance(value, bool):
-        raise ApiError(400, "bad_request", f"{key!r} must be true or false.")
+        raise ApiError(400, "bad_request", _("%(field)s must be true or false.", field=repr(key)))
     return value
 
 
@@ -44,7 +45,7 @@ def page(args) -> tuple[int, int]:
     """``limit`` (1 to ``PAGE_MAX``) and ``offset`` from the query string."""
     limit, offset = refs.record_id(args.get("limit", PAGE_DEFAULT)), refs.record_id(args.get("offset", 0))
     if limit is None or offset is None:
-        raise ApiError(400, "bad_request", "limit and offset must be whole numbers.")
+        raise ApiError(400, "bad_request", _("limit and offset must be whole numbers."))
     return min(PAGE_MAX, max(1, limit)), offset
 
 

@@ -4,6 +4,7 @@ every live one (admins)."""
 from __future__ import annotations
 
 from flask import current_app, jsonify, request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import ops, refs, reports, sessions, wake
@@ -22,9 +23,9 @@ from .inputs import body, who
 def open_session(machine: str):
     found = machine_for_user(current_user, machine)
     if found is None:
-        raise ApiError(403, "forbidden", "You may not open this PC.")
+        raise ApiError(403, "forbidden", _("You may not open this PC."))
     if found.revoked_at is not None:
-        raise ApiError(409, "unavailable", "This PC's access was revoked by an admin.")
+        raise ApiError(409, "unavailable", _("This PC's access was revoked by an admin."))
     # No ticket in the URL (proxy logs): the client offers it as the subprotocol ``ponte.ticket.<ticket>``.
     ws_url = websocket_url(current_app.config["PONTE"], "/ws/view")  # 400 on a foreign Host
     issued = sessions.issue(current_user, found, request.remote_addr or "")
@@ -40,14 +41,14 @@ def _may_see_session(user_id) -> bool:
 def session_status(session: str):
     """A session of one's own (admins: any): live, or how it ended and whether to reconnect."""
     if refs.session_id(session) is None:
-        raise ApiError(404, "not_found", "No such session.")
+        raise ApiError(404, "not_found", _("No such session."))
     live = sessions.live().session(session)
     if live is not None and _may_see_session(live.get("user_id")):
         return jsonify(session=session, state=live.get("state", "live"), machine=live.get("machine"),
                        end_reason=None, ended_by=None, reconnect=True)
     record = db.session.get(SessionRecord, session)
     if record is None or not _may_see_session(record.user_id):
-        raise ApiError(404, "not_found", "No such session.")
+        raise ApiError(404, "not_found", _("No such session."))
     machine = machine_for_user(current_user, record.machine_id) if record.machine_id else None
     # Reconnecting makes sense only after a dropped link: not after a deliberate end, when
     # the PC is no longer yours, or when the PC itself refused (a wrong VNC password stays wrong,
@@ -66,13 +67,13 @@ def end_session(session: str):
         # Open in the history with nothing live behind it (its node stopped): still endable.
         record = db.session.get(SessionRecord, session) if refs.session_id(session) is not None else None
         if record is None or record.ended_at is not None:
-            raise ApiError(404, "not_found", "No such live session.")
+            raise ApiError(404, "not_found", _("No such live session."))
         live = {"user_id": str(record.user_id)}
     if not _may_see_session(live.get("user_id")):
-        raise ApiError(404, "not_found", "No such live session.")
+        raise ApiError(404, "not_found", _("No such live session."))
     own = live.get("user_id") == str(current_user.id)
     if not own and not login_is_recent():
-        raise ApiError(403, "reauth_required", REAUTH_MESSAGE)
+        raise ApiError(403, "reauth_required", _(REAUTH_MESSAGE))
     fields = body()
     reason = fields.get("reason") if isinstance(fields.get("reason"), str) and fields.get("reason").strip() else (
         "Ended by the user" if own else "Ended by an admin")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import jsonify
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -36,7 +37,7 @@ def token_create():
     owner = ops.get_user(fields["user"]) if fields.get("user") is not None else current_user._get_current_object()
     days = fields.get("days")
     if days is not None and (not isinstance(days, int) or isinstance(days, bool)):
-        raise ApiError(400, "bad_request", "'days' must be a whole number.")
+        raise ApiError(400, "bad_request", _("'days' must be a whole number."))
     row, secret = ops.create_token(owner, string(fields, "name", required=False) or "", days=days, **who())
     return no_store(jsonify(token=token_json(row), secret=secret), 201)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import jsonify
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import ops
@@ -56,7 +57,7 @@ def user_update(user: str):
     fields = body()
     unknown = set(fields) - {"password", "disabled", "admin"}
     if unknown:
-        raise ApiError(400, "bad_request", f"Unknown fields: {', '.join(sorted(unknown))}.")
+        raise ApiError(400, "bad_request", _("Unknown fields: %(fields)s.", fields=", ".join(sorted(unknown))))
     password = string(fields, "password", required=False)
     disabled, admin = boolean(fields, "disabled"), boolean(fields, "admin")
     if password is not None:

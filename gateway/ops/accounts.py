@@ -7,10 +7,12 @@ whichever node holds them (``sessions``).
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from flask_babel import gettext as _
 
 from .. import nodebus
 from .. import refs
 from ..extensions import db
+from ..i18n import noop as _n
 from ..models import Group, User, audit, find_group, find_user
 from ..security import hash_password
 from ..errors import AdminError, Conflict, NotFound
@@ -71,12 +73,20 @@ def _other_active_admins(user: User) -> int:
         User.is_admin.is_(True), User.disabled.is_(False), User.id != user.id)) or 0
 
 
+#: What ``_guard_admin_loss`` says when an admin would lock themself out, by the change.
+_OWN_ACCOUNT = {
+    "disable": _n("You cannot disable your own account; ask another admin."),
+    "remove admin rights from": _n("You cannot remove admin rights from your own account; ask another admin."),
+    "delete": _n("You cannot delete your own account; ask another admin."),
+}
+
+
 def _guard_admin_loss(user: User, actor: str, what: str) -> None:
     """Refuse changes that lock the actor out, or leave no admin at all."""
     if actor == user.name:
-        raise AdminError(f"You cannot {what} your own account; ask another admin.")
+        raise AdminError(_(_OWN_ACCOUNT[what]))
     if user.is_admin and not user.disabled and _other_active_admins(user) == 0:
-        raise AdminError(f"{user.name} is the last active admin; make someone else admin first.")
+        raise AdminError(_("%(name)s is the last active admin; make someone else admin first.", name=user.name))
 
 
 def set_disabled(user: User, disabled: bool, *, actor: str = "cli", ip: str = "") -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select
+from flask_babel import gettext as _
 
 from .. import refs
 from ..extensions import db
@@ -32,7 +33,7 @@ def create_token(user: User, name: str, *, days: int | None = None, actor: str =
     """A bearer token acting as ``user``; the secret is returned once, stored hashed."""
     name = check_name(name, "A token name") if name and name.strip() else "API token"
     if days is not None and not 1 <= days <= 3650:
-        raise AdminError("A token's lifetime must be 1 to 3650 days (or none).")
+        raise AdminError(_("A token's lifetime must be 1 to 3650 days (or none)."))
     secret = TOKEN_PREFIX + new_token(32)
     row = ApiToken(user_id=user.id, name=name, prefix=secret[:len(TOKEN_PREFIX) + 6],
                    token_hash=hash_token(secret), created_by=actor[:64],

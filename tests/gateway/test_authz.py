@@ -91,13 +91,16 @@ ROUTES: dict[str, Route] = {
     "signin.set_password": Route(PUBLIC), "signin.forgot": Route(PUBLIC),
     "signin_oidc.start": Route(PUBLIC), "signin_oidc.callback": Route(PUBLIC),
     **{f"signin_admin.{name}": A for name in ("invite", "user_link", "user_method", "import_people")},
+    # issue 13: the page scripts' catalog, and the language switcher (login page and account)
+    "i18n.scripts": Route(PUBLIC), "i18n.choose": Route(PUBLIC),
 }
 
 #: URL variables and the kind of object they name.
 ARGUMENTS = {"machine": "machine", "machine_id": "machine", "user": "user", "user_id": "user",
              "group": "group", "group_id": "group", "session": "session", "session_id": "session",
-             "token": "token", "token_id": "token", "filename": "file", "link": "file"}
-FILES = {"portal.assets": "style.css", "portal.novnc": "core/rfb.js", "signin.set_password": "no-such-link"}
+             "token": "token", "token_id": "token", "filename": "file", "link": "file", "lang": "file"}
+FILES = {"portal.assets": "style.css", "portal.novnc": "core/rfb.js", "signin.set_password": "no-such-link",
+         "i18n.scripts": "it"}
 MISSING = {"machine": "999999", "user": "999999", "group": "999999", "token": "999999", "session": session_ref("no-such-session")}
 
 ACTORS = ("anonymous", "emp", "other", "admin", "disabled")
