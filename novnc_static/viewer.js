@@ -27,6 +27,11 @@ const RETRY_MAX_S = 30;
 const RETRY_LIMIT = 12;          // then stop and offer a button: the PC is probably off
 const CLOSE_RESTART = 1012;      // RFC 6455 Service Restart: a gateway node is draining
 const RESTART_LIMIT = 3;         // immediate reconnects in a row, then the usual backoff
+// After a node's restart the PC's agent may still be moving to a node that stays (the draining
+// node tells it to, within a couple of seconds): a session that fails to start in that window
+// is tried again shortly, not after the backoff, and is not taken for a PC that is asleep.
+const RESTART_GRACE_MS = 10000;
+const RESTART_RETRY_MS = 500;
 const QUALITY = {                // noVNC: qualityLevel 0-9 (JPEG), compressionLevel 0-9
   high: { quality: 8, compression: 1 },
   medium: { quality: 6, compression: 2 },
@@ -48,6 +53,7 @@ let quality = QUALITY[store.get('quality', 'medium')] ? store.get('quality', 'me
 let keysyms = null;
 let closed = null;            // {code, reason} of the session's WebSocket once it closed
 let restarts = 0;
+let restartedAt = -Infinity;
 let message = '';             // the status sentence, without the reconnect countdown
 
 window.ponte = { events: [] };  // read by the browser tests; harmless for people
@@ -223,11 +229,13 @@ async function connect(note = t('Connecting…')) {
     if (closed && closed.code === CLOSE_RESTART && restarts < RESTART_LIMIT) {
       // A gateway node is restarting: reconnect at once, the balancer sends us to one that stays.
       restarts += 1;
+      restartedAt = performance.now();
       const reason = closed.reason || t('The gateway is restarting; reconnecting…');
       window.ponte.events.push({ type: 'restarting', reason });
       connect(reason);
       return;
     }
+    const restarting = performance.now() - restartedAt < RESTART_GRACE_MS;
     const info = await sessionInfo(session);
     if (info.status === 401) { loggedOut(); return; }
     const body = info.body || {};
@@ -245,6 +253,13 @@ async function connect(note = t('Connecting…')) {
     let text = t('Connection lost.');
     if (neverStarted && reason) text = `${reason}.`;
     else if (reason) text = t('Connection lost: {reason}.', { reason });
+    if (neverStarted && restarting) {
+      const again = t('The gateway is restarting; reconnecting…');
+      window.ponte.events.push({ type: 'restarting', reason: again });
+      setStatus(again);
+      setTimeout(() => connect(again), RESTART_RETRY_MS);
+      return;
+    }
     setStatus(text.replace(/\.\.$/, '.'), 'error');
     if (neverStarted && await machineWakeable()) {
       // Asleep, and a neighbour can wake it: offer that instead of knocking on a dark PC.
