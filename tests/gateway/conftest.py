@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 import pytest
 from argon2 import PasswordHasher
+from click.testing import CliRunner
+
+from gateway.cli import main
 
 from tests.support.node_commands import Commands
 from tests.support.records import add_live_session, session_ref
@@ -89,3 +92,19 @@ def commands(app):
     c = Commands(app)
     yield c
     c.close()
+
+
+@pytest.fixture
+def cli(tmp_path, redis_server, prefix, monkeypatch):
+    """``python -m gateway …`` in-process (click's runner) on an instance of the test's own:
+    ``cli(*args, ok=True)`` returns the output and checks the exit code."""
+    monkeypatch.delenv("PONTE_CONFIG", raising=False)
+    env = {"PONTE_INSTANCE_PATH": str(tmp_path / "cli"), "REDIS_URL": redis_server, "PONTE_REDIS_PREFIX": prefix,
+           "PONTE_NEW_PASSWORD": "clipassword1"}
+    runner = CliRunner()
+
+    def run(*args, ok=True):
+        result = runner.invoke(main, list(args), env=env, catch_exceptions=False)
+        assert (result.exit_code == 0) == ok, result.output
+        return result.output
+    return run

@@ -2,25 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-from click.testing import CliRunner
-
-from gateway.cli import main
 
 
-@pytest.fixture
-def cli(tmp_path, redis_server, prefix, monkeypatch):
-    for key in ("PONTE_CONFIG",):
-        monkeypatch.delenv(key, raising=False)
-    env = {"PONTE_INSTANCE_PATH": str(tmp_path / "cli"), "REDIS_URL": redis_server, "PONTE_REDIS_PREFIX": prefix,
-           "PONTE_NEW_PASSWORD": "clipassword1"}
-    runner = CliRunner()
-
-    def run(*args, ok=True):
-        result = runner.invoke(main, list(args), env=env, catch_exceptions=False)
-        assert (result.exit_code == 0) == ok, result.output
-        return result.output
-    return run
 
 
 def test_cli_admin_commands(cli):

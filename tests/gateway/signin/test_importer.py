@@ -6,10 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-import pytest
-from click.testing import CliRunner
 
-from gateway.cli import main
 
 CSV = """name,display name,email,groups,PCs
 anna,Anna Alba,anna@example.org,sales;staff,desk-1
@@ -20,19 +17,6 @@ dora,Dora Dune,,staff,
 dora,Dora Again,,,
 """
 
-
-@pytest.fixture
-def cli(tmp_path, redis_server, prefix, monkeypatch):
-    monkeypatch.delenv("PONTE_CONFIG", raising=False)
-    env = {"PONTE_INSTANCE_PATH": str(tmp_path / "cli"), "REDIS_URL": redis_server, "PONTE_REDIS_PREFIX": prefix,
-           "PONTE_NEW_PASSWORD": "clipassword1"}
-    runner = CliRunner()
-
-    def run(*args, ok=True):
-        result = runner.invoke(main, list(args), env=env, catch_exceptions=False)
-        assert (result.exit_code == 0) == ok, result.output
-        return result.output
-    return run
 
 
 def test_import_dry_run_then_for_real(cli, tmp_path, redis_server, prefix):
