@@ -36,7 +36,7 @@ def test_employee_opens_desktop_in_browser(stack, page):
     page.wait_for_selector(".tile.state-online")
     page.screenshot(path=str(ARTIFACTS / "portal-employee.png"))
     page.click(".tile .open")
-    wait_js(page, "window.ponte && window.ponte.events.some(e => e.type === 'connect')", timeout=20000)
+    wait_js(page, "window.ponte && window.ponte.events.some(e => e.type === 'connect')", timeout=40000)  # a first visit loads 54 modules; the full suite keeps both cores busy
     # noVNC draws the first FramebufferUpdate right after 'connect'.
     wait_js(page,
         """() => { const c = document.querySelector('#screen canvas');
