@@ -37,7 +37,9 @@ def test_a_neighbour_wakes_the_sleeping_pc_and_its_tile_goes_online(lan, tmp_pat
         assert host == WAKER_IP  # sent by the neighbour in namespace a, over the LAN
         assert data == b"\xff" * 6 + bytes.fromhex(SLEEPER_MAC.replace(":", "")) * 16
         assert data == wol.magic_packet(SLEEPER_MAC)
-        assert f"sent the magic packet for 02:77:00:00:00:03 to {SUBNET.broadcast_address}" in office.waker.log_text()
+        # The agent logs after it sent: the packet can arrive first.
+        wait_for(lambda: f"sent the magic packet for 02:77:00:00:00:03 to {SUBNET.broadcast_address}"
+                 in office.waker.log_text(), timeout=5, interval=0.1, what="the waker's log line")
 
         # The card woke the PC: its agent starts, and the tile the employee watches goes online.
         office.sleeper.start()
