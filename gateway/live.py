@@ -20,6 +20,7 @@ import redis
 from . import nodebus
 from .errors import LiveStoreError
 from .security import new_token
+from .terms import SessionTerms
 
 LIVE_SESSION_TTL = 24 * 3600  # a crashed node's sessions disappear by themselves
 
@@ -29,6 +30,7 @@ class Ticket:
     session: str
     user_id: int
     machine_id: int
+    terms: SessionTerms = SessionTerms()
 
 
 class LiveStore:
@@ -85,7 +87,7 @@ class LiveStore:
     def issue_ticket(self, ticket: Ticket, ttl: int) -> str:
         token = new_token(32)
         value = json.dumps({"session": ticket.session, "user_id": ticket.user_id,
-                            "machine_id": ticket.machine_id})
+                            "machine_id": ticket.machine_id, "terms": ticket.terms.to_json()})
         self._call(self.redis.set, self.key("ticket", token), value, ex=ttl)
         return token
 
@@ -97,7 +99,8 @@ class LiveStore:
         if raw is None:
             return None
         data = json.loads(raw)
-        return Ticket(data["session"], int(data["user_id"]), int(data["machine_id"]))
+        return Ticket(data["session"], int(data["user_id"]), int(data["machine_id"]),
+                      SessionTerms.from_json(data.get("terms")))
 
     # -- sessions --
 

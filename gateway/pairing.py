@@ -36,6 +36,7 @@ from .errors import AgentUnavailable
 from .extensions import db
 from .hub import Hub
 from .slots import SessionSlot
+from .terms import SessionTerms
 from .models import Machine, User, machine_for_user
 from .relay import CLOSE_RESTART, RESTART_MESSAGE, Relay, RelayResult
 
@@ -58,6 +59,8 @@ class Viewing:
     #: database session, where the rows' attributes can no longer be read.
     user_id: int
     machine_id: int
+    #: What the session may do and for how long (the ticket's, decided when it was opened).
+    terms: SessionTerms = SessionTerms()
 
 
 def authorise(hs: handshake.Handshake) -> Viewing:
@@ -82,7 +85,7 @@ def authorise(hs: handshake.Handshake) -> Viewing:
     if machine is None:
         refuse(403, "grant", "You may not open this PC.")
     user = current_user._get_current_object()
-    return Viewing(ticket.session, user, machine, request.remote_addr or "", user.id, machine.id)
+    return Viewing(ticket.session, user, machine, request.remote_addr or "", user.id, machine.id, ticket.terms)
 
 
 def refuse(status: int, why: str, message: str):
@@ -157,7 +160,7 @@ class Pairing:
         """The session's live fields once its history row is written; ``None`` if SQL refused it."""
         try:
             return sessions.started(viewing.session, viewing.user, viewing.machine, viewing.client_ip,
-                                    self.settings.node_id)
+                                    self.settings.node_id, viewing.terms)
         except SQLAlchemyError as exc:
             # No history row, no session: every session that runs is on record.
             log.warning("session %s not started: SQL did not take its record: %s", viewing.session, exc)

@@ -22,6 +22,7 @@ from .extensions import db
 from .journal import EndRecord
 from .live import LiveStore, LiveStoreError, Ticket
 from .models import Machine, SessionRecord, User, audit
+from .terms import SessionTerms
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +38,22 @@ def live() -> LiveStore:
     return current_app.extensions["ponte.live"]
 
 
-def issue(user: User, machine: Machine, client_ip: str) -> IssuedSession:
-    """A new session id and its one-time ticket (the caller checked the grant)."""
+def issue(user: User, machine: Machine, client_ip: str, terms: SessionTerms = SessionTerms()) -> IssuedSession:
+    """A new session id and its one-time ticket carrying ``terms`` (the caller checked the grant)."""
     settings = current_app.config["PONTE"]
     session = uuid.uuid4().hex
     store = live()
     store.session_pending(session, {
         "state": "pending", "user": user.name, "user_id": user.id,
         "machine": machine.name, "machine_id": machine.id, "client_ip": client_ip,
-        "issued": time.time(),
+        "issued": time.time(), "view_only": int(terms.view_only), "kind": terms.kind,
     }, ttl=settings.ticket_ttl + int(settings.stream_timeout) + 30)
-    ticket = store.issue_ticket(Ticket(session, user.id, machine.id), settings.ticket_ttl)
+    ticket = store.issue_ticket(Ticket(session, user.id, machine.id, terms), settings.ticket_ttl)
     return IssuedSession(session, ticket, settings.ticket_ttl)
 
 
-def started(session: str, user: User, machine: Machine, client_ip: str, node: str) -> dict:
+def started(session: str, user: User, machine: Machine, client_ip: str, node: str,
+            terms: SessionTerms = SessionTerms()) -> dict:
     """Record a paired session: a history row in SQL, then live in Redis.
 
     Returns the live record's fields (the node re-asserts them after a
@@ -69,7 +71,8 @@ def started(session: str, user: User, machine: Machine, client_ip: str, node: st
         db.session.rollback()
         raise
     fields = {"state": "live", "user": user.name, "user_id": user.id, "machine": machine.name,
-              "machine_id": machine.id, "client_ip": client_ip, "node": node, "started": now}
+              "machine_id": machine.id, "client_ip": client_ip, "node": node, "started": now,
+              "view_only": int(terms.view_only), "kind": terms.kind}
     try:
         live().session_started(session, machine.id, {**fields, "bytes_to_viewer": 0, "bytes_from_viewer": 0})
     except LiveStoreError as exc:
