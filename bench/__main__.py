@@ -1,6 +1,7 @@
 """``python -m bench [--quick] [--json FILE]``: the relay benchmark of issue 3.
 
-``python -m bench storm [--quick]`` is the login-storm suite of issue 8 (``bench/storm.py``).
+``python -m bench storm [--quick]`` is the login-storm suite of issue 8 (``bench/storm.py``);
+``python -m bench wan [--quick]`` the three paths over an emulated WAN, issue 16 (``bench/wan.py``).
 
 Starts everything it needs on 127.0.0.1 (synthetic RFB target, websockify,
 Redis, a gateway, agents, an idle-agent load generator), measures the three
@@ -45,6 +46,10 @@ def main(argv=None) -> int:
         from bench import storm
 
         return storm.main(argv[1:])
+    if argv[:1] == ["wan"]:  # the emulated-WAN suite (issue 16): its own options
+        from bench import wan
+
+        return wan.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description="Ponte relay benchmark (issue 3)")
     parser.add_argument("--quick", action="store_true", help="small sizes for CI (well under a minute)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
