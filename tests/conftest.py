@@ -123,10 +123,11 @@ def vnc_factory(tmp_path):
 def gateway_factory(tmp_path, redis_server):
     started = []
 
-    def make(**env) -> Gateway:
+    def make(ready_timeout: float = 20.0, **env) -> Gateway:
         n = len(started)
         gw = Gateway(tmp_path / f"gateway-{n}", free_port(), redis_server,
-                     extra_env={"PONTE_REDIS_PREFIX": f"g{os.getpid()}-{next(_prefixes)}:", **env})
+                     extra_env={"PONTE_REDIS_PREFIX": f"g{os.getpid()}-{next(_prefixes)}:", **env},
+                     ready_timeout=ready_timeout)
         started.append(gw)
         return gw.start()
 

@@ -24,7 +24,7 @@ def _health(url: str) -> dict:
 
 def test_two_workers_share_the_port_and_sessions_cross_them(gateway_factory, agent_factory, vnc_factory,
                                                              vncdotool, tmp_path):
-    gw = gateway_factory(PONTE_WORKERS="2", PONTE_NODE_ID="box", PONTE_HEARTBEAT="2")
+    gw = gateway_factory(ready_timeout=90, PONTE_WORKERS="2", PONTE_NODE_ID="box", PONTE_HEARTBEAT="2")
     wait_for(lambda: "(2 workers" in gw.log_tail(), timeout=30, what="both workers listening")
     answered = {_health(gw.url)["node"] for _ in range(60)}
     assert answered == {"box-w0", "box-w1"}, answered  # both workers take connections
@@ -67,3 +67,21 @@ def test_workers_refuse_the_embedded_redis(tmp_path):
     res = subprocess.run([sys.executable, "-m", "gateway", "serve", "--workers", "2", "--port", "0"], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode != 0 and "shared Redis" in res.stderr, res.stderr
+
+
+def test_a_worker_that_dies_is_started_again_and_takes_connections(gateway_factory):
+    gw = gateway_factory(ready_timeout=90, PONTE_WORKERS="2", PONTE_NODE_ID="box", PONTE_HEARTBEAT="2")
+    wait_for(lambda: "(2 workers" in gw.log_tail(), timeout=30, what="both workers listening")
+    workers = [int(p) for p in os.popen(f"pgrep -P {gw.proc.pid}").read().split()]
+    assert len(workers) == 2
+    victim = workers[0]
+    os.kill(victim, signal.SIGKILL)  # a crash: no drain, no goodbye
+    wait_for(lambda: "exited with -9; starting it again" in gw.log_tail(), timeout=15, what="the supervisor to notice")
+
+    def replaced() -> bool:
+        now = [int(p) for p in os.popen(f"pgrep -P {gw.proc.pid}").read().split()]
+        return len(now) == 2 and victim not in now
+    wait_for(replaced, timeout=30, what="a new worker in the dead one's place")
+    wait_for(lambda: {_health(gw.url)["node"] for _ in range(40)} == {"box-w0", "box-w1"}, timeout=60,
+             interval=0.5, what="both worker nodes answering again")
+    assert gw.proc.poll() is None  # the supervisor itself carried on

@@ -217,6 +217,8 @@ class Gateway:
     extra_env: dict = field(default_factory=dict)
     #: Run in the child before exec (e.g. a lower RLIMIT_NOFILE).
     preexec: object = None
+    #: Seconds to wait for "listening on" (workers start one after another).
+    ready_timeout: float = 20.0
 
     @property
     def url(self) -> str:
@@ -238,7 +240,7 @@ class Gateway:
         log = open(log_path, "ab")
         self.proc = subprocess.Popen([PYTHON, "-m", "gateway", "serve"], cwd=ROOT, env=self.env,
                                      stdout=log, stderr=log, preexec_fn=self.preexec)
-        wait_for(self._ready, timeout=20, interval=0.1, what="gateway listening")
+        wait_for(self._ready, timeout=self.ready_timeout, interval=0.1, what="gateway listening")
         return self
 
     def _ready(self) -> bool:
