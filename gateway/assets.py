@@ -1,10 +1,12 @@
 """Serving Ponte's static files: versioned URLs cached for a year, gzip for browsers that take it.
 
 The viewer alone loads about 575 KB of JavaScript (noVNC's modules and ours), 130 KB gzipped.
-Pages link Ponte's own files as ``/assets/<name>?v=<content digest>`` and noVNC's as
-``/novnc/v<version>/core/…`` (its modules import each other by relative paths, so the version
-sits in the path): such a URL always means the same bytes, so browsers keep it for a year
-(``immutable``) and a deploy changes the URL. The plain URLs still work, cached briefly.
+Pages link Ponte's own files as ``/assets/v<build>/<name>`` and noVNC's as
+``/novnc/v<version>/core/…``. Both put the version in the path because the modules import each
+other by relative paths (``./i18n.js``), which then resolve to the same version; ``<build>`` is a
+digest of all of Ponte's own files together, so it changes whenever any of them does. Such a URL
+always means the same bytes, so browsers keep it for a year (``immutable``) and a deploy changes
+the URL. The plain URLs (and another build's) still work, cached briefly.
 Compressed copies are made once per file and kept in memory (a few hundred KB in all).
 """
 
@@ -63,9 +65,15 @@ def novnc_version() -> str:
         return "0"
 
 
+def build() -> str:
+    """A digest of all of Ponte's own files: the version in their URLs."""
+    digests = "".join(_load(NOVNC_STATIC / name).digest for name in sorted(ASSETS))
+    return hashlib.sha256(digests.encode()).hexdigest()[:16]
+
+
 def asset_url(name: str) -> str:
     """The versioned URL of one of Ponte's own files (a template global)."""
-    return url_for("portal.assets", filename=name, v=_load(NOVNC_STATIC / name).digest)
+    return url_for("portal.assets", filename=f"v{build()}/{name}")
 
 
 def novnc_url(module: str) -> str:
@@ -73,11 +81,11 @@ def novnc_url(module: str) -> str:
     return url_for("portal.novnc", filename=f"v{novnc_version()}/{module}")
 
 
-def send_asset(name: str) -> Response:
-    if name not in ASSETS:
+def send_asset(filename: str) -> Response:
+    version, _, name = filename.rpartition("/")
+    if name not in ASSETS or (version and not (version.startswith("v") and "/" not in version)):
         abort(404)
-    found = _load(NOVNC_STATIC / name)
-    return _send(found, immutable=request.args.get("v") == found.digest)
+    return _send(_load(NOVNC_STATIC / name), immutable=version == f"v{build()}")
 
 
 def send_novnc(filename: str) -> Response:

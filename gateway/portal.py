@@ -36,9 +36,9 @@ def view(machine: str):
     return resp
 
 
-@bp.route("/assets/<filename>")
+@bp.route("/assets/<path:filename>")
 def assets(filename: str):
-    """Ponte's own viewer files, versioned by ``?v=`` (gateway/assets.py)."""
+    """Ponte's own page scripts and style, versioned in the path (gateway/assets.py)."""
     return send_asset(filename)
 
 

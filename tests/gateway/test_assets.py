@@ -16,7 +16,7 @@ def emp(client, login, world):
 
 
 def _versioned(html: str, name: str) -> str:
-    return re.search(rf'"(/assets/{re.escape(name)}\?v=[0-9a-f]{{16}})"', html).group(1)
+    return re.search(rf'"(/assets/v[0-9a-f]{{16}}/{re.escape(name)})"', html).group(1)
 
 
 def test_pages_link_versioned_assets_kept_for_a_year(client):
@@ -27,9 +27,19 @@ def test_pages_link_versioned_assets_kept_for_a_year(client):
     assert "max-age=31536000" in cache and "immutable" in cache and "public" in cache
     assert "Accept-Encoding" in resp.headers["Vary"]
     # The same name with a digest of other bytes (a page from before a deploy): not kept long.
-    stale = client.get("/assets/style.css?v=0000000000000000")
+    stale = client.get("/assets/v0000000000000000/style.css")
     assert stale.status_code == 200 and "immutable" not in stale.headers["Cache-Control"]
     assert "max-age=300" in client.get("/assets/style.css").headers["Cache-Control"]
+
+
+def test_modules_imported_by_relative_paths_are_versioned_too(client, emp):
+    page = client.get("/").get_data(as_text=True)
+    portal = _versioned(page, "portal.js")
+    assert "from './i18n.js'" in client.get(portal).get_data(as_text=True)
+    imported = client.get(portal.rsplit("/", 1)[0] + "/i18n.js")  # where the browser resolves it
+    assert imported.status_code == 200 and "immutable" in imported.headers["Cache-Control"]
+    for bad in ("/assets/v1/v2/i18n.js", "/assets/x/i18n.js", "/assets/v1/../secret_key", "/assets/v1/package.json"):
+        assert client.get(bad).status_code == 404, bad
 
 
 def test_gzip_only_for_browsers_that_take_it(client):

@@ -60,7 +60,7 @@ def test_portal_page(app, client, emp, world):
     online(app, world.machines["desk-1"])
     html = client.get("/").get_data(as_text=True)
     assert 'class="tile state-in_use"' in html
-    assert re.search(r'src="/assets/portal\.js\?v=[0-9a-f]{16}"', html)  # versioned: cached for a year
+    assert re.search(r'src="/assets/v[0-9a-f]{16}/portal\.js"', html)  # versioned: cached for a year
 
 
 def test_portal_sees_new_grants_through_the_api(app, client, emp, world):
