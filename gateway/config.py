@@ -4,6 +4,9 @@ Precedence, lowest first: defaults, ``[gateway]`` table of the TOML file,
 ``PONTE_<KEY>`` environment variables, explicit overrides (tests, CLI flags).
 """
 
+# Over 300 lines: every setting of the gateway is one field of one dataclass with its default
+# and why, so an operator reads them all in one place (config/gateway.toml mirrors it).
+
 from __future__ import annotations
 
 import dataclasses
