@@ -12,6 +12,9 @@ pytestmark = [pytest.mark.browser, needs("chromium", "Xvnc")]
 CONNECTED = "window.ponte && window.ponte.events.some(e => e.type === 'connect')"
 
 
+# Its own stack (Xvnc, gateway, enrolled agent) and two logins and viewers: over the 180 s default
+# on a loaded 2-core machine (it passes in ~120 s alone).
+@pytest.mark.timeout(400)
 def test_an_admin_watches_and_the_person_sees_a_banner(stack, browser):
     contexts = [browser.new_context(viewport={"width": 1024, "height": 700}) for _ in range(2)]
     try:
@@ -37,6 +40,24 @@ def test_an_admin_watches_and_the_person_sees_a_banner(stack, browser):
         # The admin's page lists the person, with control.
         wait_js(admin, "!document.querySelector('#notices').hidden", timeout=15000)
         assert admin.inner_text("#notices") == "emp has control"
+
+        # A limit drawing near, as the relaying node writes it into the live record: a countdown.
+        import time
+
+        import redis
+
+        from gateway.live import LiveStore
+
+        store = LiveStore(redis.Redis.from_url(stack.gateway.redis_url), stack.gateway.extra_env["PONTE_REDIS_PREFIX"])
+        session = person.evaluate("window.ponte.events.find(e => e.type === 'connect').session")
+        assert store.session_notices(session, {"ends_at": round(time.time() + 125)})
+        wait_js(person, "document.querySelector('#notices').textContent.includes('maximum length')", timeout=15000)
+        first = person.inner_text("#notices")
+        assert first.startswith("This session reaches its maximum length in 2:0"), first
+        time.sleep(2.2)
+        assert person.inner_text("#notices") != first  # it counts down between polls
+        person.screenshot(path=str(ARTIFACTS / "viewer-limit-warning.png"))
+        store.session_notices(session, {"ends_at": ""})  # the warning is off again
 
         admin.click("#disconnect")
         wait_js(person, "document.querySelector('#notices').hidden", timeout=15000)
