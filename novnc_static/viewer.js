@@ -210,6 +210,7 @@ async function connect(note = t('Connecting…')) {
   rfb.focusOnClick = true;
   // The gateway drops a view-only session's input anyway; noVNC then need not send it.
   rfb.viewOnly = Boolean(issued.view_only);
+  for (const id of ['paste-open', 'cad']) document.getElementById(id).hidden = rfb.viewOnly;  // nothing to send
   applySettings();
   window.ponte.rfb = rfb;
   rfb.addEventListener('connect', () => {

@@ -31,6 +31,7 @@ def test_an_admin_watches_and_the_person_sees_a_banner(stack, browser):
         admin.click("text=Watch")
         wait_js(admin, CONNECTED, timeout=40000)
         assert admin.evaluate("window.ponte.rfb.viewOnly") is True  # noVNC sends nothing, the gateway drops anyway
+        assert admin.is_hidden("#cad") and admin.is_hidden("#paste-open") and person.is_visible("#cad")
 
         # The person's page polls its notices every 5 s.
         wait_js(person, "!document.querySelector('#notices').hidden", timeout=15000)

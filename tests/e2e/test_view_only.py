@@ -23,7 +23,9 @@ import pytest
 from tests.conftest import needs
 from tests.support import WebClient, rfb_open, wait_for
 
-pytestmark = [needs("Xvnc", "xev", "xdotool"), pytest.mark.slow]
+# The first test pays for the module's stack (Xvnc, gateway, enrolled agent): over two minutes
+# on a loaded 2-core machine, so more than the 180 s default.
+pytestmark = [needs("Xvnc", "xev", "xdotool"), pytest.mark.slow, pytest.mark.timeout(400)]
 
 RAW, QEMU_KEY = 0, -258
 
