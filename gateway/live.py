@@ -127,6 +127,17 @@ class LiveStore:
                                "bytes_to_viewer", to_viewer, "bytes_from_viewer", from_viewer,
                                "progress_at", time.time()))
 
+    def session_notices(self, session: str, fields: dict) -> bool:
+        """Set a live session's warnings (``idle_ends_at``, ``ends_at``: epoch seconds, "" when
+        off); False if its record is gone (as ``session_bytes``)."""
+        args = [x for k, v in fields.items() for x in (k, _flat(v))]
+        return bool(self._call(self.redis.eval, _UPDATE_IF_EXISTS, 1, self.key("session", session), *args))
+
+    def machine_sessions(self, machine_id: int) -> list[dict]:
+        """The live sessions on a machine, each ``{"id", **fields}`` (who else is watching)."""
+        ids = sorted(m.decode() for m in self._call(self.redis.smembers, self.key("machine", machine_id, "sessions")))
+        return [{"id": sid, **row} for sid in ids if (row := self.session(sid)) is not None]
+
     def session_ended(self, session: str, machine_id: int) -> None:
         pipe = self.redis.pipeline()
         pipe.delete(self.key("session", session))

@@ -31,10 +31,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agents.websocket import FramedWebSocket
 
-from . import handshake, sessions
+from . import handshake, sessions, shadowing
 from .errors import AgentUnavailable
 from .extensions import db
 from .hub import Hub
+from .sessionclock import end_words
 from .slots import SessionSlot
 from .terms import SessionTerms
 from .models import Machine, User, machine_for_user
@@ -82,6 +83,8 @@ def authorise(hs: handshake.Handshake) -> Viewing:
     if ticket.user_id != current_user.id:
         refuse(403, "ticket_owner", "This ticket belongs to someone else.")
     machine = machine_for_user(current_user, ticket.machine_id)
+    if machine is None and ticket.terms.kind == "shadow":  # an admin helping, audited (``shadowing``)
+        machine = shadowing.machine_to_shadow(current_user, ticket.machine_id)
     if machine is None:
         refuse(403, "grant", "You may not open this PC.")
     user = current_user._get_current_object()
@@ -117,6 +120,8 @@ class Pairing:
 
     def run(self, viewing: Viewing, accept: Callable[[], FramedWebSocket]) -> None:
         """Run ``viewing`` to its end; ``accept()`` takes the viewer's socket (once the agent was asked)."""
+        # In the viewer's language, while its request still reads the user's row (see _relay).
+        self._end_words = end_words(viewing.terms)
         try:
             slot = self.hub.request_stream(viewing.machine_id, viewing.session)
         except AgentUnavailable:
@@ -184,7 +189,8 @@ class Pairing:
 
         relay = Relay(session, viewer, agent_ws, machine_id=viewing.machine_id, user_id=viewing.user_id,
                       on_progress=progress, ping_interval=self.settings.stream_ping_interval,
-                      live_fields=live_fields, fair_share=hub.fair_share)
+                      live_fields=live_fields, fair_share=hub.fair_share, terms=viewing.terms,
+                      end_words=self._end_words, on_notice=lambda fields: live.session_notices(session, fields))
         hub.relay_started(slot, relay)
         try:
             try:
@@ -197,8 +203,17 @@ class Pairing:
             # Recorded while the hub still holds the session: a reaper never takes it for a leftover.
             sessions.finish(sessions.end_record(
                 session, live_fields, to_viewer=result.to_viewer, from_viewer=result.from_viewer,
-                reason=result.reason, ended_by=sessions.ENDED_BY_PC if failure is not None else ""))
+                reason=result.reason, ended_by=_ended_by(failure, relay)))
         finally:
             hub.session_done(session)
             db.session.remove()
         return result
+
+
+def _ended_by(failure, relay: Relay) -> str:
+    """Who ended the session, when it was no person and no lost link (reconnecting would not help)."""
+    if failure is not None:
+        return sessions.ENDED_BY_PC
+    if relay.ended_by_terms:
+        return sessions.ENDED_BY_TERMS
+    return ""

@@ -20,10 +20,13 @@ from dataclasses import dataclass
 import gevent
 import gevent.event
 
+from agents.protocol import rfbinput
 from agents.protocol.text import clean
 from agents.websocket import READ_SIZE, FramedWebSocket
 
 from .liveness import Pinger, Watch
+from .sessionclock import SessionClock
+from .terms import SessionTerms
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,8 @@ class Relay:
     def __init__(self, session: str, viewer: FramedWebSocket, agent: FramedWebSocket, *,
                  machine_id: int, user_id: int, on_progress=None,
                  ping_interval: float = DEFAULT_PING_INTERVAL, live_fields: dict | None = None,
-                 fair_share: FairShare | None = None):
+                 fair_share: FairShare | None = None, terms: SessionTerms = SessionTerms(),
+                 end_words: dict | None = None, on_notice=None):
         self.session = session
         self.viewer = viewer
         self.agent = agent
@@ -108,6 +112,7 @@ class Relay:
         self._reason: str | None = None
         self._close: tuple[int, str] | None = None
         self._done = gevent.event.Event()
+        self._init_terms(terms, end_words, on_notice)
 
     @property
     def ended(self) -> bool:
@@ -131,8 +136,11 @@ class Relay:
         now = time.monotonic()
         next_sample, next_progress = now + watch.step, now + PROGRESS_INTERVAL
         try:
-            while not self._done.wait(max(0.0, min(next_sample, next_progress) - time.monotonic())):
+            while not self._done.wait(max(0.0, min(next_sample, next_progress, self._clock_due())
+                                          - time.monotonic())):
                 now = time.monotonic()
+                if self._check_clock(now):
+                    break
                 if now >= next_sample:
                     next_sample = now + watch.step
                     # Sampled, never per frame: the counters the pumps keep anyway.
@@ -178,11 +186,74 @@ class Relay:
 
     def _pump_up(self) -> None:
         """Viewer → agent: input events, small and rare."""
+        if self._reads_input:
+            return self._pump_up_read()
         try:
             self.viewer.pump(self.agent, self._count_up, size=UP_BUFFER, start_size=UP_BUFFER)
             self._finish(_peer_reason("viewer", self.viewer))
         except Exception as exc:
             self._finish(_error_reason("viewer→agent", exc))
+
+    # -- the session's terms: view-only, idle timeout, maximum duration --------------------------
+    # Only a session with such terms reads its viewer's messages (``rfbinput``); every other one
+    # keeps the cut-through pump above, untouched.
+
+    def _init_terms(self, terms: SessionTerms, end_words: dict | None, on_notice) -> None:
+        self.terms = terms
+        self._reads_input = terms.view_only or terms.idle_timeout > 0
+        self._clock = SessionClock(terms, time.monotonic()) if SessionClock.needed(terms) else None
+        self._end_words = {"idle": f"Ended after {terms.idle_timeout} seconds without input",
+                           "max_duration": "Maximum session length reached", **(end_words or {})}
+        self._on_notice = on_notice
+        #: The session ended because of its terms (idle timeout, maximum duration).
+        self.ended_by_terms = False
+
+    def _pump_up_read(self) -> None:
+        """Viewer → agent, message by message: drops what a view-only session may not send,
+        and notes when the viewer last gave input. Input is small: reading it whole costs little."""
+        stream = rfbinput.ViewerStream(view_only=self.terms.view_only)
+        try:
+            while True:
+                message = self.viewer.read_message()
+                if message is None:
+                    self._finish(_peer_reason("viewer", self.viewer))
+                    return
+                events = stream.receive(message)
+                if self._clock is not None and any(e.input for e in events if not isinstance(e, rfbinput.Fail)):
+                    self._clock.input(time.monotonic())
+                data = rfbinput.forwarded(events)
+                if data:
+                    self.agent.write_message(data)
+                self._count_up(len(message))
+                if stream.failed:
+                    reason = events[-1].reason
+                    log.info("session %s: %s", self.session, reason)
+                    self._close = (1008, reason)  # Policy Violation: the viewer broke the protocol
+                    self._finish(reason)
+                    return
+        except Exception as exc:
+            self._finish(_error_reason("viewer→agent", exc))
+
+    def _clock_due(self) -> float:
+        return self._clock.next_check(time.monotonic()) if self._clock is not None else float("inf")
+
+    def _check_clock(self, now: float) -> bool:
+        """End the session if a limit of its terms is reached (True); publish its warnings."""
+        if self._clock is None:
+            return False
+        verdict = self._clock.check(now)
+        if verdict.end is not None:
+            self.ended_by_terms = self._reason is None
+            self.stop(self._end_words[verdict.end])
+            return True
+        if verdict.notices:
+            self.live_fields.update(verdict.notices)  # re-asserted whole after a Redis restart
+            if self._on_notice is not None:
+                try:
+                    self._on_notice(verdict.notices)
+                except Exception as exc:  # a warning is advisory; never let it end a session
+                    log.warning("session %s: notice not published: %s", self.session, exc)
+        return False
 
     def _pump_down(self) -> None:
         """Agent → viewer: the screen."""

@@ -84,6 +84,8 @@ def started(session: str, user: User, machine: Machine, client_ip: str, node: st
 #: ``ended_by`` of a session the PC itself could not serve (e.g. its VNC
 #: server refused the agent's password): retrying will not help.
 ENDED_BY_PC = "the PC"
+#: ``ended_by`` of a session its terms ended (idle timeout, maximum duration): not reconnected.
+ENDED_BY_TERMS = "the gateway"
 #: Why the sessions of a node that died were closed (by a survivor, or by itself at its next start).
 NODE_STOPPED = "gateway node stopped"
 

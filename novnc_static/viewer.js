@@ -20,6 +20,8 @@ const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const { default: RFB } = await import(screen.dataset.novnc);
 const { t } = await import('./i18n.js');
 const { wakeAndWait } = await import('./wake.js');
+const { noticeBanner } = await import('./notices.js');
+const notices = noticeBanner(document.getElementById('notices'), screen.dataset.noticesUrl);
 
 // Requests the page makes by itself carry this: they do not keep an unattended login alive.
 const BACKGROUND = { 'X-Ponte-Background': '1' };
@@ -97,12 +99,21 @@ function openChannel(ticket) {
   return ws;
 }
 
+// An admin's page on someone's live session (Watch / Take control) opens a shadow session instead.
+function sessionRequest() {
+  if (screen.dataset.shadowUrl) {
+    return { url: screen.dataset.shadowUrl, body: JSON.stringify({ control: screen.dataset.shadowControl === '1' }) };
+  }
+  return { url: screen.dataset.sessions, body: '{}' };
+}
+
 async function openSession() {
-  const r = await fetch(screen.dataset.sessions, {
+  const request = sessionRequest();
+  const r = await fetch(request.url, {
     method: 'POST',
     credentials: 'same-origin',
     headers: { 'X-CSRFToken': csrf, 'Content-Type': 'application/json' },
-    body: '{}',
+    body: request.body,
   });
   const body = await r.json().catch(() => ({}));
   if (!r.ok) {
@@ -197,12 +208,16 @@ async function connect(note = t('Connecting…')) {
   const started = performance.now();
   rfb = new RFB(screen, openChannel(issued.ticket), { shared: true });
   rfb.focusOnClick = true;
+  // The gateway drops a view-only session's input anyway; noVNC then need not send it.
+  rfb.viewOnly = Boolean(issued.view_only);
+  for (const id of ['paste-open', 'cad']) document.getElementById(id).hidden = rfb.viewOnly;  // nothing to send
   applySettings();
   window.ponte.rfb = rfb;
   rfb.addEventListener('connect', () => {
     retries = 0;
     restarts = 0;
     setStatus(t('Connected'), 'ok');
+    notices.start(session);
     window.ponte.events.push({ type: 'connect', session, ms: performance.now() - started });
     rfb.focus();
   });
@@ -220,6 +235,7 @@ async function connect(note = t('Connecting…')) {
   rfb.addEventListener('disconnect', async (e) => {
     window.ponte.events.push({ type: 'disconnect', clean: e.detail.clean });
     rfb = null;
+    notices.stop();
     if (stopped) {
       setStatus(t('Disconnected.'));
       reconnectBtn.textContent = t('Connect again');

@@ -1,11 +1,14 @@
-"""Live sessions: the list, and ending one with a reason the viewer shows."""
+"""Live sessions: the list, ending one with a reason the viewer shows, shadowing one."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from .. import ops, reports
+from .. import ops, reports, sessions as live_sessions
+from ..extensions import db
+from ..models import Machine
+from .. import refs
 from ..auth import safe_next
 from . import bp
 from .helpers import who
@@ -26,3 +29,19 @@ def session_end(session_id: str):
     back = request.form.get("back", "")
     return redirect(safe_next(back, url_for("admin.sessions")) if back.startswith("/admin") else
                     url_for("admin.sessions"))
+
+
+@bp.get("/sessions/<session_id>/watch")
+def session_watch(session_id: str):
+    """The viewer page on a live session's PC; its script opens the shadow session
+    (``POST /api/v1/sessions/<id>/shadow``, audited there), watching or with ``?control=1``."""
+    row = live_sessions.live().session(session_id) if refs.session_id(session_id) else None
+    machine = db.session.get(Machine, int(row.get("machine_id") or 0)) if row and row.get("state") == "live" else None
+    if machine is None:
+        flash(_("That session has ended already."), "info")
+        return redirect(url_for("admin.sessions"))
+    control = request.args.get("control") == "1"
+    resp = make_response(render_template("portal/view.html", machine=machine,
+                                         shadow={"session": session_id, "control": control, "user": row.get("user", "")}))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

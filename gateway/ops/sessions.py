@@ -14,6 +14,7 @@ from flask import current_app
 from .. import nodebus
 from .. import refs
 from .. import sessions
+from .. import shadowing
 from ..extensions import db
 from ..live import LiveStoreError
 from ..models import SessionRecord, User, audit, machine_for_user
@@ -87,6 +88,8 @@ def end_sessions_without_access(*, user_id: int | None = None, machine_id: int |
         user = db.session.get(User, uid)
         if user is not None and machine_for_user(user, mid) is not None:
             continue
+        if user is not None and row.get("kind") == "shadow" and shadowing.machine_to_shadow(user, mid):
+            continue  # an admin's shadow needs no grant (``gateway.shadowing``)
         end_live(row["id"], row.get("node", ""), ACCESS_REMOVED)
         ended += 1
     return ended

@@ -14,7 +14,7 @@ import struct
 from tests.fuzz import web_targets
 
 # Imported by ``load()`` under atheris' instrumentation, not here.
-control = rfb = cutthrough = wsframe = nodebus = None
+control = rfb = rfbinput = cutthrough = wsframe = nodebus = None
 
 SERVER_INIT = struct.pack(">HH16sI", 640, 480, bytes(range(16)), 4) + b"desk"
 
@@ -25,14 +25,16 @@ def _u32(n: int) -> bytes:
 
 def load() -> None:
     """Import the parsers (call inside ``atheris.instrument_imports()``)."""
-    global control, rfb, cutthrough, wsframe, nodebus
+    global control, rfb, rfbinput, cutthrough, wsframe, nodebus
     from agents.protocol import control as _control
     from agents.protocol import cutthrough as _cutthrough
     from agents.protocol import rfb as _rfb
+    from agents.protocol import rfbinput as _rfbinput
     from agents.protocol import wsframe as _wsframe
     from gateway import nodebus as _nodebus
 
     control, rfb, cutthrough, wsframe, nodebus = _control, _rfb, _cutthrough, _wsframe, _nodebus
+    rfbinput = _rfbinput
     web_targets.load()
 
 
@@ -194,6 +196,40 @@ def _viewer_seeds() -> list[bytes]:
             b"\x02\x01\x05RFB 003.889\n\x01\x01\x00\x00\x00\x00"]
 
 
+# -- the viewer's RFB messages (view-only, idle timeout) ---------------------------------------------
+
+def _viewer_input_target(data: bytes) -> None:
+    if not data:
+        return
+    split = data[0] % 8
+    sizes, stream = data[1:1 + split], data[1 + split:]
+    for view_only in (False, True):
+        whole = rfbinput.ViewerStream(view_only=view_only, max_cut_text=4096).receive(stream)
+        chunked_parser = rfbinput.ViewerStream(view_only=view_only, max_cut_text=4096)
+        chunked = [e for piece in _chunks(stream, sizes) for e in chunked_parser.receive(piece)]
+        # A byte stream: how TCP cut it never changes the events.
+        assert whole == chunked, (whole, chunked)
+        fails = [i for i, e in enumerate(whole) if isinstance(e, rfbinput.Fail)]
+        assert fails in ([], [len(whole) - 1]), whole  # a Fail is the last event, and the only one
+        events = whole[:-1] if fails else whole
+        # Every byte read is in exactly one event, in order, none invented.
+        assert stream.startswith(b"".join(e.data for e in events))
+        if not view_only:
+            assert rfbinput.forwarded(whole) == b"".join(e.data for e in events)
+        else:
+            assert not any(e.forward and e.input for e in events)
+
+
+def _viewer_input_seeds() -> list[bytes]:
+    hello = b"RFB 003.008\n\x01\x01"
+    return [b"\x00" + hello + struct.pack(">BxH3i", 2, 3, 7, 0, -316) + b"\x05\x81\x00\x01\x00\x02\x01"
+            + struct.pack(">BBHI", 4, 1, 0, 0x61) + struct.pack(">B3xi", 6, -6) + b"\x10\x00\x00\x01xy",
+            b"\x03\x01\x02\x03" + hello + struct.pack(">BBHII", 255, 0, 1, 0x61, 30) + struct.pack(">BxBB", 250, 1, 4)
+            + struct.pack(">BxHHBx", 251, 800, 600, 1) + bytes(16) + struct.pack(">B3xIB", 248, 3, 2) + b"ab",
+            b"\x00RFB 003.003\n\x01" + struct.pack(">BBHHHH", 150, 1, 0, 0, 64, 64) + struct.pack(">BBH", 253, 0x81, 2)
+            + b"\x00\x01" + bytes(20)]
+
+
 # -- the relay's cut-through WebSocket parser ---------------------------------------------------------
 
 def _cut(stream: bytes, pieces, *, client: bool, reframe: bool):
@@ -274,6 +310,7 @@ TARGETS = {
     "rfb_client_handshake": (_rfb_target(_client), _client_seeds),
     "rfb_viewer_handshake": (_rfb_target(_viewer), _viewer_seeds),
     "cutthrough": (_cutthrough_target, _cutthrough_seeds),
+    "rfb_viewer_input": (_viewer_input_target, _viewer_input_seeds),
     "nodebus": (_nodebus_target, _nodebus_seeds),
     "api_json": (web_targets.api_json_target, web_targets.api_json_seeds),
     "csv_import": (web_targets.csv_import_target, web_targets.csv_import_seeds),

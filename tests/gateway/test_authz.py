@@ -53,6 +53,8 @@ ROUTES: dict[str, Route] = {
     "api.open_session": Route(USER_MACHINE, missing=frozenset({"denied"})),
     "api.machine_wake": Route(USER_MACHINE, missing=frozenset({"denied"})),   # issue 11 §5
     "api.session_status": Route(USER_SESSION), "api.end_session": Route(USER_SESSION),
+    "api.session_notices": Route(USER_SESSION),   # issue 14: limits drawing near, who else watches
+    "api.session_shadow": A,   # issue 14: an admin watches or takes control (audited)
     "api.enroll": Route(PUBLIC),   # agents, with a one-time code
     # the agent's file: no secret in it (gateway/agent_download.py)
     "agent_download.download": Route(PUBLIC), "agent_download.checksum": Route(PUBLIC),
@@ -77,6 +79,8 @@ ROUTES: dict[str, Route] = {
         "sessions", "history", "history_csv", "audit", "audit_csv", "tokens", "token_create", "token_revoke")},
     # ending a session that has just ended is not an error: the page says so
     "admin.session_end": Route(ADMIN, missing=frozenset({"allowed"})),
+    # shadowing a session that has just ended: the page says so (as ending one)
+    "admin.session_watch": Route(ADMIN, missing=frozenset({"allowed"})),
     # issue 12: the own account page and its factors; the steps between password and login
     **{f"account.{name}": Route(USER) for name in (
         "index", "password", "totp_start", "totp_setup", "totp_off", "recovery_new", "recovery_show",
