@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,12 +33,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from agents.websocket import FramedWebSocket
 
 from . import handshake, sessions
-from .errors import AgentUnavailable
+from .errors import AgentUnavailable, LiveStoreError
 from .extensions import db
 from .hub import Hub
 from .slots import SessionSlot
 from .terms import SessionTerms
 from .models import Machine, User, machine_for_user
+from .quality import SessionQuality, viewer_figures
 from .relay import CLOSE_RESTART, RESTART_MESSAGE, Relay, RelayResult
 
 log = logging.getLogger("gateway.ws")
@@ -179,12 +181,12 @@ class Pairing:
         live = hub.live
 
         def progress(up: int, down: int) -> None:
-            if not live.session_bytes(session, up, down):
+            if not live.session_bytes(session, up, down, extra=relay.quality.live_fields()):
                 hub.request_reassert()  # Redis lost our records: write them back whole
 
         relay = Relay(session, viewer, agent_ws, machine_id=viewing.machine_id, user_id=viewing.user_id,
                       on_progress=progress, ping_interval=self.settings.stream_ping_interval,
-                      live_fields=live_fields, fair_share=hub.fair_share)
+                      live_fields=live_fields, fair_share=hub.fair_share, on_rtt=self._count_rtt)
         hub.relay_started(slot, relay)
         try:
             try:
@@ -197,8 +199,24 @@ class Pairing:
             # Recorded while the hub still holds the session: a reaper never takes it for a leftover.
             sessions.finish(sessions.end_record(
                 session, live_fields, to_viewer=result.to_viewer, from_viewer=result.from_viewer,
-                reason=result.reason, ended_by=sessions.ENDED_BY_PC if failure is not None else ""))
+                reason=result.reason, ended_by=sessions.ENDED_BY_PC if failure is not None else "",
+                quality=_session_quality(live, session, relay, result)))
         finally:
             hub.session_done(session)
             db.session.remove()
         return result
+
+    def _count_rtt(self, hop: str, ms: float) -> None:
+        self.metrics.hop_rtt.labels(hop).observe(ms / 1000.0)
+
+
+def _session_quality(live, session: str, relay: Relay, result: RelayResult) -> SessionQuality:
+    """The relay's figures for the history, with the viewer's (its reports may have reached any node)."""
+    relay.quality.bandwidth.sample(time.monotonic(), result.to_viewer, result.from_viewer)
+    measured = relay.quality.summary()
+    try:
+        record = live.session(session) or {}
+    except LiveStoreError as exc:
+        log.info("session %s: the viewer's figures are not in the history: %s", session, exc)
+        record = {}
+    return dataclasses.replace(measured, **viewer_figures(record))

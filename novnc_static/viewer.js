@@ -20,6 +20,7 @@ const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const { default: RFB } = await import(screen.dataset.novnc);
 const { t } = await import('./i18n.js');
 const { wakeAndWait } = await import('./wake.js');
+const { watchQuality } = await import('./viewer_quality.js');
 
 // Requests the page makes by itself carry this: they do not keep an unattended login alive.
 const BACKGROUND = { 'X-Ponte-Background': '1' };
@@ -199,6 +200,7 @@ async function connect(note = t('Connecting…')) {
   rfb.focusOnClick = true;
   applySettings();
   window.ponte.rfb = rfb;
+  watchQuality(rfb, session, { url: screen.dataset.qualityUrl, csrf, el: document.getElementById('link-quality') });
   rfb.addEventListener('connect', () => {
     retries = 0;
     restarts = 0;
