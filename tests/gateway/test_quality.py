@@ -121,3 +121,35 @@ def test_history_figures_from_a_live_record():
     assert (q.rtt_viewer_ms, q.rtt_agent_ms, q.kbps_to_viewer_peak, q.kbps_from_viewer_peak) == (12, 31, 900, None)
     assert (q.fps, q.encoding) == (15.0, "ZRLE")
     assert quality.viewer_figures({"encoding": "bogus", "fbu_total": "3"}) == {"fps": None, "encoding": ""}
+
+
+def test_the_journal_keeps_the_figures_and_reads_older_lines():
+    from gateway.journal import EndRecord
+
+    record = EndRecord(session="s", ended_at=1.0, to_viewer=1, from_viewer=2, reason="viewer closed",
+                       rtt_viewer_ms=12, fps=7.5, encoding="Tight", kbps_to_viewer_peak=300)
+    assert EndRecord.from_json(record.to_json()) == record
+    old = EndRecord.from_json('{"session": "s", "ended_at": 1.0, "to_viewer": 1, "from_viewer": 2, "reason": "x"}')
+    assert old.rtt_viewer_ms is None and old.encoding == ""
+
+
+def test_the_end_record_takes_the_relays_figures_or_else_the_live_records(app, users):
+    from gateway import ops, sessions
+    from gateway.extensions import db
+    from gateway.models import SessionRecord
+    from gateway.quality import SessionQuality
+
+    with app.app_context():
+        emp, desk = ops.get_user("emp"), ops.get_machine("desk-1")
+        fields = sessions.started("q-relay", emp, desk, "198.51.100.7", "n1")
+        sessions.record_end(sessions.end_record("q-relay", fields, to_viewer=1, from_viewer=1, reason="viewer closed",
+                                                quality=SessionQuality(rtt_viewer_ms=9, rtt_agent_ms=21, fps=3.5,
+                                                                       encoding="ZRLE", kbps_to_viewer_mean=40)))
+        # a reaper knows only the live record (strings, as Redis keeps them)
+        fields = sessions.started("q-reaped", emp, desk, "198.51.100.7", "n1")
+        live = {**fields, "rtt_viewer_p50_ms": "15.2", "rtt_agent_p50_ms": "", "fbu_total": "10", "fbu_seconds": "4"}
+        sessions.record_end(sessions.end_record("q-reaped", live, to_viewer=1, from_viewer=1, reason="node stopped"))
+        relayed, reaped = db.session.get(SessionRecord, "q-relay"), db.session.get(SessionRecord, "q-reaped")
+        assert (relayed.rtt_viewer_ms, relayed.rtt_agent_ms, relayed.fps, relayed.encoding,
+                relayed.kbps_to_viewer_mean) == (9, 21, 3.5, "ZRLE", 40)
+        assert (reaped.rtt_viewer_ms, reaped.rtt_agent_ms, reaped.fps, reaped.encoding) == (15, None, 2.5, "")
