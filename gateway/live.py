@@ -129,6 +129,12 @@ class LiveStore:
                                "bytes_to_viewer", to_viewer, "bytes_from_viewer", from_viewer,
                                "progress_at", time.time(), *pairs))
 
+    def session_fields(self, session: str, fields: dict) -> bool:
+        """Set ``fields`` on a live session's record if it still exists (as ``session_bytes``)."""
+        pairs = [x for k, v in fields.items() for x in (k, _flat(v))]
+        return bool(pairs) and bool(self._call(self.redis.eval, _UPDATE_IF_EXISTS, 1,
+                                               self.key("session", session), *pairs))
+
     def session_viewer_report(self, session: str, updates: int, seconds: float, fps: float,
                               encoding: str) -> dict | None:
         """Add a viewer's report (``quality.ViewerReport``) to its live session: ``fps`` and

@@ -182,7 +182,7 @@ class SessionRecord(db.Model):
     # Who ended it on purpose (an admin, or the user); empty when the link dropped.
     ended_by: Mapped[str] = mapped_column(String(64), default="")
     # How it felt (``quality``; None: not measured). Round trips are the session's medians; the
-    # agent hop of a stream that crossed nodes ends at the node that received it (``peering``).
+    # agent hop of a stream that crossed nodes is the sum of both legs (``quality``, ``peering``).
     rtt_viewer_ms: Mapped[int | None] = mapped_column(default=None)
     rtt_agent_ms: Mapped[int | None] = mapped_column(default=None)
     fps: Mapped[float | None] = mapped_column(Float, default=None)

@@ -39,7 +39,7 @@ from .hub import Hub
 from .slots import SessionSlot
 from .terms import SessionTerms
 from .models import Machine, User, machine_for_user
-from .quality import SessionQuality, viewer_figures
+from .quality import SessionQuality, agent_whole_way, viewer_figures
 from .relay import CLOSE_RESTART, RESTART_MESSAGE, Relay, RelayResult
 
 log = logging.getLogger("gateway.ws")
@@ -219,4 +219,7 @@ def _session_quality(live, session: str, relay: Relay, result: RelayResult) -> S
     except LiveStoreError as exc:
         log.info("session %s: the viewer's figures are not in the history: %s", session, exc)
         record = {}
-    return dataclasses.replace(measured, **viewer_figures(record))
+    # a stream forwarded by another node: its leg to the agent, which our pings do not reach
+    agent = agent_whole_way(measured.rtt_agent_ms, record, median=True)
+    return dataclasses.replace(measured, rtt_agent_ms=None if agent is None else int(round(agent)),
+                               **viewer_figures(record))

@@ -17,8 +17,10 @@ latency the person feels. A pong we did not ask for (or one too late,
 
 When a stream crosses nodes (``peering``), the node that received the
 agent's stream answers our pings itself: from the viewer's node the agent
-hop is then the hop to that node, and the forwarding node's own figure for
-its agent is not added (see docs/architecture.md, "Session quality").
+hop ends at that node. The forwarding node times its own leg to the agent
+the same way and writes it to the session's live record (``far_leg_fields``);
+the agent hop reported (``agent_whole_way``, ``from_live``, the history) is
+the sum of the two legs, so it is the whole way from the viewer's node.
 
 The grade the viewer shows (``grade``) uses the round trip viewer → gateway
 → agent, the sum of the two hops' latest samples:
@@ -159,6 +161,20 @@ class SessionQuality:
     kbps_from_viewer_peak: int | None = None
 
 
+def far_leg_fields(probe: RttProbe) -> dict:
+    """A forwarding node's leg to the agent, for the session's live record."""
+    return {"rtt_agent_far_ms": _ms(probe.last_ms), "rtt_agent_far_p50_ms": _ms(probe.median_ms())}
+
+
+def agent_whole_way(near_ms: float | None, live: dict, *, median: bool = False) -> float | None:
+    """The agent hop from the viewer's node: ``near_ms`` (to the agent, or to the node that
+    forwards its stream) plus that node's leg to the agent, when the record has one."""
+    far = _number(live.get("rtt_agent_far_p50_ms" if median else "rtt_agent_far_ms"))
+    if near_ms is None or far is None:
+        return near_ms
+    return near_ms + far
+
+
 def from_live(live: dict) -> SessionQuality:
     """What a live record (``session:<id>``, strings) says of a session's quality: for a session
     closed by someone other than its relay (a reaper, a node's leftovers), which knows no more."""
@@ -166,7 +182,8 @@ def from_live(live: dict) -> SessionQuality:
         number = _number(live.get(name))
         return None if number is None else int(round(number))
 
-    return SessionQuality(rtt_viewer_ms=whole("rtt_viewer_p50_ms"), rtt_agent_ms=whole("rtt_agent_p50_ms"),
+    agent = agent_whole_way(_number(live.get("rtt_agent_p50_ms")), live, median=True)
+    return SessionQuality(rtt_viewer_ms=whole("rtt_viewer_p50_ms"), rtt_agent_ms=_int_ms(agent),
                           kbps_to_viewer_peak=whole("kbps_to_viewer_peak"),
                           kbps_from_viewer_peak=whole("kbps_from_viewer_peak"), **viewer_figures(live))
 

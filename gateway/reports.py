@@ -118,11 +118,12 @@ def quality_json(live: dict) -> dict:
         value = _number(live.get(name))
         return None if value is None else int(round(value))
 
-    viewer, agent = _number(live.get("rtt_viewer_ms")), _number(live.get("rtt_agent_ms"))
+    viewer = _number(live.get("rtt_viewer_ms"))
+    agent = quality.agent_whole_way(_number(live.get("rtt_agent_ms")), live)   # across nodes: both legs
     encoding = live.get("encoding", "")
     return {"rtt_viewer_ms": viewer, "rtt_agent_ms": agent,
             "rtt_viewer_p50_ms": _number(live.get("rtt_viewer_p50_ms")),
-            "rtt_agent_p50_ms": _number(live.get("rtt_agent_p50_ms")),
+            "rtt_agent_p50_ms": quality.agent_whole_way(_number(live.get("rtt_agent_p50_ms")), live, median=True),
             "fps": _number(live.get("fps")), "encoding": encoding if encoding in quality.ENCODINGS else None,
             "kbps_to_viewer": whole("kbps_to_viewer"), "kbps_from_viewer": whole("kbps_from_viewer"),
             "kbps_to_viewer_peak": whole("kbps_to_viewer_peak"),

@@ -153,3 +153,16 @@ def test_the_end_record_takes_the_relays_figures_or_else_the_live_records(app, u
         assert (relayed.rtt_viewer_ms, relayed.rtt_agent_ms, relayed.fps, relayed.encoding,
                 relayed.kbps_to_viewer_mean) == (9, 21, 3.5, "ZRLE", 40)
         assert (reaped.rtt_viewer_ms, reaped.rtt_agent_ms, reaped.fps, reaped.encoding) == (15, None, 2.5, "")
+
+
+def test_a_forwarded_streams_agent_hop_is_both_legs():
+    probe = RttProbe()
+    probe.pong(probe.payload(0.0), 0.008)
+    far = quality.far_leg_fields(probe)
+    assert far == {"rtt_agent_far_ms": 8.0, "rtt_agent_far_p50_ms": 8.0}
+    live = {"rtt_agent_ms": "3.0", "rtt_agent_p50_ms": "2.0", **{k: str(v) for k, v in far.items()}}
+    assert quality.agent_whole_way(3.0, live) == 11.0
+    assert quality.agent_whole_way(2.0, live, median=True) == 10.0
+    assert quality.agent_whole_way(None, live) is None          # our own leg unknown: nothing to add to
+    assert quality.agent_whole_way(3.0, {}) == 3.0              # not forwarded
+    assert quality.from_live({"rtt_agent_p50_ms": "2.0", **far}).rtt_agent_ms == 10
