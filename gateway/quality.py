@@ -217,18 +217,26 @@ class ViewerReport:
         return round(self.updates / self.seconds, 1)
 
 
+class ReportRefused(ValueError):
+    """A viewer's report out of bounds; ``field`` says which part (``body`` for the whole)."""
+
+    def __init__(self, field: str):
+        super().__init__(f"{field} out of bounds")
+        self.field = field
+
+
 def parse_viewer_report(data) -> ViewerReport:
-    """A viewer's report from its JSON body; ``ValueError`` (with why) for anything out of bounds."""
+    """A viewer's report from its JSON body; ``ReportRefused`` for anything out of bounds."""
     if not isinstance(data, dict):
-        raise ValueError("a JSON object is expected")
+        raise ReportRefused("body")
     updates, seconds, encoding = data.get("updates"), data.get("seconds"), data.get("encoding", "")
     if isinstance(updates, bool) or not isinstance(updates, int) or not 0 <= updates <= MAX_UPDATES:
-        raise ValueError(f"updates must be a whole number from 0 to {MAX_UPDATES}")
+        raise ReportRefused("updates")
     if (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds)
             or not MIN_SECONDS <= seconds <= MAX_SECONDS):
-        raise ValueError(f"seconds must be a number from {MIN_SECONDS:g} to {MAX_SECONDS:g}")
+        raise ReportRefused("seconds")
     if encoding != "" and encoding not in ENCODINGS:
-        raise ValueError("encoding must be one of " + ", ".join(sorted(ENCODINGS)))
+        raise ReportRefused("encoding")
     return ViewerReport(updates, float(seconds), encoding)
 
 

@@ -132,10 +132,21 @@ def session_quality(session: str):
         raise ApiError(404, "not_found", _("No such live session."))
     try:
         report = quality.parse_viewer_report(body())
-    except ValueError as exc:
-        raise ApiError(400, "bad_request", _("This quality report is refused: %(why)s.", why=str(exc))) from exc
+    except quality.ReportRefused as exc:
+        raise ApiError(400, "bad_request", _refusal(exc.field)) from exc
     after = sessions.live().session_viewer_report(session, report.updates, report.seconds, report.fps,
                                                   report.encoding)
     if after is None:
         raise ApiError(404, "not_found", _("No such live session."))
     return jsonify(session=session, quality=reports.quality_json(after))
+
+
+def _refusal(field: str) -> str:
+    if field == "updates":
+        return _("“updates” must be a whole number from 0 to %(most)d.", most=quality.MAX_UPDATES)
+    if field == "seconds":
+        return _("“seconds” must be a number from %(least)d to %(most)d.", least=quality.MIN_SECONDS,
+                 most=quality.MAX_SECONDS)
+    if field == "encoding":
+        return _("“encoding” must be one of %(names)s.", names=", ".join(sorted(quality.ENCODINGS)))
+    return _("Send a JSON object.")
