@@ -41,6 +41,8 @@ import struct
 from collections import deque
 from dataclasses import dataclass
 
+from .errors import ReportRefused
+
 PAYLOAD_PREFIX = b"ponte-rtt"
 MAX_OUTSTANDING = 4
 #: Samples a probe keeps for its median: about 4 h of pings at the default 15 s.
@@ -215,14 +217,6 @@ class ViewerReport:
     @property
     def fps(self) -> float:
         return round(self.updates / self.seconds, 1)
-
-
-class ReportRefused(ValueError):
-    """A viewer's report out of bounds; ``field`` says which part (``body`` for the whole)."""
-
-    def __init__(self, field: str):
-        super().__init__(f"{field} out of bounds")
-        self.field = field
 
 
 def parse_viewer_report(data) -> ViewerReport:

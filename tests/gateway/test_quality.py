@@ -7,6 +7,7 @@ import math
 import pytest
 
 from gateway import quality
+from gateway.errors import ReportRefused
 from gateway.quality import Bandwidth, LinkQuality, RttProbe, grade, parse_viewer_report
 
 
@@ -110,7 +111,7 @@ def test_a_viewer_report_within_bounds():
     {"updates": 5, "seconds": 10, "encoding": "<script>"}, {"updates": 5, "seconds": 10, "encoding": 7},
 ])
 def test_a_viewer_report_out_of_bounds_is_refused(body):
-    with pytest.raises(ValueError):
+    with pytest.raises(ReportRefused):
         parse_viewer_report(body)
 
 
