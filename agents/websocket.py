@@ -80,6 +80,9 @@ class FramedWebSocket(WebSocket):
         #: Pings and pongs received: signs of life that carry no data (a
         #: watchdog samples this; data is counted by whoever reads it).
         self.control_in = 0
+        #: ``on_pong(payload)``, if set, hears every pong (a round-trip probe,
+        #: ``gateway.quality``): control frames only, never data.
+        self.on_pong = None
 
     @classmethod
     def established(cls, sock, *, client: bool, max_message: int = DEFAULT_MAX_MESSAGE) -> FramedWebSocket:
@@ -333,6 +336,17 @@ class FramedWebSocket(WebSocket):
 
     def handle_pong(self, data):
         self.control_in += 1
+        if self.on_pong is not None:
+            self.on_pong(data)
+
+    def ping_stamped(self, payload_at) -> None:
+        """Send a ping whose payload is ``payload_at()``, made once the write lock is ours.
+
+        A round trip timed from then leaves out the wait for a writer blocked on
+        this socket (a pump on a slow peer), which is ours, not the network's.
+        """
+        with self._write_lock:
+            self.ping(payload_at())
 
     def send_request(self, type, path):
         query = getattr(self, "_request_query", "")

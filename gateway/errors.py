@@ -19,6 +19,7 @@ re-exported as part of the ``ops`` interface)::
     │   ├── NotFound             no such user, group, machine or token
     │   └── Conflict             the name is taken
     ├── EnrolmentError           an enrolment code that is unknown, used or expired (``ops``)
+    ├── ReportRefused            a viewer's quality report out of bounds; ``field`` names it (``quality``)
     ├── ApiError                 a refusal the JSON API reports: status, code, message (``api``)
     ├── FactorError              a second-factor operation refused; message for the person (``factors``)
     │   ├── WrongCode            a TOTP or recovery code that does not match (or was used already)
@@ -92,6 +93,15 @@ class NotFound(AdminError):
 
 class Conflict(AdminError):
     """The name is taken by another record of the same kind."""
+
+
+class ReportRefused(GatewayError):
+    """A viewer's quality report out of bounds; ``field`` says which part (``body`` for the whole).
+    The API answers it 400, in the person's words."""
+
+    def __init__(self, field: str):
+        super().__init__(f"{field} out of bounds")
+        self.field = field
 
 
 class EnrolmentError(GatewayError):

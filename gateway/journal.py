@@ -58,6 +58,15 @@ class EndRecord:
     client_ip: str = ""
     node: str = ""
     started_at: float | None = None
+    #: How the session felt (``quality.SessionQuality``'s fields; ``None``: not measured).
+    rtt_viewer_ms: int | None = None
+    rtt_agent_ms: int | None = None
+    fps: float | None = None
+    encoding: str = ""
+    kbps_to_viewer_mean: int | None = None
+    kbps_to_viewer_peak: int | None = None
+    kbps_from_viewer_mean: int | None = None
+    kbps_from_viewer_peak: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), separators=(",", ":"))

@@ -120,12 +120,30 @@ class LiveStore:
         pipe.sadd(self.key("machine", machine_id, "sessions"), session)
         self._call(pipe.execute)
 
-    def session_bytes(self, session: str, to_viewer: int, from_viewer: int) -> bool:
-        """Update a live session's byte counts; False if its record is gone (Redis
-        restarted): never recreate a partial record, the node re-asserts it whole."""
+    def session_bytes(self, session: str, to_viewer: int, from_viewer: int, extra: dict | None = None) -> bool:
+        """Update a live session's byte counts (and ``extra`` fields: its relay's quality
+        figures); False if its record is gone (Redis restarted): never recreate a partial
+        record, the node re-asserts it whole."""
+        pairs = [x for k, v in (extra or {}).items() for x in (k, _flat(v))]
         return bool(self._call(self.redis.eval, _UPDATE_IF_EXISTS, 1, self.key("session", session),
                                "bytes_to_viewer", to_viewer, "bytes_from_viewer", from_viewer,
-                               "progress_at", time.time()))
+                               "progress_at", time.time(), *pairs))
+
+    def session_fields(self, session: str, fields: dict) -> bool:
+        """Set ``fields`` on a live session's record if it still exists (as ``session_bytes``)."""
+        pairs = [x for k, v in fields.items() for x in (k, _flat(v))]
+        return bool(pairs) and bool(self._call(self.redis.eval, _UPDATE_IF_EXISTS, 1,
+                                               self.key("session", session), *pairs))
+
+    def session_viewer_report(self, session: str, updates: int, seconds: float, fps: float,
+                              encoding: str) -> dict | None:
+        """Add a viewer's report (``quality.ViewerReport``) to its live session: ``fps`` and
+        ``encoding`` now, and the totals a mean is made of. The record afterwards, or ``None``
+        if it is gone (never recreated partial, as ``session_bytes``)."""
+        key = self.key("session", session)
+        done = self._call(self.redis.eval, _VIEWER_REPORT, 1, key, int(updates), repr(float(seconds)),
+                          repr(float(fps)), encoding, time.time())
+        return self.session(session) if done else None
 
     def session_notices(self, session: str, fields: dict) -> bool:
         """Set a live session's warnings (``idle_ends_at``, ``ends_at``: epoch seconds, "" when
@@ -223,6 +241,14 @@ class LiveStore:
 # partial record after a Redis restart, which then hides the whole one).
 _UPDATE_IF_EXISTS = ("if redis.call('exists', KEYS[1]) == 1 then "
                      "redis.call('hset', KEYS[1], unpack(ARGV)) return 1 end return 0")
+
+
+# The viewer's figures, added to a hash that exists, in one step.
+_VIEWER_REPORT = ("if redis.call('exists', KEYS[1]) == 0 then return 0 end "
+                  "redis.call('hincrby', KEYS[1], 'fbu_total', ARGV[1]) "
+                  "redis.call('hincrbyfloat', KEYS[1], 'fbu_seconds', ARGV[2]) "
+                  "redis.call('hset', KEYS[1], 'fps', ARGV[3], 'encoding', ARGV[4], 'quality_at', ARGV[5]) "
+                  "return 1")
 
 
 def _flat(value) -> str | int | float:

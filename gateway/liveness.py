@@ -122,21 +122,25 @@ class Pinger:
     def __init__(self):
         self._inflight: dict[int, gevent.Greenlet] = {}
 
-    def ping(self, ws: FramedWebSocket) -> None:
+    def ping(self, ws: FramedWebSocket, payload_at=None) -> None:
+        """Ping ``ws``; ``payload_at()``, if given, makes the payload (a round-trip probe's)."""
         key = id(ws)
         busy = self._inflight.get(key)
         if busy is not None and not busy.dead:
             return
-        self._inflight[key] = gevent.spawn(_ping, ws)
+        self._inflight[key] = gevent.spawn(_ping, ws, payload_at)
 
     def stop(self) -> None:
         gevent.killall(list(self._inflight.values()), block=False)
         self._inflight.clear()
 
 
-def _ping(ws: FramedWebSocket) -> None:
+def _ping(ws: FramedWebSocket, payload_at=None) -> None:
     try:
-        ws.ping()
+        if payload_at is None:
+            ws.ping()
+        else:
+            ws.ping_stamped(payload_at)
     except (OSError, WebSocketWantWriteError, AttributeError) as exc:
         # A closing socket: its reader sees the end. AttributeError: websockify
         # after the socket was dropped under it.

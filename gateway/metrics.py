@@ -11,9 +11,12 @@ import hmac
 
 from flask import Blueprint, Response, abort, current_app, request
 from flask_login import current_user
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 bp = Blueprint("metrics", __name__)
+
+#: Seconds: LAN, good WAN, fair, poor, and the ones that feel broken.
+RTT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Metrics:
@@ -25,6 +28,10 @@ class Metrics:
         self.session_refused = Counter("ponte_session_refused", "Viewer sockets refused before pairing",
                                        ["why"], registry=self.registry)
         self.bytes = Counter("ponte_relay_bytes", "Bytes relayed", ["direction"], registry=self.registry)
+        # One observation per pong (every stream_ping_interval a hop), never per frame.
+        self.hop_rtt = Histogram("ponte_hop_rtt_seconds", "Round trip of a WebSocket ping on a session's hop "
+                                 "(viewer: viewer ⇄ this node; agent: this node ⇄ the agent, or the node "
+                                 "that received its stream)", ["hop"], buckets=RTT_BUCKETS, registry=self.registry)
         Gauge("ponte_live_sessions", "Sessions relayed by this node now",
               registry=self.registry).set_function(lambda: len(hub.relays))
         Gauge("ponte_agents_connected", "Agent control channels held by this node",

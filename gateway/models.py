@@ -14,7 +14,7 @@ import json
 from datetime import datetime, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, Column, ForeignKey, String, Table, Text, UniqueConstraint, or_, select
+from sqlalchemy import BigInteger, Column, Float, ForeignKey, String, Table, Text, UniqueConstraint, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import refs
@@ -184,6 +184,16 @@ class SessionRecord(db.Model):
     end_reason: Mapped[str] = mapped_column(String(255), default="")
     # Who ended it on purpose (an admin, or the user); empty when the link dropped.
     ended_by: Mapped[str] = mapped_column(String(64), default="")
+    # How it felt (``quality``; None: not measured). Round trips are the session's medians; the
+    # agent hop of a stream that crossed nodes is the sum of both legs (``quality``, ``peering``).
+    rtt_viewer_ms: Mapped[int | None] = mapped_column(default=None)
+    rtt_agent_ms: Mapped[int | None] = mapped_column(default=None)
+    fps: Mapped[float | None] = mapped_column(Float, default=None)
+    encoding: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    kbps_to_viewer_mean: Mapped[int | None] = mapped_column(default=None)
+    kbps_to_viewer_peak: Mapped[int | None] = mapped_column(default=None)
+    kbps_from_viewer_mean: Mapped[int | None] = mapped_column(default=None)
+    kbps_from_viewer_peak: Mapped[int | None] = mapped_column(default=None)
 
 
 class AuditEvent(db.Model):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,13 +33,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from agents.websocket import FramedWebSocket
 
 from . import handshake, sessions, shadowing
-from .errors import AgentUnavailable
+from .errors import AgentUnavailable, LiveStoreError
 from .extensions import db
 from .hub import Hub
 from .sessionclock import end_words
 from .slots import SessionSlot
 from .terms import SessionTerms
 from .models import Machine, User, machine_for_user
+from .quality import SessionQuality, agent_whole_way, viewer_figures
 from .relay import CLOSE_RESTART, RESTART_MESSAGE, Relay, RelayResult
 
 log = logging.getLogger("gateway.ws")
@@ -184,13 +186,14 @@ class Pairing:
         live = hub.live
 
         def progress(up: int, down: int) -> None:
-            if not live.session_bytes(session, up, down):
+            if not live.session_bytes(session, up, down, extra=relay.quality.live_fields()):
                 hub.request_reassert()  # Redis lost our records: write them back whole
 
         relay = Relay(session, viewer, agent_ws, machine_id=viewing.machine_id, user_id=viewing.user_id,
                       on_progress=progress, ping_interval=self.settings.stream_ping_interval,
                       live_fields=live_fields, fair_share=hub.fair_share, terms=viewing.terms,
-                      end_words=self._end_words, on_notice=lambda fields: live.session_notices(session, fields))
+                      end_words=self._end_words, on_notice=lambda fields: live.session_notices(session, fields),
+                      on_rtt=self._count_rtt)
         hub.relay_started(slot, relay)
         try:
             try:
@@ -203,11 +206,15 @@ class Pairing:
             # Recorded while the hub still holds the session: a reaper never takes it for a leftover.
             sessions.finish(sessions.end_record(
                 session, live_fields, to_viewer=result.to_viewer, from_viewer=result.from_viewer,
-                reason=result.reason, ended_by=_ended_by(failure, relay)))
+                reason=result.reason, ended_by=_ended_by(failure, relay),
+                quality=_session_quality(live, session, relay, result)))
         finally:
             hub.session_done(session)
             db.session.remove()
         return result
+
+    def _count_rtt(self, hop: str, ms: float) -> None:
+        self.metrics.hop_rtt.labels(hop).observe(ms / 1000.0)
 
 
 def _ended_by(failure, relay: Relay) -> str:
@@ -217,3 +224,18 @@ def _ended_by(failure, relay: Relay) -> str:
     if relay.ended_by_terms:
         return sessions.ENDED_BY_TERMS
     return ""
+
+
+def _session_quality(live, session: str, relay: Relay, result: RelayResult) -> SessionQuality:
+    """The relay's figures for the history, with the viewer's (its reports may have reached any node)."""
+    relay.quality.bandwidth.sample(time.monotonic(), result.to_viewer, result.from_viewer)
+    measured = relay.quality.summary()
+    try:
+        record = live.session(session) or {}
+    except LiveStoreError as exc:
+        log.info("session %s: the viewer's figures are not in the history: %s", session, exc)
+        record = {}
+    # a stream forwarded by another node: its leg to the agent, which our pings do not reach
+    agent = agent_whole_way(measured.rtt_agent_ms, record, median=True)
+    return dataclasses.replace(measured, rtt_agent_ms=None if agent is None else int(round(agent)),
+                               **viewer_figures(record))

@@ -30,6 +30,7 @@ from agents.websocket import FramedWebSocket, FramingError
 from . import tcp
 from .errors import PeerUnreachable
 from .liveness import Pinger, Watch
+from .quality import RttProbe
 from .relay import CLOSE_PEER_GONE, DEFAULT_PING_INTERVAL, SILENT
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Forward:
     """One agent stream spliced to the viewer's node; ``run()`` blocks until it ends."""
 
     def __init__(self, agent_ws: FramedWebSocket, address: str, session: str, max_message: int, *,
-                 ping_interval: float = DEFAULT_PING_INTERVAL):
+                 ping_interval: float = DEFAULT_PING_INTERVAL, on_agent_rtt=None):
         self.agent_ws = agent_ws
         self.address = address
         self.session = session
@@ -77,6 +78,11 @@ class Forward:
         self.to_agent = 0
         self._close: tuple[int, str] = (1000, "stream ended")
         self._done = gevent.event.Event()
+        #: This node ⇄ the agent (``quality``): the viewer's node sees only the hop to us, so
+        #: ``on_agent_rtt(probe)`` hands this leg on (the session's live record), between pings.
+        self.agent_rtt = RttProbe()
+        self._on_agent_rtt = on_agent_rtt
+        self._rtt_told = 0
 
     def stop(self, code: int, reason: str) -> None:
         """End the forward (drain): the peer node hears ``code`` and ``reason``."""
@@ -97,6 +103,8 @@ class Forward:
             w.link(lambda _g: self._done.set())
         watch = Watch(self.ping_interval, {"agent": self.agent_ws, "peer": self.peer}, time.monotonic())
         pinger = Pinger()
+        self.agent_ws.on_pong = lambda data: self.agent_rtt.pong(data, time.monotonic())
+        self._ping_agent(pinger)
         try:
             while not self._done.wait(watch.step):
                 dead, ping = watch.tick(time.monotonic(), {"agent": self.from_agent, "peer": self.to_agent})
@@ -109,14 +117,31 @@ class Forward:
                     self._close = (CLOSE_PEER_GONE, PEER_SILENT)
                     break
                 if ping:
-                    pinger.ping(self.agent_ws)
+                    self._ping_agent(pinger)
                     pinger.ping(self.peer)
+                self._tell_agent_rtt()
         finally:
             pinger.stop()
             code, reason = self._close
             self.peer.close_with(code, reason)
             self.agent_ws.close_with(1000, "stream ended")
             gevent.killall(workers, timeout=2)
+
+    # -- the agent leg's round trips (quality): once per ping and pong, never per frame --
+
+    def _ping_agent(self, pinger: Pinger) -> None:
+        pinger.ping(self.agent_ws, lambda: self.agent_rtt.payload(time.monotonic()))
+
+    def _tell_agent_rtt(self) -> None:
+        """Hand a new sample on, from this loop (not the pump that read the pong)."""
+        count = len(self.agent_rtt.samples)
+        if self._on_agent_rtt is None or count == self._rtt_told:
+            return
+        self._rtt_told = count
+        try:
+            self._on_agent_rtt(self.agent_rtt)
+        except Exception as exc:  # advisory: the stream goes on
+            log.info("stream %s: agent round trip not recorded: %s", self.session, exc)
 
     def _agent_to_peer(self) -> None:
         # The agent's frames are masked for us; the peer wants ours masked too.

@@ -27,6 +27,7 @@ from agents.websocket import READ_SIZE, FramedWebSocket
 from .liveness import Pinger, Watch
 from .sessionclock import SessionClock
 from .terms import SessionTerms
+from .quality import LinkQuality
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class Relay:
                  machine_id: int, user_id: int, on_progress=None,
                  ping_interval: float = DEFAULT_PING_INTERVAL, live_fields: dict | None = None,
                  fair_share: FairShare | None = None, terms: SessionTerms = SessionTerms(),
-                 end_words: dict | None = None, on_notice=None):
+                 end_words: dict | None = None, on_notice=None, on_rtt=None):
         self.session = session
         self.viewer = viewer
         self.agent = agent
@@ -113,6 +114,9 @@ class Relay:
         self._close: tuple[int, str] | None = None
         self._done = gevent.event.Event()
         self._init_terms(terms, end_words, on_notice)
+        #: Round trips and bandwidth (``quality``); ``on_rtt(hop, ms)`` hears each sample.
+        self.quality = LinkQuality(time.monotonic())
+        self._on_rtt = on_rtt
 
     @property
     def ended(self) -> bool:
@@ -133,6 +137,8 @@ class Relay:
         down = gevent.spawn(self._pump_down)
         watch = Watch(self._ping_interval, {"agent": self.agent, "viewer": self.viewer}, time.monotonic())
         pinger = Pinger()
+        self._probe_pongs()
+        self._ping_both(pinger)  # a first round trip now, not one interval in
         now = time.monotonic()
         next_sample, next_progress = now + watch.step, now + PROGRESS_INTERVAL
         try:
@@ -150,8 +156,7 @@ class Relay:
                         self._finish(SILENT[dead])
                         break
                     if ping:
-                        pinger.ping(self.viewer)
-                        pinger.ping(self.agent)
+                        self._ping_both(pinger)
                 if now >= next_progress:
                     next_progress = now + PROGRESS_INTERVAL
                     self._progress()
@@ -178,11 +183,31 @@ class Relay:
         self._done.set()
 
     def _progress(self) -> None:
+        self.quality.bandwidth.sample(time.monotonic(), self.to_viewer, self.from_viewer)
         if self._on_progress is not None:
             try:
                 self._on_progress(self.to_viewer, self.from_viewer)
             except Exception as exc:  # progress is advisory; never let it end a session
                 log.warning("session %s: progress not recorded: %s", self.session, exc)
+
+    # -- quality: touched once per ping and pong, never per data frame --
+
+    def _ping_both(self, pinger: Pinger) -> None:
+        for ws, probe in ((self.viewer, self.quality.viewer), (self.agent, self.quality.agent)):
+            pinger.ping(ws, lambda probe=probe: probe.payload(time.monotonic()))
+
+    def _probe_pongs(self) -> None:
+        for hop, ws, probe in (("viewer", self.viewer, self.quality.viewer),
+                               ("agent", self.agent, self.quality.agent)):
+            ws.on_pong = lambda data, hop=hop, probe=probe: self._pong(hop, probe, data)
+
+    def _pong(self, hop: str, probe, data: bytes) -> None:
+        ms = probe.pong(data, time.monotonic())
+        if ms is not None and self._on_rtt is not None:
+            try:
+                self._on_rtt(hop, ms)
+            except Exception as exc:  # a metric is advisory; the pump that read the pong goes on
+                log.warning("session %s: round trip not counted: %s", self.session, exc)
 
     def _pump_up(self) -> None:
         """Viewer → agent: input events, small and rare."""

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from flask import Response, stream_with_context
 from sqlalchemy import select
 
-from . import sessions
+from . import quality, sessions
 from .auth import throttle
 from .extensions import db
 from .live import LiveStoreError
@@ -86,7 +86,8 @@ def live_session_rows() -> list[dict]:
                     "node": s.get("node", ""), "started": started,
                     "started_at": iso_epoch(started), "duration_s": max(0, int(now - started)),
                     "bytes_to_viewer": _int(s.get("bytes_to_viewer")) or 0,
-                    "bytes_from_viewer": _int(s.get("bytes_from_viewer")) or 0})
+                    "bytes_from_viewer": _int(s.get("bytes_from_viewer")) or 0,
+                    "quality": quality_json(s)})
     seen = {row["id"] for row in out}
     for r in db.session.scalars(select(SessionRecord).where(SessionRecord.ended_at.is_(None))
                                 .order_by(SessionRecord.started_at)):
@@ -97,8 +98,42 @@ def live_session_rows() -> list[dict]:
                     "machine": r.machine_name, "machine_id": r.machine_id, "client_ip": r.client_ip,
                     "node": r.node, "started": started, "started_at": iso(r.started_at),
                     "duration_s": max(0, int(now - started)), "bytes_to_viewer": r.bytes_to_viewer,
-                    "bytes_from_viewer": r.bytes_from_viewer})
+                    "bytes_from_viewer": r.bytes_from_viewer, "quality": None})
     return out
+
+
+def _number(value) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def quality_json(live: dict) -> dict:
+    """A live session's quality from its record (``session:<id>``): the latest round trip of
+    each hop (ms) and their medians, the viewer's frame rate and encoding, kbit/s each way over
+    the last few seconds and at their peak, and the grade the viewer shows (``quality.grade``).
+    ``None`` where nothing was measured yet."""
+    def whole(name):
+        value = _number(live.get(name))
+        return None if value is None else int(round(value))
+
+    viewer = _number(live.get("rtt_viewer_ms"))
+    agent = quality.agent_whole_way(_number(live.get("rtt_agent_ms")), live)   # across nodes: both legs
+    encoding = live.get("encoding", "")
+    return {"rtt_viewer_ms": viewer, "rtt_agent_ms": agent,
+            "rtt_viewer_p50_ms": _number(live.get("rtt_viewer_p50_ms")),
+            "rtt_agent_p50_ms": quality.agent_whole_way(_number(live.get("rtt_agent_p50_ms")), live, median=True),
+            "fps": _number(live.get("fps")), "encoding": encoding if encoding in quality.ENCODINGS else None,
+            "kbps_to_viewer": whole("kbps_to_viewer"), "kbps_from_viewer": whole("kbps_from_viewer"),
+            "kbps_to_viewer_peak": whole("kbps_to_viewer_peak"),
+            "kbps_from_viewer_peak": whole("kbps_from_viewer_peak"),
+            "grade": quality.grade(viewer, agent)}
+
+
+def history_quality(r: SessionRecord) -> dict:
+    """A history row's quality columns (``sessions.QUALITY_COLUMNS``), for JSON and CSV."""
+    return {name: getattr(r, name) for name in sessions.QUALITY_COLUMNS}
 
 
 # -- login attacks -------------------------------------------------------------------------------
@@ -174,13 +209,15 @@ def audit_query(args, zone=timezone.utc) -> select:
 # -- CSV -----------------------------------------------------------------------------------------
 
 HISTORY_CSV = ["session", "user", "machine", "client_ip", "started_at", "ended_at", "duration_s",
-               "bytes_to_viewer", "bytes_from_viewer", "end_reason", "ended_by"]
+               "bytes_to_viewer", "bytes_from_viewer", "end_reason", "ended_by",
+               *sessions.QUALITY_COLUMNS]
 AUDIT_CSV = ["at", "actor", "ip", "action", "target", "detail"]
 
 
 def _history_row(r: SessionRecord) -> list:
     return [r.id, r.user_name, r.machine_name, r.client_ip, iso(r.started_at), iso(r.ended_at),
-            duration(r), r.bytes_to_viewer, r.bytes_from_viewer, r.end_reason, r.ended_by]
+            duration(r), r.bytes_to_viewer, r.bytes_from_viewer, r.end_reason, r.ended_by,
+            *history_quality(r).values()]
 
 
 def _audit_row(r: AuditEvent) -> list:

@@ -8,6 +8,7 @@ dead node's sessions (``reaper``) may all try; the first one wins.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -22,6 +23,7 @@ from .extensions import db
 from .journal import EndRecord
 from .live import LiveStore, LiveStoreError, Ticket
 from .models import Machine, SessionRecord, User, audit
+from .quality import SessionQuality, from_live
 from .terms import SessionTerms
 
 log = logging.getLogger(__name__)
@@ -91,14 +93,17 @@ NODE_STOPPED = "gateway node stopped"
 
 
 def end_record(session: str, fields: dict, *, to_viewer: int, from_viewer: int, reason: str,
-               ended_by: str = "", ended_at: float | None = None) -> EndRecord:
-    """The end of ``session`` whose live record is ``fields`` (as in Redis: strings welcome)."""
+               ended_by: str = "", ended_at: float | None = None,
+               quality: SessionQuality | None = None) -> EndRecord:
+    """The end of ``session`` whose live record is ``fields`` (as in Redis: strings welcome);
+    ``quality`` as its relay measured it (default: what ``fields`` say of it)."""
+    quality = quality if quality is not None else from_live(fields)
     return EndRecord(session=session, ended_at=ended_at or time.time(), to_viewer=int(to_viewer),
                      from_viewer=int(from_viewer), reason=reason[:255], ended_by=ended_by[:64],
                      machine_id=_int(fields.get("machine_id")), machine_name=str(fields.get("machine", "")),
                      user_id=_int(fields.get("user_id")), user_name=str(fields.get("user", "")),
                      client_ip=str(fields.get("client_ip", "")), node=str(fields.get("node", "")),
-                     started_at=_float(fields.get("started")))
+                     started_at=_float(fields.get("started")), **dataclasses.asdict(quality))
 
 
 def ended(session: str, machine_id: int, *, to_viewer: int, from_viewer: int, reason: str,
@@ -142,7 +147,8 @@ def record_end(record: EndRecord, *, _again: bool = True) -> bool:
     One conditional UPDATE, so two nodes closing the same row cannot both win.
     """
     values = {"ended_at": _utc(record.ended_at), "bytes_to_viewer": record.to_viewer,
-              "bytes_from_viewer": record.from_viewer, "end_reason": record.reason[:255]}
+              "bytes_from_viewer": record.from_viewer, "end_reason": record.reason[:255],
+              **_quality_values(record)}
     try:
         closed = db.session.execute(
             update(SessionRecord).where(SessionRecord.id == record.session, SessionRecord.ended_at.is_(None))
@@ -172,6 +178,17 @@ def record_end(record: EndRecord, *, _again: bool = True) -> bool:
     except SQLAlchemyError:
         db.session.rollback()
         raise
+
+
+def _quality_values(record: EndRecord) -> dict:
+    """The quality columns ``record`` has figures for (a second closer knowing none keeps none)."""
+    values = {name: getattr(record, name) for name in QUALITY_COLUMNS}
+    values["encoding"] = values["encoding"][:32]
+    return {k: v for k, v in values.items() if v not in (None, "")}
+
+
+#: ``SessionRecord`` columns of a session's quality (``quality.SessionQuality``'s fields).
+QUALITY_COLUMNS = tuple(f.name for f in dataclasses.fields(SessionQuality))
 
 
 def _utc(epoch: float) -> datetime:

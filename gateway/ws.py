@@ -26,6 +26,7 @@ from .live import LiveStoreError
 from .models import Machine, interfaces_json, note_agent_seen
 from .pairing import Pairing, authorise
 from .peering import Forward
+from .quality import far_leg_fields
 from .relay import CLOSE_RESTART, RESTART_REASON
 from .security import token_matches
 # Under the private names the agent routes' bodies were written with (they moved here unchanged).
@@ -79,7 +80,8 @@ def agent_stream(session: str):
         if address is None or hub.draining:
             abort(404, "No session is waiting for this stream.")
         forward = Forward(_accept(hs, settings.max_message), address, session, settings.max_message,
-                          ping_interval=settings.stream_ping_interval)
+                          ping_interval=settings.stream_ping_interval,
+                          on_agent_rtt=lambda probe: _far_leg(hub, session, probe))
         hub.forwards[session] = forward
         try:
             forward.run()
@@ -240,3 +242,8 @@ def _check_credential(credential: str) -> tuple[Machine | None, control.Refused 
         return None, control.Refused(code="revoked", message="This machine's credential was revoked.")
     return machine, None
 
+
+def _far_leg(hub, session: str, probe) -> None:
+    """A forwarded stream's agent leg, in the session's live record: the viewer's node adds it
+    to its own agent hop (which ends here), so that hop is the whole way (``quality``)."""
+    hub.live.session_fields(session, far_leg_fields(probe))

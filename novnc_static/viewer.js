@@ -22,6 +22,7 @@ const { t } = await import('./i18n.js');
 const { wakeAndWait } = await import('./wake.js');
 const { noticeBanner } = await import('./notices.js');
 const notices = noticeBanner(document.getElementById('notices'), screen.dataset.noticesUrl);
+const { watchQuality } = await import('./viewer_quality.js');
 
 // Requests the page makes by itself carry this: they do not keep an unattended login alive.
 const BACKGROUND = { 'X-Ponte-Background': '1' };
@@ -213,6 +214,7 @@ async function connect(note = t('Connecting…')) {
   for (const id of ['paste-open', 'cad']) document.getElementById(id).hidden = rfb.viewOnly;  // nothing to send
   applySettings();
   window.ponte.rfb = rfb;
+  watchQuality(rfb, session, { url: screen.dataset.qualityUrl, csrf, el: document.getElementById('link-quality') });
   rfb.addEventListener('connect', () => {
     retries = 0;
     restarts = 0;

@@ -7,8 +7,8 @@ from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import ops, refs, reports, sessions, wake
-from ..auth import ip_key, login_is_recent
+from .. import ops, quality, refs, reports, sessions, wake
+from ..auth import _scope, ip_key, login_is_recent
 from ..extensions import db, limiter
 from ..headers import websocket_url
 from ..machine_status import statuses
@@ -112,3 +112,41 @@ def machine_wake(machine: str):
     asked = wake.wake(found, wakers, **who())
     return jsonify(machine={"id": found.id, "name": found.name}, waking=True, senders=len(asked),
                    timeout=current_app.config["PONTE"].wake_timeout), 202
+
+
+# -- session quality: the viewer's own figures in, the gateway's out --
+
+def _quality_key() -> str:
+    """One budget per person and session: a viewer reports every ~10 s (``viewer_quality.js``)."""
+    session = str((request.view_args or {}).get("session", ""))[:64]
+    return f"{_scope()}quality:{current_user.get_id()}:{session}"
+
+
+@bp.post("/sessions/<session>/quality")
+@limiter.limit("12 per minute", key_func=_quality_key)
+def session_quality(session: str):
+    """A viewer's report on its own live session (FramebufferUpdates counted over some seconds,
+    and the encoding of most rects); the answer is the session's figures, with its grade."""
+    live = sessions.live().session(session) if refs.session_id(session) is not None else None
+    if live is None or live.get("user_id") != str(current_user.id) or live.get("state") != "live":
+        raise ApiError(404, "not_found", _("No such live session."))
+    try:
+        report = quality.parse_viewer_report(body())
+    except quality.ReportRefused as exc:
+        raise ApiError(400, "bad_request", _refusal(exc.field)) from exc
+    after = sessions.live().session_viewer_report(session, report.updates, report.seconds, report.fps,
+                                                  report.encoding)
+    if after is None:
+        raise ApiError(404, "not_found", _("No such live session."))
+    return jsonify(session=session, quality=reports.quality_json(after))
+
+
+def _refusal(field: str) -> str:
+    if field == "updates":
+        return _("“updates” must be a whole number from 0 to %(most)d.", most=quality.MAX_UPDATES)
+    if field == "seconds":
+        return _("“seconds” must be a number from %(least)d to %(most)d.", least=quality.MIN_SECONDS,
+                 most=quality.MAX_SECONDS)
+    if field == "encoding":
+        return _("“encoding” must be one of %(names)s.", names=", ".join(sorted(quality.ENCODINGS)))
+    return _("Send a JSON object.")

@@ -70,3 +70,47 @@ def test_agent_failure_reason_crosses_nodes(cluster, agent_factory, vnc_factory)
         emp.json("GET", f"/api/v1/sessions/{issued['session']}")), timeout=10, what="end reason")
     assert "VNC password in Ponte is wrong" in status["end_reason"]
     assert status["reconnect"] is False
+
+
+def test_a_forwarded_streams_agent_hop_is_timed_the_whole_way(gateway_factory, agent_factory, vnc_factory,
+                                                              vncdotool, redis_server, tmp_path):
+    """Issue 14: node B answers node A's pings itself, so B times its own leg to the agent and
+    writes it to the session's record; A's history keeps both legs as the agent hop."""
+    import time
+
+    import redis
+
+    prefix = f"qcluster-{tmp_path.name}:"
+    shared = {"PONTE_DATABASE_URL": f"sqlite:///{tmp_path / 'shared.db'}", "PONTE_SECRET_KEY": "k" * 48,
+              "PONTE_REDIS_PREFIX": prefix, "PONTE_HEARTBEAT": "2", "PONTE_STREAM_PING_INTERVAL": "1"}
+    a = gateway_factory(PONTE_NODE_ID="node-a", **shared)
+    b = gateway_factory(PONTE_NODE_ID="node-b", **shared)
+    a.add_user("emp", "emppass12")
+    a.add_user("boss", "bosspass12", admin=True)
+    agent_factory(b, "pc", vnc_factory())
+    a.cli("grant", "emp", "pc")
+    store = redis.Redis.from_url(redis_server)
+    fwd = ForwardProcess.start(tmp_path / "fwd", a.url, "pc", "emp", "emppass12")
+    try:
+        client = vncdotool.connect(f"127.0.0.1::{fwd.port}", password=None, timeout=15)
+        try:
+            client.captureScreen(str(tmp_path / "screen.png"))
+            records = wait_for(lambda: [store.hgetall(k) for k in store.scan_iter(f"{prefix}session:*")
+                                        if store.hget(k, "rtt_agent_far_ms") and store.hget(k, "rtt_agent_ms")],
+                               timeout=15, what="both legs in the live record")
+            live = {k.decode(): v.decode() for k, v in records[0].items()}
+            client.captureScreen(str(tmp_path / "screen2.png"))
+            time.sleep(1.2)
+        finally:
+            client.disconnect()
+    finally:
+        fwd.stop()
+    assert "forwarded to the node at" in b.log_tail(20000)
+    near, far = float(live["rtt_agent_ms"]), float(live["rtt_agent_far_ms"])
+    assert 0 <= near < 100 and 0 < far < 100
+    boss = WebClient(a.url, "boss", "bosspass12")
+    row = wait_for(lambda: next((r for r in boss.json("GET", "/api/v1/history")["history"] if r["end_reason"]), None),
+                   timeout=10, what="history row")
+    # both legs' medians: at least the far leg's (B ⇄ agent), which A's own pings never reach
+    assert row["rtt_agent_ms"] is not None and row["rtt_agent_ms"] >= round(float(live["rtt_agent_far_p50_ms"]))
+    assert row["rtt_viewer_ms"] is not None

@@ -98,3 +98,33 @@ def test_metrics_count_sessions_and_bytes(stack, forward, vncdotool, tmp_path):
     assert values['ponte_relay_bytes_total{direction="to_viewer"}'] > 320 * 240 * 3
     anonymous = HTTPClient(stack.gateway.url, TLSOptions(insecure_dev=True)).request("GET", "/metrics")
     assert anonymous[0] == 401
+
+
+def test_history_and_metrics_get_both_hops_round_trips(stack, forward, vncdotool, tmp_path):
+    """Issue 14: the relay's pings time both hops; the history keeps their medians and the bandwidth."""
+    before = {r["id"] for r in _history(stack)}
+    fwd = forward()
+    client = vncdotool.connect(f"127.0.0.1::{fwd.port}", password=None, timeout=15)
+    try:
+        client.captureScreen(str(tmp_path / "q.png"))
+        time.sleep(1.5)  # past the first ping's pong, and long enough for a bandwidth window
+        client.captureScreen(str(tmp_path / "q2.png"))
+    finally:
+        client.disconnect()
+    rows = wait_for(lambda: [r for r in _history(stack) if r["end_reason"] and r["id"] not in before],
+                    timeout=10, what="the session's history row")
+    row = rows[0]
+    assert row["rtt_viewer_ms"] is not None and row["rtt_agent_ms"] is not None, row
+    # loopback: well under 100 ms, and measured (an unmeasured hop is None, not 0)
+    assert 0 <= row["rtt_viewer_ms"] < 100 and 0 <= row["rtt_agent_ms"] < 100
+    assert row["kbps_to_viewer_mean"] > 0 and row["kbps_to_viewer_peak"] >= row["kbps_to_viewer_mean"]
+    assert row["fps"] is None and row["encoding"] == ""   # no browser: nobody counted frames
+    boss = WebClient(stack.gateway.url, "boss", "bosspass12")
+    _s, _h, body = boss.http.request("GET", "/metrics")
+    counts = {line.split()[0]: float(line.split()[1]) for line in body.decode().splitlines()
+              if line.startswith("ponte_hop_rtt_seconds_count")}
+    assert counts['ponte_hop_rtt_seconds_count{hop="viewer"}'] >= 1
+    assert counts['ponte_hop_rtt_seconds_count{hop="agent"}'] >= 1
+    _s, _h, csv_body = boss.http.request("GET", "/api/v1/history?format=csv")
+    header = csv_body.decode().splitlines()[0].split(",")
+    assert {"rtt_viewer_ms", "rtt_agent_ms", "fps", "encoding", "kbps_to_viewer_peak"} <= set(header)

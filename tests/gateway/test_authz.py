@@ -26,8 +26,8 @@ from gateway.models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, I
 from tests.support.records import add_live_session, session_ref
 from tests.support.web import PASSWORDS, AuthActions, csrf_from
 
-PUBLIC, USER, USER_MACHINE, USER_SESSION, ADMIN, WEBSOCKET = (
-    "public", "user", "user_machine", "user_session", "admin", "websocket")
+PUBLIC, USER, USER_MACHINE, USER_SESSION, OWN_SESSION, ADMIN, WEBSOCKET = (
+    "public", "user", "user_machine", "user_session", "own_session", "admin", "websocket")
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ ROUTES: dict[str, Route] = {
     "api.session_status": Route(USER_SESSION), "api.end_session": Route(USER_SESSION),
     "api.session_notices": Route(USER_SESSION),   # issue 14: limits drawing near, who else watches
     "api.session_shadow": A,   # issue 14: an admin watches or takes control (audited)
+    "api.session_quality": Route(OWN_SESSION),   # issue 14: the viewer's figures, its owner's only
     "api.enroll": Route(PUBLIC),   # agents, with a one-time code
     # the agent's file: no secret in it (gateway/agent_download.py)
     "agent_download.download": Route(PUBLIC), "agent_download.checksum": Route(PUBLIC),
@@ -245,6 +246,8 @@ def expected(route: Route, actor: str, obj: str | None) -> frozenset:
         if obj == "foreign" and actor == "admin":
             return frozenset({"allowed"})   # admins watch and end everyone's sessions
         return frozenset({"missing"})       # another's session does not exist, as far as you know
+    if route.kind == OWN_SESSION:
+        return frozenset({"allowed"}) if obj == "own" else frozenset({"missing"})   # admins too
     if route.kind == ADMIN:
         if actor != "admin":
             return route.denied

@@ -47,6 +47,16 @@ class Session:
     def result(self, timeout: float = 10):
         return self.run.get(timeout=timeout)
 
+    def viewer_closed(self) -> bool:
+        """Read to the viewer's close; a ping the relay sent before it closed (the first round-trip
+        probe) gets its pong refused by the closed socket on the way, as a browser's would be."""
+        for _ in range(10):
+            try:
+                return self.viewer.read_message() is None
+            except BrokenPipeError:
+                continue
+        return False
+
 
 def test_view_only_forwards_the_screen_requests_and_drops_keys_pointer_clipboard_and_reboot():
     s = Session(SessionTerms(view_only=True))
@@ -76,7 +86,7 @@ def test_an_idle_timeout_session_forwards_input_and_the_input_keeps_it_open():
     assert result.reason == "Ended after 2 seconds without input"
     assert 1.5 < time.monotonic() - started < 3.5
     assert s.relay.ended_by_terms
-    assert s.viewer.read_message() is None and s.viewer.close_reason == "Ended after 2 seconds without input"
+    assert s.viewer_closed() and s.viewer.close_reason == "Ended after 2 seconds without input"
 
 
 def test_the_idle_warning_is_published_and_withdrawn_when_input_comes():
@@ -108,7 +118,7 @@ def test_a_viewer_that_breaks_the_protocol_ends_the_session_with_why():
     result = s.result()
     assert "message type 7" in result.reason
     assert s.agent_receives(len(HELLO)) == HELLO
-    assert s.viewer.read_message() is None and s.viewer.close_code == 1008
+    assert s.viewer_closed() and s.viewer.close_code == 1008
 
 
 @pytest.mark.parametrize("terms", [SessionTerms(), SessionTerms(max_duration=60)])
