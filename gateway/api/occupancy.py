@@ -1,0 +1,178 @@
+"""The policy at the door of a PC: who may open it now, on what terms; asking to take it over.
+
+``admit`` is called by ``POST /machines/<m>/sessions`` before a ticket is issued:
+outside the allowed hours → 403 ``outside_hours``; ``exclusive`` and someone
+else on it → 409 ``in_use`` ("In use by emp since 9:12"); ``view_only_join``
+and someone else on it → view-only terms. Idle timeout and maximum duration
+go into the terms; the relay enforces them.
+
+Take-over (``gateway.takeover``): the asker ``POST``s ``/machines/<m>/takeover``
+; the person at the PC sees the request in their
+viewer (``GET /sessions/<id>/takeover``) and answers it (``POST`` the same).
+The asker polls ``GET /machines/<m>/takeover`` for the answer.
+On accept their session ends "Taken over by <asker>" (node bus, whichever node
+holds it) and the asker opens the PC with the request's id. An admin takes
+over outright, audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import current_app, jsonify
+from flask_babel import format_time, gettext as _
+from flask_login import current_user
+
+from .. import ops, policy, refs, sessions, takeover
+from ..errors import ApiError
+from ..extensions import db, limiter
+from ..auth import ip_key
+from ..i18n import noop as _n
+from ..live import LiveStoreError
+from ..models import Machine, User, audit, machine_for_user
+from ..ops import policy as policy_ops
+from ..terms import SessionTerms
+from . import bp
+from .inputs import body, string, who
+
+#: The days as the messages name them (translated when shown).
+DAY_NAMES = (_n("Mon"), _n("Tue"), _n("Wed"), _n("Thu"), _n("Fri"), _n("Sat"), _n("Sun"))
+TAKEN_OVER = "Taken over by {person}"
+
+
+def hours_text(hours: tuple) -> str:
+    """The allowed windows in the reader's words: "Mon-Fri 08:00-19:00"."""
+    return policy.format_hours(hours, tuple(_(d) for d in DAY_NAMES))
+
+
+def _since(started) -> str:
+    try:
+        moment = datetime.fromtimestamp(float(started), timezone.utc)
+    except (TypeError, ValueError):
+        return "?"
+    return format_time(moment, "short")
+
+
+def in_use_message(row: dict) -> str:
+    return _("In use by %(person)s since %(time)s", person=row.get("user", "?"), time=_since(row.get("started")))
+
+
+def _live():
+    return current_app.extensions["ponte.live"]
+
+
+def others_on(machine: Machine, user: User) -> list[dict]:
+    """The live sessions of other people on ``machine`` (Redis: every node's)."""
+    try:
+        rows = takeover.occupants(_live(), machine.id)
+    except LiveStoreError:
+        raise ApiError(503, "unavailable", _("The gateway cannot see who is on this PC right now; try again."))
+    return [r for r in rows if r.get("user_id") != str(user.id)]
+
+
+def admit(user: User, machine: Machine, *, takeover_id: str | None = None) -> SessionTerms:
+    """The terms of a session ``user`` may open on ``machine`` now, else ``ApiError``."""
+    decision = policy_ops.decide(user, machine)
+    if not decision.allowed_now:
+        raise ApiError(403, "outside_hours", _(
+            "This PC may be used only %(hours)s (%(zone)s time); it is outside those hours now.",
+            hours=hours_text(decision.hours), zone=current_app.config["PONTE"].timezone or "local"))
+    others = others_on(machine, user)
+    if decision.concurrency == "exclusive":
+        settings = current_app.config["PONTE"]
+        claimed = bool(takeover_id) and takeover.claim(_live(), takeover_id, user_id=user.id, machine_id=machine.id)
+        if others and not claimed:
+            raise ApiError(409, "in_use", in_use_message(others[0]))
+        holder = takeover.reserve(_live(), machine.id, user_id=user.id, user=user.name,
+                                  ttl=settings.ticket_ttl + int(settings.stream_timeout))
+        if holder is not None and not claimed:
+            raise ApiError(409, "in_use", in_use_message(holder))
+        return decision.terms()
+    return decision.terms(view_only=decision.concurrency == "view_only_join" and bool(others))
+
+
+# -- take-over ---------------------------------------------------------------------------------------
+
+@bp.post("/machines/<machine>/takeover")
+@limiter.limit("20 per minute", key_func=ip_key)
+def machine_takeover(machine: str):
+    """Ask the person on an exclusive PC to hand it over (an admin: take it at once)."""
+    found = machine_for_user(current_user, machine)
+    if found is None:
+        raise ApiError(403, "forbidden", _("You may not open this PC."))
+    others = others_on(found, current_user)
+    if not others:
+        raise ApiError(409, "not_in_use", _("Nobody else is on this PC: open it."))
+    live = _live()
+    if current_user.is_admin:
+        reason = TAKEN_OVER.format(person=current_user.name)
+        for row in others:
+            ops.end_session(row["id"], reason, **who())
+        audit("session_takeover", **who(), target=found.name,
+              detail=", ".join(f"{r['id']} ({r.get('user', '')})" for r in others))
+        db.session.commit()
+        request_id = takeover.ask(live, machine_id=found.id, session=others[0]["id"], asker=current_user.name,
+                                  asker_id=current_user.id, state="accepted")
+        return jsonify(request=request_id, state="accepted", expires_in=0), 201
+    if policy_ops.decide(current_user, found).concurrency != "exclusive":
+        raise ApiError(409, "not_exclusive", _("This PC can be shared: open it."))
+    target = others[0]
+    waiting = takeover.pending_for(live, target["id"])
+    if waiting is not None and waiting.get("asker_id") != str(current_user.id):
+        raise ApiError(409, "busy", _("Someone else is asking for this PC right now; try again in a minute."))
+    request_id = waiting["id"] if waiting else takeover.ask(
+        live, machine_id=found.id, session=target["id"], asker=current_user.name, asker_id=current_user.id)
+    return jsonify(request=request_id, state="pending", expires_in=takeover.ANSWER_TIME), 202
+
+
+@bp.get("/machines/<machine>/takeover")
+def machine_takeover_status(machine: str):
+    """The caller's latest request for this PC: ``pending`` (``expires_in``), ``accepted``,
+    ``refused``, ``expired`` or ``used``; ``null`` if they made none lately."""
+    found = machine_for_user(current_user, machine)
+    if found is None:
+        raise ApiError(403, "forbidden", _("You may not open this PC."))
+    latest = takeover.latest(_live(), asker_id=current_user.id, machine_id=found.id)
+    if latest is None:
+        return jsonify(request=None, state=None, expires_in=0)
+    return jsonify(request=latest["id"], state=latest["state"], expires_in=latest["expires_in"])
+
+
+def _live_session(session: str) -> dict:
+    row = sessions.live().session(session) if refs.session_id(session) is not None else None
+    # Admins too: they may end anyone's session (``DELETE /sessions/<id>``), answering for it is no more.
+    if row is None or not (current_user.is_admin or row.get("user_id") == str(current_user.id)):
+        raise ApiError(404, "not_found", _("No such live session."))
+    return row
+
+
+@bp.get("/sessions/<session>/takeover")
+def session_takeover(session: str):
+    """For the viewer of one's own session: a take-over request waiting for an answer, or null."""
+    _live_session(session)
+    waiting = takeover.pending_for(_live(), session)
+    if waiting is None:
+        return jsonify(takeover=None)
+    return jsonify(takeover={"request": waiting["id"], "by": waiting["asker"], "expires_in": waiting["expires_in"]})
+
+
+@bp.post("/sessions/<session>/takeover")
+def session_takeover_answer(session: str):
+    """Accept (the session ends, "Taken over by …") or refuse a take-over request."""
+    row = _live_session(session)
+    fields = body()
+    request_id = string(fields, "request")
+    accept = fields.get("answer")
+    if accept not in ("accept", "refuse"):
+        raise ApiError(400, "bad_request", _("'answer' must be 'accept' or 'refuse'."))
+    found = takeover.read(_live(), request_id) if refs.session_id(request_id) is not None else None
+    if found is None or found.get("session") != session:
+        raise ApiError(404, "not_found", _("No such request."))
+    if not takeover.answer(_live(), request_id, accept == "accept"):
+        raise ApiError(409, "answered", _("This request was answered already or has expired."))
+    audit("session_takeover_" + ("accepted" if accept == "accept" else "refused"), **who(),
+          target=row.get("machine", ""), detail=f"{session} to {found['asker']}")
+    db.session.commit()
+    if accept == "accept":
+        ops.end_session(session, TAKEN_OVER.format(person=found["asker"]), **who())
+    return jsonify(request=request_id, state="accepted" if accept == "accept" else "refused")
