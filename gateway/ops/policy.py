@@ -115,8 +115,12 @@ def gateway_zone():
     return zone(current_app.config["PONTE"].timezone)
 
 
-def decide(user: User, machine: Machine, now: datetime | None = None) -> policy.Decision:
-    """What applies to ``user`` opening ``machine`` at ``now`` (default: the present)."""
+def now() -> datetime:
+    """The present, aware (one place, so a test can freeze the clock)."""
+    return datetime.now(timezone.utc)
+
+
+def decide(user: User, machine: Machine, at: datetime | None = None) -> policy.Decision:
+    """What applies to ``user`` opening ``machine`` at ``at`` (default: ``now()``)."""
     groups = [get_rules(g) for g in groups_reaching(user, machine)]
-    return policy.resolve(get_rules(None), groups, get_rules(machine),
-                          now or datetime.now(timezone.utc), gateway_zone())
+    return policy.resolve(get_rules(None), groups, get_rules(machine), at or now(), gateway_zone())
