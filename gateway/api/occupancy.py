@@ -174,5 +174,6 @@ def session_takeover_answer(session: str):
           target=row.get("machine", ""), detail=f"{session} to {found['asker']}")
     db.session.commit()
     if accept == "accept":
-        ops.end_session(session, TAKEN_OVER.format(person=found["asker"]), **who())
+        # Ended by the asker (with consent): the viewer then says who has the PC now, and does not reconnect.
+        ops.end_session(session, TAKEN_OVER.format(person=found["asker"]), actor=found["asker"], ip=who()["ip"])
     return jsonify(request=request_id, state="accepted" if accept == "accept" else "refused")
