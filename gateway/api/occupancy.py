@@ -17,44 +17,23 @@ over outright, audited.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from flask import current_app, jsonify
-from flask_babel import format_time, gettext as _
+from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import ops, policy, refs, sessions, takeover
+from .. import ops, refs, sessions, takeover
 from ..errors import ApiError
 from ..extensions import db, limiter
 from ..auth import ip_key
-from ..i18n import noop as _n
 from ..live import LiveStoreError
 from ..models import Machine, User, audit, machine_for_user
 from ..ops import policy as policy_ops
+from ..policy_status import hours_text, in_use_message, zone_name
 from ..terms import SessionTerms
 from . import bp
 from .inputs import body, string, who
 
-#: The days as the messages name them (translated when shown).
-DAY_NAMES = (_n("Mon"), _n("Tue"), _n("Wed"), _n("Thu"), _n("Fri"), _n("Sat"), _n("Sun"))
 TAKEN_OVER = "Taken over by {person}"
-
-
-def hours_text(hours: tuple) -> str:
-    """The allowed windows in the reader's words: "Mon-Fri 08:00-19:00"."""
-    return policy.format_hours(hours, tuple(_(d) for d in DAY_NAMES))
-
-
-def _since(started) -> str:
-    try:
-        moment = datetime.fromtimestamp(float(started), timezone.utc)
-    except (TypeError, ValueError):
-        return "?"
-    return format_time(moment, "short")
-
-
-def in_use_message(row: dict) -> str:
-    return _("In use by %(person)s since %(time)s", person=row.get("user", "?"), time=_since(row.get("started")))
 
 
 def _live():
@@ -76,7 +55,7 @@ def admit(user: User, machine: Machine, *, takeover_id: str | None = None) -> Se
     if not decision.allowed_now:
         raise ApiError(403, "outside_hours", _(
             "This PC may be used only %(hours)s (%(zone)s time); it is outside those hours now.",
-            hours=hours_text(decision.hours), zone=current_app.config["PONTE"].timezone or "local"))
+            hours=hours_text(decision.hours), zone=zone_name()))
     others = others_on(machine, user)
     if decision.concurrency == "exclusive":
         settings = current_app.config["PONTE"]

@@ -291,3 +291,33 @@ def test_admin_takes_over_outright(occupied, commands_b, nodes):
     with nodes[0].app_context():
         audit = db.session.query(AuditEvent).filter_by(action="session_takeover").one()
     assert (audit.actor, audit.target) == ("boss", "desk-1") and session in audit.detail
+
+
+# -- the portal tile -----------------------------------------------------------------------------
+
+def _tile(person):
+    return {m["name"]: m for m in person("GET", "/me/machines", expect=200)["machines"]}["desk-1"]
+
+
+def test_tile_names_who_is_on_and_the_hours(nodes, monkeypatch):
+    a, b = nodes
+    with a.app_context():
+        from gateway.models import utcnow
+        machine = ops.get_machine("desk-1")
+        machine.enrolled_at = utcnow()
+        db.session.commit()
+        a.extensions["ponte.live"].agent_online(machine.id, "node-a", {"vnc_ok": True}, ttl=60)
+    emp, other = Person(a, "emp"), Person(b, "other")
+    assert _tile(other)["state"] == "online"
+    emp.on_the_pc(emp.open())
+    tile = _tile(other)
+    assert tile["state"] == "in_use" and tile["message"].startswith("In use by emp since ")
+    assert _tile(emp)["message"] == "Online, in use"   # one's own session is not "someone else"
+    set_policy(a, "group:floor", hours="Sat-Sun 09:00-12:00")
+    monkeypatch.setattr(policy_ops, "now", lambda: datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc))
+    tile = _tile(other)
+    assert (tile["state"], tile["available"]) == ("outside_hours", False)
+    assert tile["message"] == "Outside the allowed hours: Sat-Sun 09:00-12:00 (Europe/Rome time)"
+    assert _tile(emp)["state"] == "in_use"   # emp's direct grant is not ruled by floor's hours
+    html = other.client.get("/").get_data(as_text=True)
+    assert 'class="tile state-outside_hours"' in html
