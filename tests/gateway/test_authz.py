@@ -96,6 +96,8 @@ ROUTES: dict[str, Route] = {
     # issue 14: policy (admins) and taking over a PC in use
     **{f"api.{name}": A for name in ("policy_global", "policy_global_put", "group_policy", "group_policy_put",
                                      "machine_policy", "machine_policy_put")},
+    **{f"admin.{name}": A for name in ("policy_page", "policy_save", "group_policy", "group_policy_save",
+                                       "machine_policy", "machine_policy_save")},
     "api.machine_takeover": Route(USER_MACHINE, missing=frozenset({"denied"})),
     "api.machine_takeover_status": Route(USER_MACHINE, missing=frozenset({"denied"})),
     "api.session_takeover": Route(USER_SESSION), "api.session_takeover_answer": Route(USER_SESSION),
