@@ -1,7 +1,8 @@
 // Taking over a PC someone else is on (its policy is "exclusive"; gateway/api/occupancy.py).
 // The asker: askTakeover() sends the request and waits for the answer. The person at the PC:
 // watchTakeover() polls their session now and then and shows "X asks to take over this PC"
-// with Accept / Refuse for as long as the request lives (no answer counts as a refusal).
+// with Accept / Refuse for as long as the request lives (no answer counts as a refusal), and
+// who else is on a shared PC.
 // Names come from other people: only ever through textContent.
 import { t } from './i18n.js';
 
@@ -80,11 +81,24 @@ export function watchTakeover({ sessionUrl, currentSession, csrf, events }) {
     if (s <= 0) hide();
   }
 
+  // Who else is on the PC (shared): next to the status, so nobody watches unseen.
+  const present = document.createElement('span');
+  present.id = 'others-present';
+  present.className = 'others';
+  present.hidden = true;
+  document.getElementById('status')?.after(present);
+  function showPresent(names) {
+    const text = names && names.length ? t('Also on this PC: {names}', { names: names.join(', ') }) : '';
+    if (present.textContent !== text) present.textContent = text;
+    present.hidden = !text;
+  }
+
   setInterval(async () => {
     const session = currentSession();
-    if (!session) { if (shown) hide(); return; }
+    if (!session) { if (shown) hide(); showPresent([]); return; }
     let now;
     try { now = await call(sessionUrl(session), csrf); } catch { return; }
+    if (now.status === 200) showPresent(now.body.others);
     const asked = now.status === 200 ? now.body.takeover : null;
     if (!asked) { if (shown) hide(); return; }
     if (shown && shown.request === asked.request) return;

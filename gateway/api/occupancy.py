@@ -127,12 +127,20 @@ def _live_session(session: str) -> dict:
 
 @bp.get("/sessions/<session>/takeover")
 def session_takeover(session: str):
-    """For the viewer of one's own session: a take-over request waiting for an answer, or null."""
-    _live_session(session)
+    """For the viewer of one's own session: a take-over request waiting for an answer (or null),
+    and the names of the others on the same PC (``others``)."""
+    row = _live_session(session)
+    # Who else is on the PC (a shared one): the viewer shows them, so nobody watches unseen.
+    try:
+        present = sorted({r.get("user", "") for r in takeover.occupants(_live(), int(row.get("machine_id") or 0))
+                          if r["id"] != session and r.get("user_id") != row.get("user_id")})
+    except (LiveStoreError, ValueError):
+        present = []
     waiting = takeover.pending_for(_live(), session)
     if waiting is None:
-        return jsonify(takeover=None)
-    return jsonify(takeover={"request": waiting["id"], "by": waiting["asker"], "expires_in": waiting["expires_in"]})
+        return jsonify(takeover=None, others=present)
+    return jsonify(takeover={"request": waiting["id"], "by": waiting["asker"], "expires_in": waiting["expires_in"]},
+                   others=present)
 
 
 @bp.post("/sessions/<session>/takeover")

@@ -321,3 +321,14 @@ def test_tile_names_who_is_on_and_the_hours(nodes, monkeypatch):
     assert _tile(emp)["state"] == "in_use"   # emp's direct grant is not ruled by floor's hours
     html = other.client.get("/").get_data(as_text=True)
     assert 'class="tile state-outside_hours"' in html
+
+
+def test_each_viewer_of_a_shared_pc_sees_who_else_is_there(nodes):
+    a, b = nodes
+    emp, other = Person(a, "emp"), Person(b, "other")
+    mine = emp.on_the_pc(emp.open())
+    assert emp("GET", f"/sessions/{mine}/takeover", expect=200) == {"takeover": None, "others": []}
+    theirs = other.on_the_pc(other.open())
+    assert emp("GET", f"/sessions/{mine}/takeover", expect=200)["others"] == ["other"]
+    assert other("GET", f"/sessions/{theirs}/takeover", expect=200)["others"] == ["emp"]
+    other("GET", f"/sessions/{mine}/takeover", expect=404)   # not theirs to read
