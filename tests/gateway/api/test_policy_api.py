@@ -332,3 +332,18 @@ def test_each_viewer_of_a_shared_pc_sees_who_else_is_there(nodes):
     assert emp("GET", f"/sessions/{mine}/takeover", expect=200)["others"] == ["other"]
     assert other("GET", f"/sessions/{theirs}/takeover", expect=200)["others"] == ["emp"]
     other("GET", f"/sessions/{mine}/takeover", expect=404)   # not theirs to read
+
+
+def test_the_refusals_are_in_the_persons_language(nodes, monkeypatch):
+    a, b = nodes
+    set_policy(a, "machine:desk-1", concurrency="exclusive", hours="Mon-Fri 08:00-19:00")
+    monkeypatch.setattr(policy_ops, "now", lambda: datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc))
+    emp, other = Person(a, "emp"), Person(b, "other")
+    other.client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "it"
+    emp.on_the_pc(emp.open())
+    error = other.open(expect=409)["error"]
+    assert error["code"] == "in_use" and error["message"].startswith("In uso da emp dalle ")
+    monkeypatch.setattr(policy_ops, "now", lambda: datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc))
+    error = other.open(expect=403)["error"]
+    assert error == {"code": "outside_hours", "message": "Questo PC si può usare solo lun-ven 08:00-19:00 "
+                                                         "(ora di Europe/Rome); ora si è fuori da questi orari."}
