@@ -29,7 +29,8 @@ def open_session(machine: str):
     # No ticket in the URL (proxy logs): the client offers it as the subprotocol ``ponte.ticket.<ticket>``.
     ws_url = websocket_url(current_app.config["PONTE"], "/ws/view")  # 400 on a foreign Host
     # The policy (hours, who else is on it, limits): 403/409 here, or the terms the relay enforces.
-    offered = body().get("takeover")
+    sent = request.get_json(silent=True)   # lenient: clients have always POSTed no body or any body
+    offered = sent.get("takeover") if isinstance(sent, dict) else None
     terms = occupancy.admit(current_user, found, takeover_id=offered if isinstance(offered, str) else None)
     issued = sessions.issue(current_user, found, request.remote_addr or "", terms)
     return jsonify(session=issued.session, ticket=issued.ticket, ws_url=ws_url,
