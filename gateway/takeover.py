@@ -18,6 +18,7 @@ asker's new session is issued (``claim``), so one acceptance opens one session.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -120,17 +121,35 @@ def reserve(live: LiveStore, machine_id: int, *, user_id: int, user: str, ttl: i
     """Hold an exclusive PC for the person about to open it, between the ticket and the
     session's start (the live set shows them only then): two people pressing Open at the
     same moment cannot both get it. None if it is theirs now, else the holder
-    (``user_id``, ``user``, ``at``). The hold expires by itself once their ticket has."""
+    (``user_id``, ``user``, ``started``). The hold expires by itself once their ticket has,
+    and counts only while its session's record exists (``held_by``): a session that ended or
+    never started frees the PC at once."""
     key = live.key("machine", machine_id, "opening")
-    value = f"{user_id}:{time.time()}:{user}"
-    if live._call(live.redis.set, key, value, nx=True, ex=max(1, int(ttl))):
+    value = json.dumps({"user_id": user_id, "user": user, "started": time.time(), "session": ""})
+    for _attempt in range(2):
+        if live._call(live.redis.set, key, value, nx=True, ex=max(1, int(ttl))):
+            return None
+        raw = live._call(live.redis.get, key)
+        holder = _holder(raw)
+        if holder is not None and holder["user_id"] != user_id and (
+                not holder["session"] or live._call(live.redis.exists, live.key("session", holder["session"]))):
+            return holder
+        live._call(live.redis.delete, key)   # theirs, gone, or our own earlier hold: take it
+    return None
+
+
+def held_by(live: LiveStore, machine_id: int, session: str, ttl: int, *, user_id: int) -> None:
+    """The hold ``reserve`` gave ``user_id`` is for ``session`` (issued now); no hold: nothing."""
+    key = live.key("machine", machine_id, "opening")
+    holder = _holder(live._call(live.redis.get, key))
+    if holder is not None and holder["user_id"] == user_id:
+        live._call(live.redis.set, key, json.dumps({**holder, "session": session}), ex=max(1, int(ttl)))
+
+
+def _holder(raw) -> dict | None:
+    try:
+        data = json.loads(raw) if raw else None
+        return {"user_id": int(data["user_id"]), "user": str(data["user"]), "started": float(data["started"]),
+                "session": str(data.get("session") or "")}
+    except (ValueError, TypeError, KeyError):
         return None
-    raw = live._call(live.redis.get, key)
-    if raw is None:  # expired in between: take it
-        live._call(live.redis.set, key, value, ex=max(1, int(ttl)))
-        return None
-    holder_id, at, name = raw.decode().split(":", 2)
-    if holder_id == str(user_id):
-        live._call(live.redis.set, key, value, ex=max(1, int(ttl)))
-        return None
-    return {"user_id": holder_id, "user": name, "started": at}

@@ -61,12 +61,22 @@ def admit(user: User, machine: Machine, *, takeover_id: str | None = None) -> Se
         claimed = bool(takeover_id) and takeover.claim(_live(), takeover_id, user_id=user.id, machine_id=machine.id)
         if others and not claimed:
             raise ApiError(409, "in_use", in_use_message(others[0]))
-        holder = takeover.reserve(_live(), machine.id, user_id=user.id, user=user.name,
-                                  ttl=settings.ticket_ttl + int(settings.stream_timeout))
+        holder = takeover.reserve(_live(), machine.id, user_id=user.id, user=user.name, ttl=_hold_ttl())
         if holder is not None and not claimed:
             raise ApiError(409, "in_use", in_use_message(holder))
         return decision.terms()
     return decision.terms(view_only=decision.concurrency == "view_only_join" and bool(others))
+
+
+def _hold_ttl() -> int:
+    settings = current_app.config["PONTE"]
+    return settings.ticket_ttl + int(settings.stream_timeout)
+
+
+def issued(machine: Machine, user: User, session: str) -> None:
+    """After ``sessions.issue``: an exclusive PC's hold (``admit``) is for this session, so it
+    ends when the session does, or when it never starts (its pending record expires)."""
+    takeover.held_by(_live(), machine.id, session, _hold_ttl(), user_id=user.id)
 
 
 # -- take-over ---------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ def open_session(machine: str):
     offered = sent.get("takeover") if isinstance(sent, dict) else None
     terms = occupancy.admit(current_user, found, takeover_id=offered if isinstance(offered, str) else None)
     issued = sessions.issue(current_user, found, request.remote_addr or "", terms)
+    occupancy.issued(found, current_user, issued.session)
     return jsonify(session=issued.session, ticket=issued.ticket, ws_url=ws_url,
                    expires_in=issued.expires_in, machine={"id": found.id, "name": found.name}), 201
 

@@ -347,3 +347,16 @@ def test_the_refusals_are_in_the_persons_language(nodes, monkeypatch):
     error = other.open(expect=403)["error"]
     assert error == {"code": "outside_hours", "message": "Questo PC si può usare solo lun-ven 08:00-19:00 "
                                                          "(ora di Europe/Rome); ora si è fuori da questi orari."}
+
+
+def test_the_hold_ends_with_its_session(nodes):
+    """A session that ended (or never started: its pending record expired) frees the PC at once."""
+    a, b = nodes
+    set_policy(a, None, concurrency="exclusive")
+    emp, other = Person(a, "emp"), Person(b, "other")
+    first = emp.open()
+    assert other.open(expect=409)["error"]["message"].startswith("In use by emp since ")
+    with a.app_context():
+        a.extensions["ponte.live"].session_ended(first["session"], ops.get_machine("desk-1").id)
+    other.open()
+    assert emp.open(expect=409)["error"]["message"].startswith("In use by other since ")
