@@ -33,7 +33,8 @@ KEEP = ANSWER_TIME + 120
 _ANSWER = ("if redis.call('hget', KEYS[1], 'state') == 'pending' and "
            "tonumber(redis.call('hget', KEYS[1], 'created')) + tonumber(ARGV[2]) >= tonumber(ARGV[3]) then "
            "redis.call('hset', KEYS[1], 'state', ARGV[1]) return 1 end return 0")
-_CLAIM = ("if redis.call('hget', KEYS[1], 'state') == 'accepted' and redis.call('hget', KEYS[1], 'asker_id') == ARGV[1] "
+_CLAIM = ("if redis.call('hget', KEYS[1], 'state') == 'accepted' "
+          "and redis.call('hget', KEYS[1], 'asker_id') == ARGV[1] "
           "and redis.call('hget', KEYS[1], 'machine_id') == ARGV[2] then "
           "redis.call('hset', KEYS[1], 'state', 'used') return 1 end return 0")
 

@@ -7,12 +7,11 @@ and someone else on it → view-only terms. Idle timeout and maximum duration
 go into the terms; the relay enforces them.
 
 Take-over (``gateway.takeover``): the asker ``POST``s ``/machines/<m>/takeover``
-; the person at the PC sees the request in their
-viewer (``GET /sessions/<id>/takeover``) and answers it (``POST`` the same).
-The asker polls ``GET /machines/<m>/takeover`` for the answer.
-On accept their session ends "Taken over by <asker>" (node bus, whichever node
-holds it) and the asker opens the PC with the request's id. An admin takes
-over outright, audited.
+and polls ``GET`` the same for the answer; the person at the PC sees the request
+in their viewer (``GET /sessions/<id>/takeover``, which also names the others on
+a shared PC) and answers it (``POST`` the same). On accept their session ends
+"Taken over by <asker>" (node bus, whichever node holds it) and the asker opens
+the PC with the request's id. An admin takes over outright, audited.
 """
 
 from __future__ import annotations
@@ -57,7 +56,6 @@ def admit(user: User, machine: Machine, *, takeover_id: str | None = None) -> Se
             hours=hours_text(decision.hours), zone=zone_name()))
     others = others_on(machine, user)
     if decision.concurrency == "exclusive":
-        settings = current_app.config["PONTE"]
         claimed = bool(takeover_id) and takeover.claim(_live(), takeover_id, user_id=user.id, machine_id=machine.id)
         if others and not claimed:
             raise ApiError(409, "in_use", in_use_message(others[0]))
