@@ -39,6 +39,8 @@ MESSAGES = {
     "not_enrolled": _n("Not set up yet: the Ponte agent has not been enrolled on this PC"),
     "revoked": _n("Not available: an admin revoked this PC's access"),
     "unknown": _n("Status unavailable right now"),
+    # set per person by ``policy_status.for_person`` (their groups' hours count), with the hours
+    "outside_hours": _n("Outside the allowed hours"),
 }
 
 
@@ -48,7 +50,7 @@ def message(state: str, vnc_state: str = "") -> str:
         return gettext(vncstate.employee(vnc_state))
     return gettext(MESSAGES[state])
 #: States in which "Open" cannot work.
-UNAVAILABLE = frozenset({"offline", "vnc_down", "not_enrolled", "revoked", "unknown"})
+UNAVAILABLE = frozenset({"offline", "vnc_down", "not_enrolled", "revoked", "unknown", "outside_hours"})
 #: How stale the stored "last seen" may get before a status read refreshes it.
 
 
@@ -74,7 +76,7 @@ class MachineStatus:
 
     @property
     def online(self) -> bool:
-        return self.state in ("online", "in_use", "vnc_down")
+        return self.state in ("online", "in_use", "vnc_down", "outside_hours")
 
     @property
     def vnc_ok(self) -> bool | None:

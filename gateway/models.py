@@ -409,3 +409,30 @@ class Invitation(db.Model):
     @property
     def usable(self) -> bool:
         return self.used_at is None and self.expires_at > utcnow()
+
+
+# -- policy: who may be on a PC, for how long, when (gateway/policy.py) ---------------------------
+
+POLICY_SCOPES = ("global", "group", "machine")
+
+
+class PolicyRule(db.Model):
+    """One level's policy settings: the global default (one row, ``scope`` "global"), a group's
+    or a PC's. A column left NULL is not set at this level (``policy.Rules``); ``hours`` is the
+    text ``policy.parse_hours`` reads, "" meaning any time. Deleting the group or PC drops it."""
+
+    __tablename__ = "policy_rules"
+    __table_args__ = (UniqueConstraint("scope", "group_id", "machine_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), default=None,
+                                                 index=True)
+    machine_id: Mapped[int | None] = mapped_column(ForeignKey("machines.id", ondelete="CASCADE"), default=None,
+                                                   index=True)
+    concurrency: Mapped[str | None] = mapped_column(String(16), default=None)
+    idle_timeout: Mapped[int | None] = mapped_column(default=None)    # minutes, 0: off
+    max_duration: Mapped[int | None] = mapped_column(default=None)    # minutes, 0: off
+    hours: Mapped[str | None] = mapped_column(String(500), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")

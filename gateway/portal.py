@@ -11,7 +11,7 @@ from . import database
 from .assets import send_asset, send_novnc
 from .extensions import db
 from .models import granted_machines, machine_for_user
-from .machine_status import statuses
+from .policy_status import for_person
 
 bp = Blueprint("portal", __name__)
 #: Seconds /healthz waits for the database before it answers 503.
@@ -21,7 +21,7 @@ HEALTH_DB_TIMEOUT = 2.0
 @bp.route("/")
 @login_required
 def index():
-    machines = statuses(granted_machines(current_user))
+    machines = for_person(current_user, granted_machines(current_user))  # the policy's words (issue 14)
     return render_template("portal/index.html", machines=machines)
 
 

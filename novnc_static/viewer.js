@@ -23,6 +23,7 @@ const { wakeAndWait } = await import('./wake.js');
 const { noticeBanner } = await import('./notices.js');
 const notices = noticeBanner(document.getElementById('notices'), screen.dataset.noticesUrl);
 const { watchQuality } = await import('./viewer_quality.js');
+const { askTakeover, watchTakeover } = await import('./takeover.js');
 
 // Requests the page makes by itself carry this: they do not keep an unattended login alive.
 const BACKGROUND = { 'X-Ponte-Background': '1' };
@@ -58,6 +59,7 @@ let closed = null;            // {code, reason} of the session's WebSocket once 
 let restarts = 0;
 let restartedAt = -Infinity;
 let message = '';             // the status sentence, without the reconnect countdown
+let takeoverRequest = null;   // an accepted take-over: the next session opens with it (once)
 
 window.ponte = { events: [] };  // read by the browser tests; harmless for people
 
@@ -105,7 +107,7 @@ function sessionRequest() {
   if (screen.dataset.shadowUrl) {
     return { url: screen.dataset.shadowUrl, body: JSON.stringify({ control: screen.dataset.shadowControl === '1' }) };
   }
-  return { url: screen.dataset.sessions, body: '{}' };
+  return { url: screen.dataset.sessions, body: JSON.stringify(takeoverRequest ? { takeover: takeoverRequest } : {}) };
 }
 
 async function openSession() {
@@ -116,10 +118,12 @@ async function openSession() {
     headers: { 'X-CSRFToken': csrf, 'Content-Type': 'application/json' },
     body: request.body,
   });
+  takeoverRequest = null;
   const body = await r.json().catch(() => ({}));
   if (!r.ok) {
     const err = new Error(body.error?.message || t('The gateway answered {status}.', { status: r.status }));
     err.status = r.status;
+    err.code = body.error?.code;
     err.final = r.status === 403 || r.status === 401 || r.status === 409;
     throw err;
   }
@@ -201,6 +205,7 @@ async function connect(note = t('Connecting…')) {
   } catch (err) {
     if (err.status === 401) { loggedOut(); return; }
     setStatus(err.message, 'error');
+    if (err.code === 'in_use') offerTakeover();   // someone else has this PC to themselves
     if (err.final) return;
     scheduleReconnect();
     return;
@@ -318,7 +323,47 @@ function scheduleReconnect() {
   countdown = setInterval(tick, 1000);
 }
 
-reconnectBtn.addEventListener('click', () => { retries = 0; connect(); });
+// "In use by …": ask that person to hand the PC over (an admin takes it at once).
+const takeoverBtn = document.createElement('button');
+takeoverBtn.type = 'button';
+takeoverBtn.id = 'takeover';
+takeoverBtn.className = 'primary';
+takeoverBtn.hidden = true;
+takeoverBtn.textContent = t('Ask to take over');
+reconnectBtn.after(takeoverBtn);
+const takeoverUrl = screen.dataset.sessions.replace(/sessions$/, 'takeover');
+
+function offerTakeover() {
+  show(takeoverBtn, true);
+  reconnectBtn.textContent = t('Try again');
+  show(reconnectBtn, true);
+}
+
+takeoverBtn.addEventListener('click', async () => {
+  show(takeoverBtn, false);
+  show(reconnectBtn, false);
+  setStatus(t('Asking…'));
+  window.ponte.events.push({ type: 'takeover-asking' });
+  const answer = await askTakeover({
+    url: takeoverUrl, csrf,
+    onWait: (s) => setStatus(t('Waiting for an answer ({seconds} s)…', { seconds: s })),
+  });
+  window.ponte.events.push({ type: 'takeover', state: answer.state });
+  if (answer.state === 'accepted') { takeoverRequest = answer.request; connect(); return; }
+  if (answer.state === 'refused') setStatus(t('The person on this PC wants to keep working.'), 'error');
+  else if (answer.state === 'expired') setStatus(t('No answer: the person on this PC keeps it.'), 'error');
+  else setStatus(answer.message || t('The request did not go through.'), 'error');
+  offerTakeover();
+});
+
+watchTakeover({
+  sessionUrl: (id) => `${screen.dataset.sessionUrl.replace('__ID__', encodeURIComponent(id))}/takeover`,
+  currentSession: () => (rfb ? session : null),
+  csrf,
+  events: window.ponte.events,
+});
+
+reconnectBtn.addEventListener('click', () => { retries = 0; show(takeoverBtn, false); connect(); });
 wakeBtn.addEventListener('click', () => { wakeUp(); });
 cancelBtn.addEventListener('click', () => {
   clearInterval(countdown);

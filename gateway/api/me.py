@@ -6,7 +6,7 @@ from flask import jsonify
 from flask_login import current_user
 
 from ..models import granted_machines
-from ..machine_status import statuses
+from ..policy_status import for_person
 from . import bp
 
 
@@ -17,4 +17,4 @@ def me():
 
 @bp.get("/me/machines")
 def my_machines():
-    return jsonify(machines=[s.public_dict() for s in statuses(granted_machines(current_user))])
+    return jsonify(machines=[s.public_dict() for s in for_person(current_user, granted_machines(current_user))])

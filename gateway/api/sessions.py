@@ -13,7 +13,7 @@ from ..extensions import db, limiter
 from ..headers import websocket_url
 from ..machine_status import statuses
 from ..models import SessionRecord, machine_for_user
-from . import REAUTH_MESSAGE, admin_only, bp
+from . import REAUTH_MESSAGE, admin_only, bp, occupancy
 from ..errors import ApiError
 from .inputs import body, who
 
@@ -28,7 +28,12 @@ def open_session(machine: str):
         raise ApiError(409, "unavailable", _("This PC's access was revoked by an admin."))
     # No ticket in the URL (proxy logs): the client offers it as the subprotocol ``ponte.ticket.<ticket>``.
     ws_url = websocket_url(current_app.config["PONTE"], "/ws/view")  # 400 on a foreign Host
-    issued = sessions.issue(current_user, found, request.remote_addr or "")
+    # The policy (hours, who else is on it, limits): 403/409 here, or the terms the relay enforces.
+    sent = request.get_json(silent=True)   # lenient: clients have always POSTed no body or any body
+    offered = sent.get("takeover") if isinstance(sent, dict) else None
+    terms = occupancy.admit(current_user, found, takeover_id=offered if isinstance(offered, str) else None)
+    issued = sessions.issue(current_user, found, request.remote_addr or "", terms)
+    occupancy.issued(found, current_user, issued.session)
     return jsonify(session=issued.session, ticket=issued.ticket, ws_url=ws_url,
                    expires_in=issued.expires_in, machine={"id": found.id, "name": found.name}), 201
 

@@ -98,6 +98,14 @@ ROUTES: dict[str, Route] = {
     **{f"signin_admin.{name}": A for name in ("invite", "user_link", "user_method", "import_people")},
     # issue 13: the page scripts' catalog, and the language switcher (login page and account)
     "i18n.scripts": Route(PUBLIC), "i18n.choose": Route(PUBLIC),
+    # issue 14: policy (admins) and taking over a PC in use
+    **{f"api.{name}": A for name in ("policy_global", "policy_global_put", "group_policy", "group_policy_put",
+                                     "machine_policy", "machine_policy_put")},
+    **{f"admin.{name}": A for name in ("policy_page", "policy_save", "group_policy", "group_policy_save",
+                                       "machine_policy", "machine_policy_save")},
+    "api.machine_takeover": Route(USER_MACHINE, missing=frozenset({"denied"})),
+    "api.machine_takeover_status": Route(USER_MACHINE, missing=frozenset({"denied"})),
+    "api.session_takeover": Route(USER_SESSION), "api.session_takeover_answer": Route(USER_SESSION),
 }
 
 #: URL variables and the kind of object they name.

@@ -1,0 +1,231 @@
+"""Who may be on a PC, for how long, when: the rules and how they combine (pure, no I/O).
+
+Rules are set at three levels — the global default, a group, a PC — each field
+on its own; a field left unset (``None``) at one level falls through to the
+next. ``resolve`` combines them into the ``Decision`` for one person opening
+one PC at one moment:
+
+* **PC overrides group overrides global**, field by field.
+* **Several groups.** A person may reach a PC through several of their groups
+  (only groups the PC is granted to count; a direct grant adds no group rules).
+  Among the groups that set a field: the *most permissive hours* (the union of
+  their windows; "any time" if one of them says so), the *strictest limits*
+  (the shortest idle timeout and maximum duration that is on) and the
+  *strictest concurrency* (``exclusive`` before ``view_only_join`` before
+  ``shared``). Hours are about when a person may work, so one group that lets
+  them in is enough; limits and sharing protect the PC and the person already
+  on it, so the most careful group wins.
+* Unset everywhere: ``shared``, no idle timeout, no maximum duration, any time.
+
+Hours are weekly windows in the gateway's time zone (the ``timezone``
+setting), written ``Mon-Fri 08:00-19:00; Sat 09:00-12:30``. A window whose end
+is not after its start runs past midnight into the next day (``Mon-Fri
+22:00-06:00``: Monday 22:00 to Tuesday 06:00, …). Windows are stored as that
+text; ``parse_hours`` reads it, ``format_hours`` writes it back canonically.
+
+Room for later switches ("recording", "file transfer"): a further ``Rules``
+field, a nullable column on ``models.PolicyRule``, and a line in ``resolve``.
+
+Exceptions::
+
+    PolicyError (ValueError)   a rule that cannot be: unknown concurrency, bad hours, negative minutes
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, tzinfo
+
+from .terms import SessionTerms
+
+CONCURRENCY = ("exclusive", "shared", "view_only_join")
+#: Strictest first: the order in which several groups' concurrency settings win.
+_STRICTNESS = ("exclusive", "view_only_join", "shared")
+DEFAULT_CONCURRENCY = "shared"
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+#: Longest idle timeout / maximum duration an admin may set (a week), in minutes.
+MAX_MINUTES = 7 * 24 * 60
+
+
+class PolicyError(ValueError):
+    """A rule that cannot be; the message says what is wrong, in plain words."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """On ``days`` (0 = Monday) from ``start`` to ``end`` (minutes after midnight).
+
+    ``end <= start``: the window runs past midnight into the next day."""
+
+    days: frozenset
+    start: int
+    end: int
+
+    def contains(self, weekday: int, minute: int) -> bool:
+        if self.end > self.start:
+            return weekday in self.days and self.start <= minute < self.end
+        return ((weekday in self.days and minute >= self.start)
+                or ((weekday - 1) % 7 in self.days and minute < self.end))
+
+
+@dataclass(frozen=True)
+class Rules:
+    """One level's settings; ``None``: not set here, the next level decides.
+
+    ``hours``: ``None`` not set, ``()`` any time, else the windows in which the PC may be opened.
+    Minutes: 0 means off (no idle timeout, no maximum)."""
+
+    concurrency: str | None = None
+    idle_timeout: int | None = None
+    max_duration: int | None = None
+    hours: tuple | None = None
+
+    def __post_init__(self):
+        if self.concurrency is not None and self.concurrency not in CONCURRENCY:
+            raise PolicyError(f"concurrency must be one of {', '.join(CONCURRENCY)}")
+        for name in ("idle_timeout", "max_duration"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or not 0 <= value <= MAX_MINUTES):
+                raise PolicyError(f"{name} must be a whole number of minutes from 0 (off) to {MAX_MINUTES}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What applies to one person opening one PC now."""
+
+    concurrency: str = DEFAULT_CONCURRENCY
+    idle_timeout: int = 0     # minutes, 0: off
+    max_duration: int = 0     # minutes, 0: off
+    hours: tuple = ()         # () any time
+    allowed_now: bool = True  # ``now`` lies in ``hours``
+
+    def terms(self, *, view_only: bool = False, kind: str = "user") -> SessionTerms:
+        """The session terms for this decision (``SessionTerms`` counts seconds)."""
+        return SessionTerms(view_only=view_only, idle_timeout=self.idle_timeout * 60,
+                            max_duration=self.max_duration * 60, kind=kind)
+
+
+def resolve(global_rules: Rules | None, groups, machine: Rules | None, now: datetime,
+            zone: tzinfo | None = None) -> Decision:
+    """The ``Decision`` from the global, the person's groups' (through which they reach
+    the PC) and the PC's rules at ``now`` (aware; read in ``zone``, default ``now``'s own)."""
+    group_rules = [g for g in groups if g is not None]
+    levels = [machine or Rules(), _merge_groups(group_rules), global_rules or Rules()]
+
+    def pick(name, default):
+        for level in levels:
+            value = getattr(level, name)
+            if value is not None:
+                return value
+        return default
+
+    hours = pick("hours", ())
+    local = now.astimezone(zone) if zone is not None else now
+    return Decision(concurrency=pick("concurrency", DEFAULT_CONCURRENCY),
+                    idle_timeout=pick("idle_timeout", 0), max_duration=pick("max_duration", 0),
+                    hours=hours, allowed_now=within(hours, local))
+
+
+def within(hours: tuple, local: datetime) -> bool:
+    """Whether the local time ``local`` lies in ``hours`` (``()``: any time)."""
+    if not hours:
+        return True
+    minute = local.hour * 60 + local.minute
+    return any(w.contains(local.weekday(), minute) for w in hours)
+
+
+def _merge_groups(rules: list) -> Rules:
+    """Several groups' rules as one level (module docstring: permissive hours, strict limits)."""
+    if not rules:
+        return Rules()
+    merged = Rules()
+    concurrency = [r.concurrency for r in rules if r.concurrency is not None]
+    if concurrency:
+        merged = replace(merged, concurrency=min(concurrency, key=_STRICTNESS.index))
+    for name in ("idle_timeout", "max_duration"):
+        values = [getattr(r, name) for r in rules if getattr(r, name) is not None]
+        if values:
+            on = [v for v in values if v > 0]
+            merged = replace(merged, **{name: min(on) if on else 0})
+    hours = [r.hours for r in rules if r.hours is not None]
+    if hours:
+        if any(h == () for h in hours):
+            merged = replace(merged, hours=())
+        else:
+            merged = replace(merged, hours=tuple(dict.fromkeys(w for h in hours for w in h)))
+    return merged
+
+
+# -- hours as text ------------------------------------------------------------------------------
+
+_WINDOW = re.compile(r"^\s*(?P<days>[A-Za-z,\-\s]+?)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*$")
+
+
+def parse_hours(text: str | None) -> tuple | None:
+    """Windows from ``Mon-Fri 08:00-19:00; Sat 09:00-12:00``; ``None`` for ``None``,
+    ``()`` for an empty text (any time). ``PolicyError`` says what is wrong."""
+    if text is None:
+        return None
+    if not isinstance(text, str) or len(text) > 500:
+        raise PolicyError("hours must be text such as 'Mon-Fri 08:00-19:00'")
+    windows = []
+    for part in (p for p in text.split(";") if p.strip()):
+        match = _WINDOW.match(part)
+        if match is None:
+            raise PolicyError(f"cannot read {part.strip()!r}: write days and times, e.g. 'Mon-Fri 08:00-19:00'")
+        start, end = _minute(match["start"]), _minute(match["end"])
+        if start == end:
+            raise PolicyError(f"{part.strip()!r}: the window starts and ends at the same time")
+        windows.append(Window(_days(match["days"]), start, end))
+    return tuple(dict.fromkeys(windows))
+
+
+def format_hours(hours: tuple | None, day_names=DAYS) -> str:
+    """``hours`` as ``parse_hours`` reads them (``day_names``: other words for the days, to show)."""
+    if not hours:
+        return ""
+    return "; ".join(f"{_format_days(w.days, day_names)} {w.start // 60:02d}:{w.start % 60:02d}-"
+                     f"{w.end // 60:02d}:{w.end % 60:02d}" for w in hours)
+
+
+def _minute(text: str) -> int:
+    hour, minute = (int(x) for x in text.split(":"))
+    if hour == 24 and minute == 0:
+        return 0  # "…-24:00": until midnight
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise PolicyError(f"{text} is not a time of day")
+    return hour * 60 + minute
+
+
+def _day(text: str) -> int:
+    name = text.strip()[:3].capitalize()
+    if name not in DAYS or len(text.strip()) < 3:
+        raise PolicyError(f"{text.strip()!r} is not a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun)")
+    return DAYS.index(name)
+
+
+def _days(text: str) -> frozenset:
+    days = set()
+    for item in (i for i in text.split(",") if i.strip()):
+        if "-" in item:
+            first, _, last = item.partition("-")
+            a, b = _day(first), _day(last)
+            days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+        else:
+            days.add(_day(item))
+    if not days:
+        raise PolicyError("name at least one day")
+    return frozenset(days)
+
+
+def _format_days(days: frozenset, names) -> str:
+    """Runs of consecutive days as ranges: {0,1,2,3,4} → Mon-Fri, {0,2} → Mon,Wed."""
+    runs, ordered = [], sorted(days)
+    for day in ordered:
+        if runs and day == runs[-1][1] + 1:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    return ",".join(names[a] if a == b else f"{names[a]}-{names[b]}" for a, b in runs)
