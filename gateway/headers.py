@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, request
+from flask import Flask, abort, g, request
 from flask_talisman import DENY, Talisman
 
 from .config import GatewaySettings
@@ -71,9 +71,23 @@ def websocket_sources(settings: GatewaySettings) -> list[str]:
     return sources
 
 
+#: ``g`` key a view sets to send a stricter ``Referrer-Policy`` than the app's (``no_referrer``).
+_REFERRER = "ponte_referrer_policy"
+
+
+def no_referrer() -> None:
+    """This response's page has a secret in its URL (a share link): no Referer may carry it away."""
+    g.setdefault(_REFERRER, "no-referrer")
+
+
+class _Talisman(Talisman):
+    def _set_referrer_policy_headers(self, headers):
+        headers["Referrer-Policy"] = g.get(_REFERRER) or self.referrer_policy
+
+
 def init_app(app: Flask, settings: GatewaySettings) -> Talisman:
     """One Talisman per app: it keeps its policy on the instance (tests build many apps)."""
-    return Talisman(
+    return _Talisman(
         app,
         force_https=False,
         session_cookie_secure=settings.cookies_secure,

@@ -78,6 +78,8 @@ def end_sessions_without_access(*, user_id: int | None = None, machine_id: int |
                 for sid, r in list(hub.relays.items())]
     ended = 0
     for row in rows:
+        if row.get("kind") == "guest":
+            continue  # a guest's access is its share link's (ops.shares ends those), not a grant
         try:
             uid, mid = int(row.get("user_id", "")), int(row.get("machine_id", ""))
         except ValueError:
