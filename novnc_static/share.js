@@ -41,9 +41,10 @@ async function showLinks() {
     li.dataset.share = s.id;
     const until = new Date(s.expires_at).toLocaleString(document.documentElement.lang || 'en',
       { dateStyle: 'short', timeStyle: 'short' });
+    const mode = s.view_only ? t('watch only') : t('control');
+    const state = STATES[s.state] || s.state;
     li.textContent = t('{mode}, until {until}, {uses} of {most} used: {state}', {
-      mode: s.view_only ? t('watch only') : t('control'), until, uses: s.uses, most: s.max_uses,
-      state: STATES[s.state] || s.state,
+      mode, until, uses: s.uses, most: s.max_uses, state,
     });
     if (s.state === 'active' || s.state === 'used') {
       const b = document.createElement('button');

@@ -90,7 +90,7 @@ def test_guest_page_says_whose_pc_what_and_until_when_without_leaking_the_link(a
     assert '<meta name="referrer" content="no-referrer">' in html
     assert "Content-Security-Policy" in page.headers
     it = app.test_client().get(f"/share/{secret}", headers={"Accept-Language": "it"}).get_data(as_text=True)
-    assert "condivide con te il PC desk-2" in it
+    assert "condivide con Lei il PC desk-2" in it
     for wrong in (secret[:-1] + ("A" if secret[-1] != "A" else "B"), "x", "a" * 200):
         assert app.test_client().get(f"/share/{wrong}").status_code == 404
 
