@@ -11,7 +11,7 @@ from .. import ops, reports
 from ..extensions import db
 from ..headers import external_url
 from ..models import Group, Machine, SessionRecord, User, stored_interfaces, users_with_access
-from ..ops import AdminError
+from ..ops import AdminError, shares
 from ..machine_status import statuses
 from ..wake import wakers_of
 from . import bp
