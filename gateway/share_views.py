@@ -128,7 +128,8 @@ def session_status(session: str):
     link = db.session.get(ShareLink, guest.link_id)
     reconnect = bool(record.ended_at is None or (not record.ended_by and link is not None and link.live))
     return jsonify(session=session, state="ended" if record.ended_at else "live", machine=record.machine_name,
-                   end_reason=record.end_reason or None, ended_by=record.ended_by or None, reconnect=reconnect)
+                   end_reason=_(record.end_reason) if record.end_reason else None,  # ours are in the catalog
+                   ended_by=record.ended_by or None, reconnect=reconnect)
 
 
 @bp.get("/share/state")

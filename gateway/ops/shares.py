@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from ..errors import AdminError, NotFound
 from ..extensions import db
+from ..i18n import noop as _n
 from ..live import LiveStoreError
 from ..models import GlobalSetting, Machine, ShareLink, User, audit, machine_for_user, utcnow
 from ..security import hash_token, new_token
@@ -32,7 +33,8 @@ DEFAULT_DURATION = 60
 MAX_USES = 10
 #: The global setting that lets employees share the PCs granted to them (admins always may).
 SETTING = "share_links"
-REVOKED_REASON = "The share link was revoked"
+#: Stored in English in the history; the guest's viewer shows it in the guest's language.
+REVOKED_REASON = _n("The share link was revoked")
 
 
 def sharing_allowed() -> bool:
