@@ -54,7 +54,7 @@ def _dead(status: int = 404):
 @limiter.limit("30 per minute", key_func=ip_key)
 def page(link: str):
     found = shares.find_by_secret(link)
-    if found is None or shares.state(found) in ("revoked", "expired"):
+    if found is None or not shares.backed(found):
         return _dead()
     return _page(found)
 
@@ -64,7 +64,7 @@ def page(link: str):
 def open_link(link: str):
     """Count this guest in (once per browser) and send them to the viewer."""
     found = shares.find_by_secret(link)
-    if found is None or not found.live:
+    if found is None or not shares.backed(found):
         return _dead()
     guest = guests.current_guest()
     if guest is None or guest.link_id != found.id:
@@ -82,7 +82,7 @@ def _guest_link() -> tuple[guests.Guest, ShareLink]:
     if guest is None:
         raise ApiError(401, "unauthorized", _("Open the share link again."))
     link = db.session.get(ShareLink, guest.link_id)
-    if link is None or not link.live or link.machine.revoked_at is not None:
+    if link is None or not shares.backed(link):
         raise ApiError(403, "forbidden", _("This share link was revoked or has expired."))
     return guest, link
 
@@ -91,7 +91,7 @@ def _guest_link() -> tuple[guests.Guest, ShareLink]:
 def viewer():
     guest = guests.current_guest()
     link = db.session.get(ShareLink, guest.link_id) if guest is not None else None
-    if link is None or not link.live:
+    if link is None or not shares.backed(link):
         return _dead(403 if guest is not None else 401)
     return _private(make_response(render_template("share/view.html", link=link, machine=link.machine)))
 
@@ -126,7 +126,7 @@ def session_status(session: str):
     if record is None or record.user_id != 0 or record.user_name != guest.name:
         raise ApiError(404, "not_found", _("No such session."))
     link = db.session.get(ShareLink, guest.link_id)
-    reconnect = bool(record.ended_at is None or (not record.ended_by and link is not None and link.live))
+    reconnect = bool(record.ended_at is None or (not record.ended_by and link is not None and shares.backed(link)))
     return jsonify(session=session, state="ended" if record.ended_at else "live", machine=record.machine_name,
                    end_reason=_(record.end_reason) if record.end_reason else None,  # ours are in the catalog
                    ended_by=record.ended_by or None, reconnect=reconnect)

@@ -79,7 +79,14 @@ def end_sessions_without_access(*, user_id: int | None = None, machine_id: int |
     ended = 0
     for row in rows:
         if row.get("kind") == "guest":
-            continue  # a guest's access is its share link's (ops.shares ends those), not a grant
+            # A guest's access is its share link's, which dies with its creator's right to share.
+            from .shares import link_backed  # ops.shares builds on this module
+
+            if link_backed(row.get("share_id")):
+                continue
+            end_live(row["id"], row.get("node", ""), ACCESS_REMOVED)
+            ended += 1
+            continue
         try:
             uid, mid = int(row.get("user_id", "")), int(row.get("machine_id", ""))
         except ValueError:

@@ -5,7 +5,9 @@ global setting ``share_links`` is on (``sharing_allowed``). A link is shown
 once; only the SHA-256 of its secret is kept. Its uses (one per guest who
 pressed "Open") are counted by one conditional UPDATE, so two guests racing
 for the last use cannot both win. Revoking it ends the sessions its guests
-opened, on whichever node relays them.
+opened, on whichever node relays them. A link also dies with its creator's
+right to share the PC (``backed``): grant removed, account disabled, sharing
+switched off; ``ops.end_sessions_without_access`` ends its guests then too.
 """
 
 from __future__ import annotations
@@ -63,6 +65,24 @@ def may_share_as_grantee(user: User, machine: Machine) -> bool:
     return not user.disabled and sharing_allowed() and machine_for_user(user, machine.id) is not None
 
 
+def backed(link: ShareLink) -> bool:
+    """``link`` is live and its creator could still create it: a link dies with its creator's
+    right to share the PC (grant removed, account disabled or deleted, sharing switched off)."""
+    if not link.live:
+        return False
+    creator = db.session.get(User, link.creator_id) if link.creator_id is not None else None
+    return creator is not None and may_share(creator, link.machine)
+
+
+def link_backed(link_id) -> bool:
+    """``backed`` for the link ``link_id`` (a live record's ``share_id``); False for none."""
+    try:
+        link = db.session.get(ShareLink, int(link_id))
+    except (TypeError, ValueError):
+        return False
+    return link is not None and backed(link)
+
+
 def may_revoke(user: User, link: ShareLink) -> bool:
     return not user.disabled and (user.is_admin or link.creator_id == user.id)
 
@@ -112,6 +132,8 @@ def find_by_secret(secret: str) -> ShareLink | None:
 
 def take_use(link: ShareLink, *, ip: str) -> bool:
     """Count one guest in, if the link is live with a use left: one UPDATE, so it is atomic."""
+    if not backed(link):
+        return False
     taken = db.session.execute(
         update(ShareLink).where(ShareLink.id == link.id, ShareLink.revoked_at.is_(None),
                                 ShareLink.expires_at > utcnow(), ShareLink.uses < ShareLink.max_uses)

@@ -230,12 +230,36 @@ def test_revoke_by_creator_or_admin_ends_the_guests_sessions(app, world, login, 
     assert "share_create" in actions and "share_revoke" in actions
 
 
-def test_revoking_a_grant_leaves_guest_sessions_alone(app, world, admin, client):
-    secret = _secret(_create(admin, client, machine="desk-1")["share"])
+def _live_guest(app, secret):
     guest, _ = _guest_opens(app, secret)
     issued = _ticket(guest)
     live = app.extensions["ponte.live"]
     fields = live.session(issued["session"])
     live.session_started(issued["session"], int(fields["machine_id"]), {**fields, "state": "live", "node": "x"})
+    return guest, issued["session"]
+
+
+def test_a_link_dies_with_its_creators_right_to_share(app, world, admin, client, commands):
+    _sharing(app, True)
+    kept_guest, kept = _live_guest(app, _secret(_create(admin, client, machine="desk-1", max_uses=2)["share"]))
+    emp_client = app.test_client()
+    from tests.support.web import AuthActions
+    emp = AuthActions(emp_client)
+    emp.login("emp", "emppass12")
+    emp_secret = _secret(_create(emp, emp_client, max_uses=2)["share"])
+    emp_guest, gone = _live_guest(app, emp_secret)
     with app.app_context():
-        assert ops.end_sessions_without_access(machine_id=int(fields["machine_id"])) == 0
+        ops.ungrant(ops.get_user("emp"), ops.get_machine("desk-1"))
+    # the employee's link ends with their grant; the admin's link to the same PC does not
+    commands.wait(lambda c: c.get("cmd") == "end" and c.get("session") == gone)
+    assert not [c for c in commands.drain() if c.get("session") == kept]
+    _ticket(emp_guest, expect=403)
+    assert app.test_client().get(f"/share/{emp_secret}").status_code == 404
+    _ticket(kept_guest)
+    # switching sharing off stops employees' links too (admins' stay)
+    with app.app_context():
+        ops.grant(ops.get_user("emp"), ops.get_machine("desk-1"))
+    _ticket(emp_guest)
+    _sharing(app, False)
+    _ticket(emp_guest, expect=403)
+    _ticket(kept_guest)
