@@ -31,7 +31,11 @@ def pages(browser):
 
 
 def _connected_colour(page, rgb) -> None:
-    wait_js(page, "window.ponte && window.ponte.events.some(e => e.type === 'connect')", timeout=40000)
+    try:
+        wait_js(page, "window.ponte && window.ponte.events.some(e => e.type === 'connect')", timeout=40000)
+    except TimeoutError as exc:
+        raise AssertionError(f"not connected: {page.inner_text('#status')!r}, "
+                             f"{page.evaluate('JSON.stringify(window.ponte && window.ponte.events)')}") from exc
     wait_js(page, f"""() => {{ const c = document.querySelector('#screen canvas');
                    if (!c || !c.width) return false;
                    const d = c.getContext('2d').getImageData(5, 5, 1, 1).data;
