@@ -24,7 +24,7 @@ from ..i18n import noop as _n
 from ..live import LiveStoreError
 from ..models import GlobalSetting, Machine, ShareLink, User, audit, machine_for_user, utcnow
 from ..security import hash_token, new_token
-from .sessions import end_live
+from .sessions import end_live, end_sessions_without_access
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ def set_sharing(allowed: bool, *, actor: str = "cli", ip: str = "") -> None:
     db.session.add(row)
     audit("setting_change", actor=actor, ip=ip, target=SETTING, detail=row.value)
     db.session.commit()
+    if not allowed:
+        end_sessions_without_access()  # the guests of employees' links: those links died now
 
 
 def may_share(user: User, machine: Machine) -> bool:

@@ -259,7 +259,8 @@ def test_a_link_dies_with_its_creators_right_to_share(app, world, admin, client,
     # switching sharing off stops employees' links too (admins' stay)
     with app.app_context():
         ops.grant(ops.get_user("emp"), ops.get_machine("desk-1"))
-    _ticket(emp_guest)
+    emp_guest, again = _live_guest(app, emp_secret)
     _sharing(app, False)
+    commands.wait(lambda c: c.get("cmd") == "end" and c.get("session") == again)
     _ticket(emp_guest, expect=403)
     _ticket(kept_guest)
