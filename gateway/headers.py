@@ -16,7 +16,7 @@ where they fight Ponte's setup:
   plain HTTP browsers ignore it anyway (RFC 6797 §8.1).
 - ``frame_options`` DENY and ``frame-ancestors 'none'`` (Talisman: SAMEORIGIN):
   nothing may frame Ponte, the viewer least of all (clickjacking).
-- ``Referrer-Policy: same-origin``.
+- ``Referrer-Policy: same-origin``; ``no-referrer`` under ``SECRET_PATHS`` (a share link's page has its secret in the URL).
 
 The Content Security Policy: no inline script anywhere (pages load their
 modules from ``/assets`` and ``/novnc``); ``connect-src`` names the
@@ -80,9 +80,14 @@ def no_referrer() -> None:
     g.setdefault(_REFERRER, "no-referrer")
 
 
+#: Paths whose URL may hold a secret (a share link's page): every answer there, errors included.
+SECRET_PATHS = ("/share/",)
+
+
 class _Talisman(Talisman):
     def _set_referrer_policy_headers(self, headers):
-        headers["Referrer-Policy"] = g.get(_REFERRER) or self.referrer_policy
+        secret = request.path.startswith(SECRET_PATHS)
+        headers["Referrer-Policy"] = "no-referrer" if secret else (g.get(_REFERRER) or self.referrer_policy)
 
 
 def init_app(app: Flask, settings: GatewaySettings) -> Talisman:
