@@ -93,6 +93,8 @@ def end_sessions_without_access(*, user_id: int | None = None, machine_id: int |
             continue
         if (user_id is not None and uid != user_id) or (machine_id is not None and mid != machine_id):
             continue
+        if uid == 0:
+            continue  # a guest's (no account has id 0), seen without its live record: its link decides
         user = db.session.get(User, uid)
         if user is not None and machine_for_user(user, mid) is not None:
             continue
