@@ -16,7 +16,7 @@ where they fight Ponte's setup:
   plain HTTP browsers ignore it anyway (RFC 6797 §8.1).
 - ``frame_options`` DENY and ``frame-ancestors 'none'`` (Talisman: SAMEORIGIN):
   nothing may frame Ponte, the viewer least of all (clickjacking).
-- ``Referrer-Policy: same-origin``.
+- ``Referrer-Policy: same-origin``; ``no-referrer`` under ``SECRET_PATHS`` (a share link's page has its secret in the URL).
 
 The Content Security Policy: no inline script anywhere (pages load their
 modules from ``/assets`` and ``/novnc``); ``connect-src`` names the
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, request
+from flask import Flask, abort, g, request
 from flask_talisman import DENY, Talisman
 
 from .config import GatewaySettings
@@ -71,9 +71,28 @@ def websocket_sources(settings: GatewaySettings) -> list[str]:
     return sources
 
 
+#: ``g`` key a view sets to send a stricter ``Referrer-Policy`` than the app's (``no_referrer``).
+_REFERRER = "ponte_referrer_policy"
+
+
+def no_referrer() -> None:
+    """This response's page has a secret in its URL (a share link): no Referer may carry it away."""
+    g.setdefault(_REFERRER, "no-referrer")
+
+
+#: Paths whose URL may hold a secret (a share link's page): every answer there, errors included.
+SECRET_PATHS = ("/share/",)
+
+
+class _Talisman(Talisman):
+    def _set_referrer_policy_headers(self, headers):
+        secret = request.path.startswith(SECRET_PATHS)
+        headers["Referrer-Policy"] = "no-referrer" if secret else (g.get(_REFERRER) or self.referrer_policy)
+
+
 def init_app(app: Flask, settings: GatewaySettings) -> Talisman:
     """One Talisman per app: it keeps its policy on the instance (tests build many apps)."""
-    return Talisman(
+    return _Talisman(
         app,
         force_https=False,
         session_cookie_secure=settings.cookies_secure,

@@ -31,6 +31,8 @@ class Ticket:
     user_id: int
     machine_id: int
     terms: SessionTerms = SessionTerms()
+    #: A guest's ticket: the guest it is bound to (``guests.Guest.binding``); "" for a person's.
+    guest: str = ""
 
 
 class LiveStore:
@@ -87,7 +89,8 @@ class LiveStore:
     def issue_ticket(self, ticket: Ticket, ttl: int) -> str:
         token = new_token(32)
         value = json.dumps({"session": ticket.session, "user_id": ticket.user_id,
-                            "machine_id": ticket.machine_id, "terms": ticket.terms.to_json()})
+                            "machine_id": ticket.machine_id, "terms": ticket.terms.to_json(),
+                            **({"guest": ticket.guest} if ticket.guest else {})})
         self._call(self.redis.set, self.key("ticket", token), value, ex=ttl)
         return token
 
@@ -100,7 +103,7 @@ class LiveStore:
             return None
         data = json.loads(raw)
         return Ticket(data["session"], int(data["user_id"]), int(data["machine_id"]),
-                      SessionTerms.from_json(data.get("terms")))
+                      SessionTerms.from_json(data.get("terms")), str(data.get("guest", "")))
 
     # -- sessions --
 

@@ -436,3 +436,47 @@ class PolicyRule(db.Model):
     hours: Mapped[str | None] = mapped_column(String(500), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+# -- share links (issue 14): a guest without an account watches or controls a PC for a while -----
+
+class ShareLink(db.Model):
+    """A link for guests to one PC: watch only or control, until ``expires_at``, for at most
+    ``max_uses`` people, until revoked. Only the SHA-256 of its secret is stored
+    (``security.hash_token``): the link itself is shown once, to its creator."""
+
+    __tablename__ = "share_links"
+    __table_args__ = _NO_REUSE
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    machine_id: Mapped[int] = mapped_column(ForeignKey("machines.id", ondelete="CASCADE"), index=True)
+    #: Names copied, like the history's: the audit and the page outlive renames of the creator.
+    creator_id: Mapped[int | None] = mapped_column(default=None)
+    creator_name: Mapped[str] = mapped_column(String(64), default="")
+    view_only: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    max_uses: Mapped[int] = mapped_column(default=1)
+    #: Counted by one conditional UPDATE (``shares.take_use``): two guests racing for the last use, one wins.
+    uses: Mapped[int] = mapped_column(default=0, server_default="0")
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_by: Mapped[str] = mapped_column(String(64), default="")
+
+    machine: Mapped[Machine] = relationship()
+
+    @property
+    def live(self) -> bool:
+        """Not revoked and not expired: its guests may go on watching (whether uses are left or not)."""
+        return self.revoked_at is None and self.expires_at > utcnow()
+
+
+class GlobalSetting(db.Model):
+    """Gateway-wide settings an admin changes at run time, one row per key (e.g. ``share_links``)."""
+
+    __tablename__ = "global_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")

@@ -34,6 +34,7 @@ from agents.websocket import FramedWebSocket
 
 from . import handshake, sessions, shadowing
 from .errors import AgentUnavailable, LiveStoreError
+from .guests import TICKET_PREFIX as GUEST_TICKET_PREFIX
 from .extensions import db
 from .hub import Hub
 from .sessionclock import end_words
@@ -77,6 +78,10 @@ def authorise(hs: handshake.Handshake) -> Viewing:
     """
     if not _origin_allowed():
         refuse(403, "origin", "This page's origin may not open sessions here.")
+    if hs.ticket.startswith(GUEST_TICKET_PREFIX):
+        from .guest_viewing import authorise_guest  # it builds on this module's Viewing and refuse
+
+        return authorise_guest(hs.ticket[len(GUEST_TICKET_PREFIX):])
     if not current_user.is_authenticated:
         refuse(401, "anonymous", "Log in first.")
     ticket = sessions.live().consume_ticket(hs.ticket or request.args.get("ticket", ""))

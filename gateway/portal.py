@@ -12,6 +12,7 @@ from .assets import send_asset, send_novnc
 from .extensions import db
 from .models import granted_machines, machine_for_user
 from .policy_status import for_person
+from .ops import shares
 
 bp = Blueprint("portal", __name__)
 #: Seconds /healthz waits for the database before it answers 503.
@@ -31,7 +32,9 @@ def view(machine: str):
     found = machine_for_user(current_user, machine)
     if found is None:
         abort(403, _("You may not open this PC."))
-    resp = make_response(render_template("portal/view.html", machine=found))
+    resp = make_response(render_template(
+        "portal/view.html", machine=found, may_share=shares.may_share(current_user, found),
+        share_durations=shares.DURATIONS, share_max_uses=shares.MAX_USES))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

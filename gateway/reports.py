@@ -87,7 +87,9 @@ def live_session_rows() -> list[dict]:
                     "started_at": iso_epoch(started), "duration_s": max(0, int(now - started)),
                     "bytes_to_viewer": _int(s.get("bytes_to_viewer")) or 0,
                     "bytes_from_viewer": _int(s.get("bytes_from_viewer")) or 0,
-                    "quality": quality_json(s)})
+                    "quality": quality_json(s),
+                    # a guest's session (issue 14): who is watching through which share link
+                    "kind": s.get("kind", "user"), "share_id": _int(s.get("share_id"))})
     seen = {row["id"] for row in out}
     for r in db.session.scalars(select(SessionRecord).where(SessionRecord.ended_at.is_(None))
                                 .order_by(SessionRecord.started_at)):

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from .extensions import db
 from .journal import EndRecord
 from .live import LiveStore, LiveStoreError, Ticket
+from .guests import TICKET_PREFIX as GUEST_TICKET_PREFIX
 from .models import Machine, SessionRecord, User, audit
 from .quality import SessionQuality, from_live
 from .terms import SessionTerms
@@ -41,17 +42,29 @@ def live() -> LiveStore:
 
 
 def issue(user: User, machine: Machine, client_ip: str, terms: SessionTerms = SessionTerms()) -> IssuedSession:
-    """A new session id and its one-time ticket carrying ``terms`` (the caller checked the grant)."""
+    """A new session id and its one-time ticket carrying ``terms`` (the caller checked the grant).
+
+    ``user`` may be a ``guests.Guest`` (the caller checked its share link): its ticket is then
+    bound to the guest and starts with ``guests.TICKET_PREFIX``."""
     settings = current_app.config["PONTE"]
     session = uuid.uuid4().hex
     store = live()
     store.session_pending(session, {
         "state": "pending", "user": user.name, "user_id": user.id,
         "machine": machine.name, "machine_id": machine.id, "client_ip": client_ip,
-        "issued": time.time(), "view_only": int(terms.view_only), "kind": terms.kind,
+        "issued": time.time(), "view_only": int(terms.view_only), "kind": terms.kind, **_guest_fields(user),
     }, ttl=settings.ticket_ttl + int(settings.stream_timeout) + 30)
-    ticket = store.issue_ticket(Ticket(session, user.id, machine.id, terms), settings.ticket_ttl)
+    guest = getattr(user, "binding", "")  # a guests.Guest: the ticket is good only with its cookie
+    ticket = store.issue_ticket(Ticket(session, user.id, machine.id, terms, guest), settings.ticket_ttl)
+    if guest:
+        ticket = GUEST_TICKET_PREFIX + ticket
     return IssuedSession(session, ticket, settings.ticket_ttl)
+
+
+def _guest_fields(user) -> dict:
+    """The share link a guest's session came through (``ops.shares`` ends them by it)."""
+    link_id = getattr(user, "link_id", None)
+    return {"share_id": link_id} if link_id is not None else {}
 
 
 def started(session: str, user: User, machine: Machine, client_ip: str, node: str,
@@ -74,7 +87,7 @@ def started(session: str, user: User, machine: Machine, client_ip: str, node: st
         raise
     fields = {"state": "live", "user": user.name, "user_id": user.id, "machine": machine.name,
               "machine_id": machine.id, "client_ip": client_ip, "node": node, "started": now,
-              "view_only": int(terms.view_only), "kind": terms.kind}
+              "view_only": int(terms.view_only), "kind": terms.kind, **_guest_fields(user)}
     try:
         live().session_started(session, machine.id, {**fields, "bytes_to_viewer": 0, "bytes_from_viewer": 0})
     except LiveStoreError as exc:

@@ -11,7 +11,7 @@ from .. import ops, reports
 from ..extensions import db
 from ..headers import external_url
 from ..models import Group, Machine, SessionRecord, User, stored_interfaces, users_with_access
-from ..ops import AdminError
+from ..ops import AdminError, shares
 from ..machine_status import statuses
 from ..wake import wakers_of
 from . import bp
@@ -21,7 +21,8 @@ from .helpers import attempt, done, form_id, group_or_404, machine_or_404, no_st
 @bp.get("/machines")
 def machines():
     rows = list(db.session.scalars(select(Machine).order_by(Machine.name)))
-    return render_template("admin/machines.html", machines=list(zip(rows, statuses(rows))))
+    return render_template("admin/machines.html", machines=list(zip(rows, statuses(rows))),
+                           sharing_allowed=shares.sharing_allowed())
 
 
 def _enrol_page(machine: Machine, code: str, fresh: bool):
@@ -57,7 +58,9 @@ def machine(machine_id: int):
         addable_groups=[g for g in db.session.scalars(select(Group).order_by(Group.name))
                         if g.id not in group_granted],
         live=[s for s in reports.live_session_rows() if s["machine_id"] == m.id], history=history,
-        interfaces=stored_interfaces(m.agent_interfaces), wakers=wakers_of(m))
+        interfaces=stored_interfaces(m.agent_interfaces), wakers=wakers_of(m),
+        share_links=shares.links_of(m), share_state=shares.state, share_durations=shares.DURATIONS,
+        share_max_uses=shares.MAX_USES)
 
 
 @bp.post("/machines/<int:machine_id>/rename")

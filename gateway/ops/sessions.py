@@ -79,12 +79,23 @@ def end_sessions_without_access(*, user_id: int | None = None, machine_id: int |
                 for sid, r in list(hub.relays.items())]
     ended = 0
     for row in rows:
+        if row.get("kind") == "guest":
+            # A guest's access is its share link's, which dies with its creator's right to share.
+            from .shares import link_backed  # ops.shares builds on this module
+
+            if link_backed(row.get("share_id")):
+                continue
+            end_live(row["id"], row.get("node", ""), ACCESS_REMOVED)
+            ended += 1
+            continue
         try:
             uid, mid = int(row.get("user_id", "")), int(row.get("machine_id", ""))
         except ValueError:
             continue
         if (user_id is not None and uid != user_id) or (machine_id is not None and mid != machine_id):
             continue
+        if uid == 0:
+            continue  # a guest's (no account has id 0), seen without its live record: its link decides
         user = db.session.get(User, uid)
         if user is not None and machine_for_user(user, mid) is not None:
             continue

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway import ops
+from gateway.ops import shares
 from gateway.extensions import db
 from gateway.models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Invitation, Machine, User,
                             group_members)
@@ -28,6 +29,8 @@ from tests.support.web import PASSWORDS, AuthActions, csrf_from
 
 PUBLIC, USER, USER_MACHINE, USER_SESSION, OWN_SESSION, ADMIN, WEBSOCKET = (
     "public", "user", "user_machine", "user_session", "own_session", "admin", "websocket")
+#: A PC one may share: one's own granted PC (sharing is on in the scene), or any PC for an admin.
+SHARE_MACHINE = "share_machine"
 
 
 @dataclass(frozen=True)
@@ -106,15 +109,25 @@ ROUTES: dict[str, Route] = {
     "api.machine_takeover": Route(USER_MACHINE, missing=frozenset({"denied"})),
     "api.machine_takeover_status": Route(USER_MACHINE, missing=frozenset({"denied"})),
     "api.session_takeover": Route(USER_SESSION), "api.session_takeover_answer": Route(USER_SESSION),
+    # issue 14: share links. A guest's pages take the link's secret or the guest cookie, never a
+    # login (tests/gateway/api/test_shares_api.py drives them as a guest); a link is revoked by
+    # its creator or an admin, like a session is ended.
+    **{f"shares.{name}": Route(PUBLIC) for name in ("page", "open_link", "viewer", "open_session",
+                                                    "session_status", "state")},
+    "api.share_create": Route(SHARE_MACHINE), "api.share_list": Route(SHARE_MACHINE),
+    "api.share_revoke": Route(USER_SESSION),
+    "admin.machine_share_create": A, "admin.share_revoke": A, "admin.share_setting": A,
 }
 
 #: URL variables and the kind of object they name.
 ARGUMENTS = {"machine": "machine", "machine_id": "machine", "user": "user", "user_id": "user",
              "group": "group", "group_id": "group", "session": "session", "session_id": "session",
-             "token": "token", "token_id": "token", "filename": "file", "link": "file", "lang": "file"}
+             "token": "token", "token_id": "token", "filename": "file", "link": "file", "lang": "file",
+             "share": "share", "share_id": "share"}
 FILES = {"portal.assets": "style.css", "portal.novnc": "core/rfb.js", "signin.set_password": "no-such-link",
-         "i18n.scripts": "it"}
-MISSING = {"machine": "999999", "user": "999999", "group": "999999", "token": "999999", "session": session_ref("no-such-session")}
+         "i18n.scripts": "it", "shares.page": "no-such-link", "shares.open_link": "no-such-link"}
+MISSING = {"machine": "999999", "user": "999999", "group": "999999", "token": "999999", "session": session_ref("no-such-session"),
+           "share": "999999"}
 
 ACTORS = ("anonymous", "emp", "other", "admin", "disabled")
 OBJECTS = ("own", "foreign", "missing")
@@ -167,17 +180,21 @@ def _scene(app, world) -> Scene:
         add_live_session(app, session_ref("live-gone"), gone, ops.get_machine("desk-2"))
         ids = {u.name: u.id for u in (boss, emp, other, gone)}
         floor_id = floor.id
+        shares.set_sharing(True, actor="boss")
+        links = {u.name: shares.create(u, machine, view_only=True, minutes=60, max_uses=1, actor=u.name)[0].id
+                 for u, machine in ((boss, ops.get_machine("desk-boss")), (emp, ops.get_machine("desk-1")),
+                                    (other, ops.get_machine("desk-3")), (gone, ops.get_machine("desk-2")))}
         ops.set_disabled(gone, True)
     m = world.machines
     objects = {
         "emp": {"machine": m["desk-1"], "session": world.live["emp"], "user": ids["emp"],
-                "group": floor_id, "token": tokens["emp"]},
+                "group": floor_id, "token": tokens["emp"], "share": links["emp"]},
         "other": {"machine": m["desk-3"], "session": world.live["other"], "user": ids["other"],
-                  "group": world.groups["sales"], "token": tokens["other"]},
+                  "group": world.groups["sales"], "token": tokens["other"], "share": links["other"]},
         "boss": {"machine": m["desk-boss"], "session": session_ref("live-boss"), "user": ids["boss"],
-                 "group": floor_id, "token": tokens["boss"]},
+                 "group": floor_id, "token": tokens["boss"], "share": links["boss"]},
         "gone": {"machine": m["desk-2"], "session": session_ref("live-gone"), "user": ids["gone"],
-                 "group": floor_id, "token": tokens["gone"]},
+                 "group": floor_id, "token": tokens["gone"], "share": links["gone"]},
     }
     scene = Scene()
     sessions_of = {"emp": world.live["emp"], "other": world.live["other"], "boss": session_ref("live-boss"),
@@ -203,8 +220,9 @@ def _victims(app, n: int) -> dict:
         ops.grant(group, machine)
         token, _ = ops.create_token(user, "victim", actor="boss")
         add_live_session(app, session_ref(f"vsession-{n}"), user, machine)
+        link, _ = shares.create(user, machine, view_only=True, minutes=15, max_uses=1, actor="boss")
         return {"machine": machine.id, "user": user.id, "group": group.id, "token": token.id,
-                "session": session_ref(f"vsession-{n}")}
+                "session": session_ref(f"vsession-{n}"), "share": link.id}
 
 
 def _snapshot(app) -> dict:
@@ -248,6 +266,9 @@ def expected(route: Route, actor: str, obj: str | None) -> frozenset:
         return frozenset({"allowed"})
     if route.kind == USER_MACHINE:
         return frozenset({"allowed"}) if obj == "own" else (route.missing if obj == "missing" else frozenset({"denied"}))
+    if route.kind == SHARE_MACHINE:
+        return frozenset({"allowed"}) if obj == "own" or (obj == "foreign" and actor == "admin") \
+            else frozenset({"denied"})
     if route.kind == USER_SESSION:
         if obj == "own":
             return frozenset({"allowed"})
