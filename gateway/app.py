@@ -41,6 +41,18 @@ PAGE_WORDS = {
     413: _l("What was sent is too large."),
     429: _l("Too many tries in a short time. Wait a moment and try again."),
 }
+#: An error page's heading, by status (the number is shown smaller under it).
+PAGE_TITLES = {
+    400: _l("That did not work"),
+    401: _l("Please log in"),
+    403: _l("No access"),
+    404: _l("Page not found"),
+    405: _l("Not possible here"),
+    413: _l("Too large"),
+    429: _l("Too many tries"),
+    500: _l("Something went wrong"),
+    503: _l("Not available right now"),
+}
 
 
 def create_app(config: GatewaySettings | dict | None = None) -> Flask:
@@ -149,7 +161,8 @@ def _register_errors(app: Flask) -> None:
     def reply(status: int, code: str, message: str):
         if _wants_json():
             return jsonify(error={"code": code, "message": message}), status
-        return render_template("error.html", status=status, message=message), status
+        return render_template("error.html", status=status, message=message,
+                               title=PAGE_TITLES.get(status, PAGE_TITLES[500] if status >= 500 else PAGE_TITLES[400])), status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -178,7 +191,8 @@ def _register_errors(app: Flask) -> None:
         # Rendered without Flask's context processors, and in a language chosen without the
         # person's saved one: Flask-Login would ask the database who is logged in, and wait
         # for it all over again.
-        page = app.jinja_env.get_template("unavailable.html").render(status=503, message=message)
+        page = app.jinja_env.get_template("unavailable.html").render(status=503, message=message,
+                                                                     title=PAGE_TITLES[503])
         return page, 503, {"Content-Type": "text/html; charset=utf-8"}
 
     for error in database.UNAVAILABLE:
