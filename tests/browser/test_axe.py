@@ -27,6 +27,8 @@ ADMIN_PAGES = {"admin": "/admin/", "users": "/admin/users", "groups": "/admin/gr
                "tokens": "/admin/tokens", "factors": "/admin/factors", "invite": "/admin/signin/invite",
                "import": "/admin/signin/import"}
 SCHEMES = ("light", "dark")
+#: The page background in each scheme (style.css: --bg).
+BODY = {"light": "rgb(244, 245, 247)", "dark": "rgb(20, 23, 29)"}
 
 RUN = """async () => {
   const result = await window.axe.run(document, { resultTypes: ['violations'] });
@@ -35,50 +37,59 @@ RUN = """async () => {
 }"""
 
 
-def _check(page, found: dict, name: str) -> None:
+#: Pages also kept as screenshots (test-artifacts/axe-<lang>-<scheme>-<page>.png), to look at.
+SHOTS = {"login", "404", "portal", "users", "pcs", "history", "audit", "pc"}
+
+
+def _check(page, shot: str, found: dict, name: str) -> None:
     page.wait_for_load_state("load")
     page.wait_for_timeout(150)   # the page scripts' first paint (tiles, dates in local time)
     found[name] = page.evaluate(RUN)
+    if name in SHOTS:
+        page.screenshot(path=str(ARTIFACTS / f"axe-{shot}-{name}.png"), full_page=True)
 
 
 def _tour(browser, url: str, lang: str, scheme: str) -> dict[str, list]:
     found: dict[str, list] = {}
+    shot = f"{lang}-{scheme}"
     context = browser.new_context(viewport={"width": 1024, "height": 768}, color_scheme=scheme,
                                   locale={"it": "it-IT", "en": "en-US"}[lang])
     context.add_init_script(path=str(AXE))
     page = context.new_page()
     page.goto(url + "/login")
-    _check(page, found, "login")
+    _check(page, shot, found, "login")
+    # The scheme took: a dark page is checked as dark, not as the light one again.
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == BODY[scheme]
     page.goto(url + "/no-such-page")
-    _check(page, found, "404-logged-out")
+    _check(page, shot, found, "404-logged-out")
 
     login(page, url, "emp", "emppass12")
     page.wait_for_selector(".tile")
-    _check(page, found, "portal")
+    _check(page, shot, found, "portal")
     page.goto(url + "/account")
-    _check(page, found, "account")
+    _check(page, shot, found, "account")
     page.goto(url + "/admin/")
-    _check(page, found, "403")
+    _check(page, shot, found, "403")
     page.goto(url + "/no-such-page")
-    _check(page, found, "404")
+    _check(page, shot, found, "404")
     page.click("button:has-text('Log out'), button:has-text('Esci')")
 
     login(page, url, "boss", "bosspass12")
     for name, path in ADMIN_PAGES.items():
         page.goto(url + path)
         if page.url.startswith(url + "/reauth"):
-            _check(page, found, "reauth")
+            _check(page, shot, found, "reauth")
             page.fill("#password", "bosspass12")
             page.click("button[type=submit]")
             page.wait_for_selector("h1")
-        _check(page, found, name)
+        _check(page, shot, found, name)
     for name, path, link in (("pc", "/admin/machines", "#machine-table a"), ("user", "/admin/users", "table a"),
                              ("group", "/admin/groups", "table a")):
         page.goto(url + path)
         if page.locator(link).count():
             page.locator(link).first.click()
             page.wait_for_selector("h1")
-            _check(page, found, name)
+            _check(page, shot, found, name)
     context.close()
     return found
 
