@@ -12,7 +12,7 @@ from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _, lazy_gettext as _l
 from limits.errors import StorageError
 
-from . import assets, database, headers, i18n, security, templating
+from . import assets, branding, database, headers, i18n, security, templating
 from .config import GatewaySettings, load_settings
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .hub import Hub
@@ -123,6 +123,7 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
                       signin_views.bp, signin_admin.bp, signin_oidc.bp):  # company sign-in (issue 12)
         app.register_blueprint(blueprint)
     i18n.init_app(app)
+    branding.init_app(app)   # the company's name and logo (issue 13): /brand/logo, every page's header
     templating.init_app(app)
     assets.init_app(app)
     _register_errors(app)

@@ -93,6 +93,9 @@ ROUTES: dict[str, Route] = {
     **{f"signin_admin.{name}": A for name in ("invite", "user_link", "user_method", "import_people")},
     # issue 13: the page scripts' catalog, and the language switcher (login page and account)
     "i18n.scripts": Route(PUBLIC), "i18n.choose": Route(PUBLIC),
+    # issue 13: the company's name and logo; the logo is on the login page, so public
+    "admin.branding_page": A, "admin.branding_save": A, "admin.branding_logo_remove": A,
+    "branding.logo": Route(PUBLIC),
 }
 
 #: URL variables and the kind of object they name.
