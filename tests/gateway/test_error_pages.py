@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway import ops
+
 IT = {"Accept-Language": "it"}
 
 
@@ -55,3 +57,12 @@ def test_api_errors_are_json(broken, client, users, login, path, method, status,
     assert resp.status_code == status and resp.mimetype == "application/json"
     error = resp.get_json()["error"]
     assert error["code"] == code and error["message"]
+
+
+def test_an_admin_without_pcs_is_told_why_and_where_to_grant_one(app, client, users, login):
+    login("boss")
+    with app.app_context():
+        boss_id = ops.get_user("boss").id
+    html = client.get("/", headers=IT).get_data(as_text=True)
+    assert "Si rivolga" not in html and "Si assegni un PC" in html and f'href="/admin/users/{boss_id}"' in html
+    assert "Ask your admin" not in client.get("/").get_data(as_text=True)
