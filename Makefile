@@ -30,6 +30,13 @@ $(OIDC_IDP): tests/support/oidc/package-lock.json
 	cd tests/support/oidc && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# axe-core, the accessibility rules the browser tests run on every page (tests/browser/test_axe.py).
+AXE := tests/support/axe/node_modules/.installed
+$(AXE): tests/support/axe/package-lock.json
+	@command -v npm >/dev/null || scripts/system-deps.sh demo
+	cd tests/support/axe && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # The gettext catalogs: the .po files are the source; their .mo are built here (the gateway
 # also builds a missing or older one when it starts: gateway/i18n.py).
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard gateway/translations/*/LC_MESSAGES/messages.po))
@@ -41,7 +48,7 @@ CATALOGS := $(patsubst %.po,%.mo,$(wildcard gateway/translations/*/LC_MESSAGES/m
 messages: $(VENV)/.requirements
 	$(PY) -m gateway.catalogs update
 
-deps: $(VENV)/.requirements $(NOVNC) $(OIDC_IDP) $(CATALOGS)
+deps: $(VENV)/.requirements $(NOVNC) $(OIDC_IDP) $(AXE) $(CATALOGS)
 
 system-deps-demo:
 	@scripts/system-deps.sh demo

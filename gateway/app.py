@@ -12,7 +12,7 @@ from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _, lazy_gettext as _l
 from limits.errors import StorageError
 
-from . import assets, database, headers, i18n, security, templating
+from . import assets, branding, database, headers, i18n, security, templating
 from .config import GatewaySettings, load_settings
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .hub import Hub
@@ -40,6 +40,18 @@ PAGE_WORDS = {
     405: _l("This page cannot be used that way."),
     413: _l("What was sent is too large."),
     429: _l("Too many tries in a short time. Wait a moment and try again."),
+}
+#: An error page's heading, by status (the number is shown smaller under it).
+PAGE_TITLES = {
+    400: _l("That did not work"),
+    401: _l("Please log in"),
+    403: _l("No access"),
+    404: _l("Page not found"),
+    405: _l("Not possible here"),
+    413: _l("Too large"),
+    429: _l("Too many tries"),
+    500: _l("Something went wrong"),
+    503: _l("Not available right now"),
 }
 
 
@@ -113,6 +125,7 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
                       share_views.bp):  # guests' share links (issue 14)
         app.register_blueprint(blueprint)
     i18n.init_app(app)
+    branding.init_app(app)   # the company's name and logo (issue 13): /brand/logo, every page's header
     templating.init_app(app)
     assets.init_app(app)
     _register_errors(app)
@@ -151,7 +164,8 @@ def _register_errors(app: Flask) -> None:
     def reply(status: int, code: str, message: str):
         if _wants_json():
             return jsonify(error={"code": code, "message": message}), status
-        return render_template("error.html", status=status, message=message), status
+        return render_template("error.html", status=status, message=message,
+                               title=PAGE_TITLES.get(status, PAGE_TITLES[500] if status >= 500 else PAGE_TITLES[400])), status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -180,7 +194,8 @@ def _register_errors(app: Flask) -> None:
         # Rendered without Flask's context processors, and in a language chosen without the
         # person's saved one: Flask-Login would ask the database who is logged in, and wait
         # for it all over again.
-        page = app.jinja_env.get_template("unavailable.html").render(status=503, message=message)
+        page = app.jinja_env.get_template("unavailable.html").render(status=503, message=message,
+                                                                     title=PAGE_TITLES[503])
         return page, 503, {"Content-Type": "text/html; charset=utf-8"}
 
     for error in database.UNAVAILABLE:

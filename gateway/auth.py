@@ -264,7 +264,9 @@ def login():
         db.session.commit()
         flash(_("Wrong user name or password."), "error")
         return render_template("auth/login.html", form=form), 401
-    return render_template("auth/login.html", form=form)
+    # A form sent with a field missing: the page says which, at the field (a 400, so it counts
+    # as a failure for the address's limit like any other refused login).
+    return render_template("auth/login.html", form=form), 400 if request.method == "POST" else 200
 
 
 @bp.route("/reauth", methods=["GET", "POST"])

@@ -57,6 +57,7 @@ WORDS = {
     "reset_refused": _n("A password reset was refused"),
     "ldap_refused": _n("The company directory refused a login"),
     "ldap_unavailable": _n("The company directory could not be reached"),
+    "branding_change": _n("Changed the company name or logo"),
 }
 
 

@@ -480,3 +480,21 @@ class GlobalSetting(db.Model):
     value: Mapped[str] = mapped_column(String(255), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+# -- the company's name and logo (issue 13) -------------------------------------------------------
+
+class Branding(db.Model):
+    """The company's name and logo in the header of every page (one row, id 1; none: Ponte's own).
+
+    The logo is kept here, not on disk, so every gateway node serves the same one."""
+
+    __tablename__ = "branding"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_name: Mapped[str] = mapped_column(String(80), default="")
+    logo: Mapped[bytes | None] = mapped_column(db.LargeBinary, default=None)
+    #: the logo's media type, from its first bytes (``image/png``, ``image/jpeg``, ``image/webp``)
+    logo_type: Mapped[str] = mapped_column(String(32), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")

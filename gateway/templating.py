@@ -15,7 +15,7 @@ from babel.numbers import format_decimal
 from flask import Flask, has_request_context
 from flask_babel import get_locale, get_timezone, gettext as _
 
-from . import events
+from . import end_reasons, events
 
 #: How a moment is written, per language: day before month in Italian, 24-hour clocks.
 MOMENT_PATTERNS = {"en": "d MMM yyyy, HH:mm", "it": "dd/MM/yyyy HH:mm"}
@@ -91,11 +91,18 @@ def number(n) -> str:
 
 
 FILTERS = {"when": when, "iso": iso, "ago": ago, "span": span, "size": size, "number": number,
-           "event": events.words,
+           "event": events.words, "end_reason": end_reasons.shown,
            # The filter's old name: templates written before issue 13 (and other branches) use it.
            "utc": when}
+
+
+def field_marks(field, id: str) -> dict:
+    """The attributes of a form input whose value was refused: it says so, and points at why
+    (the ``problems`` macro of ``fields.html`` writes the why under it, as ``<id>-error``)."""
+    return {"aria-invalid": "true", "aria-describedby": f"{id}-error"} if field.errors else {}
 
 
 def init_app(app: Flask) -> None:
     for name, fn in FILTERS.items():
         app.add_template_filter(fn, name)
+    app.add_template_global(field_marks, "field_marks")

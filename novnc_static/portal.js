@@ -46,7 +46,7 @@ function makeTile(m) {
   wake.type = 'button';
   wake.className = 'button wake';
   wake.hidden = true;
-  wake.append('Wake up');
+  wake.append(t('Wake up'));
   const wakeSr = document.createElement('span');
   wakeSr.className = 'sr';
   wake.append(wakeSr);

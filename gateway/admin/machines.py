@@ -15,13 +15,20 @@ from ..ops import AdminError, shares
 from ..machine_status import statuses
 from ..wake import wakers_of
 from . import bp
+from .listing import Listing
 from .helpers import attempt, done, form_id, group_or_404, machine_or_404, no_store, user_or_404, who
+
+
+#: The PCs list's sort keys (``?sort=``); the live state is not in SQL, so not a sort key.
+MACHINE_SORTS = {"name": Machine.name, "last_seen": Machine.last_seen_at, "created": Machine.created_at}
 
 
 @bp.get("/machines")
 def machines():
-    rows = list(db.session.scalars(select(Machine).order_by(Machine.name)))
-    return render_template("admin/machines.html", machines=list(zip(rows, statuses(rows))),
+    listing = Listing.from_request("admin.machines", MACHINE_SORTS, "name").run(
+        db.session, select(Machine), [Machine.name, Machine.agent_hostname, Machine.agent_os])
+    rows = listing.rows
+    return render_template("admin/machines.html", machines=list(zip(rows, statuses(rows))), listing=listing,
                            sharing_allowed=shares.sharing_allowed())
 
 

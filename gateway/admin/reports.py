@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import abort, flash, render_template, request
 from flask_babel import get_timezone
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .. import refs, reports
 from ..extensions import db
@@ -31,16 +31,26 @@ HISTORY_FILTERS = ("user", "machine", "since", "until")
 AUDIT_FILTERS = ("actor", "action", "target", "ip", "since", "until")
 
 
-def _page_of(query, keys) -> tuple[dict, list, int]:
-    """The filters in use, this page's rows (one more, to tell if there are more) and its offset;
-    a bad date is flashed and shows nothing."""
+#: ``?order=oldest``: the list from its first row on (else newest first), per list its columns.
+OLDEST_FIRST = {"history": (SessionRecord.started_at.asc(), SessionRecord.id.asc()), "audit": (AuditEvent.id.asc(),)}
+
+
+def _page_of(query, keys, kind: str) -> tuple[dict, list, int, int]:
+    """The filters in use (``order`` among them when not the default), this page's rows (one
+    more, to tell if there are more), its offset and how many rows match in all; a bad date is
+    flashed and shows nothing."""
     filters, offset = _filters(keys), _offset()
     try:
-        rows = list(db.session.scalars(query(filters, get_timezone()).limit(PAGE + 1).offset(offset)))
+        stmt = query(filters, get_timezone())
+        total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+        if request.args.get("order") == "oldest":
+            stmt = stmt.order_by(None).order_by(*OLDEST_FIRST[kind])
+            filters["order"] = "oldest"
+        rows = list(db.session.scalars(stmt.limit(PAGE + 1).offset(offset)))
     except AdminError as exc:
         flash(str(exc), "error")
-        filters, rows = {}, []
-    return filters, rows, offset
+        filters, rows, total = {}, [], 0
+    return filters, rows, offset, total
 
 
 def _export(query, keys, as_csv):
@@ -54,9 +64,9 @@ def _export(query, keys, as_csv):
 
 @bp.get("/history")
 def history():
-    filters, rows, offset = _page_of(reports.history_query, HISTORY_FILTERS)
+    filters, rows, offset, total = _page_of(reports.history_query, HISTORY_FILTERS, "history")
     live_ids = reports.live_ids_or_none()
-    return render_template("admin/history.html", rows=rows[:PAGE], more=len(rows) > PAGE, offset=offset,
+    return render_template("admin/history.html", rows=rows[:PAGE], more=len(rows) > PAGE, offset=offset, total=total,
                            page=PAGE, filters=filters, user_names=_distinct(SessionRecord.user_name),
                            states={r.id: reports.record_state(r, live_ids) for r in rows[:PAGE]},
                            machine_names=_distinct(SessionRecord.machine_name))
@@ -69,8 +79,8 @@ def history_csv():
 
 @bp.get("/audit")
 def audit():
-    filters, rows, offset = _page_of(reports.audit_query, AUDIT_FILTERS)
-    return render_template("admin/audit.html", rows=rows[:PAGE], more=len(rows) > PAGE, offset=offset,
+    filters, rows, offset, total = _page_of(reports.audit_query, AUDIT_FILTERS, "audit")
+    return render_template("admin/audit.html", rows=rows[:PAGE], more=len(rows) > PAGE, offset=offset, total=total,
                            page=PAGE, filters=filters, actors=_distinct(AuditEvent.actor),
                            actions=_distinct(AuditEvent.action))
 

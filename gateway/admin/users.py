@@ -12,13 +12,19 @@ from ..extensions import db
 from ..models import Group, Machine, SessionRecord, User
 from ..ops import AdminError
 from . import bp
+from .listing import Listing
 from .helpers import attempt, done, form_id, group_or_404, machine_or_404, user_or_404, who
+
+
+#: The users list's sort keys (``?sort=``).
+USER_SORTS = {"name": User.name, "role": User.is_admin, "status": User.disabled, "created": User.created_at}
 
 
 @bp.get("/users")
 def users():
-    rows = list(db.session.scalars(select(User).order_by(User.name)))
-    return render_template("admin/users.html", users=rows)
+    listing = Listing.from_request("admin.users", USER_SORTS, "name").run(
+        db.session, select(User), [User.name, User.display_name, User.email])
+    return render_template("admin/users.html", users=listing.rows, listing=listing)
 
 
 @bp.post("/users")

@@ -7,7 +7,7 @@ from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import ops, quality, refs, reports, sessions, wake
+from .. import end_reasons, ops, quality, refs, reports, sessions, wake
 from ..auth import _scope, ip_key, login_is_recent
 from ..extensions import db, limiter
 from ..headers import websocket_url
@@ -61,7 +61,9 @@ def session_status(session: str):
     reconnect = bool(record.ended_at is None or (
         not record.ended_by and machine is not None and machine.revoked_at is None))
     return jsonify(session=session, state="ended" if record.ended_at else "live", machine=record.machine_name,
-                   end_reason=record.end_reason or None, ended_by=record.ended_by or None, reconnect=reconnect)
+                   end_reason=record.end_reason or None, ended_by=record.ended_by or None, reconnect=reconnect,
+                   # The stored reason stays English (scripts match it); this one is for people to read.
+                   end_reason_text=end_reasons.shown(record.end_reason) or None)
 
 
 @bp.delete("/sessions/<session>")

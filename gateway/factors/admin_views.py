@@ -4,6 +4,7 @@ admin with a recent login): the 2FA policy, who has which factor, and "reset fac
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from ..admin import bp
@@ -38,7 +39,7 @@ def factor_policy_save():
     except FactorError as exc:
         flash(str(exc), "error")
     else:
-        flash("The second-factor policy is saved. It applies from each person's next login.", "ok")
+        flash(_("The second-factor policy is saved. It applies from each person's next login."), "ok")
     return redirect(url_for("admin.factor_policy"))
 
 
@@ -47,7 +48,8 @@ def user_factors_reset(user_id: int):
     """Remove every factor of a person (a lost phone): audited, ends their logins."""
     user = db.session.get(User, user_id)
     if user is None:
-        abort(404, "No such user.")
+        abort(404, _("No such user."))
     manage.reset(user, actor=actor(), ip=client_ip())
-    flash(f"{user.name}'s second factors and recovery codes are removed; their logins have ended.", "ok")
+    flash(_("%(name)s's second factors and recovery codes are removed; their logins have ended.", name=user.name),
+          "ok")
     return redirect(url_for("admin.factor_policy"))

@@ -23,6 +23,7 @@ import time
 import gevent
 from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request, session,
                    url_for)
+from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField
@@ -47,7 +48,7 @@ SETUP_ALLOWED = frozenset({"auth.logout", "auth.logout_everywhere", "portal.asse
 
 
 class CodeForm(FlaskForm):
-    code = StringField("Code", validators=[DataRequired(), Length(max=64)])
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=64)])
 
 
 def hold(user: User, target: str):
@@ -79,7 +80,7 @@ def use_code(user: User, typed: str) -> str:
     if totp.normalise(typed) == typed.replace(" ", "") and len(totp.normalise(typed)) == totp.DIGITS:
         found = manage.totp_factor(user)
         if found is None or found.confirmed_at is None:
-            raise WrongCode("You have no authenticator app: use a passkey or a recovery code.")
+            raise WrongCode(_("You have no authenticator app: use a passkey or a recovery code."))
         totp.use_code(found, typed)
         return "authenticator app"
     recovery.use_code(user, typed)
@@ -103,14 +104,15 @@ def pending_user() -> tuple[User | None, str]:
 
 
 def _expired():
-    flash("Log in again: the step after your password has to happen within 5 minutes.", "error")
+    flash(_("Log in again: the step after your password has to happen within 5 minutes."), "error")
     return redirect(url_for("auth.login"))
 
 
 def _refused(user: User, retry_after: int):
     minutes = max(1, round(retry_after / 60))
-    flash(f"Too many failed logins for this account from your network. "
-          f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.", "error")
+    flash(ngettext("Too many failed logins for this account from your network. Try again in %(num)d minute.",
+                   "Too many failed logins for this account from your network. Try again in %(num)d minutes.",
+                   minutes), "error")
     resp = current_app.make_response((_page(user, CodeForm()), 429))
     resp.headers["Retry-After"] = str(retry_after)
     return resp
@@ -151,8 +153,9 @@ def second_factor():
     response = finish(user, target, "login", detail=f"second factor: {how}")
     if how == "recovery code":
         left = recovery.remaining(user)
-        flash(f"You used a recovery code; {left} left. Make new ones on your account page if you run low.",
-              "info")
+        flash(ngettext("You used a recovery code; %(num)d left. Make new ones on your account page if you run low.",
+                       "You used a recovery code; %(num)d left. Make new ones on your account page if you run low.",
+                       left), "info")
     return response
 
 

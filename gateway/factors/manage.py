@@ -6,6 +6,7 @@ their own browser keeps that one login (``keep_this_login``)."""
 from __future__ import annotations
 
 from flask import session
+from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
 from .. import ops
@@ -32,7 +33,7 @@ def start_totp(user: User) -> TotpFactor:
     """A fresh, unconfirmed secret (replacing an unconfirmed one). Committed."""
     found = totp_factor(user)
     if found is not None and found.confirmed_at is not None:
-        raise FactorError("An authenticator app is on already; turn it off first to change it.")
+        raise FactorError(_("An authenticator app is on already; turn it off first to change it."))
     if found is None:
         found = TotpFactor(user_id=user.id)
         db.session.add(found)
@@ -47,7 +48,7 @@ def confirm_totp(user: User, code: str, *, ip: str = "") -> list[str]:
     """Turn TOTP on with a first correct code; returns the new recovery codes (shown once)."""
     found = totp_factor(user)
     if found is None or found.confirmed_at is not None:
-        raise FactorError("Start again: there is no authenticator app waiting for a code.")
+        raise FactorError(_("Start again: there is no authenticator app waiting for a code."))
     totp.use_code(found, code)
     found.confirmed_at = utcnow()
     codes = recovery.replace_codes(user)
@@ -64,7 +65,7 @@ def turn_off_totp(user: User, *, actor: str, ip: str = "") -> None:
 
 def new_recovery_codes(user: User, *, ip: str = "") -> list[str]:
     if not totp_on(user) and not passkeys(user):
-        raise FactorError("Recovery codes come with a second factor: turn one on first.")
+        raise FactorError(_("Recovery codes come with a second factor: turn one on first."))
     codes = recovery.replace_codes(user)
     audit("factor_recovery_new", actor=user.name, ip=ip, target=user.name)
     db.session.commit()
@@ -83,7 +84,7 @@ def add_passkey(user: User, record: Passkey, *, ip: str = "") -> list[str] | Non
 def remove_passkey(user: User, passkey_id: int, *, ip: str = "") -> None:
     found = db.session.get(Passkey, passkey_id)
     if found is None or found.user_id != user.id:
-        raise FactorError("No such passkey.")
+        raise FactorError(_("No such passkey."))
     db.session.delete(found)
     db.session.flush()
     if not totp_on(user) and not passkeys(user):
@@ -94,7 +95,7 @@ def remove_passkey(user: User, passkey_id: int, *, ip: str = "") -> None:
 def rename_passkey(user: User, passkey_id: int, name: str) -> None:
     found = db.session.get(Passkey, passkey_id)
     if found is None or found.user_id != user.id:
-        raise FactorError("No such passkey.")
+        raise FactorError(_("No such passkey."))
     found.name = check_name(name)
     db.session.commit()
 
@@ -102,7 +103,7 @@ def rename_passkey(user: User, passkey_id: int, name: str) -> None:
 def check_name(name: str) -> str:
     name = " ".join((name or "").split())
     if not name or len(name) > 64:
-        raise FactorError("Give the passkey a name of 1 to 64 characters.")
+        raise FactorError(_("Give the passkey a name of 1 to 64 characters."))
     return name
 
 

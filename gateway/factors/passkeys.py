@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import webauthn
 from flask import current_app, session
+from flask_babel import gettext as _
 from sqlalchemy import select
 from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
@@ -58,7 +59,7 @@ def _take_challenge(kind: str, user_id: int | None) -> bytes:
     held = session.pop(CHALLENGE, None)
     if not isinstance(held, dict) or held.get("kind") != kind or held.get("user") != user_id \
             or not 0 <= time.time() - float(held.get("at", 0)) < CHALLENGE_TTL:
-        raise PasskeyError("That took too long, or the page was old. Try again.")
+        raise PasskeyError(_("That took too long, or the page was old. Try again."))
     return webauthn.base64url_to_bytes(held["challenge"])
 
 
@@ -90,10 +91,10 @@ def verify_registration(user: User, credential: dict, name: str) -> Passkey:
             credential=credential, expected_challenge=challenge, expected_rp_id=_rp_id(),
             expected_origin=_origin())
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        raise PasskeyError("The passkey could not be verified. Try again.") from exc
+        raise PasskeyError(_("The passkey could not be verified. Try again.")) from exc
     credential_id = bytes_to_base64url(verified.credential_id)
     if db.session.scalar(select(Passkey.id).where(Passkey.credential_id == credential_id)) is not None:
-        raise PasskeyError("That passkey is registered already.")
+        raise PasskeyError(_("That passkey is registered already."))
     transports = credential.get("response", {}).get("transports") if isinstance(credential, dict) else None
     return Passkey(user_id=user.id, name=name, credential_id=credential_id,
                    public_key=verified.credential_public_key, sign_count=verified.sign_count,
@@ -118,14 +119,14 @@ def verify_authentication(user: User | None, credential: dict) -> Passkey:
     found = db.session.scalar(select(Passkey).where(Passkey.credential_id == raw_id)) \
         if isinstance(raw_id, str) else None
     if found is None or (user is not None and found.user_id != user.id):
-        raise PasskeyError("That passkey is not registered here.")
+        raise PasskeyError(_("That passkey is not registered here."))
     try:
         verified = webauthn.verify_authentication_response(
             credential=credential, expected_challenge=challenge, expected_rp_id=_rp_id(),
             expected_origin=_origin(), credential_public_key=found.public_key,
             credential_current_sign_count=found.sign_count, require_user_verification=user is None)
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        raise PasskeyError("The passkey could not be verified. Try again.") from exc
+        raise PasskeyError(_("The passkey could not be verified. Try again.")) from exc
     found.sign_count, found.last_used_at = verified.new_sign_count, utcnow()
     return found
 
@@ -134,7 +135,7 @@ def parse(body: bytes | str | None) -> dict:
     try:
         value = json.loads(body or b"")
     except ValueError as exc:
-        raise PasskeyError("The browser's answer was not readable.") from exc
+        raise PasskeyError(_("The browser's answer was not readable.")) from exc
     if not isinstance(value, dict):
-        raise PasskeyError("The browser's answer was not readable.")
+        raise PasskeyError(_("The browser's answer was not readable."))
     return value

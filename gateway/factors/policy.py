@@ -3,6 +3,8 @@ the password. One SQL row (``FactorPolicy``, id 1); no row means the defaults be
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
+
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -51,12 +53,12 @@ def has_factor(user: User) -> bool:
 def save(require: str, group_ids, passkey_login: bool, *, actor: str, ip: str = "") -> Policy:
     """Store the policy (audited, committed)."""
     if require not in REQUIRE:
-        raise FactorError("Choose who must use a second factor.")
+        raise FactorError(_("Choose who must use a second factor."))
     groups = [db.session.get(Group, int(i)) for i in group_ids]
     if any(g is None for g in groups):
-        raise FactorError("One of the chosen groups does not exist any more.")
+        raise FactorError(_("One of the chosen groups does not exist any more."))
     if require == "groups" and not groups:
-        raise FactorError("Choose at least one group, or another rule.")
+        raise FactorError(_("Choose at least one group, or another rule."))
     row = db.session.get(FactorPolicy, 1) or FactorPolicy(id=1)
     row.require, row.passkey_login = require, bool(passkey_login)
     row.groups = groups if require == "groups" else []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 
 from flask import current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from agents.protocol.text import clean
@@ -65,7 +66,7 @@ def _failed(detail: str) -> None:
 
 
 def _start_again():
-    flash("Confirm your password again: the second step has to follow within 5 minutes.", "error")
+    flash(_("Confirm your password again: the second step has to follow within 5 minutes."), "error")
     return redirect(url_for("auth.reauth"))
 
 

@@ -9,6 +9,8 @@ replaces them all.
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
+
 import secrets
 
 from sqlalchemy import delete, select, update
@@ -66,4 +68,4 @@ def use_code(user: User, typed: str) -> None:
                     return
         if not rows:
             verify_password(None, code[HINT:])   # the same cost whether the hint exists or not
-    raise WrongCode("That recovery code is not right, or was used already.")
+    raise WrongCode(_("That recovery code is not right, or was used already."))

@@ -19,6 +19,7 @@ import time
 import pyotp
 import segno
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import update
 
 from .. import sealing
@@ -85,13 +86,13 @@ def use_code(factor: TotpFactor, code: str, now: float | None = None) -> None:
     except SealError:
         log.error("the TOTP secret of user id %s does not open under this instance's SECRET_KEY "
                   "(changed since it was set up?); refusing its codes", factor.user_id)
-        raise WrongCode("Your authenticator app cannot be checked here: use a recovery code or a "
-                        "passkey, then set the app up again.") from None
+        raise WrongCode(_("Your authenticator app cannot be checked here: use a recovery code or a "
+                        "passkey, then set the app up again.")) from None
     step = matching_step(secret, code, after=factor.last_step, now=now)
     if step is None:
-        raise WrongCode("That code is not right, or was used already. Wait for the next one.")
+        raise WrongCode(_("That code is not right, or was used already. Wait for the next one."))
     claimed = db.session.execute(update(TotpFactor).where(TotpFactor.id == factor.id, TotpFactor.last_step < step)
                                  .values(last_step=step).execution_options(synchronize_session=False))
     if claimed.rowcount != 1:
-        raise WrongCode("That code was used already. Wait for the next one.")
+        raise WrongCode(_("That code was used already. Wait for the next one."))
     db.session.refresh(factor)

@@ -8,6 +8,7 @@ Recovery codes are shown once, on a page that is not cached.
 from __future__ import annotations
 
 from flask import current_app, flash, jsonify, make_response, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
@@ -25,11 +26,11 @@ from .manage import keep_this_login
 
 
 class ConfirmForm(FlaskForm):
-    code = StringField("Code from the app", validators=[DataRequired(), Length(max=16)])
+    code = StringField(_l("Code from the app"), validators=[DataRequired(), Length(max=16)])
 
 
 class PasswordCheckForm(FlaskForm):
-    password = PasswordField("Your password", validators=[DataRequired(), Length(max=1024)])
+    password = PasswordField(_l("Your password"), validators=[DataRequired(), Length(max=1024)])
 
 
 def _me():
@@ -54,7 +55,7 @@ def _password_ok() -> bool:
         return True
     audit("factor_password_failed", actor=_me().name, ip=client_ip(), target=_me().name)
     db.session.commit()
-    flash("Your password is not right: nothing was changed.", "error")
+    flash(_("Your password is not right: nothing was changed."), "error")
     return False
 
 
@@ -106,7 +107,7 @@ def totp_off():
         return redirect(url_for("account.index"))
     manage.turn_off_totp(_me(), actor=_me().name, ip=client_ip())
     keep_this_login(_me())
-    flash("Your authenticator app is off. Every other login of yours has ended.", "ok")
+    flash(_("Your authenticator app is off. Every other login of yours has ended."), "ok")
     return redirect(url_for("account.index"))
 
 
@@ -145,7 +146,7 @@ def passkey_add():
         name = manage.check_name(body.get("name") if isinstance(body.get("name"), str) else "")
         credential = body.get("credential")
         if not isinstance(credential, dict):
-            raise FactorError("The browser's answer was not readable.")
+            raise FactorError(_("The browser's answer was not readable."))
         record = passkeys.verify_registration(user, credential, name)
     except FactorError as exc:
         return _json_error(400, str(exc))
@@ -155,7 +156,7 @@ def passkey_add():
     if codes:
         _hand_over(codes)
         return jsonify(next=url_for("account.recovery_show"))
-    flash(f"Passkey “{name}” added. Every other login of yours has ended.", "ok")
+    flash(_("Passkey “%(name)s” added. Every other login of yours has ended.", name=name), "ok")
     return jsonify(next=url_for("account.index"))
 
 
@@ -203,7 +204,7 @@ def passkey_rename():
     except FactorError as exc:
         flash(str(exc), "error")
     else:
-        flash("Passkey renamed.", "ok")
+        flash(_("Passkey renamed."), "ok")
     return redirect(url_for("account.index"))
 
 
@@ -218,5 +219,5 @@ def passkey_remove():
         flash(str(exc), "error")
         return redirect(url_for("account.index"))
     keep_this_login(_me())
-    flash("Passkey removed. Every other login of yours has ended.", "ok")
+    flash(_("Passkey removed. Every other login of yours has ended."), "ok")
     return redirect(url_for("account.index"))

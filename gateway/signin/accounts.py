@@ -5,12 +5,15 @@ Audited and committed like ``gateway/ops``' operations (whose errors they raise)
 
 from __future__ import annotations
 
+from flask_babel import gettext as _, lazy_gettext as _l
+
 from .. import ops
 from ..ops.naming import check_name
 from ..extensions import db
 from ..models import SIGNIN_METHODS, User, audit, find_user
 
-METHOD_LABELS = {"local": "Password here", "ldap": "Company directory (LDAP)", "oidc": "Company sign-in (OpenID)"}
+METHOD_LABELS = {"local": _l("Password here"), "ldap": _l("Company directory (LDAP)"),
+                 "oidc": _l("Company sign-in (OpenID)")}
 
 
 def set_signin_method(user: User, method: str, *, actor: str = "cli", ip: str = "") -> bool:
@@ -39,7 +42,7 @@ def add_invited_user(name: str, *, email: str = "", display_name: str = "", admi
     if email and (len(email) > 255 or "@" not in email or any(c.isspace() or ord(c) < 32 for c in email)):
         raise ops.AdminError(f"{email!r} is not an email address.")
     if len(display_name) > 128 or any(ord(c) < 32 for c in display_name):
-        raise ops.AdminError("A display name has at most 128 printable characters.")
+        raise ops.AdminError(_("A display name has at most 128 printable characters."))
     user = User(name=name, password_hash="", is_admin=admin, email=email, display_name=display_name,
                 signin_method=signin_method)
     db.session.add(user)

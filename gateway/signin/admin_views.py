@@ -9,6 +9,7 @@ each person signs in (local / LDAP / OpenID), and import people from CSV.
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import ops
@@ -31,7 +32,7 @@ def _who() -> dict:
 def _user(user_id: int) -> User:
     found = db.session.get(User, user_id)
     if found is None:
-        abort(404, "No such user.")
+        abort(404, _("No such user."))
     return found
 
 
@@ -54,7 +55,8 @@ def invite():
             flash(str(exc), "error")
             return redirect(url_for("signin_admin.invite"))
         if user.signin_method != "local":
-            flash(f"User {user.name} created: they sign in with {METHOD_LABELS[user.signin_method]}.", "ok")
+            flash(_("User %(name)s created: they sign in with %(method)s.", name=user.name,
+                    method=METHOD_LABELS[user.signin_method]), "ok")
             return redirect(url_for("admin.user", user_id=user.id))
         return _link_page(user, invitations.issue(user, invitations.INVITE, **_who()))
     return render_template("signin/invite.html", methods=SIGNIN_METHODS, labels=METHOD_LABELS,
@@ -82,8 +84,8 @@ def user_method(user_id: int):
         flash(str(exc), "error")
     else:
         if changed:
-            flash(f"{user.name} now signs in with: {METHOD_LABELS[user.signin_method]}. "
-                  f"Their logins have ended.", "ok")
+            flash(_("%(name)s now signs in with: %(method)s. Their logins have ended.", name=user.name,
+                    method=METHOD_LABELS[user.signin_method]), "ok")
     return redirect(url_for("admin.user", user_id=user.id))
 
 
@@ -105,7 +107,7 @@ def import_people():
     try:
         made = importer.apply(result, **_who())
     except ops.AdminError as exc:   # a row made meanwhile by another admin: nothing more is imported
-        flash(f"Import stopped: {exc}", "error")
+        flash(_("Import stopped: %(why)s", why=exc), "error")
         return redirect(url_for("admin.users"))
     rows = [(name, invitations.link(token),
              invitations.send_link(db.session.scalar(select(User).where(User.name == name)), token))

@@ -9,6 +9,8 @@ missing), grants of existing PCs, and a one-time invitation link each.
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
+
 import csv
 import io
 from dataclasses import dataclass, field
@@ -51,16 +53,16 @@ def plan(text: str) -> Plan:
     try:
         header = [h.strip().lower() for h in next(reader)]
     except (StopIteration, csv.Error) as exc:
-        raise ImportRefused("The file is empty or not CSV.") from exc
+        raise ImportRefused(_("The file is empty or not CSV.")) from exc
     if tuple(header[:len(COLUMNS)]) != COLUMNS:
-        raise ImportRefused(f"The first line must be the columns: {', '.join(COLUMNS)}.")
+        raise ImportRefused(_("The first line must be the columns: %(columns)s.", columns=", ".join(COLUMNS)))
     result, seen = Plan(), set()
     try:
         for number, cells in enumerate(reader, start=2):
             if not any(c.strip() for c in cells):
                 continue
             if number > MAX_ROWS + 1:
-                raise ImportRefused(f"At most {MAX_ROWS} people per file.")
+                raise ImportRefused(_("At most %(num)d people per file.", num=MAX_ROWS))
             cells = (cells + [""] * len(COLUMNS))[:len(COLUMNS)]
             row = Row(number, cells[0].strip(), cells[1].strip(), cells[2].strip(), _names(cells[3]),
                       _names(cells[4]))
@@ -72,15 +74,15 @@ def plan(text: str) -> Plan:
             result.accepted.append(row)
             result.new_groups.update(g for g in row.groups if find_group(g) is None)
     except csv.Error as exc:
-        raise ImportRefused(f"Line {reader.line_num}: not valid CSV ({exc}).") from exc
+        raise ImportRefused(_("Line %(line)d: not valid CSV (%(why)s).", line=reader.line_num, why=exc)) from exc
     return result
 
 
 def _problem(row: Row, seen: set[str]) -> str:
     if row.name in seen:
-        return f"{row.name} appears twice in the file"
+        return _("%(name)s appears twice in the file", name=row.name)
     if find_user(row.name) is not None:
-        return f"user {row.name} exists already"
+        return _("user %(name)s exists already", name=row.name)
     try:
         check_name(row.name, "A user name")
         for group in row.groups:
@@ -88,12 +90,12 @@ def _problem(row: Row, seen: set[str]) -> str:
     except ops.AdminError as exc:
         return str(exc)
     if row.email and ("@" not in row.email or any(c.isspace() for c in row.email) or len(row.email) > 255):
-        return f"{row.email!r} is not an email address"
+        return _("%(email)s is not an email address", email=repr(row.email))
     if len(row.display_name) > 128:
-        return "the display name is longer than 128 characters"
+        return _("the display name is longer than 128 characters")
     missing = [m for m in row.machines if find_machine(m) is None]
     if missing:
-        return f"no PC named {', '.join(missing)}"
+        return _("no PC named %(names)s", names=", ".join(missing))
     return ""
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app, url_for
+from flask_babel import gettext as _
 from sqlalchemy import delete, select, update
 
 from .. import ops
@@ -58,13 +59,13 @@ def redeem(token: str, password: str, *, ip: str = "") -> User:
     not work; ``ops.AdminError`` if the password breaks the rules (the link still works)."""
     row = find(token)
     if row is None:
-        raise InvitationError("This link does not work: it was used already, has expired or never existed.")
+        raise InvitationError(_("This link does not work: it was used already, has expired or never existed."))
     user = row.user
     claimed = db.session.execute(update(Invitation).where(Invitation.id == row.id, Invitation.used_at.is_(None))
                                  .values(used_at=utcnow()))
     if claimed.rowcount != 1:
         db.session.rollback()
-        raise InvitationError("This link does not work: it was used already, has expired or never existed.")
+        raise InvitationError(_("This link does not work: it was used already, has expired or never existed."))
     try:
         ops.set_password(user, password, actor=user.name, ip=ip)   # commits the claim with the password
     except ops.AdminError:

@@ -24,6 +24,7 @@ from authlib.integrations.flask_client import OAuth
 from joserfc.errors import JoseError
 from requests import RequestException
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import ops
@@ -33,6 +34,7 @@ from ..headers import external_url
 from ..models import audit, find_user
 from . import groups
 from .accounts import add_invited_user
+from ..i18n import noop as _n
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ bp = Blueprint("signin_oidc", __name__, url_prefix="/login/oidc")
 NEXT = "ponte_oidc_next"
 CONFIRM = "ponte_oidc_confirm"   # a logged-in person confirming who they are (/reauth)
 PROVIDER_TIMEOUT = 10.0   # seconds for each request to the provider (discovery, keys, token)
-REFUSED = "Company sign-in did not work. Try again, or ask your admin."
+REFUSED = _n("Company sign-in did not work. Try again, or ask your admin.")
 
 
 def _client():
@@ -96,7 +98,7 @@ def callback():
         log.warning("OIDC sign-in refused: %s", exc)
         audit("login_failed", ip=client_ip(), detail=f"oidc: {str(exc)[:400]}")
         db.session.commit()
-        flash(REFUSED, "error")
+        flash(_(REFUSED), "error")
         return redirect(url_for("auth.login"))
     claims = token.get("userinfo") or {}
     name = str(claims.get(settings.oidc_username_claim) or "").strip()
@@ -116,8 +118,9 @@ def callback():
             f"signs in with {user.signin_method}"
         audit("login_failed", actor=name[:64], ip=client_ip(), detail=f"oidc: {why}")
         db.session.commit()
-        flash(f"There is no Ponte account for {name or 'you'} that signs in this way. Ask your admin."
-              if user is None or user.signin_method != "oidc" else REFUSED, "error")
+        flash((_("There is no Ponte account for %(name)s that signs in this way. Ask your admin.", name=name)
+               if name else _("There is no Ponte account for you that signs in this way. Ask your admin."))
+              if user is None or user.signin_method != "oidc" else _(REFUSED), "error")
         return redirect(url_for("auth.login"))
     company_groups = claims.get(settings.oidc_groups_claim) or []
     if isinstance(company_groups, str):
@@ -150,7 +153,7 @@ def _confirmed(confirm: dict, claims: dict, name: str):
         audit("reauth_failed", actor=current_user.name, ip=client_ip(),
               detail=f"oidc: {'not a fresh sign-in' if not fresh else 'another account: ' + name[:64]}")
         db.session.commit()
-        flash("That was not a fresh sign-in as you. Try again.", "error")
+        flash(_("That was not a fresh sign-in as you. Try again."), "error")
         return redirect(url_for("auth.reauth", next=session.get(NEXT)))
     session[AUTH_AT] = time.time()
     audit("reauth", actor=current_user.name, ip=client_ip(), detail="oidc")

@@ -8,6 +8,7 @@ address or signs in another way.
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -17,10 +18,11 @@ from ..extensions import db, limiter
 from ..models import User, audit, find_user
 from . import invitations, mail
 from ..errors import InvitationError
+from ..i18n import noop as _n
 
 bp = Blueprint("signin", __name__)
 
-FORGOT_ANSWER = ("If that account exists and has an email address, a link to choose a new password "
+FORGOT_ANSWER = _n("If that account exists and has an email address, a link to choose a new password "
                  "is on its way. It works once, for a short while.")
 
 
@@ -35,7 +37,7 @@ def set_password(link: str):
     if request.method == "POST":
         password, again = request.form.get("password", ""), request.form.get("again", "")
         if password != again:
-            flash("The two passwords are not the same.", "error")
+            flash(_("The two passwords are not the same."), "error")
             return render_template("signin/set_password.html", user=user, purpose=row.purpose), 400
         try:
             invitations.redeem(link, password, ip=client_ip())
@@ -44,7 +46,7 @@ def set_password(link: str):
             return render_template("signin/set_password.html", user=user, purpose=row.purpose), 400
         except InvitationError:
             return render_template("signin/link_dead.html"), 404
-        flash("Your password is set. Log in with it now.", "ok")
+        flash(_("Your password is set. Log in with it now."), "ok")
         return redirect(url_for("auth.login"))
     return render_template("signin/set_password.html", user=user, purpose=row.purpose)
 
@@ -67,7 +69,7 @@ def forgot():
             audit("reset_refused", ip=client_ip(), target=typed[:128],
                   detail="unknown, disabled, without email or not a local account")
             db.session.commit()
-        flash(FORGOT_ANSWER, "ok")
+        flash(_(FORGOT_ANSWER), "ok")
         return redirect(url_for("signin.forgot"))
     return render_template("signin/forgot.html")
 

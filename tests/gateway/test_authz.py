@@ -117,6 +117,9 @@ ROUTES: dict[str, Route] = {
     "api.share_create": Route(SHARE_MACHINE), "api.share_list": Route(SHARE_MACHINE),
     "api.share_revoke": Route(USER_SESSION),
     "admin.machine_share_create": A, "admin.share_revoke": A, "admin.share_setting": A,
+    # issue 13: the company's name and logo; the logo is on the login page, so public
+    "admin.branding_page": A, "admin.branding_save": A, "admin.branding_logo_remove": A,
+    "branding.logo": Route(PUBLIC),
 }
 
 #: URL variables and the kind of object they name.

@@ -126,7 +126,7 @@ def test_session_status_after_an_admin_end_or_lost_access_says_stop(app, client,
     _end(app, world, "Going home", ended_by="boss")
     body = client.get(f"/api/v1/sessions/{world.live['emp']}").get_json()
     assert body == {"session": world.live["emp"], "state": "ended", "machine": "desk-1",
-                    "end_reason": "Going home", "ended_by": "boss", "reconnect": False}
+                    "end_reason": "Going home", "end_reason_text": "Going home", "ended_by": "boss", "reconnect": False}
     # an ended session whose PC the user can no longer open: no reconnect either
     body = client.get(f"/api/v1/sessions/{world.ended['emp']}").get_json()
     assert body["reconnect"] is True
