@@ -20,6 +20,7 @@ const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const { default: RFB } = await import(screen.dataset.novnc);
 const { t } = await import('./i18n.js');
 const { wakeAndWait } = await import('./wake.js');
+if (document.getElementById('files-open')) import('./files.js');  // files to and from the PC
 
 // Requests the page makes by itself carry this: they do not keep an unattended login alive.
 const BACKGROUND = { 'X-Ponte-Background': '1' };

@@ -68,6 +68,18 @@ def _refused(exc: files.TransferRefused) -> ApiError:
     return ApiError(_STATUS.get(exc.code, 502), exc.code, str(exc))
 
 
+@bp.before_app_request
+def _files_may_be_large():
+    """The app's 1 MiB bound on bodies is for forms and JSON: an upload's body is bounded by
+    its own Content-Length, which the view checks against ``file_max_bytes`` (and audits).
+
+    App-wide, so it runs before the API's own ``_authenticate``, whose CSRF check touches
+    the body's stream (and so its bound) first.
+    """
+    if request.endpoint == "api.machine_file_upload":
+        request.max_content_length = 2**63  # None would mean "the app's bound"
+
+
 @bp.get("/machines/<machine>/files")
 def machine_files(machine: str):
     """The files the caller may fetch from the PC (none asked for when downloads are off)."""
@@ -102,7 +114,6 @@ def machine_file_upload(machine: str):
     if size > settings.file_max_bytes:
         _audit(files.UPLOAD, found, name, size, "refused: over the gateway's limit")
         raise ApiError(413, "too_large", _("Files of at most %(n)s bytes may be sent.", n=settings.file_max_bytes))
-    request.max_content_length = size  # the app's 1 MiB bound is for forms, not for files
     stream = _open(found, "upload", name=name, size=size)
     outcome, saved = "failed", None
     try:

@@ -48,10 +48,14 @@ ROUTES: dict[str, Route] = {
     "metrics.scrape": Route(ADMIN, denied=frozenset({"login"})),   # admin cookie or the metrics token
     # WebSockets: tests/e2e
     "ws.view": Route(WEBSOCKET), "ws.agent_control": Route(WEBSOCKET), "ws.agent_stream": Route(WEBSOCKET),
+    "ws.agent_files": Route(WEBSOCKET),
     # the employee's API
     "api.me": Route(USER), "api.my_machines": Route(USER),
     "api.open_session": Route(USER_MACHINE, missing=frozenset({"denied"})),
     "api.machine_wake": Route(USER_MACHINE, missing=frozenset({"denied"})),   # issue 11 §5
+    # files to and from a granted PC (issue 15)
+    **{f"api.{name}": Route(USER_MACHINE, missing=frozenset({"denied"}))
+       for name in ("machine_files", "machine_file_upload", "machine_file_download")},
     "api.session_status": Route(USER_SESSION), "api.end_session": Route(USER_SESSION),
     "api.enroll": Route(PUBLIC),   # agents, with a one-time code
     # the agent's file: no secret in it (gateway/agent_download.py)
