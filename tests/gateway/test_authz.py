@@ -102,7 +102,8 @@ ROUTES: dict[str, Route] = {
 #: URL variables and the kind of object they name.
 ARGUMENTS = {"machine": "machine", "machine_id": "machine", "user": "user", "user_id": "user",
              "group": "group", "group_id": "group", "session": "session", "session_id": "session",
-             "token": "token", "token_id": "token", "filename": "file", "link": "file", "lang": "file"}
+             "token": "token", "token_id": "token", "filename": "file", "link": "file", "lang": "file",
+             "transfer": "session"}  # a file transfer's id has a session id's shape (WebSocket only)
 FILES = {"portal.assets": "style.css", "portal.novnc": "core/rfb.js", "signin.set_password": "no-such-link",
          "i18n.scripts": "it"}
 MISSING = {"machine": "999999", "user": "999999", "group": "999999", "token": "999999", "session": session_ref("no-such-session")}
