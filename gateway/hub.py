@@ -279,7 +279,8 @@ class Hub:
             case nodebus.Wake(machine_id, mac, broadcast):
                 self.send_agent(machine_id, control.Wake(mac=mac, broadcast=broadcast))
             case nodebus.OpenFiles(machine_id, transfer, token, op, folder, name, size):
-                if not self.draining:
+                # An op the agent does not know would make it drop its control channel.
+                if not self.draining and op in control.FILE_OPS:
                     self.send_agent(machine_id, control.OpenFiles(transfer=transfer, token=token, op=op,
                                                                   folder=folder, name=name, size=size))
             case _:

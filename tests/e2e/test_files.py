@@ -29,6 +29,14 @@ BIG = 50 * 1024 * 1024
 ONLINE = ("online", "vnc_down")
 
 
+def _start(gw: Gateway, *, restart: bool = False) -> None:
+    """Start (or restart) ``gw``, giving it longer than ``Gateway.start``'s 20 s when the machine is busy."""
+    try:
+        gw.restart() if restart else gw.start()
+    except TimeoutError:
+        wait_for(gw._ready, timeout=120, interval=0.5, what="gateway listening")
+
+
 @pytest.fixture(scope="module")
 def files_stack(tmp_path_factory, redis_server):
     base = tmp_path_factory.mktemp("files")
@@ -36,21 +44,24 @@ def files_stack(tmp_path_factory, redis_server):
     shared.mkdir()
     gw = Gateway(base / "gateway", free_port(), redis_server,
                  extra_env={"PONTE_REDIS_PREFIX": f"f{os.getpid()}-{next(_prefixes)}:",
-                            "PONTE_LOGIN_LIMIT": "1000 per minute", "PONTE_FILE_MAX_BYTES": str(GATEWAY_LIMIT)}).start()
-    gw.add_user("emp", "emppass12")
-    gw.add_user("other", "otherpass1")
-    gw.add_user("boss", "bosspass12", admin=True)
-    code = gw.add_machine("office-pc")
-    gw.cli("grant", "emp", "office-pc")
+                            "PONTE_LOGIN_LIMIT": "1000 per minute", "PONTE_FILE_MAX_BYTES": str(GATEWAY_LIMIT)})
     agent = AgentProcess(base / "agent", gw.url, None, extra_args=(
         "--files-folder", str(inbox), "--files-download-folders", f"{shared},{inbox}",
         "--files-max-bytes", str(AGENT_LIMIT)))
-    agent.enroll(code)
-    agent.start()
-    wait_for(lambda: gw.machine_state("office-pc") in ONLINE, timeout=30, interval=0.3, what="agent online")
-    yield gw, agent, inbox, shared
-    agent.stop()
-    gw.stop()
+    try:  # a setup that fails half-way still stops what it started
+        _start(gw)
+        gw.add_user("emp", "emppass12")
+        gw.add_user("other", "otherpass1")
+        gw.add_user("boss", "bosspass12", admin=True)
+        code = gw.add_machine("office-pc")
+        gw.cli("grant", "emp", "office-pc")
+        agent.enroll(code)
+        agent.start()
+        wait_for(lambda: gw.machine_state("office-pc") in ONLINE, timeout=60, interval=0.5, what="agent online")
+        yield gw, agent, inbox, shared
+    finally:
+        agent.stop()
+        gw.stop()
 
 
 _clients: dict = {}
@@ -239,7 +250,7 @@ def test_policy_refuses_and_audits(files_stack):
     """Last in the module: the gateway restarts with uploads only."""
     gw, _agent, inbox, _shared = files_stack
     gw.extra_env["PONTE_FILE_TRANSFER"] = "upload"
-    gw.restart()
+    _start(gw, restart=True)
     wait_for(lambda: gw.machine_state("office-pc") in ONLINE, timeout=30, interval=0.3, what="agent back")
     f = Files(gw)
     conn, resp = f.download(0, "a.txt")

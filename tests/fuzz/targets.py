@@ -266,7 +266,8 @@ def _nodebus_target(data: bytes) -> None:
 def _nodebus_seeds() -> list[bytes]:
     return [b'{"cmd":"end","session":"s1","reason":"bye"}', b'{"cmd":"revoke","machine_id":3}',
             b'{"cmd":"end_user","user_id":2,"reason":"x"}', b'{"cmd":"open","machine_id":1,"session":"s","token":"t"}',
-            b'{"cmd":"vnc_retry","machine_id":9}', b'{"cmd":"stream_failed","machine_id":1,"session":"s"}']
+            b'{"cmd":"vnc_retry","machine_id":9}', b'{"cmd":"stream_failed","machine_id":1,"session":"s"}',
+            b'{"cmd":"open_files","machine_id":1,"transfer":"t","token":"k","op":"list"}']
 
 
 # -- file transfer: the names a browser sends, and the file stream's messages -------------------------
