@@ -247,5 +247,3 @@ def audit_transfer(direction: str, *, actor: str, ip: str, machine: str, name: s
     except SQLAlchemyError as exc:
         db.session.rollback()
         log.warning("file %s of %s on %s not audited: %s (%s)", direction, name, machine, exc, detail)
-    finally:
-        db.session.remove()

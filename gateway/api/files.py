@@ -15,6 +15,7 @@ from urllib.parse import quote
 from flask import Response, current_app, jsonify, request, stream_with_context
 from flask_babel import gettext as _
 from flask_login import current_user
+from werkzeug.exceptions import ClientDisconnected
 
 from agents.protocol import filestream as fs
 
@@ -57,11 +58,12 @@ def _hub():
 
 def _open(machine: Machine, op: str, **kwargs) -> files.FileStream:
     machine_id = machine.id
-    db.session.remove()  # no database connection held while a file travels
+    offline = _("The PC is offline: its Ponte agent is not connected.")
+    db.session.remove()  # no database connection held while a file travels (no ``_()`` after this)
     try:
         return files.open_stream(_hub(), machine_id, op, **kwargs)
     except AgentUnavailable:
-        raise ApiError(409, "offline", _("The PC is offline: its Ponte agent is not connected.")) from None
+        raise ApiError(409, "offline", offline) from None
 
 
 def _refused(exc: files.TransferRefused) -> ApiError:
@@ -134,7 +136,7 @@ def _body_pieces():
     while True:
         try:
             piece = body.read(fs.CHUNK)
-        except (OSError, ValueError):  # the browser went away mid-file (cancel)
+        except (OSError, ValueError, ClientDisconnected):  # the browser went away mid-file (cancel)
             return
         if not piece:
             return
@@ -150,12 +152,14 @@ def machine_file_download(machine: str):
     if not folder.isascii() or not folder.isdigit() or len(folder) > 3 or not name or len(name) > 1024:
         raise ApiError(400, "bad_request", _("Name a file from the list (folder and name)."))
     machine_name, actor = found.name, who()
+    # Worded now: once the stream is open the request holds no database session, and the
+    # locale is read from the logged-in person.
+    too_large = _("Files of at most %(n)s bytes may be fetched.", n=settings.file_max_bytes)
     stream = _open(found, "download", folder=int(folder), name=name)
     try:
         header = files.first_answer(stream)
         if header.size > settings.file_max_bytes:
-            raise files.TransferRefused("too_large", _("Files of at most %(n)s bytes may be fetched.",
-                                                       n=settings.file_max_bytes))
+            raise files.TransferRefused("too_large", too_large)
     except files.TransferRefused as exc:
         stream.close()
         _audit(files.DOWNLOAD, machine_name, name, 0, f"refused: {exc}", actor)
