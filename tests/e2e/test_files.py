@@ -211,6 +211,7 @@ def test_limits_refuse_before_a_byte_is_written(files_stack):
 
 def test_a_cancelled_upload_leaves_nothing_behind(files_stack):
     gw, _agent, inbox, _shared = files_stack
+    inbox.mkdir(exist_ok=True)  # when this test runs alone, before any upload created it
     f = Files(gw)
     conn = f._conn()
     conn.putrequest("POST", f"{f.base}?{urlencode({'name': 'cut.bin'})}")
