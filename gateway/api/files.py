@@ -165,7 +165,10 @@ def machine_file_download(machine: str):
         _audit(files.DOWNLOAD, machine_name, name, 0, f"refused: {exc}", actor)
         raise _refused(exc) from None
 
+    started = []
+
     def pieces():
+        started.append(True)
         outcome = "cancelled"  # unless it reaches the end: the browser went away
         try:
             yield from files.receive_file(stream, header.size)
@@ -176,7 +179,20 @@ def machine_file_download(machine: str):
             stream.close()
             _audit(files.DOWNLOAD, machine_name, header.name, header.size, outcome, actor)
 
-    return Response(stream_with_context(pieces()), mimetype="application/octet-stream", headers={
+    def never_started():
+        # A generator closed before its first step skips its ``finally``: the browser left
+        # before the body began. Release the agent's stream and record it all the same.
+        if not started:
+            stream.close()
+            with app.app_context():  # the request's context is gone by now
+                _audit(files.DOWNLOAD, machine_name, header.name, header.size, "cancelled", actor)
+                db.session.remove()
+
+    app = current_app._get_current_object()
+
+    resp = Response(stream_with_context(pieces()), mimetype="application/octet-stream", headers={
         "Content-Length": str(header.size), "Cache-Control": "no-store",
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(header.name, safe='')}",
         "X-Content-Type-Options": "nosniff"})
+    resp.call_on_close(never_started)
+    return resp
