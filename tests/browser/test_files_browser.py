@@ -1,5 +1,6 @@
-"""Real Chromium: files dropped on the viewer's desktop reach the PC's upload folder, and a file
-picked from the Files panel downloads (issue 15, Files). Real gateway and agent."""
+"""Real Chromium: files dropped on the viewer's desktop reach the PC's upload folder, a file
+picked from the Files panel downloads, and Cancel stops an upload (issue 15, Files). Real
+gateway and agent."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from tests.browser.conftest import login, wait_js
 from tests.conftest import needs
-from tests.e2e.test_files import files_stack  # noqa: F401 (a fixture: gateway, agent and its folders)
+from tests.e2e.test_files import audit_rows, files_stack  # noqa: F401 (files_stack: a fixture)
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs("chromium")]
@@ -57,3 +58,29 @@ def test_drop_on_the_desktop_uploads_and_the_panel_downloads(files_stack, page, 
     assert target.read_bytes() == b"hello from the office PC\n"
     wait_js(page, "() => window.ponte.events.some((e) => e.op === 'download' && e.outcome === 'ok')")
     wait_for(lambda: (inbox / "x.bin").exists(), what="upload still there")
+
+
+def test_cancel_stops_an_upload_and_leaves_nothing_on_the_pc(files_stack, page):  # noqa: F811
+    gw, _agent, inbox, _shared = files_stack
+    login(page, gw.url, "emp", "emppass12")
+    page.goto(gw.url + "/view/office-pc")
+    page.wait_for_selector("#files-open:not([hidden])")
+    # Chromium's own throttling (DevTools), so the upload is still running when Cancel is pressed.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                  "uploadThroughput": 256 * 1024})
+    page.evaluate(DROP, ["slow.bin", 8 * 1024 * 1024])
+    row = page.locator("#files-transfers li", has_text="slow.bin")
+    row.locator("button").wait_for()
+    wait_js(page, "() => { const p = document.querySelector('#files-transfers progress'); return p && p.value > 0; }")
+    row.locator("button", has_text="Cancel").click()
+    event = wait_js(page, "() => window.ponte.events.find((e) => e.type === 'file' && e.name === 'slow.bin')")
+    assert event["outcome"] == "cancelled"
+    assert "Cancelled" in row.inner_text()
+    wait_for(lambda: not inbox.exists() or not any(p.name.startswith(".ponte-part-") for p in inbox.iterdir()),
+             timeout=30, what="no part file left")
+    assert not (inbox / "slow.bin").exists()
+    rows = wait_for(lambda: [r for r in audit_rows(gw, "file.upload") if '"slow.bin"' in r["detail"]], timeout=30,
+                    what="the cancel audited")
+    assert '"outcome": "cancelled"' in rows[0]["detail"]
