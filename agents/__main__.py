@@ -68,6 +68,16 @@ def _vnc(p: argparse.ArgumentParser) -> None:
                    help="only these VNC logins, comma-separated (e.g. TLSVnc,VncAuth; default: any)")
     p.add_argument("--vnc-timeout", dest="vnc_timeout", type=float, metavar="SECONDS",
                    help="bound on connecting to the VNC server plus its RFB handshake (default 10)")
+    _files(p)  # every command that serves the screen (run, status, install) serves files too
+
+
+def _files(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--files-folder", dest="files_folder",
+                   help="where files sent from the viewer land (default: the user's Downloads)")
+    p.add_argument("--files-download-folders", dest="files_download_folders",
+                   help="folders whose files the viewer may fetch, comma-separated (default: --files-folder)")
+    p.add_argument("--files-max-bytes", dest="files_max_bytes", type=int, metavar="BYTES",
+                   help="largest file taken or sent (default 1073741824; 0: none)")
 
 
 def parser() -> argparse.ArgumentParser:

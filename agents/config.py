@@ -37,6 +37,8 @@ DEFAULT_VNC_PORT = 5900
 DEFAULT_VNC_TIMEOUT = 10.0
 DEFAULT_LOG_MAX_BYTES = 5_000_000
 DEFAULT_LOG_BACKUPS = 5
+#: The largest file the agent takes or sends (the gateway has a limit of its own, ``file_max_bytes``).
+DEFAULT_FILES_MAX_BYTES = 1024 ** 3
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -70,6 +72,20 @@ class AgentSettings:
     log_level: str = "INFO"
     log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
     log_backups: int = DEFAULT_LOG_BACKUPS
+    #: Where files sent from the viewer land (empty: the user's Downloads folder).
+    files_folder: str = ""
+    #: Folders whose files the viewer may fetch, comma-separated (empty: ``files_folder``).
+    files_download_folders: str = ""
+    files_max_bytes: int = DEFAULT_FILES_MAX_BYTES
+
+    @property
+    def upload_folder(self) -> Path:
+        return Path(self.files_folder).expanduser() if self.files_folder else Path.home() / "Downloads"
+
+    @property
+    def download_folders(self) -> tuple[Path, ...]:
+        named = [Path(p.strip()).expanduser() for p in self.files_download_folders.split(",") if p.strip()]
+        return tuple(named) or (self.upload_folder,)
 
     @property
     def tls(self) -> TLSOptions:
@@ -141,6 +157,8 @@ def _validate(s: AgentSettings) -> None:
                 raise ConfigError(f"{key} must be SHA-256 fingerprints in hex (64 digits, ':' allowed), "
                                   f"not {pin!r}")
     security_methods(s.vnc_security)
+    if s.files_max_bytes < 0:
+        raise ConfigError(f"files_max_bytes must be 0 (no files) or more, not {s.files_max_bytes}")
     if s.gateway and not re.match(r"(?i)(https?|wss?)://[^/]", s.gateway):
         raise ConfigError(f"gateway must be a URL such as https://ponte.example.com, not {s.gateway!r}")
 

@@ -28,6 +28,7 @@ import time
 from . import __version__, interfaces
 from .backoff import Backoff
 from .errors import CredentialRefused
+from .files import FileTransfer
 from .protocol import control
 from .stream import Stream
 from .transport import TransportError, open_websocket, websocket_url
@@ -209,6 +210,10 @@ class Agent:
             self.streams[event.session] = stream
             threading.Thread(target=self._run_stream, args=(stream,), daemon=True,
                              name=f"stream-{event.session[:8]}").start()
+        elif isinstance(event, control.OpenFiles):
+            # Its own thread and socket: a file never holds up the control channel or a session.
+            transfer = FileTransfer(self.settings, self.gateway, event, on_failure=self._report_failure)
+            threading.Thread(target=transfer.run, daemon=True, name=f"files-{event.transfer[:8]}").start()
         elif isinstance(event, control.RetryVnc):
             self.vnc.retry()
             self._probe_now.set()

@@ -59,6 +59,10 @@ DEFAULT_INVITATION_TTL = 7 * 24 * 3600.0   # seconds an invitation link works
 DEFAULT_RESET_TTL = 3600.0                 # seconds a "forgot password" link works
 
 
+#: ``file_transfer`` values: which way files may go between the viewer and the PC.
+FILE_TRANSFER_POLICIES = ("both", "upload", "download", "none")
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     instance_path: str = "instance"
@@ -182,6 +186,11 @@ class GatewaySettings:
     oidc_create_users: bool = False
     #: The login page's button: "Sign in with <label>".
     oidc_label: str = "your company account"
+    #: Files between the viewer and the office PC (over their own agent stream, never inside RFB):
+    #: ``both``, ``upload`` (to the PC only), ``download`` (from the PC only) or ``none``.
+    file_transfer: str = "both"
+    #: The largest file the gateway relays either way, in bytes (the agent has its own limit).
+    file_max_bytes: int = 1024 ** 3
     #: IANA time zone the pages show dates and times in (``Europe/Rome``); empty: the system's.
     timezone: str = ""
 
@@ -279,6 +288,10 @@ def _check_signin(settings: GatewaySettings) -> None:
             raise ConfigError("ldap_url is ldap:// without ldap_starttls: passwords would cross in clear")
         if not settings.ldap_user_base:
             raise ConfigError("ldap_user_base is needed with ldap_url")
+    if settings.file_transfer not in FILE_TRANSFER_POLICIES:
+        raise ConfigError(f"file_transfer must be one of {', '.join(FILE_TRANSFER_POLICIES)}")
+    if settings.file_max_bytes < 0:
+        raise ConfigError("file_max_bytes must be 0 (no files) or more")
     if settings.smtp_security not in ("starttls", "ssl", "none"):
         raise ConfigError("smtp_security must be starttls, ssl or none")
     if settings.smtp_host and not settings.smtp_from:

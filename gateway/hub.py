@@ -84,6 +84,8 @@ class Hub:
         #: Streams that landed here and are forwarded to their viewer's node: not
         #: sessions of ours (their viewer's node holds and records them).
         self.forwards: dict = {}
+        #: File transfers waiting for their agent's file stream (``files.TransferSlot``), by transfer.
+        self.transfers: dict = {}
         #: The screen pumps of every relay on this node share one round (``relay``).
         self.fair_share = FairShare()
         self.address = ""  # this node's internal address, once serving
@@ -197,6 +199,11 @@ class Hub:
         slot.advance(State.RELAYING)
 
     def stream_failed(self, machine_id: int, session: str, reason: str) -> None:
+        transfer = self.transfers.get(session)  # a file stream the agent could not open
+        if transfer is not None and transfer.machine_id == machine_id:
+            if not transfer.result.ready():
+                transfer.result.set_exception(AgentUnavailable(reason))
+            return
         slot = self.sessions.get(session)
         if slot is not None and slot.machine_id == machine_id:
             if slot.state is State.PENDING:
@@ -271,6 +278,11 @@ class Hub:
                 self.stream_failed(machine_id, session, reason)
             case nodebus.Wake(machine_id, mac, broadcast):
                 self.send_agent(machine_id, control.Wake(mac=mac, broadcast=broadcast))
+            case nodebus.OpenFiles(machine_id, transfer, token, op, folder, name, size):
+                # An op the agent does not know would make it drop its control channel.
+                if not self.draining and op in control.FILE_OPS:
+                    self.send_agent(machine_id, control.OpenFiles(transfer=transfer, token=token, op=op,
+                                                                  folder=folder, name=name, size=size))
             case _:
                 raise TypeError(f"not a node command: {command!r}")
 

@@ -18,6 +18,8 @@ Commands::
                                             whose viewer waits on the receiving node
     Wake(machine_id, mac, broadcast)        ask the agent of ``machine_id`` (a neighbour of the
                                             sleeping PC) to send the magic packet for ``mac``
+    OpenFiles(machine_id, transfer, token, op, folder, name, size)
+                                            ask the node holding the agent for a file stream
 
 Anything else — not JSON, not an object, an unknown ``cmd``, a field of the
 wrong type or too long — raises ``NodeBusError``: the listener logs it and
@@ -86,14 +88,28 @@ class Wake:
     broadcast: str
 
 
-Command = Union[EndSession, RevokeMachine, EndUser, OpenStream, RetryVnc, StreamFailed, Wake]
+@dataclass(frozen=True)
+class OpenFiles:
+    machine_id: int
+    transfer: str
+    token: str
+    op: str
+    folder: int = 0
+    name: str = ""
+    size: int = 0
+
+
+Command = Union[EndSession, RevokeMachine, EndUser, OpenStream, RetryVnc, StreamFailed, Wake, OpenFiles]
 
 #: The ``cmd`` of each command on the wire (unchanged since the bus carried raw dicts).
 COMMANDS = {"end": EndSession, "revoke": RevokeMachine, "end_user": EndUser, "open": OpenStream,
-            "vnc_retry": RetryVnc, "stream_failed": StreamFailed, "wake": Wake}
+            "vnc_retry": RetryVnc, "stream_failed": StreamFailed, "wake": Wake,
+            "open_files": OpenFiles}
 _NAME_OF = {cls: name for name, cls in COMMANDS.items()}
 #: Fields that are identifiers (bounded tighter than free text).
-_IDS = frozenset({"session", "token", "mac", "broadcast"})
+_IDS = frozenset({"session", "token", "mac", "broadcast", "transfer", "op"})
+#: Fields that are counts (a folder's number, a file's size).
+_COUNTS = frozenset({"folder", "size"})
 
 
 def encode(command: Command) -> bytes:
@@ -132,7 +148,7 @@ def decode(message: bytes | str) -> Command:
 
 
 def _field(command: str, field: str, value):
-    if field.endswith("_id"):
+    if field.endswith("_id") or field in _COUNTS:
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
             raise NodeBusError(f"{command}: field {field!r} must be a record id")
         return value

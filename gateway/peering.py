@@ -67,8 +67,10 @@ class Forward:
     """One agent stream spliced to the viewer's node; ``run()`` blocks until it ends."""
 
     def __init__(self, agent_ws: FramedWebSocket, address: str, session: str, max_message: int, *,
-                 ping_interval: float = DEFAULT_PING_INTERVAL, on_agent_rtt=None):
+                 ping_interval: float = DEFAULT_PING_INTERVAL, on_agent_rtt=None, path: str | None = None):
         self.agent_ws = agent_ws
+        #: The same route on the viewer's node (a file stream's, ``/ws/agent/files/…``, too).
+        self.path = path or f"/ws/agent/stream/{session}"
         self.address = address
         self.session = session
         self.max_message = max_message
@@ -92,7 +94,7 @@ class Forward:
 
     def run(self) -> None:
         try:
-            self.peer = dial(self.address, f"/ws/agent/stream/{self.session}", max_message=self.max_message)
+            self.peer = dial(self.address, self.path, max_message=self.max_message)
         except PeerUnreachable as exc:
             log.warning("stream %s: node at %s unreachable: %s", self.session, self.address, exc)
             self.agent_ws.close_with(1011, "The viewer's node is unreachable")

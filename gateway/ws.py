@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from agents.protocol import control
 from agents.websocket import FramingError
 
-from . import refs, sessions
+from . import files, refs, sessions
 from .database import UNAVAILABLE
 from .extensions import csrf, db, limiter
 from .hub import AgentChannel, Hub
@@ -109,6 +109,48 @@ def agent_stream(session: str):
     attached = gevent.event.Event()
     slot.result.set((ws, attached))
     attached.wait()
+    return UPGRADED
+
+
+@bp.route("/agent/files/<transfer>", websocket=True)
+def agent_files(transfer: str):
+    """An agent's file stream for one transfer (``files``): attached like a session's stream,
+    forwarded to the node whose request waits if it landed elsewhere."""
+    settings = current_app.config["PONTE"]
+    hub = _hub()
+    db.session.remove()
+    hs = _handshake()
+    if refs.session_id(transfer) is None:
+        abort(404, "No transfer is waiting for this stream.")
+    if transfer not in hub.transfers:
+        address = _waiting_elsewhere(transfer, settings)
+        if address is None or hub.draining:
+            abort(404, "No transfer is waiting for this stream.")
+        forward = Forward(_accept(hs, settings.max_message), address, transfer, settings.max_message,
+                          ping_interval=settings.stream_ping_interval, path=f"/ws/agent/files/{transfer}")
+        hub.forwards[transfer] = forward
+        try:
+            forward.run()
+        finally:
+            hub.forwards.pop(transfer, None)
+        return UPGRADED
+    ws = _accept(hs, settings.max_message)
+    try:
+        event = control.decode(_first_message(ws), control.STREAM_ATTACH)
+    except _TooSlow:
+        ws.close_with(CLOSE_POLICY, f"No stream attach within {HELLO_TIMEOUT:g} s")
+        return UPGRADED
+    except (control.ControlError, FramingError, OSError) as exc:
+        ws.close_with(CLOSE_POLICY, f"Bad stream attach: {exc}"[:100])
+        return UPGRADED
+    slot = files.claim(hub, transfer, event.token)
+    if slot is None:
+        ws.close_with(CLOSE_POLICY, "Unknown stream token")
+        return UPGRADED
+    ws.settimeout(settings.http_timeout * 2)  # a silent agent must not hold the person's request for ever
+    released = gevent.event.Event()
+    slot.result.set((ws, released))
+    released.wait()
     return UPGRADED
 
 

@@ -24,6 +24,7 @@ const { noticeBanner } = await import('./notices.js');
 const notices = noticeBanner(document.getElementById('notices'), screen.dataset.noticesUrl);
 const { watchQuality } = await import('./viewer_quality.js');
 const { askTakeover, watchTakeover } = await import('./takeover.js');
+if (document.getElementById('files-open')) import('./files.js');  // files to and from the PC
 
 // Requests the page makes by itself carry this: they do not keep an unattended login alive.
 const BACKGROUND = { 'X-Ponte-Background': '1' };

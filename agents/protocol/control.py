@@ -25,10 +25,15 @@ Conversation::
                                             again, even after a wrong password stopped the tries)
                                    ◀──      Wake(mac, broadcast)  (send the magic packet for a PC
                                             on our subnet: ``wol.magic_packet``, UDP port 9)
+                                   ◀──      OpenFiles(transfer, token, op, folder, name, size)
+                                            (open a file stream: ``filestream``)
+    StreamFailed(transfer, reason) ──▶      (when the agent cannot open it)
 
 Each stream is its own WebSocket (``/ws/agent/stream/<session>``) whose first
 message is ``Attach(token)``, with the one-time token from ``OpenStream``;
-every later message is raw RFB bytes.
+every later message is raw RFB bytes. A file transfer is its own WebSocket too
+(``/ws/agent/files/<transfer>``), attached the same way, then carrying
+``filestream`` messages: files never ride inside RFB.
 
 ``AgentInfo.interfaces`` carries the agent's network interfaces
 (``wol.Interface``: MAC, IPv4 address, prefix, broadcast), checked as they are
@@ -151,6 +156,28 @@ class Wake:
     broadcast: str
 
 
+#: What an ``OpenFiles`` asks for: files to the PC, from the PC, or the list of what may be fetched.
+FILE_OPS = ("upload", "download", "list")
+MAX_FILE_SIZE = 2**53  # what a browser's Number holds exactly
+
+
+@dataclass(frozen=True)
+class OpenFiles:
+    """Open the file stream ``/ws/agent/files/<transfer>`` (``filestream``) and attach it with ``token``.
+
+    ``upload``: ``name`` (as the person's browser gave it: the agent makes it safe) of
+    ``size`` bytes, into the agent's upload folder; ``download``: the file ``name`` in the
+    agent's allowed folder number ``folder`` (from a listing); ``list``: name and size unused.
+    """
+
+    transfer: str
+    token: str
+    op: str
+    folder: int = 0
+    name: str = ""
+    size: int = 0
+
+
 @dataclass(frozen=True)
 class Attach:
     """First message on a stream socket: proves the agent was asked to open it."""
@@ -161,7 +188,7 @@ class Attach:
 STREAM_ATTACH = {"attach": Attach}
 AGENT_TO_GATEWAY = {"hello": Hello, "heartbeat": Heartbeat, "stream_failed": StreamFailed}
 GATEWAY_TO_AGENT = {"welcome": Welcome, "refused": Refused, "open": OpenStream, "reconnect": Reconnect,
-                    "vnc_retry": RetryVnc, "wake": Wake}
+                    "vnc_retry": RetryVnc, "wake": Wake, "open_files": OpenFiles}
 _TYPE_OF = {cls: name for table in (AGENT_TO_GATEWAY, GATEWAY_TO_AGENT, STREAM_ATTACH) for name, cls in table.items()}
 
 
@@ -241,6 +268,15 @@ def _build(cls, obj: dict):
                 values[f.name] = normalise_mac(obj.get("mac")) if f.name == "mac" else _broadcast(obj.get(f.name))
             except WakeError as exc:
                 raise RemoteProtocolError(f"field 'mac': {exc}") from None
+        elif f.name in ("folder", "size"):
+            value = obj.get(f.name, 0)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_FILE_SIZE:
+                raise RemoteProtocolError(f"field {f.name!r} must be a whole number from 0 to {MAX_FILE_SIZE}")
+            values[f.name] = value
+        elif f.name == "op":
+            if obj.get("op") not in FILE_OPS:
+                raise RemoteProtocolError(f"field 'op' must be one of {', '.join(FILE_OPS)}")
+            values["op"] = obj["op"]
         elif f.name == "after":
             after = obj.get("after")
             if not isinstance(after, (int, float)) or isinstance(after, bool) or not 0 <= after <= 3600:
@@ -352,7 +388,8 @@ class GatewayConnection(_Connection):
     def _may_send(self, event) -> bool:
         if self.state is State.WELCOME:
             return isinstance(event, (Welcome, Refused))
-        return self.state is State.OPEN and isinstance(event, (OpenStream, Refused, Reconnect, RetryVnc, Wake))
+        return self.state is State.OPEN and isinstance(event, (OpenStream, Refused, Reconnect, RetryVnc, Wake,
+                                                                   OpenFiles))
 
     def _sent(self, event) -> None:
         if self.state is State.WELCOME:

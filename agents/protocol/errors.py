@@ -26,7 +26,10 @@ The modules re-export the errors they raise (``rfb.HandshakeError``, ...)::
     │                                comes as it is and the RFB handshake translates it)
     ├── SettingsError                a setting of the wrong type, an unknown one, unreadable TOML
     │                                (each loader turns it into its own ``ConfigError``)
-    └── WakeError (also ValueError)  a MAC, address or interface list Wake-on-LAN cannot use
+    ├── WakeError (also ValueError)  a MAC, address or interface list Wake-on-LAN cannot use
+    └── FileTransferError            a file transfer that cannot go on
+        ├── UnsafeName               no usable file name is left once a name is made safe
+        └── FileStreamError          a file-stream message that is malformed or out of turn
 """
 
 from __future__ import annotations
@@ -159,3 +162,17 @@ class SettingsError(ProtocolError):
 
 class WakeError(ProtocolError, ValueError):
     """A MAC address, IPv4 address or interface record that Wake-on-LAN cannot use."""
+
+
+# -- file transfer (filenames, filestream) --
+
+class FileTransferError(ProtocolError):
+    """A file transfer that cannot go on."""
+
+
+class UnsafeName(FileTransferError, ValueError):
+    """No usable file name is left once a name is made safe (``filenames.safe_name``)."""
+
+
+class FileStreamError(FileTransferError):
+    """A file-stream message that is malformed or comes out of turn (``filestream``)."""

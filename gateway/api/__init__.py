@@ -76,6 +76,6 @@ def no_store(resp, status: int):
 
 
 # The routes register themselves on ``bp`` when imported (Flask's package pattern).
-from . import enroll, grants, groups, machines, me, reports, sessions, shares, tokens, users  # noqa: E402,F401
+from . import enroll, files, grants, groups, machines, me, reports, sessions, shares, tokens, users  # noqa: E402,F401
 from . import shadowing  # noqa: E402,F401
 from . import occupancy, policy  # noqa: E402,F401  (issue 14)

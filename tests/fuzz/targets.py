@@ -14,7 +14,7 @@ import struct
 from tests.fuzz import web_targets
 
 # Imported by ``load()`` under atheris' instrumentation, not here.
-control = rfb = rfbinput = cutthrough = wsframe = nodebus = None
+control = rfb = rfbinput = cutthrough = wsframe = nodebus = filenames = filestream = None
 
 SERVER_INIT = struct.pack(">HH16sI", 640, 480, bytes(range(16)), 4) + b"desk"
 
@@ -25,7 +25,9 @@ def _u32(n: int) -> bytes:
 
 def load() -> None:
     """Import the parsers (call inside ``atheris.instrument_imports()``)."""
-    global control, rfb, rfbinput, cutthrough, wsframe, nodebus
+    global control, rfb, rfbinput, cutthrough, wsframe, nodebus, filenames, filestream
+    from agents.protocol import filenames as _filenames
+    from agents.protocol import filestream as _filestream
     from agents.protocol import control as _control
     from agents.protocol import cutthrough as _cutthrough
     from agents.protocol import rfb as _rfb
@@ -35,6 +37,7 @@ def load() -> None:
 
     control, rfb, cutthrough, wsframe, nodebus = _control, _rfb, _cutthrough, _wsframe, _nodebus
     rfbinput = _rfbinput
+    filenames, filestream = _filenames, _filestream
     web_targets.load()
 
 
@@ -299,7 +302,44 @@ def _nodebus_target(data: bytes) -> None:
 def _nodebus_seeds() -> list[bytes]:
     return [b'{"cmd":"end","session":"s1","reason":"bye"}', b'{"cmd":"revoke","machine_id":3}',
             b'{"cmd":"end_user","user_id":2,"reason":"x"}', b'{"cmd":"open","machine_id":1,"session":"s","token":"t"}',
-            b'{"cmd":"vnc_retry","machine_id":9}', b'{"cmd":"stream_failed","machine_id":1,"session":"s"}']
+            b'{"cmd":"vnc_retry","machine_id":9}', b'{"cmd":"stream_failed","machine_id":1,"session":"s"}',
+            b'{"cmd":"open_files","machine_id":1,"transfer":"t","token":"k","op":"list"}']
+
+
+# -- file transfer: the names a browser sends, and the file stream's messages -------------------------
+
+def _file_name_target(data: bytes) -> None:
+    name = data.decode("utf-8", "surrogateescape")  # lone surrogates too: a browser can send them
+    try:
+        safe = filenames.safe_name(name)
+    except filenames.UnsafeName:
+        return
+    # What comes out is one plain, short component that no OS reads as anything but a file here.
+    assert safe and "/" not in safe and "\\" not in safe and safe not in (".", ".."), repr(safe)
+    assert len(safe.encode("utf-8")) <= filenames.MAX_NAME_BYTES, repr(safe)
+    assert not any(ord(ch) < 32 or ch in '<>:"|?*' for ch in safe), repr(safe)
+    assert safe == safe.rstrip(". "), repr(safe)
+    assert safe.split(".", 1)[0].rstrip(" ").upper() not in filenames.DEVICE_NAMES, repr(safe)
+    assert filenames.safe_name(safe) == safe  # a safe name stays as it is
+
+
+def _file_name_seeds() -> list[bytes]:
+    return [b"report.pdf", b"../../etc/passwd", b"C:\\Windows\\win.ini", b"nul.txt", b"COM1", b"a\x00b",
+            "\u202egnp.exe".encode(), b"x" * 300 + b".txt", b"..", b"C:evil"]
+
+
+def _file_stream_target(data: bytes) -> None:
+    try:
+        event = filestream.decode(data)
+    except filestream.FileStreamError:
+        return
+    assert filestream.decode(filestream.encode(event)) == event
+
+
+def _file_stream_seeds() -> list[bytes]:
+    return [b"Dabc", b"E", b'J{"type":"header","name":"a.txt","size":3}', b'J{"type":"saved","name":"a","size":0}',
+            b'J{"type":"failed","code":"too_large","message":"no"}',
+            b'J{"type":"listing","folders":["Downloads"],"files":[{"folder":0,"name":"a","size":1,"mtime":1.5}]}']
 
 
 TARGETS = {
@@ -312,6 +352,8 @@ TARGETS = {
     "cutthrough": (_cutthrough_target, _cutthrough_seeds),
     "rfb_viewer_input": (_viewer_input_target, _viewer_input_seeds),
     "nodebus": (_nodebus_target, _nodebus_seeds),
+    "file_name": (_file_name_target, _file_name_seeds),
+    "file_stream": (_file_stream_target, _file_stream_seeds),
     "api_json": (web_targets.api_json_target, web_targets.api_json_seeds),
     "csv_import": (web_targets.csv_import_target, web_targets.csv_import_seeds),
 }

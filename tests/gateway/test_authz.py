@@ -51,10 +51,14 @@ ROUTES: dict[str, Route] = {
     "metrics.scrape": Route(ADMIN, denied=frozenset({"login"})),   # admin cookie or the metrics token
     # WebSockets: tests/e2e
     "ws.view": Route(WEBSOCKET), "ws.agent_control": Route(WEBSOCKET), "ws.agent_stream": Route(WEBSOCKET),
+    "ws.agent_files": Route(WEBSOCKET),
     # the employee's API
     "api.me": Route(USER), "api.my_machines": Route(USER),
     "api.open_session": Route(USER_MACHINE, missing=frozenset({"denied"})),
     "api.machine_wake": Route(USER_MACHINE, missing=frozenset({"denied"})),   # issue 11 §5
+    # files to and from a granted PC (issue 15)
+    **{f"api.{name}": Route(USER_MACHINE, missing=frozenset({"denied"}))
+       for name in ("machine_files", "machine_file_upload", "machine_file_download")},
     "api.session_status": Route(USER_SESSION), "api.end_session": Route(USER_SESSION),
     "api.session_notices": Route(USER_SESSION),   # issue 14: limits drawing near, who else watches
     "api.session_shadow": A,   # issue 14: an admin watches or takes control (audited)
@@ -126,7 +130,8 @@ ROUTES: dict[str, Route] = {
 ARGUMENTS = {"machine": "machine", "machine_id": "machine", "user": "user", "user_id": "user",
              "group": "group", "group_id": "group", "session": "session", "session_id": "session",
              "token": "token", "token_id": "token", "filename": "file", "link": "file", "lang": "file",
-             "share": "share", "share_id": "share"}
+             "share": "share", "share_id": "share",
+             "transfer": "session"}  # a file transfer's id has a session id's shape (WebSocket only)
 FILES = {"portal.assets": "style.css", "portal.novnc": "core/rfb.js", "signin.set_password": "no-such-link",
          "i18n.scripts": "it", "shares.page": "no-such-link", "shares.open_link": "no-such-link"}
 MISSING = {"machine": "999999", "user": "999999", "group": "999999", "token": "999999", "session": session_ref("no-such-session"),

@@ -8,7 +8,7 @@ import pytest
 
 from gateway import nodebus
 from gateway.errors import GatewayError
-from gateway.nodebus import (EndSession, EndUser, NodeBusError, OpenStream, RetryVnc, RevokeMachine,
+from gateway.nodebus import (EndSession, EndUser, NodeBusError, OpenFiles, OpenStream, RetryVnc, RevokeMachine,
                              StreamFailed, decode, encode)
 
 #: Each command and its exact message: the wire format other nodes (and older ones) speak.
@@ -20,7 +20,17 @@ TRANSCRIPT = [
     (RetryVnc(7), b'{"cmd":"vnc_retry","machine_id":7}'),
     (StreamFailed(7, "s-3", "VNC refused"), b'{"cmd":"stream_failed","machine_id":7,"session":"s-3",'
                                             b'"reason":"VNC refused"}'),
+    (OpenFiles(7, "t-1", "tok", "upload", 0, "a.txt", 5),
+     b'{"cmd":"open_files","machine_id":7,"transfer":"t-1","token":"tok","op":"upload","folder":0,'
+     b'"name":"a.txt","size":5}'),
 ]
+
+
+@pytest.mark.parametrize("bad", [{"size": -1}, {"size": "5"}, {"folder": True}, {"op": "x" * 200}])
+def test_open_files_fields_are_checked(bad):
+    obj = {"cmd": "open_files", "machine_id": 7, "transfer": "t", "token": "k", "op": "list", **bad}
+    with pytest.raises(NodeBusError):
+        decode(json.dumps(obj).encode())
 
 
 @pytest.mark.parametrize(("command", "wire"), TRANSCRIPT, ids=lambda v: type(v).__name__)

@@ -1,0 +1,198 @@
+"""Files to and from a granted PC: ``GET machines/<m>/files`` (what may be fetched, and the policy),
+``POST machines/<m>/files?name=`` (the body is the file), ``GET machines/<m>/files/content?folder=&name=``.
+
+Plain HTTP, streamed both ways (``gateway.files`` relays it to the agent's file
+stream piece by piece): the browser gets upload progress and cancel for free
+(``XMLHttpRequest.upload``, ``abort()``), a download is an ordinary response
+with a length, and a proxy or balancer in front needs nothing new. A browser
+WebSocket would have needed framing, flow control and resumption of our own.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Response, current_app, jsonify, request, stream_with_context
+from flask_babel import gettext as _
+from flask_login import current_user
+from werkzeug.exceptions import ClientDisconnected
+
+from agents.protocol import filestream as fs
+
+from .. import files
+from ..errors import AgentUnavailable, ApiError
+from ..extensions import db
+from ..models import Machine, machine_for_user
+from . import bp
+from .inputs import who
+
+#: HTTP answers for the agent's refusals.
+_STATUS = {"too_large": 413, "not_found": 404, "bad_name": 400, "refused": 403, "io": 502, "incomplete": 502}
+
+
+def _granted(machine: str, direction: str | None) -> Machine:
+    """The PC if the caller may open it and the policy lets files go ``direction`` (None: either way)."""
+    found = machine_for_user(current_user, machine)
+    if found is None:
+        raise ApiError(403, "forbidden", _("You may not open this PC."))
+    if found.revoked_at is not None:
+        raise ApiError(409, "unavailable", _("This PC's access was revoked by an admin."))
+    policy = current_app.config["PONTE"].file_transfer
+    if policy == "none" or (direction is not None and not files.allowed(policy, direction)):
+        if direction is not None:
+            _audit(direction, found, request.args.get("name", ""), 0, "refused: policy")
+        raise ApiError(403, "files_off", _("Files may not be sent this way here (the gateway's policy)."))
+    return found
+
+
+def _audit(direction: str, machine: Machine | str, name: str, size: int, outcome: str, actor=None) -> None:
+    who_ = actor or who()
+    files.audit_transfer(direction, actor=who_["actor"], ip=who_["ip"],
+                         machine=machine if isinstance(machine, str) else machine.name, name=name, size=size,
+                         outcome=outcome)
+
+
+def _hub():
+    return current_app.extensions["ponte.hub"]
+
+
+def _open(machine: Machine, op: str, **kwargs) -> files.FileStream:
+    machine_id = machine.id
+    offline = _("The PC is offline: its Ponte agent is not connected.")
+    db.session.remove()  # no database connection held while a file travels (no ``_()`` after this)
+    try:
+        return files.open_stream(_hub(), machine_id, op, **kwargs)
+    except AgentUnavailable:
+        raise ApiError(409, "offline", offline) from None
+
+
+def _refused(exc: files.TransferRefused) -> ApiError:
+    return ApiError(_STATUS.get(exc.code, 502), exc.code, str(exc))
+
+
+@bp.before_app_request
+def _files_may_be_large():
+    """The app's 1 MiB bound on bodies is for forms and JSON: an upload's body is bounded by
+    its own Content-Length, which the view checks against ``file_max_bytes`` (and audits).
+
+    App-wide, so it runs before the API's own ``_authenticate``, whose CSRF check touches
+    the body's stream (and so its bound) first.
+    """
+    if request.endpoint == "api.machine_file_upload":
+        request.max_content_length = 2**63  # None would mean "the app's bound"
+
+
+@bp.get("/machines/<machine>/files")
+def machine_files(machine: str):
+    """The files the caller may fetch from the PC (none asked for when downloads are off)."""
+    found = _granted(machine, None)
+    settings = current_app.config["PONTE"]
+    answer = {"policy": settings.file_transfer, "max_bytes": settings.file_max_bytes, "folders": [], "files": []}
+    if not files.allowed(settings.file_transfer, files.DOWNLOAD):
+        return jsonify(answer)
+    stream = _open(found, "list")
+    try:
+        listed = files.listing(stream)
+    except files.TransferRefused as exc:
+        raise _refused(exc) from None
+    finally:
+        stream.close()
+    answer["folders"] = list(listed.folders)
+    answer["files"] = [{"folder": e.folder, "name": e.name, "size": e.size, "mtime": e.mtime} for e in listed.files]
+    return jsonify(answer)
+
+
+@bp.post("/machines/<machine>/files")
+def machine_file_upload(machine: str):
+    """Put the request's body on the PC as ``?name=`` (made safe by the agent); 201 with the saved name."""
+    found = _granted(machine, files.UPLOAD)
+    settings = current_app.config["PONTE"]
+    name, size = request.args.get("name", ""), request.content_length
+    machine_name, actor = found.name, who()
+    if not name or len(name) > 1024:
+        raise ApiError(400, "bad_name", _("Name the file (?name=…)."))
+    if size is None:
+        raise ApiError(411, "length_required", _("Send the file's length (Content-Length)."))
+    if size > settings.file_max_bytes:
+        _audit(files.UPLOAD, found, name, size, "refused: over the gateway's limit")
+        raise ApiError(413, "too_large", _("Files of at most %(n)s bytes may be sent.", n=settings.file_max_bytes))
+    stream = _open(found, "upload", name=name, size=size)
+    outcome, saved = "failed", None
+    try:
+        header = files.first_answer(stream)
+        saved = files.send_file(stream, _body_pieces(), size)
+        outcome = "ok"
+    except files.TransferRefused as exc:
+        outcome = "cancelled" if exc.code == "incomplete" else f"refused: {exc}"
+        raise _refused(exc) from None
+    finally:
+        stream.close()
+        _audit(files.UPLOAD, machine_name, saved.name if saved else name, size, outcome, actor)
+    return jsonify(file={"name": saved.name, "size": saved.size, "asked": header.name}), 201
+
+
+def _body_pieces():
+    body = request.stream
+    while True:
+        try:
+            piece = body.read(fs.CHUNK)
+        except (OSError, ValueError, ClientDisconnected):  # the browser went away mid-file (cancel)
+            return
+        if not piece:
+            return
+        yield piece
+
+
+@bp.get("/machines/<machine>/files/content")
+def machine_file_download(machine: str):
+    """One file from the PC's shared folders (``folder`` and ``name`` from the listing), streamed."""
+    found = _granted(machine, files.DOWNLOAD)
+    settings = current_app.config["PONTE"]
+    name, folder = request.args.get("name", ""), request.args.get("folder", "0")
+    if not folder.isascii() or not folder.isdigit() or len(folder) > 3 or not name or len(name) > 1024:
+        raise ApiError(400, "bad_request", _("Name a file from the list (folder and name)."))
+    machine_name, actor = found.name, who()
+    # Worded now: once the stream is open the request holds no database session, and the
+    # locale is read from the logged-in person.
+    too_large = _("Files of at most %(n)s bytes may be fetched.", n=settings.file_max_bytes)
+    stream = _open(found, "download", folder=int(folder), name=name)
+    try:
+        header = files.first_answer(stream)
+        if header.size > settings.file_max_bytes:
+            raise files.TransferRefused("too_large", too_large)
+    except files.TransferRefused as exc:
+        stream.close()
+        _audit(files.DOWNLOAD, machine_name, name, 0, f"refused: {exc}", actor)
+        raise _refused(exc) from None
+
+    started = []
+
+    def pieces():
+        started.append(True)
+        outcome = "cancelled"  # unless it reaches the end: the browser went away
+        try:
+            yield from files.receive_file(stream, header.size)
+            outcome = "ok"
+        except files.TransferRefused as exc:
+            outcome = f"failed: {exc}"  # the response ends short: the browser says the download failed
+        finally:
+            stream.close()
+            _audit(files.DOWNLOAD, machine_name, header.name, header.size, outcome, actor)
+
+    def never_started():
+        # A generator closed before its first step skips its ``finally``: the browser left
+        # before the body began. Release the agent's stream and record it all the same.
+        if not started:
+            stream.close()
+            with app.app_context():  # the request's context is gone by now
+                _audit(files.DOWNLOAD, machine_name, header.name, header.size, "cancelled", actor)
+                db.session.remove()
+
+    app = current_app._get_current_object()
+
+    resp = Response(stream_with_context(pieces()), mimetype="application/octet-stream", headers={
+        "Content-Length": str(header.size), "Cache-Control": "no-store",
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(header.name, safe='')}",
+        "X-Content-Type-Options": "nosniff"})
+    resp.call_on_close(never_started)
+    return resp

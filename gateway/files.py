@@ -1,0 +1,249 @@
+"""Files between the viewer and the office PC: the agent's file stream, asked for and relayed.
+
+A transfer never rides inside RFB. The gateway asks the PC's agent on the
+control channel (``control.OpenFiles``, through the node holding it:
+``nodebus.OpenFiles``) to open ``/ws/agent/files/<transfer>``, waits for it
+to attach with its one-time token (``ws.agent_files`` → ``attach``), and then
+speaks ``filestream`` on it while the HTTP request that asked (``api.files``)
+streams the bytes to or from the browser — piece by piece, so no file is ever
+held in memory. Like a session's stream, a file stream may land on any node:
+the ``streamwait`` marker names the node whose request waits, and the node it
+landed on forwards it there (``peering.Forward``).
+
+Who may: ``machine_for_user`` (as for opening the PC) and the ``file_transfer``
+policy (``allowed``). Every transfer is audited (``audit_transfer``).
+
+Errors: ``AgentUnavailable`` (no agent answered), ``TransferRefused``
+(the agent or a limit said no: ``code`` and the sentence for the person).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+import gevent
+import gevent.event
+
+from agents.protocol import control
+from agents.protocol import filestream as fs
+from agents.websocket import FramingError
+
+from . import nodebus
+from .errors import AgentUnavailable
+from .live import LiveStoreError
+from .security import hash_token, new_token, token_matches
+
+log = logging.getLogger(__name__)
+
+UPLOAD, DOWNLOAD = "upload", "download"
+#: Seconds the gateway waits for the agent's answer to a whole upload (its last piece written).
+ANSWER_TIMEOUT = 60.0
+
+
+class TransferRefused(Exception):
+    """The agent (or a limit) refused the transfer: ``code`` (``filestream.FAILURES``) and why."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def allowed(policy: str, direction: str) -> bool:
+    """Whether the ``file_transfer`` policy lets files go ``direction`` (upload: to the PC)."""
+    return policy == "both" or policy == direction
+
+
+@dataclass(eq=False)
+class TransferSlot:
+    """One transfer waiting on this node for its agent's file stream."""
+
+    transfer: str
+    machine_id: int
+    token_hash: str
+    #: Set once: the attached stream ``(ws, released)`` or ``AgentUnavailable``.
+    result: gevent.event.AsyncResult = field(default_factory=gevent.event.AsyncResult)
+
+
+class FileStream:
+    """An attached file stream; ``close()`` lets its route's greenlet (and socket) go."""
+
+    def __init__(self, ws, released: gevent.event.Event):
+        self.ws = ws
+        self.released = released
+
+    def read(self):
+        """The next ``filestream`` event, or ``None`` if the agent closed the stream."""
+        message = self.ws.read_message()
+        return None if message is None else fs.decode(message)
+
+    def close(self, reason: str = "transfer ended") -> None:
+        try:
+            self.ws.close_with(1000, reason)
+        finally:
+            self.released.set()
+
+
+def open_stream(hub, machine_id: int, op: str, *, folder: int = 0, name: str = "", size: int = 0) -> FileStream:
+    """Ask the machine's agent for a file stream and wait for it (``stream_timeout``).
+
+    Raises ``AgentUnavailable`` if no agent holds the PC or none attached in time.
+    """
+    settings = hub.settings
+    if hub.draining:
+        raise AgentUnavailable(machine_id)
+    transfer, token = uuid.uuid4().hex, new_token(32)
+    slot = TransferSlot(transfer, machine_id, hash_token(token))
+    hub.transfers[transfer] = slot  # first: the stream may arrive while we still talk to Redis
+    event = control.OpenFiles(transfer=transfer, token=token, op=op, folder=folder, name=name, size=size)
+    try:
+        try:
+            hub.live.stream_waiting(transfer, settings.node_id, hub.waiting_ttl())
+        except LiveStoreError as exc:  # only a detour through another node would miss its way
+            log.warning("stream marker of transfer %s not written: %s", transfer, exc)
+        channel = hub.channels.get(machine_id)
+        try:
+            if channel is not None:
+                channel.send(event)
+            else:
+                _ask_remote(hub, machine_id, event)
+        except OSError as exc:
+            raise AgentUnavailable(machine_id) from exc
+        try:
+            ws, released = slot.result.get(timeout=settings.stream_timeout)
+        except gevent.Timeout:
+            if slot.result.ready() and slot.result.successful():
+                # Attached in the instant we gave up (no yield between the two): let it go.
+                FileStream(*slot.result.get()).close("The gateway gave up waiting")
+            raise AgentUnavailable("The PC did not answer in time") from None
+        return FileStream(ws, released)
+    finally:
+        hub.transfers.pop(transfer, None)
+
+
+def _ask_remote(hub, machine_id: int, event: control.OpenFiles) -> None:
+    live = hub.live
+    try:
+        agent = live.agent(machine_id)
+        node = (agent or {}).get("node")
+        if not node or node == hub.settings.node_id or not live.node_address(node):
+            raise AgentUnavailable(machine_id)
+        command = nodebus.OpenFiles(machine_id, event.transfer, event.token, event.op, event.folder,
+                                    event.name, event.size)
+        if live.publish(node, command) == 0:
+            raise AgentUnavailable(machine_id)
+    except LiveStoreError as exc:
+        raise AgentUnavailable(machine_id) from exc
+
+
+def claim(hub, transfer: str, token: str) -> TransferSlot | None:
+    """The waiting transfer if ``token`` is the one sent for it; one use only."""
+    slot = hub.transfers.get(transfer)
+    if slot is None or slot.result.ready() or not token_matches(slot.token_hash, token):
+        return None
+    return slot
+
+
+# -- the gateway's side of filestream ------------------------------------------------------------------
+
+def first_answer(stream: FileStream) -> fs.Header:
+    """The agent's ``Header`` (what it will save or send), or ``TransferRefused``."""
+    try:
+        event = stream.read()
+    except (OSError, FramingError, fs.FileStreamError) as exc:
+        raise TransferRefused("io", f"The PC's agent broke off the transfer: {exc}") from None
+    if isinstance(event, fs.Failed):
+        raise TransferRefused(event.code, event.message)
+    if not isinstance(event, fs.Header):
+        raise TransferRefused("io", "The PC's agent did not answer the transfer.")
+    return event
+
+
+def send_file(stream: FileStream, pieces, size: int) -> fs.Saved:
+    """Send ``pieces`` (bytes, at most ``CHUNK`` each, ``size`` in all) and ``End``; the agent's ``Saved``.
+
+    Raises ``TransferRefused`` when the agent refuses on the way or at the end, ``incomplete``
+    when ``pieces`` ends short (the browser went away: the agent then drops its part file).
+    """
+    sent = 0
+    try:
+        for piece in pieces:
+            stream.ws.write_message(fs.data(piece))
+            sent += len(piece)
+    except (OSError, FramingError):
+        # The agent closed on us (it refused mid-way, e.g. its disk is full): its reason, if it gave one.
+        _refusal_if_any(stream)
+        raise TransferRefused("io", "The PC's agent broke off the transfer.") from None
+    if sent != size:
+        raise TransferRefused("incomplete", f"The upload ended after {sent} of {size} bytes.")
+    try:
+        stream.ws.write_message(fs.END)
+        stream.ws.settimeout(ANSWER_TIMEOUT)
+        event = stream.read()
+    except (OSError, FramingError, fs.FileStreamError) as exc:
+        raise TransferRefused("io", f"The PC's agent did not confirm the file: {exc}") from None
+    if isinstance(event, fs.Failed):
+        raise TransferRefused(event.code, event.message)
+    if not isinstance(event, fs.Saved):
+        raise TransferRefused("io", "The PC's agent did not confirm the file.")
+    return event
+
+
+def _refusal_if_any(stream: FileStream) -> None:
+    try:
+        stream.ws.settimeout(2)
+        event = stream.read()
+    except (OSError, FramingError, fs.FileStreamError):
+        return
+    if isinstance(event, fs.Failed):
+        raise TransferRefused(event.code, event.message)
+
+
+def receive_file(stream: FileStream, size: int):
+    """The file's pieces as the agent sends them; ``TransferRefused('incomplete')`` if it stops short."""
+    got = 0
+    while True:
+        try:
+            event = stream.read()
+        except (OSError, FramingError, fs.FileStreamError) as exc:
+            raise TransferRefused("incomplete", f"The PC's agent broke off the transfer: {exc}") from None
+        if isinstance(event, fs.Data):
+            got += len(event.data)
+            if got > size:
+                raise TransferRefused("incomplete", "The PC sent more than the file holds.")
+            yield event.data
+        elif isinstance(event, fs.End) and got == size:
+            return
+        else:
+            raise TransferRefused("incomplete", f"The file ended after {got} of {size} bytes.")
+
+
+def listing(stream: FileStream) -> fs.Listing:
+    try:
+        event = stream.read()
+    except (OSError, FramingError, fs.FileStreamError) as exc:
+        raise TransferRefused("io", f"The PC's agent broke off the listing: {exc}") from None
+    if isinstance(event, fs.Failed):
+        raise TransferRefused(event.code, event.message)
+    if not isinstance(event, fs.Listing):
+        raise TransferRefused("io", "The PC's agent did not send its list of files.")
+    return event
+
+
+def audit_transfer(direction: str, *, actor: str, ip: str, machine: str, name: str, size: int,
+                   outcome: str) -> None:
+    """One audit row per transfer (its own transaction: a transfer ends long after its request began)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .extensions import db
+    from .models import audit
+
+    detail = json.dumps({"name": name[:200], "size": size, "outcome": outcome[:120]}, ensure_ascii=False)
+    try:
+        audit(f"file.{direction}", actor=actor, ip=ip, target=machine, detail=detail)
+        db.session.commit()
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        log.warning("file %s of %s on %s not audited: %s (%s)", direction, name, machine, exc, detail)
