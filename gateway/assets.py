@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NOVNC_STATIC = ROOT / "novnc_static"
 NOVNC_PACKAGE = NOVNC_STATIC / "node_modules" / "@novnc" / "novnc"
 #: Ponte's own files under novnc_static/ (never the npm folder or the lock file).
-ASSETS = frozenset({"viewer.js", "portal.js", "wake.js", "admin.js", "style.css", "passkeys.js", "i18n.js"})
+ASSETS = frozenset({"viewer.js", "portal.js", "wake.js", "admin.js", "style.css", "passkeys.js", "i18n.js",
+                    "player.js"})
 YEAR = 365 * 24 * 3600
 SHORT_AGE = 300      # an unversioned URL: a deploy shows within minutes
 MIN_GZIP = 512       # below this gzip saves nothing worth a header

@@ -127,6 +127,11 @@ class LiveStore:
                                "bytes_to_viewer", to_viewer, "bytes_from_viewer", from_viewer,
                                "progress_at", time.time()))
 
+    def session_update(self, session: str, fields: dict) -> bool:
+        """Set ``fields`` on a live session's record; False if the record is gone (as ``session_bytes``)."""
+        args = [v for name, value in fields.items() for v in (name, _flat(value))]
+        return bool(self._call(self.redis.eval, _UPDATE_IF_EXISTS, 1, self.key("session", session), *args))
+
     def session_ended(self, session: str, machine_id: int) -> None:
         pipe = self.redis.pipeline()
         pipe.delete(self.key("session", session))

@@ -181,6 +181,8 @@ class SessionRecord(db.Model):
     end_reason: Mapped[str] = mapped_column(String(255), default="")
     # Who ended it on purpose (an admin, or the user); empty when the link dropped.
     ended_by: Mapped[str] = mapped_column(String(64), default="")
+    # What became of its screen recording ("" none; values: gateway/recording/__init__.py).
+    recording: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
 
 class AuditEvent(db.Model):

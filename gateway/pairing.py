@@ -37,6 +37,7 @@ from .extensions import db
 from .hub import Hub
 from .slots import SessionSlot
 from .terms import SessionTerms
+from .recording import session as recording_session
 from .models import Machine, User, machine_for_user
 from .relay import CLOSE_RESTART, RESTART_MESSAGE, Relay, RelayResult
 
@@ -182,15 +183,18 @@ class Pairing:
             if not live.session_bytes(session, up, down):
                 hub.request_reassert()  # Redis lost our records: write them back whole
 
+        recorder = recording_session.begin(viewing, self.settings, live, live_fields)
         relay = Relay(session, viewer, agent_ws, machine_id=viewing.machine_id, user_id=viewing.user_id,
                       on_progress=progress, ping_interval=self.settings.stream_ping_interval,
-                      live_fields=live_fields, fair_share=hub.fair_share)
+                      live_fields=live_fields, fair_share=hub.fair_share,
+                      tee=recorder.tee if recorder is not None else None)
         hub.relay_started(slot, relay)
         try:
             try:
                 result = relay.run()
             finally:
                 released.set()
+                recording_session.end(recorder, session)
             failure = slot.failure
             if failure is not None:
                 result = dataclasses.replace(result, reason=f"The PC could not start the session: {failure}")

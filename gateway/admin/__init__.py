@@ -44,4 +44,4 @@ def _guard():
 
 
 # The pages register themselves on ``bp`` when imported (Flask's package pattern).
-from . import groups, machines, overview, reports, sessions, tokens, users  # noqa: E402,F401
+from . import groups, machines, overview, recordings, reports, sessions, tokens, users  # noqa: E402,F401

@@ -3,11 +3,14 @@ every live one (admins)."""
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import Response, current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import ops, refs, reports, sessions, wake
+from .. import ops, recording, refs, reports, sessions, wake
+from ..ops import recordings as recordings_ops
+from ..recording import playback
+from ..terms import SessionTerms
 from ..auth import ip_key, login_is_recent
 from ..extensions import db, limiter
 from ..headers import websocket_url
@@ -28,9 +31,12 @@ def open_session(machine: str):
         raise ApiError(409, "unavailable", _("This PC's access was revoked by an admin."))
     # No ticket in the URL (proxy logs): the client offers it as the subprotocol ``ponte.ticket.<ticket>``.
     ws_url = websocket_url(current_app.config["PONTE"], "/ws/view")  # 400 on a foreign Host
-    issued = sessions.issue(current_user, found, request.remote_addr or "")
+    terms = SessionTerms(record=recording.recording_for(found))
+    issued = sessions.issue(current_user, found, request.remote_addr or "", terms)
+    # A recorded session's notice comes with its ticket: the viewer shows it before it connects.
     return jsonify(session=issued.session, ticket=issued.ticket, ws_url=ws_url,
-                   expires_in=issued.expires_in, machine={"id": found.id, "name": found.name}), 201
+                   expires_in=issued.expires_in, machine={"id": found.id, "name": found.name},
+                   recording={"notice": recording.notice()} if terms.record else None), 201
 
 
 def _may_see_session(user_id) -> bool:
@@ -112,3 +118,47 @@ def machine_wake(machine: str):
     asked = wake.wake(found, wakers, **who())
     return jsonify(machine={"id": found.id, "name": found.name}, waking=True, senders=len(asked),
                    timeout=current_app.config["PONTE"].wake_timeout), 202
+
+
+# -- recordings (gateway/recording/): the player page reads these ---------------------------------
+
+def _recorded(session: str) -> SessionRecord:
+    record = db.session.get(SessionRecord, session) if refs.session_id(session) is not None else None
+    if record is None or not recording.playable(record.recording):
+        raise ApiError(404, "not_found", _("This session has no recording."))
+    return record
+
+
+@bp.get("/sessions/<session>/recording")
+@admin_only
+def recording_get(session: str):
+    """A recording's summary: duration, its time index, its idle periods, why it stopped early."""
+    record = _recorded(session)
+    try:
+        found = playback.summary(recording.storage(), session)
+    except (FileNotFoundError, ValueError):
+        raise ApiError(404, "not_found", _("This session's recording is not in the recordings folder."))
+    return jsonify(**found, status=record.recording, user=record.user_name, machine=record.machine_name)
+
+
+@bp.get("/sessions/<session>/recording/data")
+@admin_only
+def recording_data(session: str):
+    """The records, uncompressed, for the player (docs/recording-format.md, "The player's stream")."""
+    _recorded(session)
+    try:
+        chunks = playback.records_stream(recording.storage(), session)
+    except (FileNotFoundError, ValueError):
+        raise ApiError(404, "not_found", _("This session's recording is not in the recordings folder."))
+    resp = Response(chunks, mimetype="application/octet-stream")
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+@bp.delete("/sessions/<session>/recording")
+@admin_only
+def recording_delete(session: str):
+    """Delete a recording (audited); the history row stays and says it was deleted."""
+    _recorded(session)
+    recordings_ops.delete_recording(session, **who())
+    return jsonify(session=session, deleted=True)
