@@ -297,3 +297,4 @@ def end(session, reason):
         raise click.ClickException(f"No live session {session}.")
     click.echo(f"session {session} ending")
 from .signin import commands as _signin_commands  # noqa: E402,F401  (user signin, invite, import)
+from .recording import commands as _recording_commands  # noqa: E402,F401  (recording list, delete, purge)

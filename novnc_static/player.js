@@ -23,6 +23,7 @@ const markLabels = document.getElementById('mark-labels');
 
 const TICK_MS = 40;
 const IDLE_MS = 2000;        // with "skip idle", a gap longer than this is jumped
+const IDLE_LEAD_MS = 300;    // ...to this long before the next change
 const FEED_BATCH = 64;       // records fed before checking that noVNC keeps up
 
 class ReplayChannel {
@@ -102,7 +103,8 @@ class Player {
     this.skipped = 0;      // idle periods jumped
   }
 
-  get ready() { return !!this.rfb && this.connected; }
+  /** Loaded and able to seek (the RFB handshake plays as the first records are fed). */
+  get ready() { return !!this.rfb; }
 
   async restart() {
     if (this.rfb) {
@@ -169,7 +171,7 @@ class Player {
       last = tick;
       const next = this.records[this.pos];
       if (skipIdle.checked && next && next.ms - target > IDLE_MS) {
-        target = next.ms;  // nothing changes on screen until then: jump
+        target = next.ms - IDLE_LEAD_MS;  // nothing changes on screen until then: jump, just short of it
         this.skipped += 1;
       }
       await this.feedTo(Math.min(target, this.duration));
