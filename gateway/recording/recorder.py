@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 #: full-screen video at 6 MB/s; an office session queues a few kilobytes.
 DEFAULT_MAX_QUEUE = 64 * 1024 * 1024
 CLOSE_TIMEOUT = 10.0
+#: Seconds between the writer's turns at the queue (chunks are sealed after CHUNK_MS), or sooner
+#: once this many bytes wait.
+WRITE_TICK = 0.25
+WAKE_BYTES = 1024 * 1024
 BEHIND = "Recording stopped: the disk could not keep up with the session"
 
 
@@ -79,8 +83,10 @@ class Recorder:
         self.bytes_in += len(data)
         if self._queued > self.max_queue:
             self._stop(BEHIND)
-            return
-        self._wake.set()
+        elif self._queued >= WAKE_BYTES and not self._wake.is_set():
+            # Else the writer takes the queue on its own tick (WRITE_TICK): a busy screen costs
+            # the pump an append per read, and a greenlet switch per WAKE_BYTES at most.
+            self._wake.set()
 
     def _stop(self, reason: str) -> None:
         if self.stopped is not None:
@@ -117,25 +123,20 @@ class Recorder:
         sink = None
         try:
             sink = run(self.storage.create, self.session)
-            self._write(sink, format.header({**self.meta, "version": format.VERSION}))
+            run(self._write, sink, format.header({**self.meta, "version": format.VERSION}))
             builder = format.ChunkBuilder(self.level)
             while True:
-                self._wake.wait(timeout=format.CHUNK_MS / 4000)
+                self._wake.wait(timeout=WRITE_TICK)
                 self._wake.clear()
                 if self.stopped is not None:
                     break
-                queue = self._queue
-                while queue:
-                    ms, data = queue.popleft()
-                    self._queued -= len(data)
-                    builder.add(ms, data)
-                    if builder.raw_len >= format.CHUNK_BYTES:
-                        self._write(sink, run(builder.seal))
-                if builder.due(self._ms()) or (self._closing and not builder.empty):
-                    self._write(sink, run(builder.seal))
-                if self._closing and not queue:
+                # The queue changes hands whole: the loop does no per-record work here.
+                batch, self._queue, self._queued = self._queue, deque(), 0
+                closing = self._closing
+                run(self._encode, sink, builder, batch, self._ms(), closing)
+                if closing and not self._queue:
                     break
-            self._write(sink, format.end(self._ms(), self.stopped or ""))
+            run(self._write, sink, format.end(self._ms(), self.stopped or ""))
         except OSError as exc:
             self._stop(f"Recording stopped: {exc.strerror or exc}")
         except Exception as exc:  # a recording must never take its session down
@@ -148,6 +149,16 @@ class Recorder:
                 except OSError:
                     pass
 
+    # -- in the threadpool: compressing and writing --
+
+    def _encode(self, sink, builder: format.ChunkBuilder, batch: deque, now_ms: int, closing: bool) -> None:
+        for ms, data in batch:
+            builder.add(ms, data)
+            if builder.raw_len >= format.CHUNK_BYTES:
+                self._write(sink, builder.seal())
+        if builder.due(now_ms) or (closing and not builder.empty):
+            self._write(sink, builder.seal())
+
     def _write(self, sink, data: bytes) -> None:
-        self._run_blocking(sink.write, data)
+        sink.write(data)
         self.bytes_written += len(data)
