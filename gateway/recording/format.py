@@ -74,11 +74,19 @@ def end(duration_ms: int, stopped: str = "") -> bytes:
     return _END.pack(b"E", len(body)) + body
 
 
+#: A chunk that deflate shrinks by less than this is data compressed already (the PC's Tight,
+#: ZRLE or JPEG rectangles: video): the next STORE_CHUNKS are stored (zlib level 0, still zlib,
+#: at memory speed) instead of spending a core on deflating what does not shrink.
+WORTH = 0.9
+STORE_CHUNKS = 16
+
+
 class ChunkBuilder:
     """Collects records; ``due`` says when to ``seal`` them into one compressed chunk."""
 
     def __init__(self, level: int = 6):
         self.level = level
+        self._store = 0  # chunks still to store without deflating (see WORTH)
         self._parts: list[bytes] = []
         self.raw_len = 0
         self.first_ms = -1
@@ -102,7 +110,13 @@ class ChunkBuilder:
     def seal(self) -> bytes:
         """The chunk's bytes (header and compressed body); the builder starts over."""
         raw = b"".join(self._parts)
-        packed = zlib.compress(raw, self.level)
+        if self._store:
+            self._store -= 1
+            packed = zlib.compress(raw, 0)
+        else:
+            packed = zlib.compress(raw, self.level)
+            if len(packed) > WORTH * len(raw):
+                self._store = STORE_CHUNKS
         out = _CHUNK.pack(b"C", self.first_ms, self.last_ms, len(raw), len(packed)) + packed
         self._parts, self.raw_len, self.first_ms, self.last_ms = [], 0, -1, 0
         return out

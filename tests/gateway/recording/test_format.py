@@ -91,3 +91,19 @@ def test_idle_periods_are_the_gaps_between_chunks():
 def test_not_a_recording(junk, message):
     with pytest.raises(fmt.FormatError, match=message):
         fmt.scan(fmt.from_bytes(junk))
+
+
+def test_data_that_does_not_shrink_is_stored_not_deflated_and_reads_the_same():
+    # Video from the PC is Tight/ZRLE/JPEG already: deflating it again costs a core for nothing.
+    builder = fmt.ChunkBuilder(level=1)
+    noise = os.urandom(fmt.CHUNK_BYTES)
+    chunks = []
+    for i in range(3):
+        builder.add(i, noise)
+        chunks.append(builder.seal())
+    builder.add(3, bytes(fmt.CHUNK_BYTES))  # zeros: stored too, for the next STORE_CHUNKS chunks
+    chunks.append(builder.seal())
+    data = fmt.header(META) + b"".join(chunks) + fmt.end(4)
+    assert [r.data for r in fmt.records(fmt.from_bytes(data))] == [noise] * 3 + [bytes(fmt.CHUNK_BYTES)]
+    index = fmt.scan(fmt.from_bytes(data)).index
+    assert index[-1].packed_len > index[-1].raw_len  # stored: zlib's framing, no deflate
