@@ -86,7 +86,9 @@ def live_session_rows() -> list[dict]:
                     "node": s.get("node", ""), "started": started,
                     "started_at": iso_epoch(started), "duration_s": max(0, int(now - started)),
                     "bytes_to_viewer": _int(s.get("bytes_to_viewer")) or 0,
-                    "bytes_from_viewer": _int(s.get("bytes_from_viewer")) or 0})
+                    "bytes_from_viewer": _int(s.get("bytes_from_viewer")) or 0,
+                    # "" not recorded, "recording", or why recording stopped (gateway/recording/)
+                    "recording": s.get("recording", "")})
     seen = {row["id"] for row in out}
     for r in db.session.scalars(select(SessionRecord).where(SessionRecord.ended_at.is_(None))
                                 .order_by(SessionRecord.started_at)):
