@@ -20,6 +20,7 @@ re-exported as part of the ``ops`` interface)::
     │   └── Conflict             the name is taken
     ├── EnrolmentError           an enrolment code that is unknown, used or expired (``ops``)
     ├── ApiError                 a refusal the JSON API reports: status, code, message (``api``)
+    ├── RecordingFormatError     not a session recording, or damaged before its first chunk (``recording``)
     ├── FactorError              a second-factor operation refused; message for the person (``factors``)
     │   ├── WrongCode            a TOTP or recovery code that does not match (or was used already)
     │   └── PasskeyError         a WebAuthn ceremony that failed verification (library errors wrapped)
@@ -92,6 +93,10 @@ class NotFound(AdminError):
 
 class Conflict(AdminError):
     """The name is taken by another record of the same kind."""
+
+
+class RecordingFormatError(GatewayError):
+    """Not a session recording, or one damaged before its first chunk (``recording.format``)."""
 
 
 class EnrolmentError(GatewayError):

@@ -17,7 +17,7 @@ from ..headers import websocket_url
 from ..machine_status import statuses
 from ..models import SessionRecord, machine_for_user
 from . import REAUTH_MESSAGE, admin_only, bp
-from ..errors import ApiError
+from ..errors import ApiError, RecordingFormatError
 from .inputs import body, who
 
 
@@ -136,7 +136,7 @@ def recording_get(session: str):
     record = _recorded(session)
     try:
         found = playback.summary(recording.storage(), session)
-    except (FileNotFoundError, ValueError):
+    except (FileNotFoundError, RecordingFormatError):
         raise ApiError(404, "not_found", _("This session's recording is not in the recordings folder."))
     return jsonify(**found, status=record.recording, user=record.user_name, machine=record.machine_name)
 
@@ -148,7 +148,7 @@ def recording_data(session: str):
     _recorded(session)
     try:
         chunks = playback.records_stream(recording.storage(), session)
-    except (FileNotFoundError, ValueError):
+    except (FileNotFoundError, RecordingFormatError):
         raise ApiError(404, "not_found", _("This session's recording is not in the recordings folder."))
     resp = Response(chunks, mimetype="application/octet-stream")
     resp.headers["Cache-Control"] = "private, no-store"

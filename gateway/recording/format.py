@@ -23,6 +23,8 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..errors import RecordingFormatError
+
 MAGIC = b"PONTEREC"
 VERSION = 1
 PC_TO_VIEWER = 0
@@ -42,8 +44,8 @@ MAX_JSON = 64 * 1024
 MAX_CHUNK = 64 * 1024 * 1024
 
 
-class FormatError(ValueError):
-    """Not a recording, or damaged before its first chunk."""
+#: Not a recording, or damaged before its first chunk (the gateway's one exception tree).
+FormatError = RecordingFormatError
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,10 @@ def from_bytes(data: bytes):
 
 def chunk_raw(read_at, entry: ChunkEntry) -> bytes:
     """The uncompressed records of the chunk ``entry``."""
-    raw = zlib.decompress(read_at(entry.offset + _CHUNK.size, entry.packed_len))
+    try:
+        raw = zlib.decompress(read_at(entry.offset + _CHUNK.size, entry.packed_len))
+    except zlib.error as exc:
+        raise FormatError("damaged chunk") from exc
     if len(raw) != entry.raw_len:
         raise FormatError("damaged chunk")
     return raw

@@ -50,7 +50,10 @@ def records_stream(storage, session: str):
     def generate():
         try:
             for entry in index:
-                yield offload(format.chunk_raw, reader.read_at, entry)
+                try:
+                    yield offload(format.chunk_raw, reader.read_at, entry)
+                except format.FormatError:
+                    return  # a damaged chunk: the player gets what came before it
         finally:
             reader.close()
 
