@@ -222,14 +222,17 @@ class FramedWebSocket(WebSocket):
                 raise
 
     def pump(self, sink, on_data=None, *, size: int = READ_SIZE, start_size: int = START_SIZE,
-             quantum=None) -> None:
+             quantum=None, tee=None) -> None:
         """Forward this WebSocket's data to ``sink`` until it closes; returns then.
 
         ``sink`` is another ``FramedWebSocket`` on the server side (frames
         are re-sent unmasked, each received piece as a fragment of the same
         message) or a plain socket (payload only). ``on_data(n)`` counts
         payload bytes; ``quantum()``, if given, caps each read (a scheduler
-        sharing one loop among many pumps). Limits are those of
+        sharing one loop among many pumps). ``tee(pieces)``, if given, sees
+        the payload pieces (bytes-likes, no frame headers) of each write
+        right after it went out: views into the reused buffer, so a tee that
+        keeps them copies them before it returns (session recording). Limits are those of
         ``read_message``: frames and messages above ``max_message`` close
         with 1009, protocol errors as websockify closes them. OSError from
         either side propagates.
@@ -248,14 +251,14 @@ class FramedWebSocket(WebSocket):
                 break
             if message is None:
                 return
-            self._carry_out([parser.message(message)], write, on_data)
+            self._carry_out([parser.message(message)], write, on_data, tee, reframe)
         if self._partial_msg:
             partial, self._partial_msg = self._partial_msg, b""
-            self._carry_out([parser.resume(partial)], write, on_data)
+            self._carry_out([parser.resume(partial)], write, on_data, tee, reframe)
         if self._received_close or self.socket is None:
             return
         leftover, self._recv_buffer = bytes(self._recv_buffer), bytearray()
-        if not self._carry_out(parser.receive(leftover), write, on_data):
+        if not self._carry_out(parser.receive(leftover), write, on_data, tee, reframe):
             return
         while True:
             sock = self.socket
@@ -266,15 +269,22 @@ class FramedWebSocket(WebSocket):
             if not n:
                 self._closed_abnormally()
                 return
-            if not self._carry_out(parser.received(n), write, on_data):
+            if not self._carry_out(parser.received(n), write, on_data, tee, reframe):
                 return
 
-    def _carry_out(self, commands: list, write, on_data) -> bool:
+    def _carry_out(self, commands: list, write, on_data, tee=None, reframe: bool = True) -> bool:
         """Do what the parser said, in order; False once this WebSocket is closing."""
         for command in commands:
             kind = type(command)
             if kind is Forward:
-                write(command.parts)
+                if tee is None:
+                    write(command.parts)
+                else:
+                    # Taken before the write, which consumes the list as it sends.
+                    pieces = _payload_pieces(command.parts) if reframe else list(command.parts)
+                    write(command.parts)
+                    if command.payload:
+                        tee(pieces)
                 if command.payload and on_data is not None:
                     on_data(command.payload)
             elif kind is Control:
@@ -463,6 +473,21 @@ class FramedWebSocket(WebSocket):
             if self._received_close and self._sent_close and self.socket is not None:
                 self._close()
 
+
+
+def _payload_pieces(parts: list) -> list:
+    """The payload in re-framed ``parts``: each piece is its own frame header, then
+    its data unless the piece is empty (``CutThrough._piece``). The header's
+    second byte is its length (0: no data part follows; 126/127: longer forms)."""
+    pieces = []
+    i, n = 0, len(parts)
+    while i < n:
+        if parts[i][1] & 0x7F:
+            pieces.append(parts[i + 1])
+            i += 2
+        else:
+            i += 1
+    return pieces
 
 
 def _sendmsg(sock, parts: list) -> int:

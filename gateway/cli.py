@@ -298,3 +298,4 @@ def end(session, reason):
     click.echo(f"session {session} ending")
 from .signin import commands as _signin_commands  # noqa: E402,F401  (user signin, invite, import)
 from . import policy_commands as _policy_commands  # noqa: E402,F401  (policy show, policy set)
+from .recording import commands as _recording_commands  # noqa: E402,F401  (recording list, delete, purge)

@@ -194,6 +194,19 @@ class GatewaySettings:
     #: IANA time zone the pages show dates and times in (``Europe/Rome``); empty: the system's.
     timezone: str = ""
 
+    # -- session recording (gateway/recording/) ----------------------------------------------------
+    #: Record every session's screen (``recording.recording_for`` decides per PC; off by default).
+    recording: bool = False
+    #: What the person is told before a recorded session starts (and the viewer shows while it
+    #: runs): Italian law on remote monitoring of workers expects them to be informed. Empty:
+    #: the built-in sentence (translated).
+    recording_notice: str = ""
+    #: Folder of the recordings; the same shared folder on every node of a cluster.
+    #: Empty: ``<instance>/recordings``.
+    recordings_path: str = ""
+    #: Days a recording is kept (``python -m gateway recording purge`` deletes older ones); 0: forever.
+    recording_retention_days: int = 90
+
     @property
     def public_origin(self) -> str:
         """``scheme://host[:port]`` browsers will send as Origin."""

@@ -21,6 +21,7 @@ re-exported as part of the ``ops`` interface)::
     ├── EnrolmentError           an enrolment code that is unknown, used or expired (``ops``)
     ├── ReportRefused            a viewer's quality report out of bounds; ``field`` names it (``quality``)
     ├── ApiError                 a refusal the JSON API reports: status, code, message (``api``)
+    ├── RecordingFormatError     not a session recording, or damaged before its first chunk (``recording``)
     ├── FactorError              a second-factor operation refused; message for the person (``factors``)
     │   ├── WrongCode            a TOTP or recovery code that does not match (or was used already)
     │   └── PasskeyError         a WebAuthn ceremony that failed verification (library errors wrapped)
@@ -102,6 +103,8 @@ class ReportRefused(GatewayError):
     def __init__(self, field: str):
         super().__init__(f"{field} out of bounds")
         self.field = field
+class RecordingFormatError(GatewayError):
+    """Not a session recording, or one damaged before its first chunk (``recording.format``)."""
 
 
 class EnrolmentError(GatewayError):

@@ -159,6 +159,11 @@ class LiveStore:
         ids = sorted(m.decode() for m in self._call(self.redis.smembers, self.key("machine", machine_id, "sessions")))
         return [{"id": sid, **row} for sid in ids if (row := self.session(sid)) is not None]
 
+    def session_update(self, session: str, fields: dict) -> bool:
+        """Set ``fields`` on a live session's record; False if the record is gone (as ``session_bytes``)."""
+        args = [v for name, value in fields.items() for v in (name, _flat(value))]
+        return bool(self._call(self.redis.eval, _UPDATE_IF_EXISTS, 1, self.key("session", session), *args))
+
     def session_ended(self, session: str, machine_id: int) -> None:
         pipe = self.redis.pipeline()
         pipe.delete(self.key("session", session))

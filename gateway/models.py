@@ -194,6 +194,8 @@ class SessionRecord(db.Model):
     kbps_to_viewer_peak: Mapped[int | None] = mapped_column(default=None)
     kbps_from_viewer_mean: Mapped[int | None] = mapped_column(default=None)
     kbps_from_viewer_peak: Mapped[int | None] = mapped_column(default=None)
+    # What became of its screen recording ("" none; values: gateway/recording/__init__.py).
+    recording: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
 
 class AuditEvent(db.Model):

@@ -40,6 +40,7 @@ from .hub import Hub
 from .sessionclock import end_words
 from .slots import SessionSlot
 from .terms import SessionTerms
+from .recording import session as recording_session
 from .models import Machine, User, machine_for_user
 from .quality import SessionQuality, agent_whole_way, viewer_figures
 from .relay import CLOSE_RESTART, RESTART_MESSAGE, Relay, RelayResult
@@ -194,17 +195,19 @@ class Pairing:
             if not live.session_bytes(session, up, down, extra=relay.quality.live_fields()):
                 hub.request_reassert()  # Redis lost our records: write them back whole
 
+        recorder = recording_session.begin(viewing, self.settings, live, live_fields)
         relay = Relay(session, viewer, agent_ws, machine_id=viewing.machine_id, user_id=viewing.user_id,
                       on_progress=progress, ping_interval=self.settings.stream_ping_interval,
                       live_fields=live_fields, fair_share=hub.fair_share, terms=viewing.terms,
                       end_words=self._end_words, on_notice=lambda fields: live.session_notices(session, fields),
-                      on_rtt=self._count_rtt)
+                      on_rtt=self._count_rtt, tee=recorder.tee if recorder is not None else None)
         hub.relay_started(slot, relay)
         try:
             try:
                 result = relay.run()
             finally:
                 released.set()
+                recording_session.end(recorder, session)
             failure = slot.failure
             if failure is not None:
                 result = dataclasses.replace(result, reason=f"The PC could not start the session: {failure}")

@@ -95,7 +95,7 @@ class Relay:
                  machine_id: int, user_id: int, on_progress=None,
                  ping_interval: float = DEFAULT_PING_INTERVAL, live_fields: dict | None = None,
                  fair_share: FairShare | None = None, terms: SessionTerms = SessionTerms(),
-                 end_words: dict | None = None, on_notice=None, on_rtt=None):
+                 end_words: dict | None = None, on_notice=None, on_rtt=None, tee=None):
         self.session = session
         self.viewer = viewer
         self.agent = agent
@@ -106,6 +106,8 @@ class Relay:
         self.to_viewer = 0
         self.from_viewer = 0
         self._fair = fair_share if fair_share is not None else FairShare()
+        #: Sees the screen pump's payload as it is forwarded (``recording.Recorder.tee``).
+        self._tee = tee
         self._up_turn = _Turns()
         self._down_turn = _Turns()
         self._on_progress = on_progress
@@ -283,7 +285,8 @@ class Relay:
     def _pump_down(self) -> None:
         """Agent → viewer: the screen."""
         try:
-            self.agent.pump(self.viewer, self._count_down, size=DOWN_BUFFER, quantum=self._fair.quantum)
+            self.agent.pump(self.viewer, self._count_down, size=DOWN_BUFFER, quantum=self._fair.quantum,
+                            tee=self._tee)
             self._finish(_peer_reason("agent", self.agent))
         except Exception as exc:
             self._finish(_error_reason("agent→viewer", exc))

@@ -89,7 +89,9 @@ def live_session_rows() -> list[dict]:
                     "bytes_from_viewer": _int(s.get("bytes_from_viewer")) or 0,
                     "quality": quality_json(s),
                     # a guest's session (issue 14): who is watching through which share link
-                    "kind": s.get("kind", "user"), "share_id": _int(s.get("share_id"))})
+                    "kind": s.get("kind", "user"), "share_id": _int(s.get("share_id")),
+                    # "" not recorded, "recording", or why recording stopped (gateway/recording/)
+                    "recording": s.get("recording", "")})
     seen = {row["id"] for row in out}
     for r in db.session.scalars(select(SessionRecord).where(SessionRecord.ended_at.is_(None))
                                 .order_by(SessionRecord.started_at)):

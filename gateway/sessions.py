@@ -78,7 +78,8 @@ def started(session: str, user: User, machine: Machine, client_ip: str, node: st
     now = time.time()
     db.session.add(SessionRecord(id=session, user_id=user.id, user_name=user.name,
                                  machine_id=machine.id, machine_name=machine.name,
-                                 client_ip=client_ip, node=node, started_at=_utc(now)))
+                                 client_ip=client_ip, node=node, started_at=_utc(now),
+                                 recording="recording" if terms.record else ""))
     audit("session_start", actor=user.name, ip=client_ip, target=machine.name, detail=session)
     try:
         db.session.commit()
@@ -88,6 +89,8 @@ def started(session: str, user: User, machine: Machine, client_ip: str, node: st
     fields = {"state": "live", "user": user.name, "user_id": user.id, "machine": machine.name,
               "machine_id": machine.id, "client_ip": client_ip, "node": node, "started": now,
               "view_only": int(terms.view_only), "kind": terms.kind, **_guest_fields(user)}
+    if terms.record:
+        fields["recording"] = "recording"  # gateway.recording.RECORDING; a stop writes its reason here
     try:
         live().session_started(session, machine.id, {**fields, "bytes_to_viewer": 0, "bytes_from_viewer": 0})
     except LiveStoreError as exc:

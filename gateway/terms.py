@@ -24,6 +24,8 @@ class SessionTerms:
     #: Seconds the session may last; 0: no limit.
     max_duration: int = 0
     kind: str = "user"
+    #: The gateway records the screen (``gateway.recording``); the person was told before it started.
+    record: bool = False
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -39,7 +41,7 @@ class SessionTerms:
             if name not in data:
                 continue
             value = data[name]
-            if name == "view_only":
+            if name in ("view_only", "record"):
                 kwargs[name] = bool(value)
             elif name == "kind":
                 kwargs[name] = value if value in KINDS else "user"

@@ -85,6 +85,17 @@ function setStatus(text, kind = '') {
 
 function show(el, on) { el.hidden = !on; }
 
+// A recorded session: the notice (the admin's text, from the gateway) and the mark, shown
+// before the session connects and for as long as it runs.
+function showRecording(recording) {
+  const mark = document.getElementById('recording-mark');
+  const notice = document.getElementById('recording-notice');
+  notice.textContent = recording ? recording.notice : '';
+  show(mark, !!recording);
+  show(notice, !!recording);
+  window.ponte.recording = !!recording;
+}
+
 // No ticket in the URL (proxies log URLs): it travels as a WebSocket subprotocol,
 // next to websockify's "binary", which the gateway selects.
 function wsUrl() {
@@ -212,6 +223,7 @@ async function connect(note = t('Connecting…')) {
     return;
   }
   session = issued.session;
+  showRecording(issued.recording);
   const started = performance.now();
   rfb = new RFB(screen, openChannel(issued.ticket), { shared: true });
   rfb.focusOnClick = true;

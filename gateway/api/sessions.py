@@ -3,18 +3,22 @@ every live one (admins)."""
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+import dataclasses
+
+from flask import Response, current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import end_reasons, ops, quality, refs, reports, sessions, wake
+from .. import end_reasons, ops, quality, recording, refs, reports, sessions, wake
+from ..ops import recordings as recordings_ops
+from ..recording import playback
 from ..auth import _scope, ip_key, login_is_recent
 from ..extensions import db, limiter
 from ..headers import websocket_url
 from ..machine_status import statuses
 from ..models import SessionRecord, machine_for_user
 from . import REAUTH_MESSAGE, admin_only, bp, occupancy
-from ..errors import ApiError
+from ..errors import ApiError, RecordingFormatError
 from .inputs import body, who
 
 
@@ -32,10 +36,13 @@ def open_session(machine: str):
     sent = request.get_json(silent=True)   # lenient: clients have always POSTed no body or any body
     offered = sent.get("takeover") if isinstance(sent, dict) else None
     terms = occupancy.admit(current_user, found, takeover_id=offered if isinstance(offered, str) else None)
+    terms = dataclasses.replace(terms, record=recording.recording_for(found))
     issued = sessions.issue(current_user, found, request.remote_addr or "", terms)
     occupancy.issued(found, current_user, issued.session)
+    # A recorded session's notice comes with its ticket: the viewer shows it before it connects.
     return jsonify(session=issued.session, ticket=issued.ticket, ws_url=ws_url,
-                   expires_in=issued.expires_in, machine={"id": found.id, "name": found.name}), 201
+                   expires_in=issued.expires_in, machine={"id": found.id, "name": found.name},
+                   recording={"notice": recording.notice()} if terms.record else None), 201
 
 
 def _may_see_session(user_id) -> bool:
@@ -157,3 +164,45 @@ def _refusal(field: str) -> str:
     if field == "encoding":
         return _("“encoding” must be one of %(names)s.", names=", ".join(sorted(quality.ENCODINGS)))
     return _("Send a JSON object.")
+# -- recordings (gateway/recording/): the player page reads these ---------------------------------
+
+def _recorded(session: str) -> SessionRecord:
+    record = db.session.get(SessionRecord, session) if refs.session_id(session) is not None else None
+    if record is None or not recording.playable(record.recording):
+        raise ApiError(404, "not_found", _("This session has no recording."))
+    return record
+
+
+@bp.get("/sessions/<session>/recording")
+@admin_only
+def recording_get(session: str):
+    """A recording's summary: duration, its time index, its idle periods, why it stopped early."""
+    record = _recorded(session)
+    try:
+        found = playback.summary(recording.storage(), session)
+    except (FileNotFoundError, RecordingFormatError):
+        raise ApiError(404, "not_found", _("This session's recording is not in the recordings folder."))
+    return jsonify(**found, status=record.recording, user=record.user_name, machine=record.machine_name)
+
+
+@bp.get("/sessions/<session>/recording/data")
+@admin_only
+def recording_data(session: str):
+    """The records, uncompressed, for the player (docs/recording-format.md, "The player's stream")."""
+    _recorded(session)
+    try:
+        chunks = playback.records_stream(recording.storage(), session)
+    except (FileNotFoundError, RecordingFormatError):
+        raise ApiError(404, "not_found", _("This session's recording is not in the recordings folder."))
+    resp = Response(chunks, mimetype="application/octet-stream")
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+@bp.delete("/sessions/<session>/recording")
+@admin_only
+def recording_delete(session: str):
+    """Delete a recording (audited); the history row stays and says it was deleted."""
+    _recorded(session)
+    recordings_ops.delete_recording(session, **who())
+    return jsonify(session=session, deleted=True)

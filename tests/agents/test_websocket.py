@@ -32,6 +32,21 @@ messages_st = st.lists(st.binary(max_size=3000), min_size=1, max_size=6)
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages=messages_st, data=st.data())
 def test_pump_delivers_messages_unchanged(messages, data):
+    _pump_and_check(messages, data, tee=None)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messages=messages_st, data=st.data())
+def test_a_tee_sees_exactly_the_payload_and_changes_nothing_relayed(messages, data):
+    # Session recording taps the screen pump: what the sink gets is unchanged,
+    # and the tee gets the payload bytes in order, no frame headers, no pings.
+    seen = []
+    _pump_and_check(messages, data, tee=lambda pieces: seen.extend(bytes(p) for p in pieces))
+    assert b"".join(seen) == b"".join(messages)
+    assert all(seen)  # empty pieces (bare headers of empty fragments) are not payload
+
+
+def _pump_and_check(messages, data, tee):
     # websockify's reader (the check here) takes an empty *first* fragment for "no
     # message started" and rejects the continuation; RFC 6455 allows it, and the pump
     # forwards it as is (02 00 80 01 00), so only the reader needs the first cut > 0.
@@ -57,7 +72,7 @@ def test_pump_delivers_messages_unchanged(messages, data):
     threads = [threading.Thread(target=feed), threading.Thread(target=drain_peer, daemon=True)]
     for t in threads:
         t.start()
-    pump = threading.Thread(target=lambda: (source.pump(sink, counted.append), sink.close_with(1000)))
+    pump = threading.Thread(target=lambda: (source.pump(sink, counted.append, tee=tee), sink.close_with(1000)))
     pump.start()
     received = []
     reader.settimeout(10)

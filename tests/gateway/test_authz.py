@@ -24,7 +24,7 @@ from gateway.ops import shares
 from gateway.extensions import db
 from gateway.models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Invitation, Machine, User,
                             group_members)
-from tests.support.records import add_live_session, session_ref
+from tests.support.records import add_live_session, add_recording, session_ref
 from tests.support.web import PASSWORDS, AuthActions, csrf_from
 
 PUBLIC, USER, USER_MACHINE, USER_SESSION, OWN_SESSION, ADMIN, WEBSOCKET = (
@@ -124,6 +124,10 @@ ROUTES: dict[str, Route] = {
     # issue 13: the company's name and logo; the logo is on the login page, so public
     "admin.branding_page": A, "admin.branding_save": A, "admin.branding_logo_remove": A,
     "branding.logo": Route(PUBLIC),
+    # issue 15: recordings, played and deleted by admins (none of these sessions was recorded: 404)
+    **{name: Route(ADMIN, missing=frozenset({"missing"})) for name in (
+        "api.recording_get", "api.recording_data", "api.recording_delete",
+        "admin.recording_player", "admin.recording_delete")},
 }
 
 #: URL variables and the kind of object they name.
@@ -186,6 +190,8 @@ def _scene(app, world) -> Scene:
         tokens["boss"] = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == boss.id))
         add_live_session(app, session_ref("live-boss"), boss, ops.get_machine("desk-boss"))
         add_live_session(app, session_ref("live-gone"), gone, ops.get_machine("desk-2"))
+        for recorded in (session_ref("live-boss"), session_ref("live-gone"), world.live["emp"], world.live["other"]):
+            add_recording(app, recorded)
         ids = {u.name: u.id for u in (boss, emp, other, gone)}
         floor_id = floor.id
         shares.set_sharing(True, actor="boss")
@@ -229,6 +235,7 @@ def _victims(app, n: int) -> dict:
         token, _ = ops.create_token(user, "victim", actor="boss")
         add_live_session(app, session_ref(f"vsession-{n}"), user, machine)
         link, _ = shares.create(user, machine, view_only=True, minutes=15, max_uses=1, actor="boss")
+        add_recording(app, session_ref(f"vsession-{n}"))
         return {"machine": machine.id, "user": user.id, "group": group.id, "token": token.id,
                 "session": session_ref(f"vsession-{n}"), "share": link.id}
 

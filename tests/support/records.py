@@ -24,3 +24,20 @@ def add_live_session(app, session: str, user, machine, node: str = "node-elsewhe
             "state": "live", "user": user.name, "user_id": user.id, "machine": machine.name,
             "machine_id": machine.id, "client_ip": "198.51.100.7", "node": node, "started": time.time() - 75,
             "bytes_to_viewer": 123456, "bytes_from_viewer": 789})
+
+
+def add_recording(app, session: str) -> None:
+    """A real (small) recording file for ``session``, and its history row saying so."""
+    from gateway import recording
+    from gateway.extensions import db
+    from gateway.models import SessionRecord
+    from gateway.recording import format as fmt
+
+    with app.app_context():
+        builder = fmt.ChunkBuilder()
+        builder.add(0, b"RFB 003.008\n")
+        sink = recording.storage().create(session)
+        sink.write(fmt.header({"session": session}) + builder.seal() + fmt.end(10))
+        sink.close()
+        db.session.get(SessionRecord, session).recording = recording.RECORDED
+        db.session.commit()

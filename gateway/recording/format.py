@@ -1,0 +1,231 @@
+"""The recording file format, sans I/O: bytes in, bytes out (docs/recording-format.md).
+
+A file is a header, then chunks, then (if the recording was closed, not cut
+short by a crash) an end block::
+
+    header  b"PONTEREC" u16 version u32 n  n bytes of JSON (session, machine, user, started, …)
+    chunk   b"C" u32 first_ms u32 last_ms u32 raw_len u32 packed_len  packed_len bytes of zlib
+    end     b"E" u32 n  n bytes of JSON (duration_ms, stopped: why recording stopped early, or "")
+
+A chunk's raw bytes are records ``u32 elapsed_ms, u8 direction, u32 length,
+length bytes``; direction 0 is PC→viewer (the RFB stream as the viewer got
+it, from the agent's ProtocolVersion on). Integers are big-endian. Each
+chunk is compressed on its own, so a reader can skip any chunk by its
+header: the chunk headers are the index of time → file offset, and a file
+cut short is readable up to its last whole chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..errors import RecordingFormatError
+
+MAGIC = b"PONTEREC"
+VERSION = 1
+PC_TO_VIEWER = 0
+
+_HEADER = struct.Struct(">8sHI")
+_CHUNK = struct.Struct(">cIIII")
+_END = struct.Struct(">cI")
+_RECORD = struct.Struct(">IBI")
+
+#: A chunk is sealed at this many raw bytes or this many ms after its first
+#: record, whichever comes first: a crash loses at most about a second, and
+#: the index has about a second's resolution.
+CHUNK_BYTES = 256 * 1024
+CHUNK_MS = 1000
+#: Limits a reader checks before it allocates (a damaged or hostile file).
+MAX_JSON = 64 * 1024
+MAX_CHUNK = 64 * 1024 * 1024
+
+
+#: Not a recording, or damaged before its first chunk (the gateway's one exception tree).
+FormatError = RecordingFormatError
+
+
+@dataclass(frozen=True)
+class Record:
+    ms: int
+    direction: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ChunkEntry:
+    """One line of the index: where a chunk is and which times it covers."""
+
+    offset: int
+    first_ms: int
+    last_ms: int
+    raw_len: int
+    packed_len: int
+
+
+def header(meta: dict) -> bytes:
+    body = json.dumps(meta, separators=(",", ":")).encode()
+    return _HEADER.pack(MAGIC, VERSION, len(body)) + body
+
+
+def end(duration_ms: int, stopped: str = "") -> bytes:
+    body = json.dumps({"duration_ms": duration_ms, "stopped": stopped}, separators=(",", ":")).encode()
+    return _END.pack(b"E", len(body)) + body
+
+
+#: A chunk that deflate shrinks by less than this is data compressed already (the PC's Tight,
+#: ZRLE or JPEG rectangles: video): the next STORE_CHUNKS are stored (zlib level 0, still zlib,
+#: at memory speed) instead of spending a core on deflating what does not shrink.
+WORTH = 0.9
+STORE_CHUNKS = 16
+
+
+class ChunkBuilder:
+    """Collects records; ``due`` says when to ``seal`` them into one compressed chunk."""
+
+    def __init__(self, level: int = 6):
+        self.level = level
+        self._store = 0  # chunks still to store without deflating (see WORTH)
+        self._parts: list[bytes] = []
+        self.raw_len = 0
+        self.first_ms = -1
+        self.last_ms = 0
+
+    def add(self, ms: int, data: bytes, direction: int = PC_TO_VIEWER) -> None:
+        if self.first_ms < 0:
+            self.first_ms = ms
+        self.last_ms = ms
+        self._parts.append(_RECORD.pack(ms, direction, len(data)))
+        self._parts.append(data)
+        self.raw_len += _RECORD.size + len(data)
+
+    @property
+    def empty(self) -> bool:
+        return not self._parts
+
+    def due(self, now_ms: int) -> bool:
+        return not self.empty and (self.raw_len >= CHUNK_BYTES or now_ms - self.first_ms >= CHUNK_MS)
+
+    def seal(self) -> bytes:
+        """The chunk's bytes (header and compressed body); the builder starts over."""
+        raw = b"".join(self._parts)
+        if self._store:
+            self._store -= 1
+            packed = zlib.compress(raw, 0)
+        else:
+            packed = zlib.compress(raw, self.level)
+            if len(packed) > WORTH * len(raw):
+                self._store = STORE_CHUNKS
+        out = _CHUNK.pack(b"C", self.first_ms, self.last_ms, len(raw), len(packed)) + packed
+        self._parts, self.raw_len, self.first_ms, self.last_ms = [], 0, -1, 0
+        return out
+
+
+@dataclass(frozen=True)
+class Parsed:
+    meta: dict
+    index: list[ChunkEntry]
+    #: The end block's contents; None if the file was cut short (crash, node lost).
+    ending: dict | None
+
+
+def parse_header(data: bytes) -> tuple[dict, int]:
+    """The header's metadata and its length in bytes."""
+    if len(data) < _HEADER.size:
+        raise FormatError("too short for a recording header")
+    magic, version, n = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise FormatError("not a Ponte recording")
+    if version != VERSION:
+        raise FormatError(f"recording format version {version} is not known here")
+    if n > MAX_JSON or len(data) < _HEADER.size + n:
+        raise FormatError("damaged recording header")
+    try:
+        meta = json.loads(data[_HEADER.size:_HEADER.size + n])
+    except ValueError as exc:
+        raise FormatError("damaged recording header") from exc
+    return meta, _HEADER.size + n
+
+
+def scan(read_at) -> Parsed:
+    """The metadata, the index and the end of a file; a cut-off or damaged tail is ignored.
+
+    ``read_at(offset, n)`` returns up to ``n`` bytes at ``offset`` (a file's
+    ``pread``, or a slice of bytes in memory: ``from_bytes``); only the
+    headers are read, every chunk's body is skipped.
+    """
+    first = read_at(0, _HEADER.size)
+    if len(first) < _HEADER.size:
+        raise FormatError("too short for a recording header")
+    _, _, n = _HEADER.unpack(first)
+    meta, pos = parse_header(first + read_at(_HEADER.size, min(n, MAX_JSON)))
+    index: list[ChunkEntry] = []
+    ending = None
+    while True:
+        head = read_at(pos, _CHUNK.size)
+        tag = head[:1]
+        if tag == b"C" and len(head) == _CHUNK.size:
+            _, first_ms, last_ms, raw_len, packed_len = _CHUNK.unpack(head)
+            if packed_len > MAX_CHUNK or raw_len > MAX_CHUNK:
+                break
+            # The body must be there whole: its last byte is readable.
+            if packed_len and len(read_at(pos + _CHUNK.size + packed_len - 1, 1)) != 1:
+                break
+            index.append(ChunkEntry(pos, first_ms, last_ms, raw_len, packed_len))
+            pos += _CHUNK.size + packed_len
+        elif tag == b"E" and len(head) >= _END.size:
+            _, n = _END.unpack_from(head)
+            try:
+                ending = json.loads(read_at(pos + _END.size, min(n, MAX_JSON)))
+            except ValueError:
+                ending = None
+            break
+        else:
+            break  # the end of a file cut short, or damage: what came before still plays
+    return Parsed(meta, index, ending)
+
+
+def from_bytes(data: bytes):
+    """``read_at`` over a whole file's bytes in memory."""
+    return lambda offset, n: data[offset:offset + n]
+
+
+def chunk_raw(read_at, entry: ChunkEntry) -> bytes:
+    """The uncompressed records of the chunk ``entry``."""
+    try:
+        raw = zlib.decompress(read_at(entry.offset + _CHUNK.size, entry.packed_len))
+    except zlib.error as exc:
+        raise FormatError("damaged chunk") from exc
+    if len(raw) != entry.raw_len:
+        raise FormatError("damaged chunk")
+    return raw
+
+
+def raw_records(raw: bytes) -> Iterator[Record]:
+    pos = 0
+    while pos + _RECORD.size <= len(raw):
+        ms, direction, n = _RECORD.unpack_from(raw, pos)
+        pos += _RECORD.size
+        yield Record(ms, direction, raw[pos:pos + n])
+        pos += n
+
+
+def records(read_at) -> Iterator[Record]:
+    """Every record of a file, in order."""
+    for entry in scan(read_at).index:
+        yield from raw_records(chunk_raw(read_at, entry))
+
+
+def duration_ms(parsed: Parsed) -> int:
+    if parsed.ending and isinstance(parsed.ending.get("duration_ms"), int):
+        return parsed.ending["duration_ms"]
+    return parsed.index[-1].last_ms if parsed.index else 0
+
+
+def idle_periods(index: list[ChunkEntry], min_ms: int = 5000) -> list[tuple[int, int]]:
+    """Gaps of at least ``min_ms`` between chunks (nothing changed on screen): a player jumps them."""
+    return [(before.last_ms, after.first_ms) for before, after in zip(index, index[1:])
+            if after.first_ms - before.last_ms >= min_ms]
