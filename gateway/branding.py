@@ -14,6 +14,7 @@ from flask import Blueprint, abort, g, make_response, request
 from flask_babel import gettext as _
 
 from .errors import AdminError
+from .database import UNAVAILABLE
 from .extensions import db
 from .models import Branding, audit, utcnow
 
@@ -38,7 +39,13 @@ def logo_type(data: bytes) -> str:
 def current() -> Branding | None:
     """This request's branding row (read once per request), or None when none was set."""
     if "ponte_branding" not in g:
-        g.ponte_branding = db.session.get(Branding, 1)
+        try:
+            g.ponte_branding = db.session.get(Branding, 1)
+        except UNAVAILABLE:
+            # Pages that need no database (the login form, the "try again" page) still show,
+            # with Ponte's own name: the branding must never be why a page fails.
+            db.session.rollback()
+            g.ponte_branding = None
     return g.ponte_branding
 
 

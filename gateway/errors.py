@@ -22,6 +22,8 @@ re-exported as part of the ``ops`` interface)::
     ├── ReportRefused            a viewer's quality report out of bounds; ``field`` names it (``quality``)
     ├── ApiError                 a refusal the JSON API reports: status, code, message (``api``)
     ├── RecordingFormatError     not a session recording, or damaged before its first chunk (``recording``)
+    ├── TransferRefused          the agent (or a limit) refused a file transfer; ``code`` says why (``files``)
+    ├── PolicyError              a policy rule that cannot be (also a ValueError) (``policy``)
     ├── FactorError              a second-factor operation refused; message for the person (``factors``)
     │   ├── WrongCode            a TOTP or recovery code that does not match (or was used already)
     │   └── PasskeyError         a WebAuthn ceremony that failed verification (library errors wrapped)
@@ -169,3 +171,15 @@ class MailError(SigninError):
 
 class AccountDisabled(GatewayError):
     """The directory has the person, but their account is disabled."""
+
+
+class TransferRefused(GatewayError):
+    """The agent (or a limit) refused a file transfer: ``code`` (``filestream.FAILURES``) and why."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class PolicyError(GatewayError, ValueError):
+    """A policy rule that cannot be; the message says what is wrong, in plain words (``policy``)."""

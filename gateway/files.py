@@ -32,7 +32,7 @@ from agents.protocol import filestream as fs
 from agents.websocket import FramingError
 
 from . import nodebus
-from .errors import AgentUnavailable
+from .errors import AgentUnavailable, TransferRefused
 from .live import LiveStoreError
 from .security import hash_token, new_token, token_matches
 
@@ -41,14 +41,6 @@ log = logging.getLogger(__name__)
 UPLOAD, DOWNLOAD = "upload", "download"
 #: Seconds the gateway waits for the agent's answer to a whole upload (its last piece written).
 ANSWER_TIMEOUT = 60.0
-
-
-class TransferRefused(Exception):
-    """The agent (or a limit) refused the transfer: ``code`` (``filestream.FAILURES``) and why."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
 
 
 def allowed(policy: str, direction: str) -> bool:

@@ -26,9 +26,8 @@ text; ``parse_hours`` reads it, ``format_hours`` writes it back canonically.
 Room for later switches ("recording", "file transfer"): a further ``Rules``
 field, a nullable column on ``models.PolicyRule``, and a line in ``resolve``.
 
-Exceptions::
-
-    PolicyError (ValueError)   a rule that cannot be: unknown concurrency, bad hours, negative minutes
+Raises ``PolicyError`` (``gateway.errors``, also a ValueError): a rule that cannot be —
+unknown concurrency, bad hours, negative minutes.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 
+from .errors import PolicyError
 from .terms import SessionTerms
 
 CONCURRENCY = ("exclusive", "shared", "view_only_join")
@@ -46,10 +46,6 @@ DEFAULT_CONCURRENCY = "shared"
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 #: Longest idle timeout / maximum duration an admin may set (a week), in minutes.
 MAX_MINUTES = 7 * 24 * 60
-
-
-class PolicyError(ValueError):
-    """A rule that cannot be; the message says what is wrong, in plain words."""
 
 
 @dataclass(frozen=True)

@@ -113,11 +113,11 @@ def open_session():
 @bp.get("/share/session/<session>")
 def session_status(session: str):
     """How this guest's session is doing (the viewer asks after a disconnect)."""
+    if refs.session_id(session) is None:  # junk is 404 for everyone, as on every route
+        raise ApiError(404, "not_found", _("No such session."))
     guest = guests.current_guest()
     if guest is None:
         raise ApiError(401, "unauthorized", _("Open the share link again."))
-    if refs.session_id(session) is None:
-        raise ApiError(404, "not_found", _("No such session."))
     live = sessions.live().session(session)
     if live is not None and live.get("share_id") == str(guest.link_id):
         return jsonify(session=session, state=live.get("state", "live"), machine=live.get("machine"),

@@ -18,6 +18,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
+from .. import refs
 from ..errors import AdminError, NotFound
 from ..extensions import db
 from ..i18n import noop as _n
@@ -116,10 +117,8 @@ def links_of(machine: Machine) -> list[ShareLink]:
 
 
 def get_link(ref) -> ShareLink:
-    try:
-        link = db.session.get(ShareLink, int(ref))
-    except (TypeError, ValueError):
-        link = None
+    ident = refs.record_id(ref)  # digits of a size SQL can hold, or None (refs)
+    link = db.session.get(ShareLink, ident) if ident is not None else None
     if link is None:
         raise NotFound("No such share link.")
     return link

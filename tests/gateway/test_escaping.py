@@ -7,7 +7,7 @@ import pytest
 
 from gateway import ops
 from gateway import sessions
-from tests.support.records import add_live_session
+from tests.support.records import add_live_session, add_recording, session_ref
 from tests.support.web import AuthActions
 
 EVIL = '<script>alert("pwn")</script>\'"'
@@ -25,14 +25,15 @@ def evil(app, world):
         ops.grant(g, m)
         ops.grant(ops.get_user("emp"), m)
         t, _ = ops.create_token(u, EVIL + "t", actor="boss")
-        add_live_session(app, "evil-live", u, m)
+        add_live_session(app, session_ref("evil-live"), u, m)
+        add_recording(app, session_ref("evil-live"))  # so the player page has a recording to show, with the names
         add_live_session(app, "evil-ended", u, m)
         sessions.ended("evil-ended", m.id, to_viewer=1, from_viewer=1, reason=EVIL + "reason")
         app.extensions["ponte.live"].agent_online(m.id, "n", {"version": EVIL, "os": EVIL, "hostname": EVIL,
                                                              "vnc_ok": False, "vnc_detail": EVIL}, ttl=30)
         ops.enrol_agent(ops.new_enrolment(m), EVIL, "127.0.0.1")
         AuthActions(app.test_client()).login(EVIL + "u", "wrong-password")   # audit: login_failed
-        return {"user": u.id, "machine": m.id, "group": g.id, "token": t.id, "session": "evil-live"}
+        return {"user": u.id, "machine": m.id, "group": g.id, "token": t.id, "session": session_ref("evil-live")}
 
 
 def assert_escaped(body: str, where: str) -> None:
