@@ -21,7 +21,9 @@ const { default: RFB } = await import(screen.dataset.novnc);
 const { t } = await import('./i18n.js');
 const { wakeAndWait } = await import('./wake.js');
 const { noticeBanner } = await import('./notices.js');
-const notices = noticeBanner(document.getElementById('notices'), screen.dataset.noticesUrl);
+// A page without a part (the guest's viewer: share/view.html) gets none of its behaviour.
+const notices = document.getElementById('notices') && screen.dataset.noticesUrl
+  ? noticeBanner(document.getElementById('notices'), screen.dataset.noticesUrl) : { start() {}, stop() {} };
 const { watchQuality } = await import('./viewer_quality.js');
 const { askTakeover, watchTakeover } = await import('./takeover.js');
 if (document.getElementById('files-open')) import('./files.js');  // files to and from the PC
@@ -90,6 +92,7 @@ function show(el, on) { el.hidden = !on; }
 function showRecording(recording) {
   const mark = document.getElementById('recording-mark');
   const notice = document.getElementById('recording-notice');
+  if (!mark || !notice) return;
   notice.textContent = recording ? recording.notice : '';
   show(mark, !!recording);
   show(notice, !!recording);
@@ -232,7 +235,9 @@ async function connect(note = t('Connecting…')) {
   for (const id of ['paste-open', 'cad']) document.getElementById(id).hidden = rfb.viewOnly;  // nothing to send
   applySettings();
   window.ponte.rfb = rfb;
-  watchQuality(rfb, session, { url: screen.dataset.qualityUrl, csrf, el: document.getElementById('link-quality') });
+  if (screen.dataset.qualityUrl && document.getElementById('link-quality')) {
+    watchQuality(rfb, session, { url: screen.dataset.qualityUrl, csrf, el: document.getElementById('link-quality') });
+  }
   rfb.addEventListener('connect', () => {
     retries = 0;
     restarts = 0;
@@ -369,7 +374,7 @@ takeoverBtn.addEventListener('click', async () => {
   offerTakeover();
 });
 
-watchTakeover({
+if (!document.body.classList.contains('guest')) watchTakeover({  // a guest is asked nothing
   sessionUrl: (id) => `${screen.dataset.sessionUrl.replace('__ID__', encodeURIComponent(id))}/takeover`,
   currentSession: () => (rfb ? session : null),
   csrf,

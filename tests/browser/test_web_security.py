@@ -96,7 +96,8 @@ def test_idle_login_expires_but_a_viewer_in_use_keeps_it(browser, gateway_factor
         n = 0
         while time.monotonic() - started < idle * 1.8:   # someone works on the PC...
             n += 1
-            working.mouse.move(box["x"] + 10 + n % 50, box["y"] + 10 + n % 40)
+            # the middle of the desktop: with the toolbar's newer buttons it can wrap over the top edge
+            working.mouse.move(box["x"] + box["width"] / 2 + n % 50, box["y"] + box["height"] / 2 + n % 40)
             working.wait_for_timeout(500)
         # ...their login lives on; the portal left open (polling every 4 s) and the viewer only
         # looked at have expired.
