@@ -151,7 +151,21 @@ def _prepare_schema(app: Flask) -> None:
             upgrade(directory=str(MIGRATIONS))
         else:
             db.create_all()
+            _add_default_organisation()
             stamp(directory=str(MIGRATIONS), revision="head")
+
+
+def _add_default_organisation() -> None:
+    """The row migration 0013 writes, for a database built in one step by ``create_all``."""
+    from sqlalchemy import text
+
+    from .models import DEFAULT_ORGANISATION, Organisation
+
+    db.session.add(Organisation(id=DEFAULT_ORGANISATION, slug="default", created_by="install"))
+    db.session.commit()
+    if db.engine.dialect.name == "postgresql":   # the row was written with its id: move the sequence past it
+        db.session.execute(text("SELECT setval(pg_get_serial_sequence('organisations', 'id'), 1)"))
+        db.session.commit()
 
 
 def _wants_json() -> bool:

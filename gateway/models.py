@@ -36,6 +36,30 @@ group_members = Table(
 )
 
 
+class Organisation(db.Model):
+    """A firm served by this Ponte (issue 17): it owns its people, PCs, grants, policies, history
+    and audit. Id 1 (slug ``default``) is the single-firm install's, created by the migration.
+
+    ``max_pcs`` / ``max_sessions`` are the provider's limits for the firm; NULL: no limit."""
+
+    __tablename__ = "organisations"
+    __table_args__ = _NO_REUSE
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    #: The language of pages shown before anyone of the firm is known (``gateway.i18n.LANGUAGES``).
+    language: Mapped[str] = mapped_column(String(8), default="it", server_default="it")
+    max_pcs: Mapped[int | None] = mapped_column(default=None)
+    max_sessions: Mapped[int | None] = mapped_column(default=None)
+    disabled: Mapped[bool] = mapped_column(default=False, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+DEFAULT_ORGANISATION = 1
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
     __table_args__ = _NO_REUSE
@@ -56,6 +80,9 @@ class User(UserMixin, db.Model):
     display_name: Mapped[str] = mapped_column(String(128), default="", server_default="")
     #: The language the person chose (``gateway.i18n.LANGUAGES``); empty: the browser's.
     locale: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    #: The firm this person belongs to (one only); see ``Organisation``.
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True,
+                                                 default=DEFAULT_ORGANISATION, server_default="1")
 
     grants: Mapped[list[Grant]] = relationship(back_populates="user", cascade="all, delete-orphan")
     groups: Mapped[list[Group]] = relationship(secondary=group_members, back_populates="members",
