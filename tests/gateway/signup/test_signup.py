@@ -289,7 +289,7 @@ def test_italian_page_and_mail(make_app, smtp):
     app = make_app(**smtp.settings())
     visitor = app.test_client()
     html, _c, _b = _form(visitor, "it")
-    assert "Richiesta di accesso" in html or "Chiedere l'accesso" in html
+    assert "Richiesta di accesso per la ditta" in html and "Nome della ditta" in html
     sent, _ = _send(visitor, lang="it")
     assert sent.status_code == 200
     (_to, message), = smtp.mailbox.wait()
