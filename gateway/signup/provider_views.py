@@ -21,6 +21,13 @@ from .outbox import outbox
 bp = Blueprint("provider", __name__, url_prefix="/provider")
 
 
+@bp.app_context_processor
+def _nav():
+    """``signup_queue_shown()`` in every page's header: the queue's link, for whoever may open it."""
+    return {"signup_queue_shown": lambda: bool(current_app.config["PONTE"].signup)
+            and requests.may_run_provider(current_user)}
+
+
 @bp.before_request
 def _guard():
     if not current_user.is_authenticated:
