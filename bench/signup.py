@@ -54,7 +54,8 @@ def log(msg: str) -> None:
 
 
 def client_address(i: int) -> str:
-    """A distinct documentation-range address per sign-up (TEST-NET-3, RFC 5737; never dialled)."""
+    """A distinct address per sign-up, from 203.0.113.0/24 (TEST-NET-3) on: only ever an
+    X-Forwarded-For header, never dialled."""
     return f"203.0.{113 + i // 250 % 10}.{1 + i % 250}"
 
 
