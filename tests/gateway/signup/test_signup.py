@@ -294,3 +294,18 @@ def test_italian_page_and_mail(make_app, smtp):
     assert sent.status_code == 200
     (_to, message), = smtp.mailbox.wait()
     assert "Conferma" in message["Subject"]
+
+
+@pytest.mark.parametrize("overrides, words", [({"signup": True}, "signup needs smtp_host"),
+                                              ({"signup_pow_bits": 40}, "signup_pow_bits must be 8 to 28")])
+def test_settings_that_cannot_work_stop_the_start(tmp_path, overrides, words):
+    from gateway.config import load_settings
+    from gateway.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=words):
+        load_settings(overrides={"instance_path": str(tmp_path), **overrides}, environ={})
+
+
+def test_command_line_lists_and_expires(cli):
+    assert cli("signup", "expire") == "0 request(s) expired\n"
+    assert cli("signup", "list", "--status", "unconfirmed") == ""
