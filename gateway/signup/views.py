@@ -1,11 +1,12 @@
 """The public sign-up pages: ``/signup`` (a firm asks for access) and its confirmation link.
 
-They exist only with the ``signup`` setting (else 404). What a POST goes through, cheapest
-first, so a flood costs the node little: the limits (Flask-Limiter, in Redis: the client's
-address, the e-mail address, everyone together; past the last the page sheds with "try again in
-a few minutes" instead of queueing work), the CSRF token, the honeypot field, the proof-of-work
-(``proof``: one SHA-256 and one Redis SET here), the fields, one INSERT, and the mail put in the
-outbox (``outbox``; full: the same shedding page). Every refusal is a page that says what to do.
+They exist only with the ``signup`` setting (else 404). What a POST goes through, so a flood
+costs the node little: before the view, the CSRF token and the limits (Flask-Limiter, in Redis:
+the client's address, the e-mail address, everyone together; past the last the page sheds with
+"try again in a few minutes" instead of queueing work); then the honeypot field, the
+proof-of-work (``proof``: one SHA-256 and one Redis SET here), the fields, one INSERT, and the
+mail put in the outbox (``outbox``; full: the same shedding page). Every refusal is a page that
+says what to do.
 """
 
 from __future__ import annotations
