@@ -29,7 +29,6 @@ class Outbox:
         self._queue = None
         self._pid = None
         self._lock = threading.Lock()
-        self.sent = self.failed = 0
 
     def _start(self) -> None:
         """The queue and its senders, made in the process that uses them (after any fork)."""
@@ -69,17 +68,12 @@ class Outbox:
             to, subject, body = self._queue.get()
             try:
                 mail.send(self.settings, to, subject, body)
-                self.sent += 1
             except MailError as exc:
-                self.failed += 1
                 log.warning("sign-up mail: %s", exc)
             except Exception:   # a sender must outlive any one message
-                self.failed += 1
                 log.exception("sign-up mail to %s", to)
 
 
 def outbox(app) -> Outbox:
-    box = app.extensions.get("ponte.signup_outbox")
-    if box is None:
-        box = app.extensions["ponte.signup_outbox"] = Outbox(app.config["PONTE"])
-    return box
+    """The app's outbox (made when the sign-up blueprint is registered, ``views``)."""
+    return app.extensions["ponte.signup_outbox"]
