@@ -299,3 +299,4 @@ def end(session, reason):
 from .signin import commands as _signin_commands  # noqa: E402,F401  (user signin, invite, import)
 from . import policy_commands as _policy_commands  # noqa: E402,F401  (policy show, policy set)
 from .recording import commands as _recording_commands  # noqa: E402,F401  (recording list, delete, purge)
+from .signup import commands as _signup_commands  # noqa: E402,F401  (signup list, expire; issue 17)

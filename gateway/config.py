@@ -171,6 +171,20 @@ class GatewaySettings:
     #: Lifetimes of one-time links: an invitation, and a "forgot password" reset.
     invitation_ttl: float = DEFAULT_INVITATION_TTL
     reset_ttl: float = DEFAULT_RESET_TTL
+    # -- the public sign-up of firms (issue 17, gateway/signup/) -----------------------------------
+    #: The public "request access for your firm" page (``/signup``); off: it does not exist (404).
+    signup: bool = False
+    #: Sign-ups accepted per client address, per e-mail address, and from everyone together
+    #: (past the last, the page sheds: "try again in a few minutes"); Flask-Limiter's notation.
+    signup_ip_limit: str = "5 per hour"
+    signup_email_limit: str = "3 per day"
+    signup_global_limit: str = "120 per minute"
+    #: Leading zero bits of SHA-256 the page's script must find (2^bits tries on average).
+    signup_pow_bits: int = 16
+    #: Seconds the confirmation link works; unconfirmed requests expire after it.
+    signup_confirm_ttl: float = 24 * 3600.0
+    #: Sign-up mails waiting to be sent at most; past it the page sheds as above.
+    signup_outbox: int = 500
     #: OpenID Connect (Entra ID, Google Workspace, …): the issuer's URL (its
     #: ``/.well-known/openid-configuration`` is read). Empty: OIDC sign-in is off.
     oidc_issuer: str = ""
@@ -309,6 +323,10 @@ def _check_signin(settings: GatewaySettings) -> None:
         raise ConfigError("smtp_security must be starttls, ssl or none")
     if settings.smtp_host and not settings.smtp_from:
         raise ConfigError("smtp_from is needed with smtp_host")
+    if not 8 <= settings.signup_pow_bits <= 28:
+        raise ConfigError("signup_pow_bits must be 8 to 28")
+    if settings.signup and not settings.smtp_host:
+        raise ConfigError("signup needs smtp_host: the request is confirmed by e-mail")
     if settings.oidc_issuer and not settings.oidc_client_id:
         raise ConfigError("oidc_client_id is needed with oidc_issuer")
 

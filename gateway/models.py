@@ -527,3 +527,38 @@ class Branding(db.Model):
     logo_type: Mapped[str] = mapped_column(String(32), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+# -- firms asking for access (issue 17, gateway/signup/) ------------------------------------------
+
+SIGNUP_STATES = ("unconfirmed", "confirmed", "approved", "refused", "expired")
+
+
+class SignupRequest(db.Model):
+    """A firm's request for access from the public sign-up page, until the provider decides.
+
+    ``unconfirmed`` until the address is confirmed through the mailed link (only the link's
+    SHA-256 is kept, ``token_hash``, until ``expires_at``), then ``confirmed`` (the provider's
+    queue), then ``approved`` (``organisation_id`` is the firm made for it) or ``refused``;
+    ``expired`` when the link was never used in time."""
+
+    __tablename__ = "signup_requests"
+    __table_args__ = _NO_REUSE
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    firm_name: Mapped[str] = mapped_column(String(120))
+    contact_name: Mapped[str] = mapped_column(String(128))
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    pcs: Mapped[int] = mapped_column(default=1)
+    #: The page's language when sent: the mails, and the new firm's default language.
+    language: Mapped[str] = mapped_column(String(8), default="it")
+    client_ip: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16), default="unconfirmed", index=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    decided_by: Mapped[str] = mapped_column(String(64), default="")
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id", ondelete="SET NULL"),
+                                                        default=None)

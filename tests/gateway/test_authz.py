@@ -22,8 +22,8 @@ from sqlalchemy import select
 from gateway import ops
 from gateway.ops import shares
 from gateway.extensions import db
-from gateway.models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Invitation, Machine, User,
-                            group_members)
+from gateway.models import (ApiToken, EnrolmentCode, Grant, Group, GroupGrant, Invitation, Machine,
+                            SignupRequest, User, group_members, utcnow)
 from tests.support.records import add_live_session, add_recording, session_ref
 from tests.support.web import PASSWORDS, AuthActions, csrf_from
 
@@ -124,6 +124,10 @@ ROUTES: dict[str, Route] = {
     # issue 13: the company's name and logo; the logo is on the login page, so public
     "admin.branding_page": A, "admin.branding_save": A, "admin.branding_logo_remove": A,
     "branding.logo": Route(PUBLIC),
+    # issue 17: the public sign-up of firms (on with the ``signup`` setting: 404 in this scene), and
+    # the provider's queue (``signup.requests.may_run_provider``: the default firm's admins)
+    "signup.page": Route(PUBLIC), "signup.confirm": Route(PUBLIC),
+    **{f"provider.{name}": A for name in ("signups", "approve", "refuse", "auto")},
     # issue 15: recordings, played and deleted by admins (none of these sessions was recorded: 404)
     **{name: Route(ADMIN, missing=frozenset({"missing"})) for name in (
         "api.recording_get", "api.recording_data", "api.recording_delete",
@@ -134,12 +138,13 @@ ROUTES: dict[str, Route] = {
 ARGUMENTS = {"machine": "machine", "machine_id": "machine", "user": "user", "user_id": "user",
              "group": "group", "group_id": "group", "session": "session", "session_id": "session",
              "token": "token", "token_id": "token", "filename": "file", "link": "file", "lang": "file",
-             "share": "share", "share_id": "share",
+             "share": "share", "share_id": "share", "signup_id": "signup",
              "transfer": "session"}  # a file transfer's id has a session id's shape (WebSocket only)
 FILES = {"portal.assets": "style.css", "portal.novnc": "core/rfb.js", "signin.set_password": "no-such-link",
-         "i18n.scripts": "it", "shares.page": "no-such-link", "shares.open_link": "no-such-link"}
+         "i18n.scripts": "it", "shares.page": "no-such-link", "shares.open_link": "no-such-link",
+         "signup.confirm": "no-such-link"}
 MISSING = {"machine": "999999", "user": "999999", "group": "999999", "token": "999999", "session": session_ref("no-such-session"),
-           "share": "999999"}
+           "share": "999999", "signup": "999999"}
 
 ACTORS = ("anonymous", "emp", "other", "admin", "disabled")
 OBJECTS = ("own", "foreign", "missing")
@@ -199,16 +204,21 @@ def _scene(app, world) -> Scene:
                  for u, machine in ((boss, ops.get_machine("desk-boss")), (emp, ops.get_machine("desk-1")),
                                     (other, ops.get_machine("desk-3")), (gone, ops.get_machine("desk-2")))}
         ops.set_disabled(gone, True)
+        signup = _confirmed_signup("scene")
     m = world.machines
     objects = {
         "emp": {"machine": m["desk-1"], "session": world.live["emp"], "user": ids["emp"],
-                "group": floor_id, "token": tokens["emp"], "share": links["emp"]},
+                "group": floor_id, "token": tokens["emp"], "share": links["emp"],
+                "signup": signup},
         "other": {"machine": m["desk-3"], "session": world.live["other"], "user": ids["other"],
-                  "group": world.groups["sales"], "token": tokens["other"], "share": links["other"]},
+                  "group": world.groups["sales"], "token": tokens["other"], "share": links["other"],
+                "signup": signup},
         "boss": {"machine": m["desk-boss"], "session": session_ref("live-boss"), "user": ids["boss"],
-                 "group": floor_id, "token": tokens["boss"], "share": links["boss"]},
+                 "group": floor_id, "token": tokens["boss"], "share": links["boss"],
+                "signup": signup},
         "gone": {"machine": m["desk-2"], "session": session_ref("live-gone"), "user": ids["gone"],
-                 "group": floor_id, "token": tokens["gone"], "share": links["gone"]},
+                 "group": floor_id, "token": tokens["gone"], "share": links["gone"],
+                "signup": signup},
     }
     scene = Scene()
     sessions_of = {"emp": world.live["emp"], "other": world.live["other"], "boss": session_ref("live-boss"),
@@ -221,6 +231,15 @@ def _scene(app, world) -> Scene:
         scene.secrets[actor] = ({name for name in m if name not in visible_machines}
                                 | {s for owner, s in sessions_of.items() if LOGIN.get(actor) != owner or actor == "disabled"})
     return scene
+
+
+def _confirmed_signup(name: str) -> int:
+    """A firm's request awaiting the provider (issue 17): what the provider's routes act on."""
+    row = SignupRequest(firm_name=f"Firm {name}", contact_name="Someone", email=f"{name}@firm.example", pcs=2,
+                        status="confirmed", confirmed_at=utcnow(), expires_at=utcnow())
+    db.session.add(row)
+    db.session.commit()
+    return row.id
 
 
 def _victims(app, n: int) -> dict:
@@ -237,7 +256,7 @@ def _victims(app, n: int) -> dict:
         link, _ = shares.create(user, machine, view_only=True, minutes=15, max_uses=1, actor="boss")
         add_recording(app, session_ref(f"vsession-{n}"))
         return {"machine": machine.id, "user": user.id, "group": group.id, "token": token.id,
-                "session": session_ref(f"vsession-{n}"), "share": link.id}
+                "session": session_ref(f"vsession-{n}"), "share": link.id, "signup": _confirmed_signup(f"v{n}")}
 
 
 def _snapshot(app) -> dict:
@@ -256,6 +275,7 @@ def _snapshot(app) -> dict:
             "codes": rows(select(EnrolmentCode.id, EnrolmentCode.used_at)),
             "signin": rows(select(User.id, User.signin_method, User.email)),
             "invitations": rows(select(Invitation.id, Invitation.user_id, Invitation.used_at)),
+            "signups": rows(select(SignupRequest.id, SignupRequest.status)),
         }
 
 
