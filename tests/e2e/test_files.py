@@ -247,8 +247,37 @@ def test_only_someone_who_may_open_the_pc(files_stack):
     conn.close()
 
 
+def test_a_pcs_policy_refuses_downloads_with_a_clear_error_and_an_audit_row(files_stack):
+    """The PC's own policy (``python -m gateway policy set --machine``), no restart: the agent
+    has the file, the download is refused before the gateway asks for it, and audited."""
+    gw, _agent, _inbox, shared = files_stack
+    (shared / "secret.txt").write_bytes(b"not for you")
+    f = Files(gw)
+    gw.cli("policy", "set", "--machine", "office-pc", "--file-transfer", "upload")
+    try:
+        conn, resp = f.download(0, "secret.txt")
+        error = json.loads(resp.read())["error"]
+        conn.close()
+        assert resp.status == 403 and error["code"] == "files_off"
+        assert error["message"] == ("Files may not be fetched from this PC: its policy lets files only be "
+                                    "sent to it.")
+        rows = [(r["actor"], r["target"], json.loads(r["detail"])) for r in audit_rows(gw, "file.download")]
+        assert ("emp", "office-pc", {"name": "secret.txt", "size": 0,
+                                     "outcome": "refused: the PC's policy is upload"}) in rows
+        status, listing = f.listing()
+        assert status == 200 and listing["policy"] == "upload" and listing["files"] == []
+        status, body = f.upload("allowed.txt", b"in")   # the other way still works, on the real agent
+        assert status == 201, body
+    finally:
+        gw.cli("policy", "set", "--machine", "office-pc", "--unset", "file_transfer")
+    conn, resp = f.download(0, "secret.txt")
+    assert resp.status == 200 and resp.read() == b"not for you"
+    conn.close()
+
+
 def test_policy_refuses_and_audits(files_stack):
-    """Last in the module: the gateway restarts with uploads only."""
+    """Last in the module: the gateway restarts with uploads only (its setting: the default
+    below every policy level)."""
     gw, _agent, inbox, _shared = files_stack
     gw.extra_env["PONTE_FILE_TRANSFER"] = "upload"
     _start(gw, restart=True)
@@ -261,4 +290,4 @@ def test_policy_refuses_and_audits(files_stack):
     assert status == 200 and listing["policy"] == "upload" and listing["files"] == []
     assert wait_for(lambda: f.upload("still.txt", b"ok")[0] == 201 or None, timeout=15, what="upload")
     rows = [json.loads(r["detail"]) for r in audit_rows(gw, "file.download")]
-    assert {"name": "a.txt", "size": 0, "outcome": "refused: policy"} in rows
+    assert {"name": "a.txt", "size": 0, "outcome": "refused: the PC's policy is upload"} in rows
