@@ -10,8 +10,9 @@ held in memory. Like a session's stream, a file stream may land on any node:
 the ``streamwait`` marker names the node whose request waits, and the node it
 landed on forwards it there (``peering.Forward``).
 
-Who may: ``machine_for_user`` (as for opening the PC) and the ``file_transfer``
-policy (``allowed``). Every transfer is audited (``audit_transfer``).
+Who may: ``machine_for_user`` (as for opening the PC) and the PC's policy
+(``policy.Decision.file_transfer``, decided in ``api.files``). Every transfer is
+audited (``audit_transfer``), refused and cancelled ones too.
 
 Errors: ``AgentUnavailable`` (no agent answered), ``TransferRefused``
 (the agent or a limit said no: ``code`` and the sentence for the person).
@@ -41,11 +42,6 @@ log = logging.getLogger(__name__)
 UPLOAD, DOWNLOAD = "upload", "download"
 #: Seconds the gateway waits for the agent's answer to a whole upload (its last piece written).
 ANSWER_TIMEOUT = 60.0
-
-
-def allowed(policy: str, direction: str) -> bool:
-    """Whether the ``file_transfer`` policy lets files go ``direction`` (upload: to the PC)."""
-    return policy == "both" or policy == direction
 
 
 @dataclass(eq=False)
@@ -140,17 +136,23 @@ def claim(hub, transfer: str, token: str) -> TransferSlot | None:
 
 # -- the gateway's side of filestream ------------------------------------------------------------------
 
-def first_answer(stream: FileStream) -> fs.Header:
-    """The agent's ``Header`` (what it will save or send), or ``TransferRefused``."""
+def _answer(stream: FileStream, expected: type, what: str):
+    """The agent's one answer of type ``expected`` (a ``Failed`` or anything else:
+    ``TransferRefused``). Uploads, downloads and listings all wait for one such answer."""
     try:
         event = stream.read()
     except (OSError, FramingError, fs.FileStreamError) as exc:
-        raise TransferRefused("io", f"The PC's agent broke off the transfer: {exc}") from None
+        raise TransferRefused("io", f"The PC's agent broke off the {what}: {exc}") from None
     if isinstance(event, fs.Failed):
         raise TransferRefused(event.code, event.message)
-    if not isinstance(event, fs.Header):
-        raise TransferRefused("io", "The PC's agent did not answer the transfer.")
+    if not isinstance(event, expected):
+        raise TransferRefused("io", f"The PC's agent did not answer the {what}.")
     return event
+
+
+def first_answer(stream: FileStream) -> fs.Header:
+    """The agent's ``Header`` (what it will save or send), or ``TransferRefused``."""
+    return _answer(stream, fs.Header, "transfer")
 
 
 def send_file(stream: FileStream, pieces, size: int) -> fs.Saved:
@@ -173,14 +175,9 @@ def send_file(stream: FileStream, pieces, size: int) -> fs.Saved:
     try:
         stream.ws.write_message(fs.END)
         stream.ws.settimeout(ANSWER_TIMEOUT)
-        event = stream.read()
-    except (OSError, FramingError, fs.FileStreamError) as exc:
-        raise TransferRefused("io", f"The PC's agent did not confirm the file: {exc}") from None
-    if isinstance(event, fs.Failed):
-        raise TransferRefused(event.code, event.message)
-    if not isinstance(event, fs.Saved):
-        raise TransferRefused("io", "The PC's agent did not confirm the file.")
-    return event
+    except (OSError, FramingError) as exc:
+        raise TransferRefused("io", f"The PC's agent broke off the transfer: {exc}") from None
+    return _answer(stream, fs.Saved, "transfer")
 
 
 def _refusal_if_any(stream: FileStream) -> None:
@@ -213,15 +210,7 @@ def receive_file(stream: FileStream, size: int):
 
 
 def listing(stream: FileStream) -> fs.Listing:
-    try:
-        event = stream.read()
-    except (OSError, FramingError, fs.FileStreamError) as exc:
-        raise TransferRefused("io", f"The PC's agent broke off the listing: {exc}") from None
-    if isinstance(event, fs.Failed):
-        raise TransferRefused(event.code, event.message)
-    if not isinstance(event, fs.Listing):
-        raise TransferRefused("io", "The PC's agent did not send its list of files.")
-    return event
+    return _answer(stream, fs.Listing, "listing")
 
 
 def audit_transfer(direction: str, *, actor: str, ip: str, machine: str, name: str, size: int,
