@@ -74,7 +74,8 @@ class FileStream:
             self.released.set()
 
 
-def open_stream(hub, machine_id: int, op: str, *, folder: int = 0, name: str = "", size: int = 0) -> FileStream:
+def open_stream(hub, machine_id: int, op: str, *, folder: int = 0, name: str = "", size: int = 0,
+                upload: str = "") -> FileStream:
     """Ask the machine's agent for a file stream and wait for it (``stream_timeout``).
 
     Raises ``AgentUnavailable`` if no agent holds the PC or none attached in time.
@@ -85,7 +86,8 @@ def open_stream(hub, machine_id: int, op: str, *, folder: int = 0, name: str = "
     transfer, token = uuid.uuid4().hex, new_token(32)
     slot = TransferSlot(transfer, machine_id, hash_token(token))
     hub.transfers[transfer] = slot  # first: the stream may arrive while we still talk to Redis
-    event = control.OpenFiles(transfer=transfer, token=token, op=op, folder=folder, name=name, size=size)
+    event = control.OpenFiles(transfer=transfer, token=token, op=op, folder=folder, name=name, size=size,
+                              upload=upload)
     try:
         try:
             hub.live.stream_waiting(transfer, settings.node_id, hub.waiting_ttl())
@@ -119,7 +121,7 @@ def _ask_remote(hub, machine_id: int, event: control.OpenFiles) -> None:
         if not node or node == hub.settings.node_id or not live.node_address(node):
             raise AgentUnavailable(machine_id)
         command = nodebus.OpenFiles(machine_id, event.transfer, event.token, event.op, event.folder,
-                                    event.name, event.size)
+                                    event.name, event.size, event.upload)
         if live.publish(node, command) == 0:
             raise AgentUnavailable(machine_id)
     except LiveStoreError as exc:
@@ -155,13 +157,23 @@ def first_answer(stream: FileStream) -> fs.Header:
     return _answer(stream, fs.Header, "transfer")
 
 
-def send_file(stream: FileStream, pieces, size: int) -> fs.Saved:
+def send_file(stream: FileStream, pieces, size: int, *, header: fs.Header | None = None,
+              offset: int = 0) -> fs.Saved:
     """Send ``pieces`` (bytes, at most ``CHUNK`` each, ``size`` in all) and ``End``; the agent's ``Saved``.
 
-    Raises ``TransferRefused`` when the agent refuses on the way or at the end, ``incomplete``
-    when ``pieces`` ends short (the browser went away: the agent then drops its part file).
+    A resumable upload (``header.resumable``): ``From(offset)`` first, ``pieces`` being the file
+    from ``offset`` on. Raises ``TransferRefused`` when the agent refuses on the way or at the
+    end, ``incomplete`` when ``pieces`` ends short (the browser went away: the agent drops its
+    part file, or keeps it when resumable) or when an agent that cannot resume is asked to.
     """
     sent = 0
+    if header is not None and header.resumable:
+        try:
+            stream.ws.write_message(fs.encode(fs.From(offset)))
+        except (OSError, FramingError) as exc:
+            raise TransferRefused("io", f"The PC's agent broke off the transfer: {exc}") from None
+    elif offset:
+        raise TransferRefused("incomplete", "The PC cannot resume uploads: send the file again from the start.")
     try:
         for piece in pieces:
             stream.ws.write_message(fs.data(piece))
@@ -178,6 +190,15 @@ def send_file(stream: FileStream, pieces, size: int) -> fs.Saved:
     except (OSError, FramingError) as exc:
         raise TransferRefused("io", f"The PC's agent broke off the transfer: {exc}") from None
     return _answer(stream, fs.Saved, "transfer")
+
+
+def discard(stream: FileStream, header: fs.Header) -> None:
+    """Tell the agent to drop a resumable upload's part file (after its ``Header``)."""
+    if header.resumable:
+        try:
+            stream.ws.write_message(fs.encode(fs.Discard()))
+        except (OSError, FramingError):
+            pass  # gone already: its part file is swept later
 
 
 def _refusal_if_any(stream: FileStream) -> None:

@@ -81,6 +81,36 @@ def test_cancel_stops_an_upload_and_leaves_nothing_on_the_pc(files_stack, page):
     wait_for(lambda: not inbox.exists() or not any(p.name.startswith(".ponte-part-") for p in inbox.iterdir()),
              timeout=30, what="no part file left")
     assert not (inbox / "slow.bin").exists()
-    rows = wait_for(lambda: [r for r in audit_rows(gw, "file.upload") if '"slow.bin"' in r["detail"]], timeout=30,
-                    what="the cancel audited")
-    assert '"outcome": "cancelled"' in rows[0]["detail"]
+    # The cut-off request keeps the part to resume ("interrupted: …"); Cancel drops it ("cancelled").
+    wait_for(lambda: [r for r in audit_rows(gw, "file.upload")
+                      if '"slow.bin"' in r["detail"] and '"outcome": "cancelled"' in r["detail"]], timeout=30,
+             what="the cancel audited")
+
+
+def test_an_upload_cut_off_goes_on_from_what_the_pc_has(files_stack, page):  # noqa: F811
+    """Chromium goes offline mid-upload (DevTools), then back: the viewer asks how far the PC
+    got and sends the rest; the file on the PC is the file."""
+    gw, _agent, inbox, _shared = files_stack
+    login(page, gw.url, "emp", "emppass12")
+    page.goto(gw.url + "/view/office-pc")
+    page.wait_for_selector("#files-open:not([hidden])")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    slow = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 256 * 1024}
+    cdp.send("Network.emulateNetworkConditions", slow)
+    size = 4 * 1024 * 1024
+    page.evaluate(DROP, ["cut.bin", size])
+    row = page.locator("#files-transfers li", has_text="cut.bin")
+    row.locator("button").wait_for()
+    wait_js(page, "() => { const p = document.querySelector('#files-transfers progress'); return p && p.value > 0; }")
+    wait_for(lambda: inbox.exists() and any(p.name.startswith(".ponte-part-r-") and p.stat().st_size > 0
+                                            for p in inbox.iterdir()), timeout=60, what="part file growing")
+    cdp.send("Network.emulateNetworkConditions", {**slow, "offline": True})
+    wait_for(lambda: "resuming" in row.inner_text(), timeout=30, what="the viewer says it resumes")
+    cdp.send("Network.emulateNetworkConditions", {**slow, "uploadThroughput": -1})
+    event = wait_js(page, "() => window.ponte.events.find((e) => e.type === 'file' && e.name === 'cut.bin' "
+                          "&& e.outcome === 'ok')", timeout=120000)
+    resumed = page.evaluate("() => window.ponte.events.filter((e) => e.name === 'cut.bin' && e.outcome === 'resuming')")
+    assert event["outcome"] == "ok" and resumed and resumed[-1]["offset"] > 0
+    assert (inbox / "cut.bin").read_bytes() == bytes((i * 7) & 0xFF for i in range(size))
+    assert not any(p.name.startswith(".ponte-part-r-") for p in inbox.iterdir())

@@ -149,8 +149,27 @@ def test_refusals_before_the_pc_are_audited_too(gw):
     client, headers = person(gw, "emp")
     assert upload(client, headers, "desk-1", name="").status_code == 400
     assert client.get("/api/v1/machines/desk-1/files/content?folder=x&name=a.txt").status_code == 400
-    outcomes = [d["outcome"] for _, _, d in file_audit(gw, "file.upload") + file_audit(gw, "file.download")]
-    assert outcomes == ["refused: no file name", "refused: no such file in the list"]
+    other, other_headers = person(gw, "other")
+    assert upload(other, other_headers, "lab-1", name="x.txt").status_code == 403      # not theirs
+    assert upload(client, headers, "desk-1", name="y.txt").status_code == 409          # offline
+    assert [(who, pc, d["outcome"]) for who, pc, d in file_audit(gw, "file.upload")] == [
+        ("emp", "desk-1", "refused: no file name"), ("other", "lab-1", "refused: not granted"),
+        ("emp", "desk-1", "refused: the PC is offline")]
+    assert [d["outcome"] for _, _, d in file_audit(gw, "file.download")] == ["refused: no such file in the list"]
+
+
+def test_resume_arguments_are_checked(gw):
+    client, headers = person(gw, "emp")
+    for query in ("upload=xyz", "upload=" + "A" * 32, "offset=5", "upload=" + "a" * 32 + "&offset=-1",
+                  "upload=" + "a" * 32 + "&offset=1e3"):
+        resp = client.post(f"/api/v1/machines/desk-1/files?name=a.txt&{query}", data=b"x",
+                           headers={**headers, "Content-Type": "application/octet-stream"})
+        assert resp.status_code == 400, query
+    assert client.get("/api/v1/machines/desk-1/files/uploads/nothex?name=a").status_code == 400
+    assert client.get(f"/api/v1/machines/desk-1/files/uploads/{'a' * 32}").status_code == 400   # no name
+    assert client.get(f"/api/v1/machines/desk-1/files/uploads/{'a' * 32}?name=a").status_code == 409  # offline
+    assert client.delete(f"/api/v1/machines/desk-1/files/uploads/{'a' * 32}?name=a",
+                         headers=headers).status_code == 409
 
 
 def test_the_policy_api_and_audit_carry_the_new_settings(gw):
