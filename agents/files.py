@@ -48,6 +48,8 @@ IDLE_TIMEOUT = 60.0
 PART_PREFIX = ".ponte-part-"
 #: Seconds a resumable upload's part file is kept after its last piece arrived.
 RESUMABLE_FOR = 24 * 3600.0
+#: Seconds a resumed upload waits for the broken transfer of the same upload to end.
+LET_GO_WAIT = 10.0
 _UPLOAD_KEY = re.compile(r"[0-9a-f]{32}")
 #: Keys of the resumable uploads being received now: one writer per part file.
 _receiving: set[str] = set()
@@ -142,11 +144,18 @@ class FileTransfer:
         """A resumable upload: say how much of it is here, then go on ``From`` there, or drop
         it (``Discard``); the part stays when the stream closes before ``End``."""
         event = self.event
-        with _receiving_lock:
-            if key in _receiving:
+        # A broken transfer of the same upload may still be letting go (its gateway has not
+        # closed it yet): wait for it a little rather than send the person away.
+        deadline = time.monotonic() + LET_GO_WAIT
+        while True:
+            with _receiving_lock:
+                if key not in _receiving:
+                    _receiving.add(key)
+                    _sweep(folder)
+                    break
+            if time.monotonic() > deadline:
                 raise Refusal("refused", "The PC is still receiving this file; try again in a moment.")
-            _receiving.add(key)
-            _sweep(folder)
+            time.sleep(0.2)
         part, keep = folder / f"{PART_PREFIX}r-{key}", True
         try:
             try:
