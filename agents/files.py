@@ -9,19 +9,29 @@ the agent's side of ``protocol.filestream``:
   writes the pieces to a hidden part file in the upload folder and, at
   ``End``, gives it its name — never over an existing file (``report (2).pdf``)
   — and answers ``Saved``. A stream that closes before ``End`` (the person
-  cancelled, the network broke) leaves nothing behind.
+  cancelled, the network broke) leaves nothing behind — unless the upload is
+  *resumable* (``OpenFiles.upload`` names its key): then its part file
+  (``.ponte-part-r-<key>``) stays, the gateway may ask how far it got and go on
+  from there (``filestream``: resuming), or discard it; one left alone for
+  ``RESUMABLE_FOR`` is swept at the next upload.
 - *download*: only a regular file directly in one of the allowed folders (no
   subfolder, no symbolic link out of it); ``Header``, the pieces, ``End``.
 - *list*: the regular files directly in the allowed folders.
 
 Any refusal is a ``Failed(code, message)`` the gateway passes on to the person.
+
+Over 300 lines: the three conversations share the refusals, the part-file rules and the
+folder checks, which would otherwise be passed between modules in pieces.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
+import threading
+import time
 from pathlib import Path
 
 from .protocol import control
@@ -36,6 +46,14 @@ log = logging.getLogger(__name__)
 #: Seconds without a message from the gateway before a transfer is given up.
 IDLE_TIMEOUT = 60.0
 PART_PREFIX = ".ponte-part-"
+#: Seconds a resumable upload's part file is kept after its last piece arrived.
+RESUMABLE_FOR = 24 * 3600.0
+#: Seconds a resumed upload waits for the broken transfer of the same upload to end.
+LET_GO_WAIT = 10.0
+_UPLOAD_KEY = re.compile(r"[0-9a-f]{32}")
+#: Keys of the resumable uploads being received now: one writer per part file.
+_receiving: set[str] = set()
+_receiving_lock = threading.Lock()
 
 
 class Refusal(Exception):
@@ -99,6 +117,11 @@ class FileTransfer:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise Refusal("io", f"The PC cannot create its upload folder: {exc.strerror or exc}") from None
+        if event.upload:
+            if not _UPLOAD_KEY.fullmatch(event.upload):
+                raise Refusal("bad_name", "The upload's key is not valid.")
+            self._resumable(folder, name, event.upload)
+            return
         part = folder / f"{PART_PREFIX}{event.transfer[:16]}"
         try:
             fh = open(part, "xb")
@@ -108,37 +131,95 @@ class FileTransfer:
         try:
             with fh:
                 self.ws.write_message(fs.encode(fs.Header(name, event.size)))
-                written = 0
-                while True:
-                    message = self.ws.read_message()
-                    if message is None:
-                        log.info("transfer %s: cancelled after %d of %d bytes", event.transfer[:8], written,
-                                 event.size)
-                        return
-                    piece = fs.decode(message)
-                    if isinstance(piece, fs.End):
-                        break
-                    if not isinstance(piece, fs.Data):
-                        raise FileStreamError(f"unexpected {type(piece).__name__} in an upload")
-                    written += len(piece.data)
-                    if written > event.size:
-                        raise Refusal("too_large", "More bytes came than the file was said to hold.")
-                    try:
-                        fh.write(piece.data)
-                    except OSError as exc:
-                        raise Refusal("io", f"The PC could not write the file: {exc.strerror or exc}") from None
-            if written != event.size:
-                raise Refusal("incomplete", f"The file ended after {written} of {event.size} bytes.")
-            final = _place(part, folder, name)
+                written = self._receive(fh, 0)
+                if written is None:
+                    return
+            self._finish(part, folder, name, written)
             kept = True
-            log.info("transfer %s: saved %s (%d bytes)", event.transfer[:8], final, written)
-            self._send(fs.Saved(final.name, written))
         finally:
             if not kept:
-                try:
-                    part.unlink()
-                except OSError:
-                    pass
+                _remove(part)
+
+    def _resumable(self, folder: Path, name: str, key: str) -> None:
+        """A resumable upload: say how much of it is here, then go on ``From`` there, or drop
+        it (``Discard``); the part stays when the stream closes before ``End``."""
+        event = self.event
+        # A broken transfer of the same upload may still be letting go (its gateway has not
+        # closed it yet): wait for it a little rather than send the person away.
+        deadline = time.monotonic() + LET_GO_WAIT
+        while True:
+            with _receiving_lock:
+                if key not in _receiving:
+                    _receiving.add(key)
+                    _sweep(folder)
+                    break
+            if time.monotonic() > deadline:
+                raise Refusal("refused", "The PC is still receiving this file; try again in a moment.")
+            time.sleep(0.2)
+        part, keep = folder / f"{PART_PREFIX}r-{key}", True
+        try:
+            try:
+                fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise Refusal("io", f"The PC cannot write in its upload folder: {exc.strerror or exc}") from None
+            with os.fdopen(fd, "r+b") as fh:
+                have = os.fstat(fh.fileno()).st_size
+                self.ws.write_message(fs.encode(fs.Header(name, event.size, have, True)))
+                message = self.ws.read_message()
+                if message is None:
+                    return  # asked how far it got, or the gateway went: the part stays
+                start = fs.decode(message)
+                if isinstance(start, fs.Discard):
+                    keep = False
+                    log.info("transfer %s: upload %s discarded", event.transfer[:8], key[:8])
+                    return
+                if not isinstance(start, fs.From):
+                    raise FileStreamError(f"unexpected {type(start).__name__} before a resumed upload")
+                if start.offset > have:
+                    raise Refusal("incomplete", f"The PC has {have} bytes of this file, not {start.offset}.")
+                keep = False  # from here a refusal (too many bytes, a disk error) drops it
+                fh.truncate(start.offset)
+                fh.seek(start.offset)
+                written = self._receive(fh, start.offset)
+                if written is None:
+                    keep = True
+                    return
+            keep = True  # placed: the part file is now the named file
+            self._finish(part, folder, name, written)
+        finally:
+            if not keep:
+                _remove(part)
+            with _receiving_lock:
+                _receiving.discard(key)
+
+    def _receive(self, fh, written: int) -> int | None:
+        """Write the stream's pieces to ``fh`` (``written`` bytes are there already) until
+        ``End``: the bytes in all, or ``None`` if the stream closed first."""
+        event = self.event
+        while True:
+            message = self.ws.read_message()
+            if message is None:
+                log.info("transfer %s: stopped after %d of %d bytes", event.transfer[:8], written, event.size)
+                return None
+            piece = fs.decode(message)
+            if isinstance(piece, fs.End):
+                return written
+            if not isinstance(piece, fs.Data):
+                raise FileStreamError(f"unexpected {type(piece).__name__} in an upload")
+            written += len(piece.data)
+            if written > event.size:
+                raise Refusal("too_large", "More bytes came than the file was said to hold.")
+            try:
+                fh.write(piece.data)
+            except OSError as exc:
+                raise Refusal("io", f"The PC could not write the file: {exc.strerror or exc}") from None
+
+    def _finish(self, part: Path, folder: Path, name: str, written: int) -> None:
+        if written != self.event.size:
+            raise Refusal("incomplete", f"The file ended after {written} of {self.event.size} bytes.")
+        final = _place(part, folder, name)
+        log.info("transfer %s: saved %s (%d bytes)", self.event.transfer[:8], final, written)
+        self._send(fs.Saved(final.name, written))
 
     # -- download --
 
@@ -205,6 +286,29 @@ class FileTransfer:
                 log.info("cannot list %s: %s", folder, exc)
         entries.sort(key=lambda e: (e.folder, e.name.lower()))
         self.ws.write_message(fs.encode(fs.Listing(tuple(str(f)[:fs.MAX_TEXT] for f in folders), tuple(entries))))
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def _sweep(folder: Path) -> None:
+    """Remove resumable part files left alone for ``RESUMABLE_FOR`` (``_receiving_lock`` held)."""
+    old = time.time() - RESUMABLE_FOR
+    try:
+        with os.scandir(folder) as it:
+            for item in it:
+                if item.name.startswith(f"{PART_PREFIX}r-") and item.name[len(PART_PREFIX) + 2:] not in _receiving:
+                    try:
+                        if item.stat(follow_symlinks=False).st_mtime < old:
+                            _remove(Path(item.path))
+                    except OSError:
+                        pass
+    except OSError as exc:
+        log.info("cannot sweep %s: %s", folder, exc)
 
 
 def _place(part: Path, folder: Path, name: str) -> Path:

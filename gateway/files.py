@@ -10,8 +10,9 @@ held in memory. Like a session's stream, a file stream may land on any node:
 the ``streamwait`` marker names the node whose request waits, and the node it
 landed on forwards it there (``peering.Forward``).
 
-Who may: ``machine_for_user`` (as for opening the PC) and the ``file_transfer``
-policy (``allowed``). Every transfer is audited (``audit_transfer``).
+Who may: ``machine_for_user`` (as for opening the PC) and the PC's policy
+(``policy.Decision.file_transfer``, decided in ``api.files``). Every transfer is
+audited (``audit_transfer``), refused and cancelled ones too.
 
 Errors: ``AgentUnavailable`` (no agent answered), ``TransferRefused``
 (the agent or a limit said no: ``code`` and the sentence for the person).
@@ -41,11 +42,6 @@ log = logging.getLogger(__name__)
 UPLOAD, DOWNLOAD = "upload", "download"
 #: Seconds the gateway waits for the agent's answer to a whole upload (its last piece written).
 ANSWER_TIMEOUT = 60.0
-
-
-def allowed(policy: str, direction: str) -> bool:
-    """Whether the ``file_transfer`` policy lets files go ``direction`` (upload: to the PC)."""
-    return policy == "both" or policy == direction
 
 
 @dataclass(eq=False)
@@ -78,7 +74,8 @@ class FileStream:
             self.released.set()
 
 
-def open_stream(hub, machine_id: int, op: str, *, folder: int = 0, name: str = "", size: int = 0) -> FileStream:
+def open_stream(hub, machine_id: int, op: str, *, folder: int = 0, name: str = "", size: int = 0,
+                upload: str = "") -> FileStream:
     """Ask the machine's agent for a file stream and wait for it (``stream_timeout``).
 
     Raises ``AgentUnavailable`` if no agent holds the PC or none attached in time.
@@ -89,7 +86,8 @@ def open_stream(hub, machine_id: int, op: str, *, folder: int = 0, name: str = "
     transfer, token = uuid.uuid4().hex, new_token(32)
     slot = TransferSlot(transfer, machine_id, hash_token(token))
     hub.transfers[transfer] = slot  # first: the stream may arrive while we still talk to Redis
-    event = control.OpenFiles(transfer=transfer, token=token, op=op, folder=folder, name=name, size=size)
+    event = control.OpenFiles(transfer=transfer, token=token, op=op, folder=folder, name=name, size=size,
+                              upload=upload)
     try:
         try:
             hub.live.stream_waiting(transfer, settings.node_id, hub.waiting_ttl())
@@ -123,7 +121,7 @@ def _ask_remote(hub, machine_id: int, event: control.OpenFiles) -> None:
         if not node or node == hub.settings.node_id or not live.node_address(node):
             raise AgentUnavailable(machine_id)
         command = nodebus.OpenFiles(machine_id, event.transfer, event.token, event.op, event.folder,
-                                    event.name, event.size)
+                                    event.name, event.size, event.upload)
         if live.publish(node, command) == 0:
             raise AgentUnavailable(machine_id)
     except LiveStoreError as exc:
@@ -140,26 +138,42 @@ def claim(hub, transfer: str, token: str) -> TransferSlot | None:
 
 # -- the gateway's side of filestream ------------------------------------------------------------------
 
-def first_answer(stream: FileStream) -> fs.Header:
-    """The agent's ``Header`` (what it will save or send), or ``TransferRefused``."""
+def _answer(stream: FileStream, expected: type, what: str):
+    """The agent's one answer of type ``expected`` (a ``Failed`` or anything else:
+    ``TransferRefused``). Uploads, downloads and listings all wait for one such answer."""
     try:
         event = stream.read()
     except (OSError, FramingError, fs.FileStreamError) as exc:
-        raise TransferRefused("io", f"The PC's agent broke off the transfer: {exc}") from None
+        raise TransferRefused("io", f"The PC's agent broke off the {what}: {exc}") from None
     if isinstance(event, fs.Failed):
         raise TransferRefused(event.code, event.message)
-    if not isinstance(event, fs.Header):
-        raise TransferRefused("io", "The PC's agent did not answer the transfer.")
+    if not isinstance(event, expected):
+        raise TransferRefused("io", f"The PC's agent did not answer the {what}.")
     return event
 
 
-def send_file(stream: FileStream, pieces, size: int) -> fs.Saved:
+def first_answer(stream: FileStream) -> fs.Header:
+    """The agent's ``Header`` (what it will save or send), or ``TransferRefused``."""
+    return _answer(stream, fs.Header, "transfer")
+
+
+def send_file(stream: FileStream, pieces, size: int, *, header: fs.Header | None = None,
+              offset: int = 0) -> fs.Saved:
     """Send ``pieces`` (bytes, at most ``CHUNK`` each, ``size`` in all) and ``End``; the agent's ``Saved``.
 
-    Raises ``TransferRefused`` when the agent refuses on the way or at the end, ``incomplete``
-    when ``pieces`` ends short (the browser went away: the agent then drops its part file).
+    A resumable upload (``header.resumable``): ``From(offset)`` first, ``pieces`` being the file
+    from ``offset`` on. Raises ``TransferRefused`` when the agent refuses on the way or at the
+    end, ``incomplete`` when ``pieces`` ends short (the browser went away: the agent drops its
+    part file, or keeps it when resumable) or when an agent that cannot resume is asked to.
     """
     sent = 0
+    if header is not None and header.resumable:
+        try:
+            stream.ws.write_message(fs.encode(fs.From(offset)))
+        except (OSError, FramingError) as exc:
+            raise TransferRefused("io", f"The PC's agent broke off the transfer: {exc}") from None
+    elif offset:
+        raise TransferRefused("incomplete", "The PC cannot resume uploads: send the file again from the start.")
     try:
         for piece in pieces:
             stream.ws.write_message(fs.data(piece))
@@ -173,14 +187,18 @@ def send_file(stream: FileStream, pieces, size: int) -> fs.Saved:
     try:
         stream.ws.write_message(fs.END)
         stream.ws.settimeout(ANSWER_TIMEOUT)
-        event = stream.read()
-    except (OSError, FramingError, fs.FileStreamError) as exc:
-        raise TransferRefused("io", f"The PC's agent did not confirm the file: {exc}") from None
-    if isinstance(event, fs.Failed):
-        raise TransferRefused(event.code, event.message)
-    if not isinstance(event, fs.Saved):
-        raise TransferRefused("io", "The PC's agent did not confirm the file.")
-    return event
+    except (OSError, FramingError) as exc:
+        raise TransferRefused("io", f"The PC's agent broke off the transfer: {exc}") from None
+    return _answer(stream, fs.Saved, "transfer")
+
+
+def discard(stream: FileStream, header: fs.Header) -> None:
+    """Tell the agent to drop a resumable upload's part file (after its ``Header``)."""
+    if header.resumable:
+        try:
+            stream.ws.write_message(fs.encode(fs.Discard()))
+        except (OSError, FramingError):
+            pass  # gone already: its part file is swept later
 
 
 def _refusal_if_any(stream: FileStream) -> None:
@@ -213,15 +231,7 @@ def receive_file(stream: FileStream, size: int):
 
 
 def listing(stream: FileStream) -> fs.Listing:
-    try:
-        event = stream.read()
-    except (OSError, FramingError, fs.FileStreamError) as exc:
-        raise TransferRefused("io", f"The PC's agent broke off the listing: {exc}") from None
-    if isinstance(event, fs.Failed):
-        raise TransferRefused(event.code, event.message)
-    if not isinstance(event, fs.Listing):
-        raise TransferRefused("io", "The PC's agent did not send its list of files.")
-    return event
+    return _answer(stream, fs.Listing, "listing")
 
 
 def audit_transfer(direction: str, *, actor: str, ip: str, machine: str, name: str, size: int,

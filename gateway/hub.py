@@ -278,11 +278,12 @@ class Hub:
                 self.stream_failed(machine_id, session, reason)
             case nodebus.Wake(machine_id, mac, broadcast):
                 self.send_agent(machine_id, control.Wake(mac=mac, broadcast=broadcast))
-            case nodebus.OpenFiles(machine_id, transfer, token, op, folder, name, size):
+            case nodebus.OpenFiles(machine_id, transfer, token, op, folder, name, size, upload):
                 # An op the agent does not know would make it drop its control channel.
                 if not self.draining and op in control.FILE_OPS:
                     self.send_agent(machine_id, control.OpenFiles(transfer=transfer, token=token, op=op,
-                                                                  folder=folder, name=name, size=size))
+                                                                  folder=folder, name=name, size=size,
+                                                                  upload=upload))
             case _:
                 raise TypeError(f"not a node command: {command!r}")
 

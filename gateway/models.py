@@ -463,6 +463,9 @@ class PolicyRule(db.Model):
     idle_timeout: Mapped[int | None] = mapped_column(default=None)    # minutes, 0: off
     max_duration: Mapped[int | None] = mapped_column(default=None)    # minutes, 0: off
     hours: Mapped[str | None] = mapped_column(String(500), default=None)
+    file_transfer: Mapped[str | None] = mapped_column(String(16), default=None)  # both/upload/download/none
+    record: Mapped[bool | None] = mapped_column(default=None)
+    retention_days: Mapped[int | None] = mapped_column(default=None)  # a recording's, 0: forever
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(64), default="")
 

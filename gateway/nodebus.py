@@ -18,7 +18,7 @@ Commands::
                                             whose viewer waits on the receiving node
     Wake(machine_id, mac, broadcast)        ask the agent of ``machine_id`` (a neighbour of the
                                             sleeping PC) to send the magic packet for ``mac``
-    OpenFiles(machine_id, transfer, token, op, folder, name, size)
+    OpenFiles(machine_id, transfer, token, op, folder, name, size, upload)
                                             ask the node holding the agent for a file stream
 
 Anything else — not JSON, not an object, an unknown ``cmd``, a field of the
@@ -97,6 +97,7 @@ class OpenFiles:
     folder: int = 0
     name: str = ""
     size: int = 0
+    upload: str = ""  # a resumable upload's key (``control.OpenFiles``)
 
 
 Command = Union[EndSession, RevokeMachine, EndUser, OpenStream, RetryVnc, StreamFailed, Wake, OpenFiles]
@@ -107,7 +108,7 @@ COMMANDS = {"end": EndSession, "revoke": RevokeMachine, "end_user": EndUser, "op
             "open_files": OpenFiles}
 _NAME_OF = {cls: name for name, cls in COMMANDS.items()}
 #: Fields that are identifiers (bounded tighter than free text).
-_IDS = frozenset({"session", "token", "mac", "broadcast", "transfer", "op"})
+_IDS = frozenset({"session", "token", "mac", "broadcast", "transfer", "op", "upload"})
 #: Fields that are counts (a folder's number, a file's size).
 _COUNTS = frozenset({"folder", "size"})
 

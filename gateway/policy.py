@@ -15,7 +15,18 @@ one PC at one moment:
   ``shared``). Hours are about when a person may work, so one group that lets
   them in is enough; limits and sharing protect the PC and the person already
   on it, so the most careful group wins.
-* Unset everywhere: ``shared``, no idle timeout, no maximum duration, any time.
+* **Files and recording** follow the same PC → groups → global order; below
+  the global policy lie the gateway's settings (``file_transfer``,
+  ``recording``, ``recording_retention_days``: ``resolve``'s ``defaults``).
+  Among several groups: files may go only the ways *every* such group allows
+  (``both`` ∩ ``upload`` is ``upload``; ``upload`` ∩ ``download`` is ``none``),
+  the session is *recorded if any* of them records, and its recording is kept
+  for the *longest* of their retentions (0, forever, is longest). A compliance
+  officer who restricts or records one group expects a person in that group
+  to stay restricted and recorded whatever other group they also belong to;
+  a PC's own setting is the admin's explicit word on that PC and decides.
+* Unset everywhere: ``shared``, no idle timeout, no maximum duration, any time;
+  files both ways, not recorded, kept 90 days (the settings' defaults).
 
 Hours are weekly windows in the gateway's time zone (the ``timezone``
 setting), written ``Mon-Fri 08:00-19:00; Sat 09:00-12:30``. A window whose end
@@ -23,11 +34,11 @@ is not after its start runs past midnight into the next day (``Mon-Fri
 22:00-06:00``: Monday 22:00 to Tuesday 06:00, …). Windows are stored as that
 text; ``parse_hours`` reads it, ``format_hours`` writes it back canonically.
 
-Room for later switches ("recording", "file transfer"): a further ``Rules``
-field, a nullable column on ``models.PolicyRule``, and a line in ``resolve``.
+A further switch: a ``Rules`` field, a nullable column on ``models.PolicyRule``,
+and a line in ``resolve`` and ``_merge_groups``.
 
 Raises ``PolicyError`` (``gateway.errors``, also a ValueError): a rule that cannot be —
-unknown concurrency, bad hours, negative minutes.
+unknown concurrency or file direction, bad hours, negative minutes or days.
 """
 
 from __future__ import annotations
@@ -46,6 +57,13 @@ DEFAULT_CONCURRENCY = "shared"
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 #: Longest idle timeout / maximum duration an admin may set (a week), in minutes.
 MAX_MINUTES = 7 * 24 * 60
+#: Which way files may go between the viewer and the PC (``upload``: to the PC).
+FILE_TRANSFER = ("both", "upload", "download", "none")
+#: The directions each ``FILE_TRANSFER`` value lets files go (several groups: the intersection).
+_DIRECTIONS = {"both": frozenset({"upload", "download"}), "upload": frozenset({"upload"}),
+               "download": frozenset({"download"}), "none": frozenset()}
+#: Longest recording retention an admin may set, in days (ten years); 0: forever.
+MAX_RETENTION_DAYS = 3660
 
 
 @dataclass(frozen=True)
@@ -70,16 +88,29 @@ class Rules:
     """One level's settings; ``None``: not set here, the next level decides.
 
     ``hours``: ``None`` not set, ``()`` any time, else the windows in which the PC may be opened.
-    Minutes: 0 means off (no idle timeout, no maximum)."""
+    Minutes: 0 means off (no idle timeout, no maximum). ``file_transfer``: ``FILE_TRANSFER``;
+    ``record``: the screen is recorded; ``retention_days``: days a recording is kept (0: forever)."""
 
     concurrency: str | None = None
     idle_timeout: int | None = None
     max_duration: int | None = None
     hours: tuple | None = None
+    file_transfer: str | None = None
+    record: bool | None = None
+    retention_days: int | None = None
 
     def __post_init__(self):
         if self.concurrency is not None and self.concurrency not in CONCURRENCY:
             raise PolicyError(f"concurrency must be one of {', '.join(CONCURRENCY)}")
+        if self.file_transfer is not None and self.file_transfer not in FILE_TRANSFER:
+            raise PolicyError(f"file_transfer must be one of {', '.join(FILE_TRANSFER)}")
+        if self.record is not None and not isinstance(self.record, bool):
+            raise PolicyError("record must be true or false")
+        if self.retention_days is not None and (
+                isinstance(self.retention_days, bool) or not isinstance(self.retention_days, int)
+                or not 0 <= self.retention_days <= MAX_RETENTION_DAYS):
+            raise PolicyError(f"retention_days must be a whole number of days from 0 (forever) to "
+                              f"{MAX_RETENTION_DAYS}")
         for name in ("idle_timeout", "max_duration"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -96,6 +127,13 @@ class Decision:
     max_duration: int = 0     # minutes, 0: off
     hours: tuple = ()         # () any time
     allowed_now: bool = True  # ``now`` lies in ``hours``
+    file_transfer: str = "both"
+    record: bool = False
+    retention_days: int = 90  # 0: forever
+
+    def files_may(self, direction: str) -> bool:
+        """Whether files may go ``direction`` (``upload``: to the PC; ``download``: from it)."""
+        return direction in _DIRECTIONS[self.file_transfer]
 
     def terms(self, *, view_only: bool = False, kind: str = "user") -> SessionTerms:
         """The session terms for this decision (``SessionTerms`` counts seconds)."""
@@ -104,11 +142,12 @@ class Decision:
 
 
 def resolve(global_rules: Rules | None, groups, machine: Rules | None, now: datetime,
-            zone: tzinfo | None = None) -> Decision:
+            zone: tzinfo | None = None, defaults: Rules | None = None) -> Decision:
     """The ``Decision`` from the global, the person's groups' (through which they reach
-    the PC) and the PC's rules at ``now`` (aware; read in ``zone``, default ``now``'s own)."""
+    the PC) and the PC's rules at ``now`` (aware; read in ``zone``, default ``now``'s own);
+    ``defaults``: below the global, the gateway's settings (files, recording)."""
     group_rules = [g for g in groups if g is not None]
-    levels = [machine or Rules(), _merge_groups(group_rules), global_rules or Rules()]
+    levels = [machine or Rules(), _merge_groups(group_rules), global_rules or Rules(), defaults or Rules()]
 
     def pick(name, default):
         for level in levels:
@@ -121,7 +160,9 @@ def resolve(global_rules: Rules | None, groups, machine: Rules | None, now: date
     local = now.astimezone(zone) if zone is not None else now
     return Decision(concurrency=pick("concurrency", DEFAULT_CONCURRENCY),
                     idle_timeout=pick("idle_timeout", 0), max_duration=pick("max_duration", 0),
-                    hours=hours, allowed_now=within(hours, local))
+                    hours=hours, allowed_now=within(hours, local),
+                    file_transfer=pick("file_transfer", "both"), record=pick("record", False),
+                    retention_days=pick("retention_days", 90))
 
 
 def within(hours: tuple, local: datetime) -> bool:
@@ -133,7 +174,8 @@ def within(hours: tuple, local: datetime) -> bool:
 
 
 def _merge_groups(rules: list) -> Rules:
-    """Several groups' rules as one level (module docstring: permissive hours, strict limits)."""
+    """Several groups' rules as one level (module docstring: permissive hours, strict limits,
+    files only where all allow, recorded if any records, kept the longest)."""
     if not rules:
         return Rules()
     merged = Rules()
@@ -145,6 +187,16 @@ def _merge_groups(rules: list) -> Rules:
         if values:
             on = [v for v in values if v > 0]
             merged = replace(merged, **{name: min(on) if on else 0})
+    ways = [_DIRECTIONS[r.file_transfer] for r in rules if r.file_transfer is not None]
+    if ways:
+        common = frozenset.intersection(*ways)
+        merged = replace(merged, file_transfer=next(k for k, v in _DIRECTIONS.items() if v == common))
+    record = [r.record for r in rules if r.record is not None]
+    if record:
+        merged = replace(merged, record=any(record))
+    days = [r.retention_days for r in rules if r.retention_days is not None]
+    if days:
+        merged = replace(merged, retention_days=0 if 0 in days else max(days))
     hours = [r.hours for r in rules if r.hours is not None]
     if hours:
         if any(h == () for h in hours):

@@ -12,6 +12,7 @@ from .assets import send_asset, send_novnc
 from .extensions import db
 from .models import granted_machines, machine_for_user
 from .policy_status import for_person
+from .ops import policy as policy_ops
 from .ops import shares
 
 bp = Blueprint("portal", __name__)
@@ -34,7 +35,8 @@ def view(machine: str):
         abort(403, _("You may not open this PC."))
     resp = make_response(render_template(
         "portal/view.html", machine=found, may_share=shares.may_share(current_user, found),
-        share_durations=shares.DURATIONS, share_max_uses=shares.MAX_USES))
+        share_durations=shares.DURATIONS, share_max_uses=shares.MAX_USES,
+        file_transfer=policy_ops.decide(current_user, found).file_transfer))  # the Files button
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

@@ -69,70 +69,54 @@ def view():
 @bp.route("/agent/stream/<session>", websocket=True)
 def agent_stream(session: str):
     """An agent's stream for one session; held open until the relay ends."""
-    settings = current_app.config["PONTE"]
     hub = _hub()
-    db.session.remove()
-    hs = _handshake()
-    if refs.session_id(session) is None:
-        abort(404, "No session is waiting for this stream.")
-    if session not in hub.pending:
-        address = _waiting_elsewhere(session, settings)
-        if address is None or hub.draining:
-            abort(404, "No session is waiting for this stream.")
-        forward = Forward(_accept(hs, settings.max_message), address, session, settings.max_message,
-                          ping_interval=settings.stream_ping_interval,
-                          on_agent_rtt=lambda probe: _far_leg(hub, session, probe))
-        hub.forwards[session] = forward
+
+    def attached(ws):
+        ws.settimeout(None)
         try:
-            forward.run()
-        finally:
-            hub.forwards.pop(session, None)
-        return UPGRADED
-    ws = _accept(hs, settings.max_message)
-    try:
-        event = control.decode(_first_message(ws), control.STREAM_ATTACH)
-    except _TooSlow:
-        ws.close_with(CLOSE_POLICY, f"No stream attach within {HELLO_TIMEOUT:g} s")
-        return UPGRADED
-    except (control.ControlError, FramingError, OSError) as exc:
-        ws.close_with(CLOSE_POLICY, f"Bad stream attach: {exc}"[:100])
-        return UPGRADED
-    slot = hub.claim_stream(session, event.token)
-    if slot is None:
-        ws.close_with(CLOSE_POLICY, "Unknown stream token")
-        return UPGRADED
-    ws.settimeout(None)
-    try:
-        sessions.live().stream_arrived(session)
-    except LiveStoreError:
-        pass  # the marker expires by itself
-    attached = gevent.event.Event()
-    slot.result.set((ws, attached))
-    attached.wait()
-    return UPGRADED
+            sessions.live().stream_arrived(session)
+        except LiveStoreError:
+            pass  # the marker expires by itself
+
+    return _agent_side_stream(session, "session", lambda: session in hub.pending, hub.claim_stream, attached,
+                              on_agent_rtt=lambda probe: _far_leg(hub, session, probe))
 
 
 @bp.route("/agent/files/<transfer>", websocket=True)
 def agent_files(transfer: str):
     """An agent's file stream for one transfer (``files``): attached like a session's stream,
     forwarded to the node whose request waits if it landed elsewhere."""
+    hub, settings = _hub(), current_app.config["PONTE"]
+
+    def attached(ws):
+        ws.settimeout(settings.http_timeout * 2)  # a silent agent must not hold the person's request for ever
+
+    return _agent_side_stream(transfer, "transfer", lambda: transfer in hub.transfers,
+                              lambda ref, token: files.claim(hub, ref, token),
+                              attached, path=f"/ws/agent/files/{transfer}")
+
+
+def _agent_side_stream(ref: str, noun: str, waits_here, claim, attached, **forward_options):
+    """The body both agent stream routes share: forward the stream to the node where ``ref``
+    waits if ``waits_here()`` says not here, else check its attach token (``claim(ref, token)`` → the slot, or None),
+    hand it to the waiter (``slot.result``) after ``attached(ws)``, and hold it until released."""
     settings = current_app.config["PONTE"]
     hub = _hub()
     db.session.remove()
     hs = _handshake()
-    if refs.session_id(transfer) is None:
-        abort(404, "No transfer is waiting for this stream.")
-    if transfer not in hub.transfers:
-        address = _waiting_elsewhere(transfer, settings)
+    if refs.session_id(ref) is None:
+        abort(404, f"No {noun} is waiting for this stream.")
+    if not waits_here():
+        address = _waiting_elsewhere(ref, settings)
         if address is None or hub.draining:
-            abort(404, "No transfer is waiting for this stream.")
-        forward = Forward(_accept(hs, settings.max_message), address, transfer, settings.max_message,
-                          ping_interval=settings.stream_ping_interval, path=f"/ws/agent/files/{transfer}")
-        hub.forwards[transfer] = forward
+            abort(404, f"No {noun} is waiting for this stream.")
+        forward = Forward(_accept(hs, settings.max_message), address, ref, settings.max_message,
+                          ping_interval=settings.stream_ping_interval, **forward_options)
+        hub.forwards[ref] = forward
         try:
             forward.run()
         finally:
-            hub.forwards.pop(transfer, None)
+            hub.forwards.pop(ref, None)
         return UPGRADED
     ws = _accept(hs, settings.max_message)
     try:
@@ -143,11 +127,11 @@ def agent_files(transfer: str):
     except (control.ControlError, FramingError, OSError) as exc:
         ws.close_with(CLOSE_POLICY, f"Bad stream attach: {exc}"[:100])
         return UPGRADED
-    slot = files.claim(hub, transfer, event.token)
+    slot = claim(ref, event.token)
     if slot is None:
         ws.close_with(CLOSE_POLICY, "Unknown stream token")
         return UPGRADED
-    ws.settimeout(settings.http_timeout * 2)  # a silent agent must not hold the person's request for ever
+    attached(ws)
     released = gevent.event.Event()
     slot.result.set((ws, released))
     released.wait()

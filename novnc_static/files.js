@@ -55,6 +55,7 @@ function transferRow(label, onCancel) {
   transfers.prepend(row);
   return {
     progress(done, total) { bar.max = total || 1; bar.value = total ? done : 1; state.textContent = `${bytes(done)} / ${bytes(total)}`; },
+    note(text) { state.textContent = text; },
     end(text, kind) { state.textContent = text; row.dataset.kind = kind; cancel.remove(); if (kind === 'ok') bar.value = bar.max; },
   };
 }
@@ -63,37 +64,99 @@ function failure(status, body) {
   return body?.error?.message || t('The gateway answered {status}.', { status });
 }
 
+// A name of our own for each upload, so that after a dropped connection the gateway and the
+// PC know which part file to go on with (gateway/api/files.py: resumable uploads).
+function uploadId() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+//: Tries after a dropped connection before the upload is given up, and the pause before each.
+const RESUME_TRIES = 5;
+const RESUME_PAUSE_MS = 2000;
+
 export function upload(file) {
-  const row = transferRow(file.name, () => xhr.abort());
-  const xhr = new XMLHttpRequest();
+  const id = uploadId();
+  const base = openBtn.dataset.files;
+  const named = `name=${encodeURIComponent(file.name)}`;
+  let xhr = null;
+  let cancelled = false;
+  let tries = 0;
+  // What reached the PC is dropped there (else its agent sweeps it a day later); asked again
+  // while the PC still lets go of the transfer just cut.
+  async function discard() {
+    for (let i = 0; i < RESUME_TRIES * 2; i += 1) {
+      try {
+        const r = await fetch(`${base}/uploads/${id}?${named}`, { method: 'DELETE', credentials: 'same-origin', headers: { 'X-CSRFToken': csrf } });
+        if (r.ok || r.status === 404 || r.status === 400) return;
+      } catch { /* the gateway is away: try again */ }
+      await new Promise((done) => { setTimeout(done, RESUME_PAUSE_MS / 2); });
+    }
+  }
+  const row = transferRow(file.name, () => {
+    cancelled = true;
+    if (xhr) xhr.abort();
+    discard();
+  });
   if (file.size > maxBytes) {
     row.end(t('Too large: at most {max}.', { max: bytes(maxBytes) }), 'error');
     events().push({ type: 'file', op: 'upload', name: file.name, outcome: 'too_large' });
     return;
   }
-  xhr.open('POST', `${openBtn.dataset.files}?name=${encodeURIComponent(file.name)}`);
-  xhr.setRequestHeader('X-CSRFToken', csrf);
-  xhr.setRequestHeader('Content-Type', 'application/octet-stream');
-  xhr.upload.addEventListener('progress', (e) => row.progress(e.loaded, file.size));
-  xhr.addEventListener('load', () => {
-    let body = null;
-    try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
-    if (xhr.status === 201) {
-      row.end(t('Saved on the PC as {name}', { name: body.file.name }), 'ok');
-      events().push({ type: 'file', op: 'upload', name: body.file.name, outcome: 'ok' });
-      refresh();
-    } else {
-      row.end(failure(xhr.status, body), 'error');
-      events().push({ type: 'file', op: 'upload', name: file.name, outcome: body?.error?.code || xhr.status });
+
+  // After a dropped connection: ask how far the PC got, then send the rest from there.
+  async function resume() {
+    tries += 1;
+    if (cancelled) return;
+    if (tries > RESUME_TRIES) {
+      row.end(t('The connection to the gateway was lost.'), 'error');
+      events().push({ type: 'file', op: 'upload', name: file.name, outcome: 'lost' });
+      return;
     }
-  });
-  xhr.addEventListener('abort', () => {
-    row.end(t('Cancelled'), 'cancelled');
-    events().push({ type: 'file', op: 'upload', name: file.name, outcome: 'cancelled' });
-  });
-  xhr.addEventListener('error', () => row.end(t('The connection to the gateway was lost.'), 'error'));
-  row.progress(0, file.size);
-  xhr.send(file);
+    await new Promise((done) => { setTimeout(done, RESUME_PAUSE_MS); });
+    if (cancelled) return;
+    let offset = 0;
+    try {
+      const r = await fetch(`${base}/uploads/${id}?${named}`, { credentials: 'same-origin', cache: 'no-store' });
+      if (!r.ok) { resume(); return; }   // the PC still lets go of the broken transfer, or is away
+      offset = (await r.json()).upload.offset;
+    } catch { resume(); return; }
+    events().push({ type: 'file', op: 'upload', name: file.name, outcome: 'resuming', offset });
+    send(offset);
+  }
+
+  function send(offset) {
+    xhr = new XMLHttpRequest();
+    xhr.open('POST', `${base}?${named}&upload=${id}&offset=${offset}`);
+    xhr.setRequestHeader('X-CSRFToken', csrf);
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    xhr.upload.addEventListener('progress', (e) => row.progress(offset + e.loaded, file.size));
+    xhr.addEventListener('load', () => {
+      let body = null;
+      try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+      if (xhr.status === 201) {
+        row.end(t('Saved on the PC as {name}', { name: body.file.name }), 'ok');
+        events().push({ type: 'file', op: 'upload', name: body.file.name, outcome: 'ok' });
+        refresh();
+      } else if (body?.error?.code === 'incomplete' && tries < RESUME_TRIES) {
+        resume();   // the PC has less than we thought: ask again
+      } else {
+        row.end(failure(xhr.status, body), 'error');
+        events().push({ type: 'file', op: 'upload', name: file.name, outcome: body?.error?.code || xhr.status });
+      }
+    });
+    xhr.addEventListener('abort', () => {
+      row.end(t('Cancelled'), 'cancelled');
+      events().push({ type: 'file', op: 'upload', name: file.name, outcome: 'cancelled' });
+    });
+    xhr.addEventListener('error', () => {
+      row.note(t('Connection lost: resuming…'));
+      resume();
+    });
+    row.progress(offset, file.size);
+    xhr.send(offset ? file.slice(offset) : file);
+  }
+
+  send(0);
 }
 
 export async function download(entry) {

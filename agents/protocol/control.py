@@ -25,7 +25,7 @@ Conversation::
                                             again, even after a wrong password stopped the tries)
                                    ◀──      Wake(mac, broadcast)  (send the magic packet for a PC
                                             on our subnet: ``wol.magic_packet``, UDP port 9)
-                                   ◀──      OpenFiles(transfer, token, op, folder, name, size)
+                                   ◀──      OpenFiles(transfer, token, op, folder, name, size, upload)
                                             (open a file stream: ``filestream``)
     StreamFailed(transfer, reason) ──▶      (when the agent cannot open it)
 
@@ -168,6 +168,9 @@ class OpenFiles:
     ``upload``: ``name`` (as the person's browser gave it: the agent makes it safe) of
     ``size`` bytes, into the agent's upload folder; ``download``: the file ``name`` in the
     agent's allowed folder number ``folder`` (from a listing); ``list``: name and size unused.
+    ``upload`` (uploads only, may be empty): the key of a resumable upload (32 hex digits),
+    whose part file the agent keeps when the stream breaks (``filestream``: resuming).
+    An older agent ignores it and takes the upload whole, as before.
     """
 
     transfer: str
@@ -176,6 +179,7 @@ class OpenFiles:
     folder: int = 0
     name: str = ""
     size: int = 0
+    upload: str = ""
 
 
 @dataclass(frozen=True)

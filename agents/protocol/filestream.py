@@ -17,7 +17,17 @@ Conversations (``op`` of ``OpenFiles``)::
 
 Cancel is a close without ``End``: the agent deletes the partial upload, and
 the gateway ends the browser's download short, which the browser reports as a
-failed download. Every string is cleaned (``text.clean``) and bounded; junk
+failed download.
+
+Resuming (an upload whose ``OpenFiles.upload`` names a key)::
+
+    agent ─▶ Header(name, size, offset=bytes it has, resumable=true)
+    gateway ─ From(offset) Data* End ─▶ agent      (go on from ``offset`` ≤ what it has)
+    gateway ─ Discard ─▶ agent                     (the person cancelled: drop the part)
+    gateway closes                                 (asked how far it got, or broke: keep it)
+
+An agent that does not resume answers a plain ``Header`` (no ``resumable``): the
+gateway then sends the whole file as before, never ``From`` or ``Discard``. Every string is cleaned (``text.clean``) and bounded; junk
 raises ``FileStreamError``.
 """
 
@@ -53,6 +63,20 @@ class End:
 class Header:
     name: str
     size: int
+    offset: int = 0          # a resumable upload: the bytes the agent already has
+    resumable: bool = False
+
+
+@dataclass(frozen=True)
+class From:
+    """Gateway → agent, a resumable upload: the pieces that follow start at ``offset``."""
+
+    offset: int
+
+
+@dataclass(frozen=True)
+class Discard:
+    """Gateway → agent, a resumable upload: the person cancelled it; drop what was received."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +120,12 @@ def encode(event) -> bytes:
         return END
     if isinstance(event, Header):
         obj = {"type": "header", "name": event.name, "size": event.size}
+        if event.resumable:
+            obj.update(offset=event.offset, resumable=True)
+    elif isinstance(event, From):
+        obj = {"type": "from", "offset": event.offset}
+    elif isinstance(event, Discard):
+        obj = {"type": "discard"}
     elif isinstance(event, Saved):
         obj = {"type": "saved", "name": event.name, "size": event.size}
     elif isinstance(event, Failed):
@@ -134,7 +164,13 @@ def decode(message: bytes):
         raise FileStreamError("file-stream message is not an object")
     kind = obj.get("type")
     if kind == "header":
+        if obj.get("resumable") is True:
+            return Header(_text(obj, "name"), _size(obj, "size"), _size(obj, "offset"), True)
         return Header(_text(obj, "name"), _size(obj, "size"))
+    if kind == "from":
+        return From(_size(obj, "offset"))
+    if kind == "discard":
+        return Discard()
     if kind == "saved":
         return Saved(_text(obj, "name"), _size(obj, "size"))
     if kind == "failed":

@@ -1,4 +1,4 @@
-"""Policy pages: the global default, a group's and a PC's (concurrency, limits, hours).
+"""Policy pages: the global default, a group's and a PC's (concurrency, limits, hours, files, recording).
 
 One form per level; an empty field leaves that setting to the next level
 (PC → groups → global; ``gateway.policy`` says how several groups combine).
@@ -7,7 +7,7 @@ Changes go through ``ops.policy.set_rules`` (audited ``policy_set``).
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from .. import policy
@@ -18,21 +18,25 @@ from . import bp
 from .helpers import group_or_404, machine_or_404, who
 
 
-def _minutes(field: str):
+def _number(field: str, wrong: str):
     raw = request.form.get(field, "").strip()
     if raw == "":
         return None
-    if not raw.isdigit():
-        raise AdminError(_("Minutes must be a whole number (0: off)."))
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 6:
+        raise AdminError(wrong)
     return int(raw)
 
 
 def _changes() -> dict:
     concurrency = request.form.get("concurrency", "")
     hours_mode = request.form.get("hours_mode", "")
+    minutes = _("Minutes must be a whole number (0: off).")
     return {"concurrency": concurrency or None,
-            "idle_timeout": _minutes("idle_timeout"), "max_duration": _minutes("max_duration"),
-            "hours": {"any": "", "only": request.form.get("hours", "")}.get(hours_mode)}
+            "idle_timeout": _number("idle_timeout", minutes), "max_duration": _number("max_duration", minutes),
+            "hours": {"any": "", "only": request.form.get("hours", "")}.get(hours_mode),
+            "file_transfer": request.form.get("file_transfer", "") or None,
+            "record": {"on": True, "off": False}.get(request.form.get("record", "")),
+            "retention_days": _number("retention_days", _("Days must be a whole number (0: keep for ever)."))}
 
 
 def _page(target, save_url: str, back: tuple | None):
@@ -40,7 +44,8 @@ def _page(target, save_url: str, back: tuple | None):
     return render_template("admin/policy.html", rules=rules, save_url=save_url, back=back,
                            target=target, level=policy_ops.target_name(target).partition(":")[0],
                            hours_text=policy.format_hours(rules.hours) if rules.hours else "",
-                           concurrency=policy.CONCURRENCY, zone=zone_name())
+                           concurrency=policy.CONCURRENCY, file_ways=policy.FILE_TRANSFER, zone=zone_name(),
+                           settings=current_app.config["PONTE"])
 
 
 def _save(target, endpoint: str, **values):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from .. import ops, reports, sessions as live_sessions
 from ..extensions import db
-from ..models import Machine
+from ..models import Machine, machine_for_user
+from ..ops import policy as policy_ops
 from .. import refs
 from ..auth import safe_next
 from . import bp
@@ -41,7 +43,10 @@ def session_watch(session_id: str):
         flash(_("That session has ended already."), "info")
         return redirect(url_for("admin.sessions"))
     control = request.args.get("control") == "1"
-    resp = make_response(render_template("portal/view.html", machine=machine,
+    # Files as for the admin's own sessions: only on a PC granted to them, as its policy allows.
+    files_way = (policy_ops.decide(current_user, machine).file_transfer
+                 if machine_for_user(current_user, machine.id) is not None else "none")
+    resp = make_response(render_template("portal/view.html", machine=machine, file_transfer=files_way,
                                          shadow={"session": session_id, "control": control, "user": row.get("user", "")}))
     resp.headers["Cache-Control"] = "no-store"
     return resp

@@ -3,8 +3,10 @@
 ``GET`` answers what is set at that level (``null``: not set here, the next level
 decides); ``PUT`` changes the fields it names — ``concurrency`` (``exclusive``,
 ``shared``, ``view_only_join``), ``idle_timeout`` and ``max_duration`` in minutes
-(0: off), ``hours`` as text (``Mon-Fri 08:00-19:00``; "" any time) — and ``null``
-unsets one. Writes are audited (``policy_set``) and apply to sessions opened afterwards.
+(0: off), ``hours`` as text (``Mon-Fri 08:00-19:00``; "" any time), ``file_transfer``
+(``both``, ``upload``, ``download``, ``none``), ``record`` (true/false), ``retention_days``
+(a recording's, 0: for ever) — and ``null`` unsets one (below the global level: the
+gateway's settings). Writes are audited (``policy_set``) and apply to sessions opened afterwards.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from .inputs import body, who
 def policy_json(rules: policy.Rules, scope: str) -> dict:
     return {"scope": scope, "concurrency": rules.concurrency, "idle_timeout": rules.idle_timeout,
             "max_duration": rules.max_duration,
-            "hours": None if rules.hours is None else policy.format_hours(rules.hours)}
+            "hours": None if rules.hours is None else policy.format_hours(rules.hours),
+            "file_transfer": rules.file_transfer, "record": rules.record, "retention_days": rules.retention_days}
 
 
 def _put(target, scope: str):

@@ -36,7 +36,7 @@ def open_session(machine: str):
     sent = request.get_json(silent=True)   # lenient: clients have always POSTed no body or any body
     offered = sent.get("takeover") if isinstance(sent, dict) else None
     terms = occupancy.admit(current_user, found, takeover_id=offered if isinstance(offered, str) else None)
-    terms = dataclasses.replace(terms, record=recording.recording_for(found))
+    terms = dataclasses.replace(terms, record=recording.recording_for(found, current_user))
     issued = sessions.issue(current_user, found, request.remote_addr or "", terms)
     occupancy.issued(found, current_user, issued.session)
     # A recorded session's notice comes with its ticket: the viewer shows it before it connects.

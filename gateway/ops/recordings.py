@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import current_app
 from sqlalchemy import select
 
 from .. import recording
 from ..errors import Conflict, NotFound
 from ..extensions import db
 from ..models import SessionRecord, audit, utcnow
+from . import policy as policy_ops
 from ..recording.recorder import offload
 
 log = logging.getLogger(__name__)
@@ -32,23 +32,36 @@ def delete_recording(session: str, *, actor: str = "cli", ip: str = "") -> None:
 
 
 def purge(*, days: int | None = None, actor: str = "retention") -> list[str]:
-    """Delete the recordings of sessions that ended more than ``days`` ago (default: the
-    ``recording_retention_days`` setting; 0 keeps them forever). The sessions purged."""
-    settings = current_app.config["PONTE"]
-    days = settings.recording_retention_days if days is None else days
-    if days <= 0:
+    """Delete the recordings of sessions that ended more than ``days`` ago (0 keeps them
+    forever). Default: each session's own retention, from its PC's policy (the PC's, the
+    person's groups', the global, the ``recording_retention_days`` setting:
+    ``ops.policy.retention_days``). The sessions purged."""
+    if days is not None and days <= 0:
         return []
-    cutoff = utcnow() - timedelta(days=days)
-    rows = db.session.scalars(select(SessionRecord).where(
-        SessionRecord.ended_at.is_not(None), SessionRecord.ended_at < cutoff,
-        SessionRecord.recording != "", SessionRecord.recording != recording.DELETED)).all()
+    now = utcnow()
+    query = select(SessionRecord).where(
+        SessionRecord.ended_at.is_not(None), SessionRecord.recording != "",
+        SessionRecord.recording != recording.DELETED)
+    if days is not None:
+        query = query.where(SessionRecord.ended_at < now - timedelta(days=days))
+    rows = db.session.scalars(query).all()
     store = recording.storage()
+    kept_for: dict = {}  # (machine, person) → days: one policy decision per pair, not per session
     purged = []
     for record in rows:
+        if days is None:
+            pair = (record.machine_id, record.user_id)
+            if pair not in kept_for:
+                kept_for[pair] = policy_ops.retention_days(*pair)
+            limit = kept_for[pair]
+        else:
+            limit = days
+        if limit <= 0 or record.ended_at >= now - timedelta(days=limit):
+            continue
         offload(store.delete, record.id)
         record.recording = recording.DELETED
         audit("recording_delete", actor=actor, target=record.machine_name,
-              detail=f"{record.id} ({record.user_name}): older than {days} days")
+              detail=f"{record.id} ({record.user_name}): older than {limit} days")
         purged.append(record.id)
     db.session.commit()
     return purged

@@ -1,8 +1,9 @@
 """Session recording: whether a session is recorded, where recordings live, what the history says.
 
-* ``recording_for(machine)``: the one decision, made when a session is opened
-  (``api/sessions.open_session``) and carried in its terms (``SessionTerms.record``);
-  today the global ``recording`` setting, later per-PC/group policy;
+* ``recording_for(machine, user)``: the one decision, made when a session is opened
+  (``api/sessions.open_session``) and carried in its terms (``SessionTerms.record``):
+  the PC's, the person's groups' and the global policy, below them the ``recording``
+  setting (``gateway.policy``: recorded if any of the groups records);
 * ``format`` (the file, sans I/O), ``storage`` (the folder), ``recorder``
   (the writer beside the relay), ``playback`` (what the player page reads).
 
@@ -26,9 +27,11 @@ RECORDED = "recorded"
 DELETED = "deleted"
 
 
-def recording_for(machine) -> bool:
-    """Whether a session opened now on ``machine`` is recorded (the policy hook: one place)."""
-    return bool(current_app.config["PONTE"].recording)
+def recording_for(machine, user=None) -> bool:
+    """Whether a session ``user`` opens now on ``machine`` is recorded (the policy hook: one place)."""
+    from ..ops import policy as policy_ops  # ops imports this package
+
+    return policy_ops.decide(user, machine).record
 
 
 def notice() -> str:

@@ -37,7 +37,7 @@ def recording_delete(session):
 
 
 @recording_group.command("purge")
-@click.option("--days", type=int, default=None, help="Older than this (default: recording_retention_days).")
+@click.option("--days", type=int, default=None, help="Older than this, for every PC (default: each PC's policy, then recording_retention_days).")
 @in_app
 def recording_purge(days):
     """Delete recordings of sessions that ended longer ago than the retention (run it daily)."""

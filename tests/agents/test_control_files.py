@@ -40,8 +40,10 @@ def test_gateway_asks_for_a_file_stream_once_open_and_the_agent_takes_it():
 def test_open_files_on_the_wire():
     data = control.encode(UPLOAD)
     assert json.loads(data) == {"type": "open_files", "transfer": "a" * 32, "token": "t0k", "op": "upload",
-                                "folder": 0, "name": "report.pdf", "size": 1234}
+                                "folder": 0, "name": "report.pdf", "size": 1234, "upload": ""}
     assert control.decode_from_gateway(data) == UPLOAD
+    resumable = OpenFiles(transfer="c" * 32, token="t", op="upload", name="a.bin", size=9, upload="f" * 32)
+    assert control.decode_from_gateway(control.encode(resumable)) == resumable
     # An older gateway's fields are optional; name is cleaned like every string.
     raw = b'{"type":"open_files","transfer":"x","token":"y","op":"list"}'
     assert control.decode_from_gateway(raw) == OpenFiles(transfer="x", token="y", op="list")

@@ -4,12 +4,15 @@ gateway and agent."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.browser.conftest import login, wait_js
 from tests.conftest import needs
 from tests.e2e.test_files import audit_rows, files_stack  # noqa: F401 (files_stack: a fixture)
 from tests.support import wait_for
+from tests.support.faultproxy import FaultProxy
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs("chromium")]
 
@@ -81,6 +84,52 @@ def test_cancel_stops_an_upload_and_leaves_nothing_on_the_pc(files_stack, page):
     wait_for(lambda: not inbox.exists() or not any(p.name.startswith(".ponte-part-") for p in inbox.iterdir()),
              timeout=30, what="no part file left")
     assert not (inbox / "slow.bin").exists()
-    rows = wait_for(lambda: [r for r in audit_rows(gw, "file.upload") if '"slow.bin"' in r["detail"]], timeout=30,
-                    what="the cancel audited")
-    assert '"outcome": "cancelled"' in rows[0]["detail"]
+    # The cut-off request keeps the part to resume ("interrupted: …"); Cancel drops it ("cancelled").
+    wait_for(lambda: [r for r in audit_rows(gw, "file.upload")
+                      if '"slow.bin"' in r["detail"] and '"outcome": "cancelled"' in r["detail"]], timeout=30,
+             what="the cancel audited")
+
+
+def test_an_upload_cut_off_goes_on_from_what_the_pc_has(files_stack, page):  # noqa: F811
+    """Chromium reaches the gateway through a TCP proxy that drops every connection mid-upload
+    (as a flaky office line does): the viewer asks how far the PC got and sends the rest; the
+    file on the PC is the file."""
+    gw, _agent, inbox, _shared = files_stack
+    proxy = FaultProxy(("127.0.0.1", gw.port)).start()
+    try:
+        url = f"http://127.0.0.1:{proxy.port}"
+        login(page, url, "emp", "emppass12")
+        page.goto(url + "/view/office-pc")
+        page.wait_for_selector("#files-open:not([hidden])")
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        slow = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 256 * 1024}
+        cdp.send("Network.emulateNetworkConditions", slow)
+        size = 4 * 1024 * 1024
+        page.evaluate(DROP, ["cut.bin", size])
+        row = page.locator("#files-transfers li", has_text="cut.bin")
+        row.locator("button").wait_for()
+        wait_for(lambda: inbox.exists() and any(p.name.startswith(".ponte-part-r-") and p.stat().st_size > 0
+                                                for p in inbox.iterdir()), timeout=60, what="part file growing")
+        # Every connection of the browser's drops mid-file, and the line stays down a moment:
+        # Chromium's own quiet re-send of a request cut on a reused connection fails too, so
+        # the viewer sees the cut and resumes.
+        proxy.refuse()
+        proxy.drop()
+        time.sleep(3)
+        proxy.heal()
+        cdp.send("Network.emulateNetworkConditions", {**slow, "uploadThroughput": -1})
+        try:
+            event = wait_js(page, "() => window.ponte.events.find((e) => e.type === 'file' && e.name === 'cut.bin' "
+                                  "&& e.outcome === 'ok')", timeout=120000)
+        except Exception:
+            print("viewer events so far:", page.evaluate("() => window.ponte.events"), row.inner_text(),
+                  [(p.name, p.stat().st_size) for p in inbox.iterdir()])
+            raise
+        resumed = page.evaluate("() => window.ponte.events.filter((e) => e.name === 'cut.bin' "
+                                "&& e.outcome === 'resuming')")
+    finally:
+        proxy.stop()
+    assert event["outcome"] == "ok" and resumed and resumed[-1]["offset"] > 0, resumed
+    assert (inbox / "cut.bin").read_bytes() == bytes((i * 7) & 0xFF for i in range(size))
+    assert not any(p.name.startswith(".ponte-part-r-") for p in inbox.iterdir())

@@ -229,6 +229,92 @@ def test_a_cancelled_upload_leaves_nothing_behind(files_stack):
     assert json.loads(row["detail"])["outcome"] == "cancelled"
 
 
+def test_an_interrupted_50_mb_upload_resumes_from_what_the_pc_has(files_stack):
+    """The browser's connection drops mid-file: the agent keeps its part, says how far it got,
+    takes the rest from there, and the file on the PC is the file, byte for byte."""
+    gw, _agent, inbox, _shared = files_stack
+    inbox.mkdir(exist_ok=True)
+    data, upload = os.urandom(BIG), os.urandom(16).hex()
+    f = Files(gw)
+    conn = f._conn()
+    conn.putrequest("POST", f"{f.base}?{urlencode({'name': 'resumed.bin', 'upload': upload})}")
+    for k, v in {**f.headers(), "Content-Type": "application/octet-stream", "Content-Length": str(BIG)}.items():
+        conn.putheader(k, v)
+    conn.endheaders()
+    cut = 20 * 1024 * 1024
+    conn.send(data[:cut])
+    part = inbox / f".ponte-part-r-{_key_of(gw, upload)}"
+    wait_for(lambda: part.exists() and part.stat().st_size > 0, what="part file growing")
+    conn.sock.shutdown(2)  # the connection drops (not a polite close)
+    conn.close()
+    wait_for(lambda: [r for r in audit_rows(gw, "file.upload") if '"resumed.bin"' in r["detail"]], timeout=60,
+             what="interruption audited")
+    row = next(r for r in audit_rows(gw, "file.upload") if '"resumed.bin"' in r["detail"])
+    assert json.loads(row["detail"])["outcome"] == "interrupted: the PC keeps what came, to resume"
+    assert not (inbox / "resumed.bin").exists()
+    # How far did the PC get? (asked until the agent has let go of the broken transfer)
+    state = wait_for(lambda: _upload_state(f, upload, "resumed.bin"), timeout=60, what="upload state")
+    offset = state["offset"]
+    assert state["resumable"] and 0 < offset <= cut and part.stat().st_size == offset
+    conn = f._conn()
+    conn.request("POST", f"{f.base}?{urlencode({'name': 'resumed.bin', 'upload': upload, 'offset': offset})}",
+                 body=data[offset:], headers={**f.headers(), "Content-Type": "application/octet-stream"})
+    resp = conn.getresponse()
+    body = json.loads(resp.read())
+    conn.close()
+    assert resp.status == 201, body
+    assert body["file"] == {"name": "resumed.bin", "size": BIG, "asked": "resumed.bin"}
+    assert hashlib.sha256((inbox / "resumed.bin").read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert not part.exists()
+    rows = [json.loads(r["detail"]) for r in audit_rows(gw, "file.upload") if '"resumed.bin"' in r["detail"]]
+    assert {"name": "resumed.bin", "size": BIG, "outcome": f"ok (resumed from byte {offset})"} in rows
+    # Someone else's same upload id is not theirs to resume: another part file altogether.
+    assert _key_of(gw, upload, "boss") != _key_of(gw, upload)
+
+
+def test_a_cancelled_resumable_upload_is_dropped_on_the_pc(files_stack):
+    gw, _agent, inbox, _shared = files_stack
+    inbox.mkdir(exist_ok=True)
+    upload, f = os.urandom(16).hex(), Files(gw)
+    conn = f._conn()
+    conn.putrequest("POST", f"{f.base}?{urlencode({'name': 'dropped.bin', 'upload': upload})}")
+    for k, v in {**f.headers(), "Content-Type": "application/octet-stream", "Content-Length": str(10 ** 6)}.items():
+        conn.putheader(k, v)
+    conn.endheaders()
+    conn.send(b"y" * 300_000)
+    part = inbox / f".ponte-part-r-{_key_of(gw, upload)}"
+    wait_for(lambda: part.exists() and part.stat().st_size > 0, what="part file")
+    conn.close()
+    wait_for(lambda: _upload_state(f, upload, "dropped.bin"), timeout=60, what="upload state")
+    def discarded():
+        conn = f._conn()
+        conn.request("DELETE", f"{f.base}/uploads/{upload}?{urlencode({'name': 'dropped.bin'})}", headers=f.headers())
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        return resp.status == 204 or None
+    wait_for(discarded, timeout=30, what="discarded")
+    wait_for(lambda: not part.exists(), what="part file gone")
+    outcomes = [json.loads(r["detail"])["outcome"] for r in audit_rows(gw, "file.upload") if '"dropped.bin"' in r["detail"]]
+    assert "cancelled" in outcomes and "interrupted: the PC keeps what came, to resume" in outcomes
+
+
+def _key_of(gw: Gateway, upload: str, user: str = "emp") -> str:
+    """The agent's name for ``user``'s upload (``api.files._upload_key``), from the user's id."""
+    users = Files(gw, "boss", "bosspass12").web.json("GET", "/api/v1/users")["users"]
+    uid = next(u["id"] for u in users if u["name"] == user)
+    return hashlib.sha256(f"{uid}:{upload}".encode()).hexdigest()[:32]
+
+
+def _upload_state(f: FileClient, upload: str, name: str):
+    conn = f._conn()
+    conn.request("GET", f"{f.base}/uploads/{upload}?{urlencode({'name': name})}", headers=f.headers())
+    resp = conn.getresponse()
+    body = json.loads(resp.read() or b"{}")
+    conn.close()
+    return body["upload"] if resp.status == 200 else None  # 403 "still receiving" until the agent lets go
+
+
 def test_uploads_are_audited_with_who_what_and_how_it_ended(files_stack):
     gw, _agent, _inbox, _shared = files_stack
     assert Files(gw).upload("audited.txt", b"12345")[0] == 201
@@ -247,8 +333,37 @@ def test_only_someone_who_may_open_the_pc(files_stack):
     conn.close()
 
 
+def test_a_pcs_policy_refuses_downloads_with_a_clear_error_and_an_audit_row(files_stack):
+    """The PC's own policy (``python -m gateway policy set --machine``), no restart: the agent
+    has the file, the download is refused before the gateway asks for it, and audited."""
+    gw, _agent, _inbox, shared = files_stack
+    (shared / "secret.txt").write_bytes(b"not for you")
+    f = Files(gw)
+    gw.cli("policy", "set", "--machine", "office-pc", "--file-transfer", "upload")
+    try:
+        conn, resp = f.download(0, "secret.txt")
+        error = json.loads(resp.read())["error"]
+        conn.close()
+        assert resp.status == 403 and error["code"] == "files_off"
+        assert error["message"] == ("Files may not be fetched from this PC: its policy lets files only be "
+                                    "sent to it.")
+        rows = [(r["actor"], r["target"], json.loads(r["detail"])) for r in audit_rows(gw, "file.download")]
+        assert ("emp", "office-pc", {"name": "secret.txt", "size": 0,
+                                     "outcome": "refused: the PC's policy is upload"}) in rows
+        status, listing = f.listing()
+        assert status == 200 and listing["policy"] == "upload" and listing["files"] == []
+        status, body = f.upload("allowed.txt", b"in")   # the other way still works, on the real agent
+        assert status == 201, body
+    finally:
+        gw.cli("policy", "set", "--machine", "office-pc", "--unset", "file_transfer")
+    conn, resp = f.download(0, "secret.txt")
+    assert resp.status == 200 and resp.read() == b"not for you"
+    conn.close()
+
+
 def test_policy_refuses_and_audits(files_stack):
-    """Last in the module: the gateway restarts with uploads only."""
+    """Last in the module: the gateway restarts with uploads only (its setting: the default
+    below every policy level)."""
     gw, _agent, inbox, _shared = files_stack
     gw.extra_env["PONTE_FILE_TRANSFER"] = "upload"
     _start(gw, restart=True)
@@ -261,4 +376,4 @@ def test_policy_refuses_and_audits(files_stack):
     assert status == 200 and listing["policy"] == "upload" and listing["files"] == []
     assert wait_for(lambda: f.upload("still.txt", b"ok")[0] == 201 or None, timeout=15, what="upload")
     rows = [json.loads(r["detail"]) for r in audit_rows(gw, "file.download")]
-    assert {"name": "a.txt", "size": 0, "outcome": "refused: policy"} in rows
+    assert {"name": "a.txt", "size": 0, "outcome": "refused: the PC's policy is upload"} in rows

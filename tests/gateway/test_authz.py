@@ -58,7 +58,8 @@ ROUTES: dict[str, Route] = {
     "api.machine_wake": Route(USER_MACHINE, missing=frozenset({"denied"})),   # issue 11 §5
     # files to and from a granted PC (issue 15)
     **{f"api.{name}": Route(USER_MACHINE, missing=frozenset({"denied"}))
-       for name in ("machine_files", "machine_file_upload", "machine_file_download")},
+       for name in ("machine_files", "machine_file_upload", "machine_file_download",
+                    "machine_file_upload_state", "machine_file_upload_discard")},  # resumable uploads
     "api.session_status": Route(USER_SESSION), "api.end_session": Route(USER_SESSION),
     "api.session_notices": Route(USER_SESSION),   # issue 14: limits drawing near, who else watches
     "api.session_shadow": A,   # issue 14: an admin watches or takes control (audited)
@@ -139,10 +140,12 @@ ARGUMENTS = {"machine": "machine", "machine_id": "machine", "user": "user", "use
              "group": "group", "group_id": "group", "session": "session", "session_id": "session",
              "token": "token", "token_id": "token", "filename": "file", "link": "file", "lang": "file",
              "share": "share", "share_id": "share", "signup_id": "signup",
-             "transfer": "session"}  # a file transfer's id has a session id's shape (WebSocket only)
+             "transfer": "session",  # a file transfer's id has a session id's shape (WebSocket only)
+             "upload": "file"}  # the browser's own name for its resumable upload (32 hex digits)
 FILES = {"portal.assets": "style.css", "portal.novnc": "core/rfb.js", "signin.set_password": "no-such-link",
          "i18n.scripts": "it", "shares.page": "no-such-link", "shares.open_link": "no-such-link",
-         "signup.confirm": "no-such-link"}
+         "signup.confirm": "no-such-link",
+         "api.machine_file_upload_state": "0" * 32, "api.machine_file_upload_discard": "0" * 32}
 MISSING = {"machine": "999999", "user": "999999", "group": "999999", "token": "999999", "session": session_ref("no-such-session"),
            "share": "999999", "signup": "999999"}
 

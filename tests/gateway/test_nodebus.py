@@ -22,11 +22,15 @@ TRANSCRIPT = [
                                             b'"reason":"VNC refused"}'),
     (OpenFiles(7, "t-1", "tok", "upload", 0, "a.txt", 5),
      b'{"cmd":"open_files","machine_id":7,"transfer":"t-1","token":"tok","op":"upload","folder":0,'
-     b'"name":"a.txt","size":5}'),
+     b'"name":"a.txt","size":5,"upload":""}'),
+    (OpenFiles(7, "t-2", "tok", "upload", 0, "b.bin", 9, "f" * 32),
+     b'{"cmd":"open_files","machine_id":7,"transfer":"t-2","token":"tok","op":"upload","folder":0,'
+     b'"name":"b.bin","size":9,"upload":"' + b"f" * 32 + b'"}'),
 ]
 
 
-@pytest.mark.parametrize("bad", [{"size": -1}, {"size": "5"}, {"folder": True}, {"op": "x" * 200}])
+@pytest.mark.parametrize("bad", [{"size": -1}, {"size": "5"}, {"folder": True}, {"op": "x" * 200},
+                                 {"upload": 5}, {"upload": "f" * 200}])
 def test_open_files_fields_are_checked(bad):
     obj = {"cmd": "open_files", "machine_id": 7, "transfer": "t", "token": "k", "op": "list", **bad}
     with pytest.raises(NodeBusError):

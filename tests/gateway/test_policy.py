@@ -110,3 +110,55 @@ def test_terms_count_seconds():
 def test_impossible_rules_are_refused(kwargs):
     with pytest.raises(PolicyError):
         Rules(**kwargs)
+
+
+# -- files and recording (issue 15): PC → groups → global → the gateway's settings -------------
+
+SETTINGS = G(file_transfer="both", record=False, retention_days=90)
+
+
+@pytest.mark.parametrize("glob, groups, machine, defaults, expected", [
+    # nothing set anywhere, no settings given: both ways, not recorded, 90 days
+    (None, [], None, None, ("both", False, 90)),
+    # the settings are the level below the global policy
+    (None, [], None, G(file_transfer="none", record=True, retention_days=30), ("none", True, 30)),
+    # the global overrides the settings; a group the global; the PC the group
+    (G(file_transfer="upload"), [], None, SETTINGS, ("upload", False, 90)),
+    (G(file_transfer="upload", record=True), [G(file_transfer="download")], None, SETTINGS, ("download", True, 90)),
+    (G(record=True), [G(record=True)], G(record=False, file_transfer="both"), SETTINGS, ("both", False, 90)),
+    (G(retention_days=30), [G(retention_days=365)], G(retention_days=7), SETTINGS, ("both", False, 7)),
+    # several groups, files: only the ways every one of them allows
+    (None, [G(file_transfer="both"), G(file_transfer="upload")], None, SETTINGS, ("upload", False, 90)),
+    (None, [G(file_transfer="upload"), G(file_transfer="download")], None, SETTINGS, ("none", False, 90)),
+    (None, [G(file_transfer="both"), G(file_transfer="both")], None, SETTINGS, ("both", False, 90)),
+    (None, [G(file_transfer="download"), G(file_transfer="none")], None, SETTINGS, ("none", False, 90)),
+    # a group that says nothing about files does not loosen or tighten the others
+    (G(file_transfer="none"), [G(file_transfer="upload"), G(idle_timeout=5)], None, SETTINGS, ("upload", False, 90)),
+    # several groups, recording: on if any of them records, even when another says off
+    (None, [G(record=False), G(record=True)], None, SETTINGS, ("both", True, 90)),
+    (G(record=True), [G(record=False), G(record=False)], None, SETTINGS, ("both", False, 90)),
+    # several groups, retention: the longest; 0 (for ever) is the longest
+    (None, [G(retention_days=30), G(retention_days=365)], None, SETTINGS, ("both", False, 365)),
+    (None, [G(retention_days=30), G(retention_days=0)], None, SETTINGS, ("both", False, 0)),
+    # the PC may switch recording off and keep for ever against the groups and the global
+    (G(record=True, retention_days=10), [G(record=True)], G(record=False, retention_days=0), SETTINGS,
+     ("both", False, 0)),
+])
+def test_resolve_files_and_recording(glob, groups, machine, defaults, expected):
+    d = resolve(glob, groups, machine, TUESDAY_10, ROME, defaults)
+    assert (d.file_transfer, d.record, d.retention_days) == expected
+
+
+@pytest.mark.parametrize("ways, upload, download", [
+    ("both", True, True), ("upload", True, False), ("download", False, True), ("none", False, False)])
+def test_which_way_files_may_go(ways, upload, download):
+    d = Decision(file_transfer=ways)
+    assert (d.files_may("upload"), d.files_may("download")) == (upload, download)
+
+
+@pytest.mark.parametrize("kwargs", [{"file_transfer": "sideways"}, {"file_transfer": True}, {"record": "yes"},
+                                    {"record": 1}, {"retention_days": -1}, {"retention_days": 4000},
+                                    {"retention_days": True}, {"retention_days": "30"}])
+def test_impossible_file_and_recording_rules_are_refused(kwargs):
+    with pytest.raises(PolicyError):
+        Rules(**kwargs)

@@ -19,3 +19,19 @@ def test_policy_from_the_cli(cli):
     assert "not a time of day" in cli("policy", "set", "--hours", "Mon 25:00-26:00", ok=False)
     assert "nothing to change" in cli("policy", "set", "--machine", "desk-1", ok=False)
     assert "No group" in cli("policy", "set", "--group", "nobody", "--max-duration", "5", ok=False)
+
+
+def test_files_and_recording_from_the_cli(cli):
+    cli("user", "add", "emp")
+    cli("machine", "add", "desk-1")
+    cli("grant", "emp", "desk-1")
+    assert cli("policy", "set", "--machine", "desk-1", "--file-transfer", "upload", "--record", "on",
+               "--retention-days", "30") == "machine:desk-1: file_transfer=upload, record=on, retention_days=30\n"
+    shown = cli("policy", "show", "--machine", "desk-1", "--for", "emp").splitlines()[1]
+    assert shown.endswith("file_transfer=upload, record=on, retention_days=30")
+    assert cli("policy", "set", "--machine", "desk-1", "--record", "off", "--unset", "file_transfer") == \
+        "machine:desk-1: record=off, retention_days=30\n"
+    shown = cli("policy", "show", "--machine", "desk-1", "--for", "emp").splitlines()[1]
+    assert shown.endswith("file_transfer=both, record=off, retention_days=30")   # the setting's both
+    assert "retention_days must be" in cli("policy", "set", "--retention-days", "-1", ok=False)
+    assert "Invalid value" in cli("policy", "set", "--file-transfer", "sideways", ok=False)

@@ -92,7 +92,8 @@ def test_admin_sets_and_unsets_each_level(nodes, path):
     boss = Person(a, "boss")
     scope = {"/policy": "global", "/groups/floor/policy": "group", "/machines/desk-1/policy": "machine"}[path]
     assert boss("GET", path, expect=200)["policy"] == {
-        "scope": scope, "concurrency": None, "idle_timeout": None, "max_duration": None, "hours": None}
+        "scope": scope, "concurrency": None, "idle_timeout": None, "max_duration": None, "hours": None,
+        "file_transfer": None, "record": None, "retention_days": None}
     changed = boss("PUT", path, {"concurrency": "exclusive", "idle_timeout": 15, "hours": "mon-fri 8:00-19:00"},
                    expect=200)["policy"]
     assert (changed["concurrency"], changed["idle_timeout"], changed["max_duration"], changed["hours"]) == (
@@ -109,7 +110,8 @@ def test_admin_sets_and_unsets_each_level(nodes, path):
 
 @pytest.mark.parametrize("body", [
     {"concurrency": "solo"}, {"idle_timeout": -5}, {"max_duration": "30"}, {"hours": "weekdays 9-5"},
-    {"hours": 8}, {"recording": True},
+    {"hours": 8}, {"recording": True}, {"file_transfer": "sideways"}, {"file_transfer": True},
+    {"record": "yes"}, {"record": 1}, {"retention_days": -1}, {"retention_days": 10**6}, {"retention_days": "30"},
 ])
 def test_impossible_settings_are_refused(nodes, body):
     a, _ = nodes
