@@ -9,6 +9,8 @@ colours at those times — after seeks forwards and backwards, and while playing
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -145,3 +147,24 @@ def test_a_recorded_session_plays_back_in_the_browser(gateway_factory, agent_fac
     print("seek times (ms):", json.dumps(seeks), "recording:", summary["size"], "bytes,",
           summary["duration_ms"], "ms; played at 8x in", round(played_s, 2), "s, skipping idle in",
           round(skipping_s, 2), "s")
+
+    # Export to a video (the renderer decodes what noVNC and Xvnc negotiated), read back with ffmpeg.
+    if shutil.which("ffmpeg"):
+        for suffix in (".webm", ".mp4"):
+            video = tmp_path / f"export{suffix}"
+            began = time.monotonic()
+            said = gw.cli("recording", "export", session, str(video), "--fps", "10")
+            took = time.monotonic() - began
+            assert "320x240" in said, said
+            for i, colour in enumerate(COLOURS):
+                got = video_pixel(video, at[i] / 1000, 320, 240)
+                assert all(abs(a - b) <= 24 for a, b in zip(got, rgb(colour))), (suffix, colour, got)
+            print(f"export {suffix}: {said.strip()} in {took:.1f} s, {video.stat().st_size} bytes")
+
+
+def video_pixel(video, second: float, w: int, h: int) -> list[int]:
+    """Pixel (10, 10) of the frame ffmpeg decodes at ``second`` of ``video``."""
+    out = subprocess.run(["ffmpeg", "-loglevel", "error", "-ss", f"{second:.3f}", "-i", str(video), "-frames:v", "1",
+                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    assert len(out) == w * h * 3, len(out)
+    return list(out[(10 * w + 10) * 3:(10 * w + 10) * 3 + 3])
