@@ -168,3 +168,56 @@ def video_pixel(video, second: float, w: int, h: int) -> list[int]:
                           "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
     assert len(out) == w * h * 3, len(out)
     return list(out[(10 * w + 10) * 3:(10 * w + 10) * 3 + 3])
+
+
+@pytest.mark.timeout(400)
+def test_seeking_to_the_end_of_a_ten_minute_recording(gateway_factory, agent_factory, vnc_factory, browser,
+                                                      tmp_path):
+    """A real recorded session's history row, its file replaced by a ten-minute office-like
+    recording built byte by byte (tests/support/synthrec.py): how long the player takes to
+    seek to its end, from the start and again after a seek back."""
+    from tests.support import synthrec
+    from tests.support.viewer import TimedViewer
+
+    folder = tmp_path / "recordings"
+    gw = gateway_factory(PONTE_LOGIN_LIMIT="1000 per minute", PONTE_RECORDING="true",
+                         PONTE_RECORDINGS_PATH=str(folder))
+    gw.add_user("emp", "emppass12")
+    gw.add_user("boss", "bosspass12", admin=True)
+    agent_factory(gw, "pc", vnc_factory())
+    gw.cli("grant", "emp", "pc")
+    viewer = TimedViewer(gw.url, "pc")
+    viewer.round_trip()
+    viewer.close()
+    session = viewer.session
+    wait_for(lambda: f"{session}\t" in gw.cli("recording", "list") and
+             gw.cli("recording", "list").split(session)[1].split("\n")[0].endswith("recorded"),
+             timeout=30, interval=0.5, what="the short session recorded")
+    final = "#1e1ec8"
+    data = synthrec.recording_bytes(session, time.time(), minutes=10, final=tuple(rgb(final)))
+    (folder / f"{session}.prec").write_bytes(data)
+
+    admin = browser.new_context(viewport={"width": 1000, "height": 900})
+    page = admin.new_page()
+    violations = watch_csp(page)
+    login(page, gw.url, "boss", "bosspass12")
+    page.goto(gw.url + f"/admin/recordings/{session}")
+    wait_js(page, "window.ponte && window.ponte.player && window.ponte.player.ready && window.ponte.loadMs",
+            timeout=60000)
+    duration = page.evaluate("window.ponte.summary.duration_ms")
+    assert duration >= 600000
+    seeks = []
+    for _ in range(2):
+        page.evaluate(f"window.ponte.player.seek({duration - 1000})")
+        wait_js(page, pixel_is(page, "#replay-screen", final), timeout=60000)
+        wait_js(page, "document.querySelector('#player-status').textContent === 'Paused'", timeout=60000)
+        seeks.append(page.evaluate("window.ponte.player.lastSeekMs"))
+        page.evaluate("window.ponte.player.seek(0)")  # back: the next seek replays from the start
+        wait_js(page, f"!({pixel_is(page, '#replay-screen', final)})()", timeout=60000)
+    # The time marks under the seek bar (every minute: 0:00 … 10:00).
+    assert page.evaluate("document.querySelectorAll('#mark-labels span').length") >= 5
+    load_ms = page.evaluate("window.ponte.loadMs")
+    admin.close()
+    assert not violations, violations
+    print(f"ten-minute recording ({len(data)} bytes): loaded in {load_ms:.0f} ms; "
+          f"seek from the start to the end: {', '.join(f'{s:.0f} ms' for s in seeks)}")
