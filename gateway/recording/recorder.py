@@ -11,9 +11,10 @@ the file writes release the GIL, and the thread holds it for little else),
 so neither zlib nor a slow disk holds the loop.
 
 Measured with ``scripts/recording_cost.py`` and ``python -m bench recording``
-(docs/recording-format.md): an earlier writer that built the records in the
-thread held the GIL long enough to cost the relay a third of its throughput
-and ~3 ms of p99.
+(figures in docs/recording-format.md): an earlier writer that built the
+records in the thread, one ``zlib`` call and one write per chunk, fell behind
+and stopped most recordings of a saturated stream, and added milliseconds to
+the relay's p99 (the GIL handed back and forth per chunk).
 
 A writer that falls behind first stores chunks without deflating (memory
 speed); if the queue still passes ``max_queue`` bytes, or a write fails
