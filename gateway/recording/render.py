@@ -14,9 +14,13 @@ shows the screen, not the cursor). Anything else (ZRLE, Hextile, RRE,
 Zlib, H.264) raises ``RenderError`` naming it: a server that chose it
 cannot be exported by this renderer.
 
-Sans I/O: ``Renderer.feed(ms, data)`` takes records in order and
+Sans I/O: ``Renderer.feed(data)`` takes the records' bytes in order and
 ``frames(records, fps)`` yields ``(ms, framebuffer)`` at fixed steps; the
 framebuffer is a numpy ``(height, width, 3)`` uint8 array.
+
+Over 300 lines on purpose: one RFB client's state machine (handshake,
+messages, rectangles, Tight's forms) reads best whole, and nothing else in
+the gateway uses a piece of it.
 """
 
 from __future__ import annotations
