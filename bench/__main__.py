@@ -3,7 +3,8 @@
 ``python -m bench storm [--quick]`` is the login-storm suite of issue 8 (``bench/storm.py``);
 ``python -m bench wan [--quick]`` the three paths over an emulated WAN, issue 16 (``bench/wan.py``);
 ``python -m bench office [--quick]`` a thousand office sessions on each path, issue 16 (``bench/office.py``);
-``python -m bench signup [--quick]`` firms signing up while sessions echo, issue 17 (``bench/signup.py``).
+``python -m bench signup [--quick]`` firms signing up while sessions echo, issue 17 (``bench/signup.py``);
+``python -m bench recording [--quick]`` the relay with session recording off and on, issue 15 (``bench/recording.py``).
 
 Starts everything it needs on 127.0.0.1 (synthetic RFB target, websockify,
 Redis, a gateway, agents, an idle-agent load generator), measures the three
@@ -56,6 +57,10 @@ def main(argv=None) -> int:
         from bench import signup
 
         return signup.main(argv[1:])
+    if argv[:1] == ["recording"]:  # recording on vs off (issue 15): its own options
+        from bench import recording
+
+        return recording.main(argv[1:])
     if argv[:1] == ["wan"]:  # the emulated-WAN suite (issue 16): its own options
         from bench import wan
 

@@ -19,6 +19,8 @@ if [[ "$want" == test ]]; then
   pkg+=([x11vnc]=x11vnc [Xvfb]=xvfb [chromium]=chromium [xdotool]=xdotool [xev]=x11-utils [nginx]=nginx
         [redis-server]=redis-server [redis-sentinel]=redis-sentinel [psql]=postgresql-client
         [Xtightvnc]=tightvncserver
+        # the recording export (python -m gateway recording export) encodes with ffmpeg; its test reads frames back
+        [ffmpeg]=ffmpeg [ffprobe]=ffmpeg
         # systemd-analyze verify checks the unit 'ponte-agent install' writes (tests/agents/test_service.py)
         [systemd-analyze]=systemd
         # a real OpenLDAP directory for the LDAP sign-in tests (tests/support/slapd.py)

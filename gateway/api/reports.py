@@ -18,7 +18,8 @@ def history_json(r: SessionRecord, live_ids: set | None = None) -> dict:
             "machine_id": r.machine_id, "client_ip": r.client_ip, "started_at": iso(r.started_at),
             "ended_at": iso(r.ended_at), "duration_s": duration(r),
             "bytes_to_viewer": r.bytes_to_viewer, "bytes_from_viewer": r.bytes_from_viewer,
-            "end_reason": r.end_reason, "ended_by": r.ended_by, **reports.history_quality(r)}
+            "end_reason": r.end_reason, "ended_by": r.ended_by, "recording": r.recording,
+            **reports.history_quality(r)}
 
 
 def audit_json(r: AuditEvent) -> dict:

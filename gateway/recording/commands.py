@@ -1,4 +1,4 @@
-"""``python -m gateway recording …``: list recordings, delete one, purge those past retention."""
+"""``python -m gateway recording …``: list recordings, export one to a video, delete one, purge those past retention."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy import select
 from .. import recording
 from ..cli import in_app, main
 from ..extensions import db
-from ..models import SessionRecord
+from ..models import SessionRecord, audit
 from ..ops import recordings as recordings_ops
 
 
@@ -25,6 +25,34 @@ def recording_list():
                               .order_by(SessionRecord.started_at.desc()))
     for r in rows:
         click.echo(f"{r.id}\t{r.user_name}\t{r.machine_name}\t{r.started_at:%Y-%m-%d %H:%M:%S}\t{r.recording}")
+
+
+@recording_group.command("export")
+@click.argument("session")
+@click.argument("out", type=click.Path(dir_okay=False, writable=True))
+@click.option("--fps", type=click.FloatRange(0.5, 30), default=5.0, show_default=True,
+              help="Frames per second of the video.")
+@in_app
+def recording_export(session, out, fps):
+    """Export SESSION's recording to OUT, a .webm (VP9) or .mp4 (H.264) video (audited)."""
+    from pathlib import Path
+
+    from . import export, format, render
+
+    record = db.session.get(SessionRecord, session)
+    if record is None or not recording.playable(record.recording):
+        raise click.ClickException("This session has no recording.")
+    try:
+        with recording.storage().open(session) as reader:
+            made = export.export(reader, Path(out), fps=fps)
+    except FileNotFoundError:
+        raise click.ClickException("The recording's file is not in the recordings folder.") from None
+    except (export.ExportError, render.RenderError, format.FormatError) as exc:
+        raise click.ClickException(str(exc)) from None
+    audit("recording_export", actor="cli", target=record.machine_name, detail=f"{session} ({record.user_name}) to {out}")
+    db.session.commit()
+    click.echo(f"{out}: {made['width']}x{made['height']}, {made['frames']} frames at {fps:g} fps, "
+               f"{made['duration_ms'] / 1000:.1f} s")
 
 
 @recording_group.command("delete")

@@ -5,6 +5,7 @@ short by a crash) an end block::
 
     header  b"PONTEREC" u16 version u32 n  n bytes of JSON (session, machine, user, started, …)
     chunk   b"C" u32 first_ms u32 last_ms u32 raw_len u32 packed_len  packed_len bytes of zlib
+            (or b"S", the same header, and the raw bytes stored as they are)
     end     b"E" u32 n  n bytes of JSON (duration_ms, stopped: why recording stopped early, or "")
 
 A chunk's raw bytes are records ``u32 elapsed_ms, u8 direction, u32 length,
@@ -64,6 +65,8 @@ class ChunkEntry:
     last_ms: int
     raw_len: int
     packed_len: int
+    #: An "S" chunk: the body is the records as they are, not zlib.
+    stored: bool = False
 
 
 def header(meta: dict) -> bytes:
@@ -77,51 +80,85 @@ def end(duration_ms: int, stopped: str = "") -> bytes:
 
 
 #: A chunk that deflate shrinks by less than this is data compressed already (the PC's Tight,
-#: ZRLE or JPEG rectangles: video): the next STORE_CHUNKS are stored (zlib level 0, still zlib,
-#: at memory speed) instead of spending a core on deflating what does not shrink.
+#: ZRLE or JPEG rectangles: video): the next STORE_CHUNKS are stored ("S" chunks: the raw bytes,
+#: no zlib call at all) instead of spending a core on deflating what does not shrink.
 WORTH = 0.9
 STORE_CHUNKS = 16
+#: The slice of a chunk deflated first to tell whether the whole is worth deflating.
+PROBE_BYTES = 16 * 1024
 
 
-class ChunkBuilder:
-    """Collects records; ``due`` says when to ``seal`` them into one compressed chunk."""
+class Packer:
+    """Compresses sealed chunks (the slow half: the recorder runs it in a thread)."""
 
     def __init__(self, level: int = 6):
         self.level = level
         self._store = 0  # chunks still to store without deflating (see WORTH)
-        self._parts: list[bytes] = []
-        self.raw_len = 0
+
+    def pack(self, first_ms: int, last_ms: int, raw, hurry: bool = False) -> tuple[bytes, bytes]:
+        """The chunk's header and body (two pieces: no copy to join them).
+
+        ``hurry``: store without deflating (a writer falling behind keeps up at memory speed)."""
+        if not (self._store or hurry) and len(raw) > 2 * PROBE_BYTES:
+            # A slice first: deflating a whole chunk of noise to learn it is noise costs more
+            # than storing the next STORE_CHUNKS of them.
+            probe = memoryview(raw)[len(raw) // 2:len(raw) // 2 + PROBE_BYTES]
+            if len(zlib.compress(probe, self.level)) > WORTH * PROBE_BYTES:
+                self._store = STORE_CHUNKS + 1
+        if self._store or hurry:
+            self._store = max(0, self._store - 1)
+            return _CHUNK.pack(b"S", first_ms, last_ms, len(raw), len(raw)), raw
+        packed = zlib.compress(raw, self.level)
+        if len(packed) > WORTH * len(raw):
+            self._store = STORE_CHUNKS
+        return _CHUNK.pack(b"C", first_ms, last_ms, len(raw), len(packed)), packed
+
+
+class ChunkBuilder:
+    """Collects records into one buffer; ``due`` says when to ``take`` (or ``seal``) them as a chunk.
+
+    ``add_pieces`` copies the pieces straight into the buffer: the one copy the
+    recorder makes on the relay's greenlet."""
+
+    def __init__(self, level: int = 6):
+        self.packer = Packer(level)
+        self._buf = bytearray()
         self.first_ms = -1
         self.last_ms = 0
 
     def add(self, ms: int, data: bytes, direction: int = PC_TO_VIEWER) -> None:
+        self.add_pieces(ms, (data,), len(data), direction)
+
+    def add_pieces(self, ms: int, pieces, n: int, direction: int = PC_TO_VIEWER) -> None:
         if self.first_ms < 0:
             self.first_ms = ms
         self.last_ms = ms
-        self._parts.append(_RECORD.pack(ms, direction, len(data)))
-        self._parts.append(data)
-        self.raw_len += _RECORD.size + len(data)
+        buf = self._buf
+        buf += _RECORD.pack(ms, direction, n)
+        for piece in pieces:
+            buf += piece
+
+    @property
+    def raw_len(self) -> int:
+        return len(self._buf)
 
     @property
     def empty(self) -> bool:
-        return not self._parts
+        return not self._buf
 
     def due(self, now_ms: int) -> bool:
         return not self.empty and (self.raw_len >= CHUNK_BYTES or now_ms - self.first_ms >= CHUNK_MS)
 
+    def take(self) -> tuple[int, int, bytearray]:
+        """``(first_ms, last_ms, raw records)`` of the chunk so far; the builder starts over."""
+        out = (self.first_ms, self.last_ms, self._buf)
+        self._buf, self.first_ms, self.last_ms = bytearray(), -1, 0
+        return out
+
     def seal(self) -> bytes:
         """The chunk's bytes (header and compressed body); the builder starts over."""
-        raw = b"".join(self._parts)
-        if self._store:
-            self._store -= 1
-            packed = zlib.compress(raw, 0)
-        else:
-            packed = zlib.compress(raw, self.level)
-            if len(packed) > WORTH * len(raw):
-                self._store = STORE_CHUNKS
-        out = _CHUNK.pack(b"C", self.first_ms, self.last_ms, len(raw), len(packed)) + packed
-        self._parts, self.raw_len, self.first_ms, self.last_ms = [], 0, -1, 0
-        return out
+        head, body = self.packer.pack(*self.take())
+        return head + body
 
 
 @dataclass(frozen=True)
@@ -167,14 +204,14 @@ def scan(read_at) -> Parsed:
     while True:
         head = read_at(pos, _CHUNK.size)
         tag = head[:1]
-        if tag == b"C" and len(head) == _CHUNK.size:
+        if tag in (b"C", b"S") and len(head) == _CHUNK.size:
             _, first_ms, last_ms, raw_len, packed_len = _CHUNK.unpack(head)
-            if packed_len > MAX_CHUNK or raw_len > MAX_CHUNK:
+            if packed_len > MAX_CHUNK or raw_len > MAX_CHUNK or (tag == b"S" and packed_len != raw_len):
                 break
             # The body must be there whole: its last byte is readable.
             if packed_len and len(read_at(pos + _CHUNK.size + packed_len - 1, 1)) != 1:
                 break
-            index.append(ChunkEntry(pos, first_ms, last_ms, raw_len, packed_len))
+            index.append(ChunkEntry(pos, first_ms, last_ms, raw_len, packed_len, tag == b"S"))
             pos += _CHUNK.size + packed_len
         elif tag == b"E" and len(head) >= _END.size:
             _, n = _END.unpack_from(head)
@@ -195,8 +232,13 @@ def from_bytes(data: bytes):
 
 def chunk_raw(read_at, entry: ChunkEntry) -> bytes:
     """The uncompressed records of the chunk ``entry``."""
+    body = read_at(entry.offset + _CHUNK.size, entry.packed_len)
+    if entry.stored:
+        if len(body) != entry.raw_len:
+            raise FormatError("damaged chunk")
+        return body
     try:
-        raw = zlib.decompress(read_at(entry.offset + _CHUNK.size, entry.packed_len))
+        raw = zlib.decompress(body)
     except zlib.error as exc:
         raise FormatError("damaged chunk") from exc
     if len(raw) != entry.raw_len:

@@ -1,17 +1,27 @@
 """Write one session's recording beside the relay, never in its way.
 
 The screen pump calls ``Recorder.tee`` with the payload pieces it has just
-forwarded (``FramedWebSocket.pump(tee=…)``): the tee copies them once, stamps
-the elapsed milliseconds and appends them to a queue — nothing else in the
-relay's path. A writer greenlet drains the queue into chunks
-(``format.ChunkBuilder``) and has them compressed and written in gevent's
-threadpool, so neither zlib nor a slow disk holds the loop.
+forwarded (``FramedWebSocket.pump(tee=…)``): the tee stamps the elapsed
+milliseconds and copies the pieces straight into the chunk being built
+(``format.ChunkBuilder``: one memcpy, no per-record objects), and hands a
+chunk that is full (256 KiB) to the writer's queue — nothing else in the
+relay's path. The writer greenlet takes the queue whole and has the chunks
+compressed and written in gevent's threadpool (``format.Packer``: zlib and
+the file writes release the GIL, and the thread holds it for little else),
+so neither zlib nor a slow disk holds the loop.
 
-The queue is bounded (``max_queue`` bytes). A writer that falls behind, or
-any write error (disk full, a shared folder gone), stops the *recording*
-with a reason; the session goes on. ``on_stop(reason)`` tells the caller
-(the live record), and the reason is in the file's end block and in the
-history (``SessionRecord.recording``).
+Measured with ``scripts/recording_cost.py`` and ``python -m bench recording``
+(figures in docs/recording-format.md): an earlier writer that built the
+records in the thread, one ``zlib`` call and one write per chunk, fell behind
+and stopped most recordings of a saturated stream, and added milliseconds to
+the relay's p99 (the GIL handed back and forth per chunk).
+
+A writer that falls behind first stores chunks without deflating (memory
+speed); if the queue still passes ``max_queue`` bytes, or a write fails
+(disk full, a shared folder gone), the *recording* stops with a reason; the
+session goes on. ``on_stop(reason)`` tells the caller (the live record), and
+the reason is in the file's end block and in the history
+(``SessionRecord.recording``).
 """
 
 from __future__ import annotations
@@ -30,6 +40,8 @@ log = logging.getLogger(__name__)
 #: Bytes waiting for the writer before recording gives up: ~10 s of a busy
 #: full-screen video at 6 MB/s; an office session queues a few kilobytes.
 DEFAULT_MAX_QUEUE = 64 * 1024 * 1024
+#: Bytes waiting beyond which the writer stores chunks without deflating, to catch up.
+HURRY_BYTES = 4 * 1024 * 1024
 CLOSE_TIMEOUT = 10.0
 #: Seconds between the writer's turns at the queue (chunks are sealed after CHUNK_MS), or sooner
 #: once this many bytes wait.
@@ -53,9 +65,10 @@ class Recorder:
         self.meta = meta
         self.max_queue = max_queue
         self.on_stop = on_stop
-        self.level = level
         self._run_blocking = run
         self._t0 = time.monotonic()
+        self._builder = format.ChunkBuilder(level)
+        #: Sealed chunks ``(first_ms, last_ms, raw)`` waiting for the writer, and their bytes.
         self._queue: deque = deque()
         self._queued = 0
         self._wake = gevent.event.Event()
@@ -74,18 +87,28 @@ class Recorder:
         return int((time.monotonic() - self._t0) * 1000)
 
     def tee(self, pieces) -> None:
-        """The pump's tap: copy, stamp, queue. Runs in the pump's greenlet: must stay cheap."""
+        """The pump's tap: stamp, copy into the chunk. Runs in the pump's greenlet: must stay cheap."""
         if self.stopped is not None:
             return
-        data = b"".join(pieces)  # the one copy: the pieces are views into the pump's reused buffer
-        self._queue.append((self._ms(), data))
-        self._queued += len(data)
-        self.bytes_in += len(data)
+        n = 0
+        for piece in pieces:
+            n += len(piece)
+        builder = self._builder
+        # The one copy: the pieces are views into the pump's reused buffer.
+        builder.add_pieces(self._ms(), pieces, n)
+        self.bytes_in += n
+        if builder.raw_len >= format.CHUNK_BYTES:
+            self._seal()
+
+    def _seal(self) -> None:
+        chunk = self._builder.take()
+        self._queue.append(chunk)
+        self._queued += len(chunk[2])
         if self._queued > self.max_queue:
             self._stop(BEHIND)
         elif self._queued >= WAKE_BYTES and not self._wake.is_set():
             # Else the writer takes the queue on its own tick (WRITE_TICK): a busy screen costs
-            # the pump an append per read, and a greenlet switch per WAKE_BYTES at most.
+            # the pump a copy per read, and a greenlet switch per WAKE_BYTES at most.
             self._wake.set()
 
     def _stop(self, reason: str) -> None:
@@ -94,6 +117,7 @@ class Recorder:
         self.stopped = reason
         self._queue.clear()
         self._queued = 0
+        self._builder.take()
         self._wake.set()
         log.warning("session %s: %s", self.session, reason)
         if self.on_stop is not None:
@@ -124,17 +148,22 @@ class Recorder:
         try:
             sink = run(self.storage.create, self.session)
             run(self._write, sink, format.header({**self.meta, "version": format.VERSION}))
-            builder = format.ChunkBuilder(self.level)
             while True:
                 self._wake.wait(timeout=WRITE_TICK)
                 self._wake.clear()
                 if self.stopped is not None:
                     break
-                # The queue changes hands whole: the loop does no per-record work here.
-                batch, self._queue, self._queued = self._queue, deque(), 0
                 closing = self._closing
-                run(self._encode, sink, builder, batch, self._ms(), closing)
-                if closing and not self._queue:
+                if self._builder.due(self._ms()) or (closing and not self._builder.empty):
+                    self._seal()  # a quiet screen's chunk: sealed after CHUNK_MS
+                    if self.stopped is not None:
+                        break
+                # The queue changes hands whole: the loop does no per-chunk work here.
+                batch, queued = self._queue, self._queued
+                self._queue, self._queued = deque(), 0
+                if batch:
+                    run(self._pack_all, sink, batch, queued)
+                if closing and not self._queue and self._builder.empty:
                     break
             run(self._write, sink, format.end(self._ms(), self.stopped or ""))
         except OSError as exc:
@@ -151,13 +180,16 @@ class Recorder:
 
     # -- in the threadpool: compressing and writing --
 
-    def _encode(self, sink, builder: format.ChunkBuilder, batch: deque, now_ms: int, closing: bool) -> None:
-        for ms, data in batch:
-            builder.add(ms, data)
-            if builder.raw_len >= format.CHUNK_BYTES:
-                self._write(sink, builder.seal())
-        if builder.due(now_ms) or (closing and not builder.empty):
-            self._write(sink, builder.seal())
+    def _pack_all(self, sink, batch: deque, queued: int) -> None:
+        # One writev for the batch: each GIL release costs this thread up to a switch interval
+        # (5 ms) to get the GIL back from a busy loop, so the fewer the better.
+        packer = self._builder.packer
+        parts = []
+        for first_ms, last_ms, raw in batch:
+            parts += packer.pack(first_ms, last_ms, raw, hurry=queued > HURRY_BYTES)
+            queued -= len(raw)
+        sink.writev(parts)
+        self.bytes_written += sum(len(p) for p in parts)
 
     def _write(self, sink, data: bytes) -> None:
         sink.write(data)

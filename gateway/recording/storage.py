@@ -22,6 +22,7 @@ SUFFIX = ".prec"
 
 class Sink(Protocol):
     def write(self, data: bytes) -> None: ...
+    def writev(self, parts: list) -> None: ...
     def close(self) -> None: ...
 
 
@@ -44,6 +45,19 @@ class FileSink:
         while view:
             n = self._file.write(view)
             view = view[n:]
+
+    def writev(self, parts: list) -> None:
+        """Several pieces in one system call where the OS takes them (one GIL release, no join)."""
+        fd = self._file.fileno()
+        views = [memoryview(p) for p in parts if len(p)]
+        while views:
+            n = os.writev(fd, views[:1024])  # IOV_MAX
+            while n and views:
+                if n >= len(views[0]):
+                    n -= len(views.pop(0))
+                else:
+                    views[0] = views[0][n:]
+                    n = 0
 
     def close(self) -> None:
         self._file.close()

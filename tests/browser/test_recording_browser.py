@@ -9,6 +9,8 @@ colours at those times — after seeks forwards and backwards, and while playing
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -145,3 +147,77 @@ def test_a_recorded_session_plays_back_in_the_browser(gateway_factory, agent_fac
     print("seek times (ms):", json.dumps(seeks), "recording:", summary["size"], "bytes,",
           summary["duration_ms"], "ms; played at 8x in", round(played_s, 2), "s, skipping idle in",
           round(skipping_s, 2), "s")
+
+    # Export to a video (the renderer decodes what noVNC and Xvnc negotiated), read back with ffmpeg.
+    if shutil.which("ffmpeg"):
+        for suffix in (".webm", ".mp4"):
+            video = tmp_path / f"export{suffix}"
+            began = time.monotonic()
+            said = gw.cli("recording", "export", session, str(video), "--fps", "10")
+            took = time.monotonic() - began
+            assert "320x240" in said, said
+            for i, colour in enumerate(COLOURS):
+                got = video_pixel(video, at[i] / 1000, 320, 240)
+                assert all(abs(a - b) <= 24 for a, b in zip(got, rgb(colour))), (suffix, colour, got)
+            print(f"export {suffix}: {said.strip()} in {took:.1f} s, {video.stat().st_size} bytes")
+
+
+def video_pixel(video, second: float, w: int, h: int) -> list[int]:
+    """Pixel (10, 10) of the frame ffmpeg decodes at ``second`` of ``video``."""
+    out = subprocess.run(["ffmpeg", "-loglevel", "error", "-ss", f"{second:.3f}", "-i", str(video), "-frames:v", "1",
+                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    assert len(out) == w * h * 3, len(out)
+    return list(out[(10 * w + 10) * 3:(10 * w + 10) * 3 + 3])
+
+
+@pytest.mark.timeout(400)
+def test_seeking_to_the_end_of_a_ten_minute_recording(gateway_factory, agent_factory, vnc_factory, browser,
+                                                      tmp_path):
+    """A real recorded session's history row, its file replaced by a ten-minute office-like
+    recording built byte by byte (tests/support/synthrec.py): how long the player takes to
+    seek to its end, from the start and again after a seek back."""
+    from tests.support import synthrec
+    from tests.support.viewer import TimedViewer
+
+    folder = tmp_path / "recordings"
+    gw = gateway_factory(PONTE_LOGIN_LIMIT="1000 per minute", PONTE_RECORDING="true",
+                         PONTE_RECORDINGS_PATH=str(folder))
+    gw.add_user("emp", "emppass12")
+    gw.add_user("boss", "bosspass12", admin=True)
+    agent_factory(gw, "pc", vnc_factory())
+    gw.cli("grant", "emp", "pc")
+    viewer = TimedViewer(gw.url, "pc")
+    viewer.round_trip()
+    viewer.close()
+    session = viewer.session
+    wait_for(lambda: f"{session}\t" in gw.cli("recording", "list") and
+             gw.cli("recording", "list").split(session)[1].split("\n")[0].endswith("recorded"),
+             timeout=30, interval=0.5, what="the short session recorded")
+    final = "#1e1ec8"
+    data = synthrec.recording_bytes(session, time.time(), minutes=10, final=tuple(rgb(final)))
+    (folder / f"{session}.prec").write_bytes(data)
+
+    admin = browser.new_context(viewport={"width": 1000, "height": 900})
+    page = admin.new_page()
+    violations = watch_csp(page)
+    login(page, gw.url, "boss", "bosspass12")
+    page.goto(gw.url + f"/admin/recordings/{session}")
+    wait_js(page, "window.ponte && window.ponte.player && window.ponte.player.ready && window.ponte.loadMs",
+            timeout=60000)
+    duration = page.evaluate("window.ponte.summary.duration_ms")
+    assert duration >= 600000
+    seeks = []
+    for _ in range(2):
+        page.evaluate(f"window.ponte.player.seek({duration - 1000})")
+        wait_js(page, pixel_is(page, "#replay-screen", final), timeout=60000)
+        wait_js(page, "document.querySelector('#player-status').textContent === 'Paused'", timeout=60000)
+        seeks.append(page.evaluate("window.ponte.player.lastSeekMs"))
+        page.evaluate("window.ponte.player.seek(0)")  # back: the next seek replays from the start
+        wait_js(page, f"!({pixel_is(page, '#replay-screen', final)})()", timeout=60000)
+    # The time marks under the seek bar (every minute: 0:00 … 10:00).
+    assert page.evaluate("document.querySelectorAll('#mark-labels span').length") >= 5
+    load_ms = page.evaluate("window.ponte.loadMs")
+    admin.close()
+    assert not violations, violations
+    print(f"ten-minute recording ({len(data)} bytes): loaded in {load_ms:.0f} ms; "
+          f"seek from the start to the end: {', '.join(f'{s:.0f} ms' for s in seeks)}")

@@ -106,4 +106,22 @@ def test_data_that_does_not_shrink_is_stored_not_deflated_and_reads_the_same():
     data = fmt.header(META) + b"".join(chunks) + fmt.end(4)
     assert [r.data for r in fmt.records(fmt.from_bytes(data))] == [noise] * 3 + [bytes(fmt.CHUNK_BYTES)]
     index = fmt.scan(fmt.from_bytes(data)).index
-    assert index[-1].packed_len > index[-1].raw_len  # stored: zlib's framing, no deflate
+    assert all(e.stored for e in index)  # a slice of the first one told: noise
+    assert index[-1].packed_len == index[-1].raw_len  # stored: the raw bytes, no zlib
+
+
+def test_a_writer_in_a_hurry_stores_chunks_and_they_read_the_same():
+    packer = fmt.Packer(level=6)
+    raw = bytes(fmt.CHUNK_BYTES)  # zeros: deflate would shrink them, a hurried writer does not try
+    head, body = packer.pack(5, 9, raw, hurry=True)
+    data = fmt.header(META) + head + body + b"".join(packer.pack(10, 11, raw)) + fmt.end(12)
+    index = fmt.scan(fmt.from_bytes(data)).index
+    assert [e.stored for e in index] == [True, False]
+    assert [(e.first_ms, e.last_ms) for e in index] == [(5, 9), (10, 11)]
+    assert [fmt.chunk_raw(fmt.from_bytes(data), e) for e in index] == [raw, raw]
+
+
+def test_a_stored_chunk_cut_short_is_not_read():
+    head, body = fmt.Packer().pack(0, 1, os.urandom(1000), hurry=True)
+    data = fmt.header(META) + head + body[:-1]
+    assert fmt.scan(fmt.from_bytes(data)).index == []

@@ -83,6 +83,10 @@ class SlowSink(FileSink):
         time.sleep(0.3)  # in the recorder's threadpool thread, as a slow disk would block it
         super().write(data)
 
+    def writev(self, parts):
+        time.sleep(0.3)
+        super().writev(parts)
+
 
 class SlowStorage(FolderStorage):
     def create(self, session):
@@ -117,3 +121,11 @@ def test_a_full_disk_stops_the_recording_not_the_session(storage):
     assert recorder.close() == "Recording stopped: No space left on device"
     gevent.sleep(0.1)
     assert told == ["Recording stopped: No space left on device"]
+
+
+def test_writev_writes_every_piece_in_order(tmp_path):
+    sink = FileSink(tmp_path / "f")
+    parts = [os.urandom(n % 97) for n in range(3000)]  # more pieces than one writev takes (IOV_MAX)
+    sink.writev(parts)
+    sink.close()
+    assert (tmp_path / "f").read_bytes() == b"".join(parts)
