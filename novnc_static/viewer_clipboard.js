@@ -1,7 +1,7 @@
 // The clipboard without the Paste dialog, where the browser allows it (Chromium's asynchronous
 // clipboard, in a secure context, with the person's permission): text copied on the PC lands on
 // this computer's clipboard, and text copied here reaches the PC's clipboard when the person
-// comes back to the desktop (the window or the screen gets focus). Reading is only tried once
+// comes back to the desktop (the window or the screen gets focus) or pastes on the page. Reading is only tried once
 // the permission is granted, so nobody is asked on every click; the dialog stays the way
 // otherwise. The last text either way is remembered so that nothing bounces back and forth.
 const available = () => window.isSecureContext && navigator.clipboard
@@ -26,6 +26,18 @@ export function localClipboard({ rfb, events, screen }) {
     events.push({ type: 'clipboard-to-pc', length: text.length });
   }
 
+  // A paste on the page itself (outside the text fields, whose paste is their own): no
+  // permission needed, the browser hands the text over with the event.
+  document.addEventListener('paste', (e) => {
+    const r = rfb();
+    if (!r || r.viewOnly || e.target.closest?.('input, textarea, select')) return;
+    const text = e.clipboardData?.getData('text/plain');
+    if (!text) return;
+    e.preventDefault();
+    last = text;
+    r.clipboardPasteFrom(text);
+    events.push({ type: 'clipboard-to-pc', length: text.length, paste: true });
+  });
   window.addEventListener('focus', toPC);
   screen.addEventListener('focusin', toPC);
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') toPC(); });

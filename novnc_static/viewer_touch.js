@@ -42,6 +42,9 @@ export function touchInput({ rfb, keysyms, events }) {
   field.addEventListener('beforeinput', (e) => {
     if (e.inputType === 'insertText' || e.inputType === 'insertReplacementText') {
       if (e.data) sendText(e.data);
+    } else if (e.inputType === 'insertFromPaste') {
+      const text = e.dataTransfer?.getData('text/plain');
+      if (text) sendText(text);   // typed: a phone has no Ctrl+V to paste it there
     } else if (TYPED[e.inputType]) {
       send(TYPED[e.inputType]);
     }
