@@ -1,6 +1,6 @@
 // What the viewer shows while no desktop does: one state at a time (connecting, offline, lost,
 // ended…), said large in the middle of the screen area with its next action as a button, and the
-// controls that need a live session (Paste, Ctrl+Alt+Del, Full screen, Files) disabled meanwhile.
+// controls that need a live session (Paste, Ctrl+Alt+Del, Full screen, Files, Keyboard) disabled meanwhile.
 // Short-lived words ("Sent Ctrl+Alt+Del") go to a toast that a change of state clears, so no
 // stale message outlives the state it was about. Texts come from other people: textContent only.
 import { t } from './i18n.js';
@@ -29,7 +29,7 @@ export function viewerState({ machineName, events }) {
   const detail = $('overlay-detail');
   const toastEl = $('toast');
   const back = $('back-to-pcs');          // the person's page only: a guest has no PC list
-  const live = ['paste-open', 'cad', 'fullscreen', 'files-open'].map($);
+  const live = ['paste-open', 'cad', 'fullscreen', 'files-open', 'keyboard'].map($);
   const fullBtn = $('fullscreen');
   let current = null;
   let toastTimer = null;
@@ -54,7 +54,9 @@ export function viewerState({ machineName, events }) {
       shell.dataset.state = state;
       overlay.hidden = state === 'connected';
       title.textContent = TITLES[state] ? TITLES[state](machineName) : '';
-      detail.textContent = text;
+      // Not "Disconnected" over "Disconnected.": the sentence only when it adds to the heading.
+      const bare = (words) => words.replace(/[.…]+$/, '').toLowerCase();
+      detail.textContent = text && bare(title.textContent).startsWith(bare(text)) ? '' : text;
       if (back) back.hidden = !WAY_BACK.has(state);
       controls();
       events.push({ type: 'state', state });

@@ -159,7 +159,9 @@ def test_full_screen_toolbar_slides_away_and_comes_back_at_the_top_edge(stack, n
 
     page.click("#fullscreen")
     wait_js(page, "document.fullscreenElement && document.fullscreenElement.id === 'shell'")
-    assert page.inner_text("#fullscreen") == "Exit full screen"
+    # the label follows the fullscreenchange event, dispatched just after fullscreenElement is set
+    wait_js(page, "document.querySelector('#fullscreen').textContent === 'Exit full screen'", timeout=5000)
+    assert page.get_attribute("#fullscreen", "aria-pressed") == "true"
     page.mouse.move(500, 400)   # off the toolbar, onto the desktop
     wait_js(page, "document.querySelector('#shell').classList.contains('toolbar-away')", timeout=10000)
     page.wait_for_timeout(400)   # the slide
@@ -179,7 +181,7 @@ def test_full_screen_toolbar_slides_away_and_comes_back_at_the_top_edge(stack, n
     wait_js(page, "!document.querySelector('#shell').classList.contains('toolbar-away')", timeout=5000)
     page.click("#fullscreen")
     wait_js(page, "!document.fullscreenElement")
-    assert page.inner_text("#fullscreen") == "Full screen"
+    wait_js(page, "document.querySelector('#fullscreen').textContent === 'Full screen'", timeout=5000)
 
 
 @pytest.mark.parametrize("lang", ["en", "it"])
