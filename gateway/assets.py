@@ -27,7 +27,7 @@ NOVNC_PACKAGE = NOVNC_STATIC / "node_modules" / "@novnc" / "novnc"
 #: Ponte's own files under novnc_static/ (never the npm folder or the lock file).
 ASSETS = frozenset({"viewer.js", "portal.js", "wake.js", "admin.js", "style.css", "passkeys.js", "i18n.js",
                     "notices.js", "viewer_quality.js", "takeover.js", "share.js", "files.js", "player.js",
-                    "signup.js"})
+                    "signup.js", "viewer_state.js", "viewer_chrome.js", "viewer_touch.js", "viewer_clipboard.js"})
 YEAR = 365 * 24 * 3600
 SHORT_AGE = 300      # an unversioned URL: a deploy shows within minutes
 MIN_GZIP = 512       # below this gzip saves nothing worth a header

@@ -254,4 +254,5 @@ for (const target of [screenEl, dialog]) {
     for (const file of dropped) upload(file);
   });
 }
+openBtn.setAttribute('aria-controls', 'files');
 openBtn.hidden = false;

@@ -21,12 +21,19 @@ const { default: RFB } = await import(screen.dataset.novnc);
 const { t } = await import('./i18n.js');
 const { wakeAndWait } = await import('./wake.js');
 const { noticeBanner } = await import('./notices.js');
-// A page without a part (the guest's viewer: share/view.html) gets none of its behaviour.
-const notices = document.getElementById('notices') && screen.dataset.noticesUrl
+const { viewerState } = await import('./viewer_state.js');
+window.ponte = { events: [] };  // read by the browser tests; harmless for people
+const view = viewerState({ machineName, events: window.ponte.events });
+// Every page has every part (viewer/shell.html); what the page may not use has no URL here
+// (a guest: no notices, no quality reports, no files), and gets none of its behaviour.
+const notices = screen.dataset.noticesUrl
   ? noticeBanner(document.getElementById('notices'), screen.dataset.noticesUrl) : { start() {}, stop() {} };
 const { watchQuality } = await import('./viewer_quality.js');
 const { askTakeover, watchTakeover } = await import('./takeover.js');
-if (document.getElementById('files-open')) import('./files.js');  // files to and from the PC
+if (document.getElementById('files-open').dataset.files) import('./files.js');  // files to and from the PC
+const { toolbarChrome } = await import('./viewer_chrome.js');
+const { touchInput } = await import('./viewer_touch.js');
+const { localClipboard } = await import('./viewer_clipboard.js');
 
 // Requests the page makes by itself carry this: they do not keep an unattended login alive.
 const BACKGROUND = { 'X-Ponte-Background': '1' };
@@ -64,7 +71,13 @@ let restartedAt = -Infinity;
 let message = '';             // the status sentence, without the reconnect countdown
 let takeoverRequest = null;   // an accepted take-over: the next session opens with it (once)
 
-window.ponte = { events: [] };  // read by the browser tests; harmless for people
+const chrome = toolbarChrome({ events: window.ponte.events });
+const loadKeysyms = async () => {
+  if (!keysyms) keysyms = (await import(screen.dataset.keysyms)).default;
+  return keysyms;
+};
+const touch = touchInput({ rfb: () => rfb, keysyms: loadKeysyms, events: window.ponte.events });
+const clipboard = localClipboard({ rfb: () => rfb, events: window.ponte.events, screen });
 
 // noVNC reads an RFB reason string byte by byte (as Latin-1); Ponte's agent, like most VNC
 // servers, sends UTF-8 (RFC 6143 §7.1.2 leaves the encoding open): decode it again, and keep
@@ -79,10 +92,12 @@ function rfbText(text) {
   }
 }
 
-function setStatus(text, kind = '') {
+// The toolbar's status and the overlay's sentence; with `state`, the overlay's state too.
+function setStatus(text, kind = '', state = null) {
   message = text;
   statusEl.textContent = text;   // textContent: names come from other people
   statusEl.dataset.kind = kind;
+  if (state) view.set(state, text); else view.detail(text);
 }
 
 function show(el, on) { el.hidden = !on; }
@@ -92,7 +107,6 @@ function show(el, on) { el.hidden = !on; }
 function showRecording(recording) {
   const mark = document.getElementById('recording-mark');
   const notice = document.getElementById('recording-notice');
-  if (!mark || !notice) return;
   notice.textContent = recording ? recording.notice : '';
   show(mark, !!recording);
   show(notice, !!recording);
@@ -185,11 +199,11 @@ async function wakeUp() {
     wakeUrl: screen.dataset.wake, machinesUrl: screen.dataset.machines, id: screen.dataset.machine, csrf,
     onStep: (step, text) => {
       window.ponte.events.push({ type: 'wake', step });
-      setStatus(text, step === 'failed' ? 'error' : '');
+      setStatus(text, step === 'failed' ? 'error' : '', step === 'failed' ? 'offline' : 'waking');
     },
   });
   if (ok) { retries = 0; connect(); return; }
-  wakeBtn.textContent = 'Try waking again';
+  wakeBtn.textContent = t('Try waking again');
   show(wakeBtn, true);
 }
 
@@ -202,26 +216,46 @@ function applySettings() {
 }
 
 function loggedOut() {
-  setStatus(t('You are logged out (or your account was disabled).'), 'error');
+  setStatus(t('You are logged out (or your account was disabled).'), 'error', 'loggedout');
   show(loginLink, true);
+}
+
+// Asleep, and a neighbour can wake it: offer that instead of knocking on a dark PC.
+function offerWake() {
+  window.ponte.events.push({ type: 'wakeable' });
+  wakeBtn.textContent = t('Wake up');
+  show(wakeBtn, true);
 }
 
 async function connect(note = t('Connecting…')) {
   clearInterval(countdown);
-  show(reconnectBtn, false);
-  show(cancelBtn, false);
+  for (const el of [reconnectBtn, cancelBtn, wakeBtn, loginLink]) show(el, false);
   stopped = false;
   failure = null;
   closed = null;
-  setStatus(note);
+  setStatus(note, '', 'connecting');
   let issued;
   try {
     issued = await openSession();
   } catch (err) {
     if (err.status === 401) { loggedOut(); return; }
-    setStatus(err.message, 'error');
+    if (err.code === 'offline') {
+      // The agent is not connected (the PC is off, asleep or its agent stopped): wake it when a
+      // neighbour can, else keep trying, as the PC may be back in a moment.
+      setStatus(err.message, 'error', 'offline');
+      reconnectBtn.textContent = t('Reconnect now');
+      show(reconnectBtn, true);   // at once: the wake check below is one more request
+      if (await machineWakeable()) { offerWake(); return; }
+      scheduleReconnect();
+      return;
+    }
+    setStatus(err.message, 'error', err.code === 'in_use' ? 'busy' : (err.final ? 'failed' : 'lost'));
     if (err.code === 'in_use') offerTakeover();   // someone else has this PC to themselves
-    if (err.final) return;
+    if (err.final) {
+      reconnectBtn.textContent = t('Try again');
+      show(reconnectBtn, true);
+      return;
+    }
     scheduleReconnect();
     return;
   }
@@ -233,15 +267,16 @@ async function connect(note = t('Connecting…')) {
   // The gateway drops a view-only session's input anyway; noVNC then need not send it.
   rfb.viewOnly = Boolean(issued.view_only);
   for (const id of ['paste-open', 'cad']) document.getElementById(id).hidden = rfb.viewOnly;  // nothing to send
+  touch.offer(!rfb.viewOnly);
   applySettings();
   window.ponte.rfb = rfb;
-  if (screen.dataset.qualityUrl && document.getElementById('link-quality')) {
+  if (screen.dataset.qualityUrl) {
     watchQuality(rfb, session, { url: screen.dataset.qualityUrl, csrf, el: document.getElementById('link-quality') });
   }
   rfb.addEventListener('connect', () => {
     retries = 0;
     restarts = 0;
-    setStatus(t('Connected'), 'ok');
+    setStatus(t('Connected'), 'ok', 'connected');
     notices.start(session);
     window.ponte.events.push({ type: 'connect', session, ms: performance.now() - started });
     rfb.focus();
@@ -256,13 +291,14 @@ async function connect(note = t('Connecting…')) {
   });
   rfb.addEventListener('clipboard', (e) => {
     pasteText.value = e.detail.text;   // what was copied on the PC, ready to copy here
+    clipboard.fromPC(e.detail.text);   // and on this computer's clipboard, where the browser allows
   });
   rfb.addEventListener('disconnect', async (e) => {
     window.ponte.events.push({ type: 'disconnect', clean: e.detail.clean });
     rfb = null;
     notices.stop();
     if (stopped) {
-      setStatus(t('Disconnected.'));
+      setStatus(t('Disconnected.'), '', 'stopped');
       reconnectBtn.textContent = t('Connect again');
       show(reconnectBtn, true);
       return;
@@ -283,9 +319,9 @@ async function connect(note = t('Connecting…')) {
     const neverStarted = info.status === 404 || body.state === 'pending';
     const reason = body.end_reason || failure || (neverStarted ? await machineMessage() : null);
     if (body.reconnect === false) {
-      if (body.ended_by && reason) setStatus(t('Session ended by {person}: {reason}', { person: body.ended_by, reason }), 'error');
-      else if (body.ended_by) setStatus(t('Session ended by {person}.', { person: body.ended_by }), 'error');
-      else setStatus(reason || t('Session ended.'), 'error');
+      if (body.ended_by && reason) setStatus(t('Session ended by {person}: {reason}', { person: body.ended_by, reason }), 'error', 'ended');
+      else if (body.ended_by) setStatus(t('Session ended by {person}.', { person: body.ended_by }), 'error', 'ended');
+      else setStatus(reason || t('Session ended.'), 'error', 'ended');
       window.ponte.events.push({ type: 'ended', reason, by: body.ended_by || null });
       reconnectBtn.textContent = t('Connect again');
       show(reconnectBtn, true);
@@ -297,18 +333,12 @@ async function connect(note = t('Connecting…')) {
     if (neverStarted && restarting) {
       const again = t('The gateway is restarting; reconnecting…');
       window.ponte.events.push({ type: 'restarting', reason: again });
-      setStatus(again);
+      setStatus(again, '', 'connecting');
       setTimeout(() => connect(again), RESTART_RETRY_MS);
       return;
     }
-    setStatus(text.replace(/\.\.$/, '.'), 'error');
-    if (neverStarted && await machineWakeable()) {
-      // Asleep, and a neighbour can wake it: offer that instead of knocking on a dark PC.
-      window.ponte.events.push({ type: 'wakeable' });
-      wakeBtn.textContent = 'Wake up';
-      show(wakeBtn, true);
-      return;
-    }
+    setStatus(text.replace(/\.\.$/, '.'), 'error', neverStarted && reason ? 'offline' : 'lost');
+    if (neverStarted && await machineWakeable()) { offerWake(); return; }
     scheduleReconnect();
   });
 }
@@ -334,6 +364,7 @@ function scheduleReconnect() {
     // the countdown is shown, not kept: ``message`` stays the sentence it counts down after
     statusEl.textContent = t('{message} Reconnecting in {seconds} s…', { message: base, seconds: left });
     statusEl.dataset.kind = 'error';
+    view.detail(statusEl.textContent);
     left -= 1;
   };
   clearInterval(countdown);
@@ -360,7 +391,7 @@ function offerTakeover() {
 takeoverBtn.addEventListener('click', async () => {
   show(takeoverBtn, false);
   show(reconnectBtn, false);
-  setStatus(t('Asking…'));
+  setStatus(t('Asking…'), '', 'busy');
   window.ponte.events.push({ type: 'takeover-asking' });
   const answer = await askTakeover({
     url: takeoverUrl, csrf,
@@ -387,7 +418,7 @@ cancelBtn.addEventListener('click', () => {
   clearInterval(countdown);
   show(cancelBtn, false);
   reconnectBtn.textContent = t('Reconnect');
-  setStatus(t('Not connected.'), 'error');
+  setStatus(t('Not connected.'), 'error', 'lost');
 });
 
 document.getElementById('disconnect').addEventListener('click', () => {
@@ -395,13 +426,24 @@ document.getElementById('disconnect').addEventListener('click', () => {
   clearInterval(countdown);
   show(cancelBtn, false);
   if (rfb) rfb.disconnect();
-  else { setStatus(t('Disconnected.')); reconnectBtn.textContent = t('Connect again'); show(reconnectBtn, true); }
+  else { setStatus(t('Disconnected.'), '', 'stopped'); reconnectBtn.textContent = t('Connect again'); show(reconnectBtn, true); }
 });
 
-document.getElementById('cad').addEventListener('click', () => { if (rfb) { rfb.sendCtrlAltDel(); rfb.focus(); } });
+document.getElementById('cad').addEventListener('click', () => {
+  if (!rfb) return;
+  rfb.sendCtrlAltDel();
+  view.toast(t('Sent Ctrl+Alt+Del'));   // nothing else shows that it went
+  window.ponte.events.push({ type: 'cad' });
+  rfb.focus();
+});
 
+// The label says what the screen does now; aria-pressed says whether "fit to window" is on, so the
+// name keeps "Fit to window" in it (and the visible words, for voice control).
 function showScale() {
   scaleBtn.setAttribute('aria-pressed', String(scaleOn));
+  scaleBtn.textContent = scaleOn ? t('Fit to window') : t('Actual size');
+  if (scaleOn) scaleBtn.removeAttribute('aria-label');
+  else scaleBtn.setAttribute('aria-label', t('Fit to window (off: Actual size)'));
   scaleBtn.title = scaleOn ? t('Showing the whole screen; press for actual size (1:1)') : t('Actual size (1:1); press to fit the window');
 }
 scaleBtn.addEventListener('click', () => {
@@ -432,6 +474,8 @@ const onFullscreen = () => {
   const on = Boolean(document.fullscreenElement || document.webkitFullscreenElement);
   fullBtn.setAttribute('aria-pressed', String(on));
   fullBtn.textContent = on ? t('Exit full screen') : t('Full screen');
+  view.controls();   // the way out of full screen is never disabled
+  if (on && rfb) rfb.focus();   // full screen is for the desktop: keys go there
 };
 document.addEventListener('fullscreenchange', onFullscreen);
 document.addEventListener('webkitfullscreenchange', onFullscreen);
@@ -448,17 +492,18 @@ pasteDlg.addEventListener('close', async () => {
   if (!rfb || !text || (action !== 'clipboard' && action !== 'type')) { if (rfb) rfb.focus(); return; }
   if (action === 'clipboard') {
     rfb.clipboardPasteFrom(text);
-    setStatus(t('Text is on the PC’s clipboard: press Ctrl+V there.'), 'ok');
+    clipboard.sent(text);
+    view.toast(t('Text is on the PC’s clipboard: press Ctrl+V there.'));
   } else {
     await typeText(text);
-    setStatus(t('Text typed.'), 'ok');
+    view.toast(t('Text typed.'));
   }
   window.ponte.events.push({ type: 'paste', action, length: text.length });
   if (rfb) rfb.focus();
 });
 
 async function typeText(text) {
-  if (!keysyms) keysyms = (await import(screen.dataset.keysyms)).default;
+  await loadKeysyms();
   for (const ch of text) {
     if (!rfb) return;
     let sym;
@@ -477,7 +522,8 @@ window.addEventListener('keydown', (e) => {
     e.preventDefault();
     e.stopImmediatePropagation();
     if (rfb) rfb.blur();
-    scaleBtn.focus();
+    chrome.back();   // in full screen the toolbar may be away
+    (scaleBtn.offsetParent ? scaleBtn : document.getElementById('more')).focus();   // in the More menu on a phone
   }
 }, true);
 

@@ -17,8 +17,9 @@ from tests.conftest import ARTIFACTS, needs
 
 pytestmark = [pytest.mark.browser, needs("chromium", "Xvnc")]
 
-#: Names on the pages, and the words Italian offices use as they are.
-SHARED = {"office", "emp", "boss", "other", "Ponte", "Ctrl", "Online", "Offline", "online", "offline", "Email",
+#: Names on the pages (the test PC's desktop is "root@vm", in the viewer's heading), and the words
+#: Italian offices use as they are.
+SHARED = {"office", "emp", "boss", "other", "root", "Ponte", "Ctrl", "Online", "Offline", "online", "offline", "Email",
           "Password", "password", "passkey", "Passkey", "Passkeys", "Account", "account", "token", "Token",
           "tokens", "Admin", "admin", "link", "Link", "desktop", "browser", "YubiKey", "Authenticator", "Google",
           "Microsoft", "FreeOTP", "Windows", "Linux", "macOS", "Python", "Bearer", "Authorization", "English",
@@ -106,7 +107,11 @@ def _tour(browser, url: str, lang: str) -> dict[str, set[str]]:
     page.click(".tile .open")
     wait_js(page, "window.ponte && window.ponte.events.some(e => e.type === 'connect')", timeout=20000)
     _shoot(page, lang, "phone-viewer")
+    page.click("#more")           # a phone's toolbar is one row: Disconnect is under More
+    _shoot(page, lang, "phone-viewer-more")
     page.click("#disconnect")
+    page.wait_for_selector("#reconnect:not([hidden])")
+    _shoot(page, lang, "phone-viewer-disconnected")
     phone.close()
     return seen
 

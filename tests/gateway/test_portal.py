@@ -75,7 +75,8 @@ def test_viewer_page_has_its_controls(client, emp, world):
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
     for element in ('id="scale"', 'id="fullscreen"', 'id="cad"', 'id="paste-open"', 'id="quality"',
-                    'id="disconnect"', 'id="reconnect"', 'id="status"', 'role="toolbar"'):
+                    'id="disconnect"', 'id="reconnect"', 'id="status"', 'role="toolbar"', 'id="overlay"',
+                    'id="more"', 'id="keyboard"', 'id="touch-keys"', 'id="back-to-pcs"'):
         assert element in html, element
     assert re.search(r'data-novnc="/novnc/v\d+\.\d+\.\d+/core/rfb\.js"', html)
     # nothing from another site
@@ -94,7 +95,8 @@ def test_assets_are_served_and_allow_listed(client):
 def test_viewer_js_never_uses_innerhtml():
     from gateway.app import NOVNC_STATIC
 
-    for name in ("viewer.js", "portal.js", "admin.js"):
+    for name in ("viewer.js", "portal.js", "admin.js", "viewer_state.js", "viewer_chrome.js", "viewer_touch.js",
+                 "viewer_clipboard.js"):
         text = (NOVNC_STATIC / name).read_text()
         assert not re.search(r"\.(innerHTML|outerHTML|insertAdjacentHTML)\b|document\.write", text), name
     viewer = (NOVNC_STATIC / "viewer.js").read_text()
