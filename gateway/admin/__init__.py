@@ -44,5 +44,5 @@ def _guard():
 
 
 # The pages register themselves on ``bp`` when imported (Flask's package pattern).
-from . import company, groups, machines, overview, recordings, reports, sessions, shares, tokens, users  # noqa: E402,F401
+from . import bulk, company, groups, machines, overview, recordings, reports, sessions, shares, tokens, users  # noqa: E402,F401
 from . import policy  # noqa: E402,F401  (issue 14)
