@@ -3,6 +3,8 @@ one PC (or one person or group), or join a group, in one step (``gateway.ops.bul
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -25,9 +27,12 @@ def _ticked(model, field: str) -> list:
 
 
 def _back(endpoint: str):
-    """Back to the list as it was (its search, sort and page came with the form)."""
-    keep = {k: request.form[k] for k in ("q", "sort", "dir", "page") if request.form.get(k)}
-    return redirect(url_for(endpoint, **keep))
+    """Back to the list as it was: the form sends its address (search, sort, page), which must
+    be that list's own, on this site."""
+    back, home = request.form.get("back", ""), url_for(endpoint)
+    parts = urlsplit(back)
+    same_list = not parts.scheme and not parts.netloc and parts.path == home and "\\" not in back
+    return redirect(back if same_list else home)
 
 
 def _said(made: str, kept: str | None) -> None:

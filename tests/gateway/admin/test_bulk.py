@@ -42,12 +42,12 @@ def test_a_hundred_people_get_a_pc_in_one_request(app, client, crowd, login):
     page = client.get("/admin/users?q=person&page=2").get_data(as_text=True)
     # Every row has its box and the page its "everyone on this page" box, tied to the bulk form.
     assert page.count('form="bulk-users" name="user_id"') == 50
-    assert 'data-tick-all="user_id"' in page and 'name="page" value="2"' in page
+    assert 'data-tick-all="user_id"' in page and 'name="back" value="/admin/users?q=person&amp;page=2"' in page
     people = _ids(app, User, "person-", 100)
     pc = _ids(app, Machine, "pc-250", 1)[0]
     resp = client.post("/admin/users/bulk", data={"csrf_token": csrf_from(page), "action": "grant",
                                                    "machine_id": str(pc), "user_id": [str(i) for i in people],
-                                                   "q": "person", "page": "2"})
+                                                   "back": "/admin/users?q=person&page=2"})
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/admin/users?q=person&page=2")
     assert _count(app, select(func.count()).select_from(Grant).where(Grant.machine_id == pc)) == 100
     assert _count(app, select(func.count()).select_from(AuditEvent).where(
@@ -100,6 +100,15 @@ def test_nothing_ticked_or_nothing_chosen_says_what_is_missing(app, client, worl
                        follow_redirects=True).get_data(as_text=True)
     assert "Prima scelga una voce dall’elenco." in html
     assert _count(app, select(func.count()).select_from(Grant)) == 2   # emp's desk-1, boss's desk-boss
+
+
+def test_the_way_back_is_only_ever_the_list(client, world, login):
+    login("boss")
+    page = client.get("/admin/users").get_data(as_text=True)
+    for back in ("https://evil.example/admin/users", "//evil.example/admin/users", "/admin/machines", "/\\evil"):
+        resp = client.post("/admin/users/bulk", data={"csrf_token": csrf_from(page), "action": "group",
+                                                       "back": back})
+        assert resp.headers["Location"] == "/admin/users", back
 
 
 def test_bulk_needs_the_csrf_token(app, client, world, login):
