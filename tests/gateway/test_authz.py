@@ -76,6 +76,7 @@ ROUTES: dict[str, Route] = {
         "token_revoke", "user_logout", "login_attacks")},
     # issue 13: many grants or group members in one step
     "api.grants_bulk": A, "api.group_members_bulk": A, "admin.users_bulk": A, "admin.machines_bulk": A,
+    "admin.settings": A,
     # the admin console
     **{f"admin.{name}": A for name in (
         "index", "users", "user_create", "user", "user_password", "user_disable", "user_enable", "user_admin",
