@@ -43,7 +43,7 @@ def redis_servers(under=None) -> set[int]:
     return mine
 
 
-@pytest.mark.parametrize("presses", [1, 2], ids=["ctrl-c", "ctrl-c-twice"])
+@pytest.mark.parametrize("presses", [1, 2, "burst"], ids=["ctrl-c", "ctrl-c-twice", "ctrl-c-twice-at-once"])
 def test_demo_runs_and_stops_cleanly(tmp_path, presses):
     # The embedded Redis daemonises: not a descendant; it is found by its folder instead.
     port = free_port()
@@ -70,6 +70,8 @@ def test_demo_runs_and_stops_cleanly(tmp_path, presses):
         assert len(children) >= 3  # Xvnc, gateway, agent (and more)
     finally:
         proc.send_signal(signal.SIGINT)
+        if presses == "burst":   # the second one before the demo has even begun to stop
+            proc.send_signal(signal.SIGINT)
         if presses == 2:  # the second press lands while the demo waits for the gateway to drain
             wait_for(lambda: "press Ctrl-C again" in out.read_text() or proc.poll() is not None,
                      timeout=10, what="the demo to say it is stopping")
@@ -78,7 +80,7 @@ def test_demo_runs_and_stops_cleanly(tmp_path, presses):
     text = out.read_text()
     assert "Traceback" not in text, text
     assert "press Ctrl-C again to force" in text
-    if presses == 2:
+    if presses in (2, "burst"):
         assert "forcing" in text, text
     left = [pid for pid in children if os.path.exists(f"/proc/{pid}") and
             not open(f"/proc/{pid}/stat").read().split()[2] == "Z"]

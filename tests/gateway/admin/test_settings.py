@@ -47,6 +47,11 @@ def test_settings_follows_what_changed(app, client, world, login):
     assert "Employees may share" not in html and "Let only admins share" not in html   # in Italian
 
 
+def test_no_token_is_said_in_words(client, users, login):
+    login("boss")
+    assert "Nessun token è attivo." in client.get("/admin/settings", headers=IT).get_data(as_text=True)
+
+
 def test_the_pages_it_gathers_are_under_settings(client, world, login):
     login("boss")
     for path in ("/admin/tokens", "/admin/factors", "/admin/branding"):
