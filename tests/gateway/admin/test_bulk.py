@@ -174,3 +174,15 @@ def test_the_api_adds_many_members(app, client, world, login):
     assert resp.get_json() == {"group": "sales", "changed": 2, "unchanged": 1}
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(group_members)) == 3
+
+
+def test_too_many_pairs_at_once_are_refused_whole(app, client, world, login, monkeypatch):
+    from gateway.ops import bulk
+
+    monkeypatch.setattr(bulk, "MAX_PAIRS", 3)
+    admin = login("boss")
+    before = _count(app, select(func.count()).select_from(Grant))
+    resp = client.post("/api/v1/grants/bulk", headers=admin.headers(), json={
+        "action": "grant", "users": ["emp", "other"], "machines": ["desk-2", "desk-3"]})
+    assert resp.status_code == 400 and "At most 3 grants in one step." in resp.get_json()["error"]["message"]
+    assert _count(app, select(func.count()).select_from(Grant)) == before
