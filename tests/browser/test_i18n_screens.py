@@ -29,7 +29,7 @@ PHONE = {"width": 390, "height": 844}
 ADMIN_PAGES = {"admin": "/admin/", "users": "/admin/users", "groups": "/admin/groups", "pcs": "/admin/machines",
                "sessions": "/admin/sessions", "history": "/admin/history", "audit": "/admin/audit",
                "tokens": "/admin/tokens", "factors": "/admin/factors", "invite": "/admin/signin/invite",
-               "import": "/admin/signin/import"}
+               "import": "/admin/signin/import", "settings": "/admin/settings"}
 
 
 def _context(browser, lang: str, viewport: dict):
