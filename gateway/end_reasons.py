@@ -46,6 +46,7 @@ WHOLE = {
     # issue 13: the reasons ``sessionclock``, ``ops.sessions`` and the take-over write
     MAX_DURATION_REASON: _n("Maximum session length reached"),
     "Your access to this PC was removed by an admin": _n("Your access to this PC was removed by an admin"),
+    "The share link was revoked": _n("The share link was revoked"),   # ops.shares.REVOKED_REASON
 }
 
 #: ``sessionclock.end_reasons``' idle timeout, with its number.

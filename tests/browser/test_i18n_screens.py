@@ -22,7 +22,7 @@ SHARED = {"office", "emp", "boss", "other", "Ponte", "Ctrl", "Online", "Offline"
           "Password", "password", "passkey", "Passkey", "Passkeys", "Account", "account", "token", "Token",
           "tokens", "Admin", "admin", "link", "Link", "desktop", "browser", "YubiKey", "Authenticator", "Google",
           "Microsoft", "FreeOTP", "Windows", "Linux", "macOS", "Python", "Bearer", "Authorization", "English",
-          "Italiano", "Shift", "server", "Server"}
+          "Italiano", "Shift", "server", "Server", "logo"}
 DESKTOP = {"width": 1024, "height": 768}
 PHONE = {"width": 390, "height": 844}
 #: Admin pages by their path; the PC's own page is found from the list.

@@ -8,6 +8,7 @@ import csv
 import io
 
 from gateway import end_reasons, ops, relay
+from gateway.ops import shares
 from gateway.extensions import db
 from gateway.models import SessionRecord
 from gateway.signin import invitations
@@ -34,6 +35,7 @@ def test_the_reasons_the_relay_writes_are_known(app):
         # issue 13: the take-over, access taken away, the session's limits (stored in English)
         assert end_reasons.shown("Taken over by boss") == "È subentrato boss"
         assert end_reasons.shown(ops.ACCESS_REMOVED) == "Un amministratore Le ha tolto l’accesso a questo PC"
+        assert end_reasons.shown(shares.REVOKED_REASON) == "Il link di condivisione è stato revocato"
         assert end_reasons.shown("Ended after 15 minutes without input") == "Chiusa dopo 15 minuti senza input"
         assert end_reasons.shown("Maximum session length reached") == "Raggiunta la durata massima della sessione"
     with app.test_request_context():
