@@ -60,6 +60,7 @@ if (enrol) {
 // and the form says how many are ticked. Without this script the row boxes still work.
 for (const all of document.querySelectorAll('input[data-tick-all]')) {
   const form = document.getElementById(all.getAttribute('form'));
+  if (!form) continue;   // an empty list has no bulk form
   const field = all.dataset.tickAll;
   const boxes = () => [...document.querySelectorAll(`input[type="checkbox"][name="${field}"]`)];
   const count = form.querySelector(`[data-ticked-count="${field}"]`);
