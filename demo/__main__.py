@@ -59,6 +59,14 @@ def _force(_signum, _frame) -> None:
             _signal_group(proc, signal.SIGTERM)  # the gateway's second signal: it exits at once
 
 
+def _interrupt(_signum, _frame) -> None:
+    """The first Ctrl-C (or SIGTERM): stop. From this instant on, another one forces (so one
+    arriving before ``stop_all`` has started cannot interrupt the shutdown with a traceback)."""
+    signal.signal(signal.SIGINT, _force)
+    signal.signal(signal.SIGTERM, _force)
+    raise KeyboardInterrupt
+
+
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     try:
         os.killpg(proc.pid, sig)
@@ -77,7 +85,7 @@ def stop_all() -> None:
     global _deadline
     signal.signal(signal.SIGINT, _force)
     signal.signal(signal.SIGTERM, _force)
-    _deadline = time.monotonic() + STOP_GRACE
+    _deadline = min(_deadline, time.monotonic() + STOP_GRACE)   # a press already forced: keep its hurry
     say("stopping (the gateway finishes its sessions first); press Ctrl-C again to force")
     for proc in reversed(children):
         if proc.poll() is None:
@@ -145,7 +153,8 @@ def main() -> int:
     if STATE.exists():
         shutil.rmtree(STATE)
     STATE.mkdir()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     env = {**os.environ, "PONTE_INSTANCE_PATH": str(STATE / "instance"), "PONTE_PORT": str(PORT),
            "PONTE_BIND": BIND, "PYTHONPATH": str(ROOT)}
     url = f"http://{BIND}:{PORT}"

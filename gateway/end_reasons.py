@@ -1,6 +1,7 @@
 """Why a session ended, in the page's language, for the people who read it.
 
-The reason is stored in English (``SessionRecord.end_reason``: the history, its CSV and the
+The reason is stored in English — every one the gateway writes, idle timeout and maximum
+duration included — (``SessionRecord.end_reason``: the history, its CSV and the
 API keep that text, and scripts may match it); pages translate it when they show it. A
 reason the gateway writes is known here, whole or by its beginning (the rest — the PC's own
 words, an exception's name — is shown as it is); a reason an admin typed is shown as typed.
@@ -8,11 +9,14 @@ words, an exception's name — is shown as it is); a reason an admin typed is sh
 
 from __future__ import annotations
 
-from flask_babel import gettext
+import re
+
+from flask_babel import gettext, ngettext
 
 from .i18n import noop as _n
 from .peering import PEER_SILENT
 from .relay import RESTART_REASON, SILENT
+from .sessionclock import MAX_DURATION_REASON
 from .sessions import NODE_STOPPED
 
 #: Whole reasons, as ``relay``, ``peering``, ``sessions``, ``ops`` and the views write them.
@@ -39,13 +43,22 @@ WHOLE = {
     "How you sign in was changed by an admin": _n("How you sign in was changed by an admin"),
     "This machine was revoked by an admin": _n("An admin revoked this PC"),
     "This machine was removed by an admin": _n("An admin removed this PC"),
+    # issue 13: the reasons ``sessionclock``, ``ops.sessions`` and the take-over write
+    MAX_DURATION_REASON: _n("Maximum session length reached"),
+    "Your access to this PC was removed by an admin": _n("Your access to this PC was removed by an admin"),
+    "The share link was revoked": _n("The share link was revoked"),   # ops.shares.REVOKED_REASON
 }
+
+#: ``sessionclock.end_reasons``' idle timeout, with its number.
+IDLE_MINUTES = re.compile(r"Ended after (\d+) minutes? without input")
+IDLE_SECONDS = re.compile(r"Ended after (\d+) seconds? without input")
 
 #: Reasons that start with a known sentence and go on with details: (beginning, words with %(detail)s).
 BEGINNINGS = (
     ("The PC closed the connection: ", _n("The PC closed the connection: %(detail)s")),
     ("The PC could not start the session: ", _n("The PC could not start the session: %(detail)s")),
     ("connection lost (", _n("The connection was lost (%(detail)s")),
+    ("Taken over by ", _n("Taken over by %(detail)s")),   # api/occupancy.TAKEN_OVER
 )
 
 
@@ -54,6 +67,12 @@ def shown(reason: str | None) -> str:
     reason = reason or ""
     if reason in WHOLE:
         return gettext(WHOLE[reason])
+    if match := IDLE_MINUTES.fullmatch(reason):
+        return ngettext("Ended after %(num)d minute without input", "Ended after %(num)d minutes without input",
+                        int(match.group(1)))
+    if match := IDLE_SECONDS.fullmatch(reason):
+        return ngettext("Ended after %(num)d second without input", "Ended after %(num)d seconds without input",
+                        int(match.group(1)))
     for beginning, words in BEGINNINGS:
         if reason.startswith(beginning):
             return gettext(words, detail=reason[len(beginning):])

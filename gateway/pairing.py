@@ -32,12 +32,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agents.websocket import FramedWebSocket
 
-from . import handshake, sessions, shadowing
+from . import end_reasons, handshake, sessions, shadowing
 from .errors import AgentUnavailable, LiveStoreError
 from .guests import TICKET_PREFIX as GUEST_TICKET_PREFIX
 from .extensions import db
 from .hub import Hub
-from .sessionclock import end_words
+from .sessionclock import end_reasons as term_reasons
 from .slots import SessionSlot
 from .terms import SessionTerms
 from .recording import session as recording_session
@@ -128,8 +128,9 @@ class Pairing:
 
     def run(self, viewing: Viewing, accept: Callable[[], FramedWebSocket]) -> None:
         """Run ``viewing`` to its end; ``accept()`` takes the viewer's socket (once the agent was asked)."""
-        # In the viewer's language, while its request still reads the user's row (see _relay).
-        self._end_words = end_words(viewing.terms)
+        # The viewer's words for the ends its terms may bring, in its language, while its request
+        # still reads the user's row (see _relay). Per session: this object serves every session.
+        end_words = {why: end_reasons.shown(text) for why, text in term_reasons(viewing.terms).items()}
         try:
             slot = self.hub.request_stream(viewing.machine_id, viewing.session)
         except AgentUnavailable:
@@ -144,7 +145,7 @@ class Pairing:
             return
         self.metrics.sessions_started.inc()
         db.session.remove()  # no database connection held for the hours a session lasts
-        result = self._relay(viewing, slot, viewer, agent_ws, released, live_fields)
+        result = self._relay(viewing, slot, viewer, agent_ws, released, live_fields, end_words)
         self.metrics.session_ended(result.reason, result.to_viewer, result.from_viewer)
         log.info("session %s ended: %s (%d bytes to viewer, %d from)", viewing.session,
                  result.reason, result.to_viewer, result.from_viewer)
@@ -186,7 +187,7 @@ class Pairing:
             return None
 
     def _relay(self, viewing: Viewing, slot: SessionSlot, viewer, agent_ws, released,
-               live_fields: dict) -> RelayResult:
+               live_fields: dict, end_words: dict) -> RelayResult:
         """Relay until the session ends, then record its end (and only then forget it)."""
         hub, session = self.hub, viewing.session
         live = hub.live
@@ -199,7 +200,7 @@ class Pairing:
         relay = Relay(session, viewer, agent_ws, machine_id=viewing.machine_id, user_id=viewing.user_id,
                       on_progress=progress, ping_interval=self.settings.stream_ping_interval,
                       live_fields=live_fields, fair_share=hub.fair_share, terms=viewing.terms,
-                      end_words=self._end_words, on_notice=lambda fields: live.session_notices(session, fields),
+                      end_words=end_words, on_notice=lambda fields: live.session_notices(session, fields),
                       on_rtt=self._count_rtt, tee=recorder.tee if recorder is not None else None)
         hub.relay_started(slot, relay)
         try:

@@ -25,7 +25,7 @@ from agents.protocol.text import clean
 from agents.websocket import READ_SIZE, FramedWebSocket
 
 from .liveness import Pinger, Watch
-from .sessionclock import SessionClock
+from .sessionclock import SessionClock, end_reasons
 from .terms import SessionTerms
 from .quality import LinkQuality
 
@@ -229,8 +229,10 @@ class Relay:
         self.terms = terms
         self._reads_input = terms.view_only or terms.idle_timeout > 0
         self._clock = SessionClock(terms, time.monotonic()) if SessionClock.needed(terms) else None
-        self._end_words = {"idle": f"Ended after {terms.idle_timeout} seconds without input",
-                           "max_duration": "Maximum session length reached", **(end_words or {})}
+        # Stored in English (the history translates when it shows them); the viewer reads
+        # ``end_words``, the same reasons in its language, when the caller has them.
+        self._end_reasons = end_reasons(terms)
+        self._end_words = {**self._end_reasons, **(end_words or {})}
         self._on_notice = on_notice
         #: The session ended because of its terms (idle timeout, maximum duration).
         self.ended_by_terms = False
@@ -271,7 +273,7 @@ class Relay:
         verdict = self._clock.check(now)
         if verdict.end is not None:
             self.ended_by_terms = self._reason is None
-            self.stop(self._end_words[verdict.end])
+            self.stop(self._end_reasons[verdict.end], message=self._end_words[verdict.end])
             return True
         if verdict.notices:
             self.live_fields.update(verdict.notices)  # re-asserted whole after a Redis restart

@@ -98,17 +98,18 @@ def _num(value) -> float:
         return math.inf
 
 
-def end_words(terms: SessionTerms) -> dict[str, str]:
-    """The end reasons of ``terms``' limits in the viewer's language (call in its request):
-    shown in the viewer and kept in the history as the session's end reason."""
-    from flask_babel import gettext as _
-    from flask_babel import ngettext
-
-    idle = terms.idle_timeout
+def end_reasons(terms: SessionTerms) -> dict[str, str]:
+    """Why ``terms``' limits end a session, as kept in the history: stable English sentences
+    (scripts and the CSV match them), translated when shown (``gateway.end_reasons.shown``,
+    which knows these exact sentences)."""
+    idle = int(terms.idle_timeout)
     if idle % 60 == 0:
-        idle_words = ngettext("Ended after %(num)d minute without input",
-                              "Ended after %(num)d minutes without input", idle // 60)
+        minutes = idle // 60
+        idle_text = f"Ended after {minutes} minute{'' if minutes == 1 else 's'} without input"
     else:
-        idle_words = ngettext("Ended after %(num)d second without input",
-                              "Ended after %(num)d seconds without input", idle)
-    return {"idle": str(idle_words), "max_duration": str(_("Maximum session length reached"))}
+        idle_text = f"Ended after {idle} second{'' if idle == 1 else 's'} without input"
+    return {"idle": idle_text, "max_duration": MAX_DURATION_REASON}
+
+
+#: The maximum-duration end reason, as stored.
+MAX_DURATION_REASON = "Maximum session length reached"

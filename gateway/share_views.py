@@ -14,7 +14,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from . import guests, refs, sessions
+from . import end_reasons, guests, refs, sessions
 from .auth import ip_key
 from .errors import ApiError
 from .extensions import db, limiter
@@ -128,7 +128,7 @@ def session_status(session: str):
     link = db.session.get(ShareLink, guest.link_id)
     reconnect = bool(record.ended_at is None or (not record.ended_by and link is not None and shares.backed(link)))
     return jsonify(session=session, state="ended" if record.ended_at else "live", machine=record.machine_name,
-                   end_reason=_(record.end_reason) if record.end_reason else None,  # ours are in the catalog
+                   end_reason=end_reasons.shown(record.end_reason) or None,  # stored in English
                    ended_by=record.ended_by or None, reconnect=reconnect)
 
 

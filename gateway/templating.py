@@ -92,6 +92,7 @@ def number(n) -> str:
 
 FILTERS = {"when": when, "iso": iso, "ago": ago, "span": span, "size": size, "number": number,
            "event": events.words, "end_reason": end_reasons.shown,
+           "actor": events.who, "told": lambda e: events.sentence(e.action, e.actor, e.target),
            # The filter's old name: templates written before issue 13 (and other branches) use it.
            "utc": when}
 

@@ -42,7 +42,10 @@ if (enrol) {
       if (!r.ok) return;
       const { machine } = await r.json();
       if (machine.status.online) {
-        out.textContent = t('Enrolled and online: {status}.', { status: machine.status.message });
+        // "Enrolled and online" once: the status adds words only when it says more than "Online".
+        out.textContent = machine.status.state === 'online'
+          ? t('Enrolled and online.')
+          : t('Enrolled and online: {status}.', { status: machine.status.message });
         out.dataset.state = 'online';
         return true;
       }
@@ -51,4 +54,23 @@ if (enrol) {
     return false;
   };
   const timer = setInterval(async () => { if (await poll()) clearInterval(timer); }, 3000);
+}
+
+// Bulk changes on the users and PCs lists: "select all on this page" ticks every row's box,
+// and the form says how many are ticked. Without this script the row boxes still work.
+for (const all of document.querySelectorAll('input[data-tick-all]')) {
+  const form = document.getElementById(all.getAttribute('form'));
+  if (!form) continue;   // an empty list has no bulk form
+  const field = all.dataset.tickAll;
+  const boxes = () => [...document.querySelectorAll(`input[type="checkbox"][name="${field}"]`)];
+  const count = form.querySelector(`[data-ticked-count="${field}"]`);
+  const show = () => {
+    const ticked = boxes().filter((b) => b.checked).length;
+    all.checked = ticked > 0 && ticked === boxes().length;
+    all.indeterminate = ticked > 0 && ticked < boxes().length;
+    if (count) count.textContent = t('Ticked: {n}', { n: ticked });
+  };
+  all.addEventListener('change', () => { for (const b of boxes()) b.checked = all.checked; show(); });
+  for (const b of boxes()) b.addEventListener('change', show);
+  show();
 }

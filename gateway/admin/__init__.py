@@ -8,6 +8,7 @@ Pages by resource::
 
     overview  the dashboard
     users, groups, machines (with their grants), sessions, tokens
+    settings  company, sign-in, second factor, tokens, share links in one place
     reports   history and audit, as pages and CSV
 """
 
@@ -44,5 +45,5 @@ def _guard():
 
 
 # The pages register themselves on ``bp`` when imported (Flask's package pattern).
-from . import company, groups, machines, overview, recordings, reports, sessions, shares, tokens, users  # noqa: E402,F401
+from . import bulk, company, groups, machines, overview, recordings, reports, sessions, settings, shares, tokens, users  # noqa: E402,F401
 from . import policy  # noqa: E402,F401  (issue 14)

@@ -29,7 +29,9 @@ def machines():
         db.session, select(Machine), [Machine.name, Machine.agent_hostname, Machine.agent_os])
     rows = listing.rows
     return render_template("admin/machines.html", machines=list(zip(rows, statuses(rows))), listing=listing,
-                           sharing_allowed=shares.sharing_allowed())
+                           sharing_allowed=shares.sharing_allowed(),
+                           all_users=list(db.session.scalars(select(User).order_by(User.name))),
+                           all_groups=list(db.session.scalars(select(Group).order_by(Group.name))))
 
 
 def _enrol_page(machine: Machine, code: str, fresh: bool):

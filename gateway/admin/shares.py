@@ -55,4 +55,4 @@ def share_setting():
     shares.set_sharing(allowed, **who())
     flash(_("Employees may now share the PCs granted to them.") if allowed
           else _("Only admins may share PCs now."), "ok")
-    return redirect(url_for("admin.machines"))
+    return redirect(url_for("admin.settings"))

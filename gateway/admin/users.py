@@ -24,7 +24,9 @@ USER_SORTS = {"name": User.name, "role": User.is_admin, "status": User.disabled,
 def users():
     listing = Listing.from_request("admin.users", USER_SORTS, "name").run(
         db.session, select(User), [User.name, User.display_name, User.email])
-    return render_template("admin/users.html", users=listing.rows, listing=listing)
+    return render_template("admin/users.html", users=listing.rows, listing=listing,
+                           all_machines=list(db.session.scalars(select(Machine).order_by(Machine.name))),
+                           all_groups=list(db.session.scalars(select(Group).order_by(Group.name))))
 
 
 @bp.post("/users")

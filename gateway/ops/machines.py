@@ -149,25 +149,41 @@ def _find_grant(kind: _Grantee, holder: User | Group, machine: Machine):
                                                  model.machine_id == machine.id))
 
 
-def grant(holder: User | Group, machine: Machine, *, actor: str = "cli", ip: str = "") -> bool:
-    """Let a user, or every member of a group, open ``machine``; False if they could already."""
+def add_grant(holder: User | Group, machine: Machine, *, actor: str, ip: str) -> bool:
+    """The grant and its audit row, not committed (``grant`` and ``ops.bulk`` commit)."""
     kind = _Grantee.of(holder)
     if _find_grant(kind, holder, machine) is not None:
         return False
     db.session.add(kind.model(**{kind.key: holder.id}, machine_id=machine.id))
     audit("grant" + kind.action, actor=actor, ip=ip, target=f"{kind.label} → {machine.name}")
-    db.session.commit()
     return True
+
+
+def drop_grant(holder: User | Group, machine: Machine, *, actor: str, ip: str) -> dict | None:
+    """Delete the grant and audit it, not committed; which live sessions to re-check once
+    committed (``end_sessions_without_access`` keywords), or None if there was no grant."""
+    kind = _Grantee.of(holder)
+    row = _find_grant(kind, holder, machine)
+    if row is None:
+        return None
+    db.session.delete(row)
+    audit("ungrant" + kind.action, actor=actor, ip=ip, target=f"{kind.label} → {machine.name}")
+    return {**kind.affected, "machine_id": machine.id}
+
+
+def grant(holder: User | Group, machine: Machine, *, actor: str = "cli", ip: str = "") -> bool:
+    """Let a user, or every member of a group, open ``machine``; False if they could already."""
+    added = add_grant(holder, machine, actor=actor, ip=ip)
+    if added:
+        db.session.commit()
+    return added
 
 
 def ungrant(holder: User | Group, machine: Machine, *, actor: str = "cli", ip: str = "") -> bool:
     """Take a user's or a group's grant away, ending the sessions it allowed; False if there was none."""
-    kind = _Grantee.of(holder)
-    row = _find_grant(kind, holder, machine)
-    if row is None:
+    affected = drop_grant(holder, machine, actor=actor, ip=ip)
+    if affected is None:
         return False
-    db.session.delete(row)
-    audit("ungrant" + kind.action, actor=actor, ip=ip, target=f"{kind.label} → {machine.name}")
     db.session.commit()
-    end_sessions_without_access(**kind.affected, machine_id=machine.id)
+    end_sessions_without_access(**affected)
     return True

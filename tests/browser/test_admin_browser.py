@@ -66,6 +66,7 @@ def test_admin_enrols_grants_and_employee_connects(browser, gateway_factory, vnc
         agent.start()
         try:
             admin.wait_for_selector("#enrol-status[data-state=online]", timeout=25000)
+            assert admin.inner_text("#enrol-status") == "Enrolled and online."   # "online" once (issue 13)
             shot(admin, "admin-enrol-online.png")
 
             # -- grant it to the employee from the PC's page

@@ -25,7 +25,7 @@ FAILING = {"serious", "critical"}
 ADMIN_PAGES = {"admin": "/admin/", "users": "/admin/users", "groups": "/admin/groups", "pcs": "/admin/machines",
                "sessions": "/admin/sessions", "history": "/admin/history", "audit": "/admin/audit",
                "tokens": "/admin/tokens", "factors": "/admin/factors", "invite": "/admin/signin/invite",
-               "import": "/admin/signin/import"}
+               "import": "/admin/signin/import", "settings": "/admin/settings"}
 SCHEMES = ("light", "dark")
 #: The page background in each scheme (style.css: --bg).
 BODY = {"light": "rgb(244, 245, 247)", "dark": "rgb(20, 23, 29)"}
@@ -38,7 +38,7 @@ RUN = """async () => {
 
 
 #: Pages also kept as screenshots (test-artifacts/axe-<lang>-<scheme>-<page>.png), to look at.
-SHOTS = {"login", "404", "portal", "users", "pcs", "history", "audit", "pc"}
+SHOTS = {"login", "404", "portal", "users", "pcs", "history", "audit", "pc", "settings"}
 
 
 def _check(page, shot: str, found: dict, name: str) -> None:

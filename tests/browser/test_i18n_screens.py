@@ -23,14 +23,14 @@ SHARED = {"office", "emp", "boss", "other", "root", "Ponte", "Ctrl", "Online", "
           "Password", "password", "passkey", "Passkey", "Passkeys", "Account", "account", "token", "Token",
           "tokens", "Admin", "admin", "link", "Link", "desktop", "browser", "YubiKey", "Authenticator", "Google",
           "Microsoft", "FreeOTP", "Windows", "Linux", "macOS", "Python", "Bearer", "Authorization", "English",
-          "Italiano", "Shift", "server", "Server"}
+          "Italiano", "Shift", "server", "Server", "logo"}
 DESKTOP = {"width": 1024, "height": 768}
 PHONE = {"width": 390, "height": 844}
 #: Admin pages by their path; the PC's own page is found from the list.
 ADMIN_PAGES = {"admin": "/admin/", "users": "/admin/users", "groups": "/admin/groups", "pcs": "/admin/machines",
                "sessions": "/admin/sessions", "history": "/admin/history", "audit": "/admin/audit",
                "tokens": "/admin/tokens", "factors": "/admin/factors", "invite": "/admin/signin/invite",
-               "import": "/admin/signin/import"}
+               "import": "/admin/signin/import", "settings": "/admin/settings"}
 
 
 def _context(browser, lang: str, viewport: dict):

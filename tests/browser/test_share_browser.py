@@ -47,7 +47,7 @@ def test_employee_shares_from_the_viewer_and_a_guest_watches_until_revoked(stack
     stack.vnc.set_color("#8e44ad")
     admin = pages()
     login(admin, url, "boss", "bosspass12")
-    admin.goto(url + "/admin/machines")
+    admin.goto(url + "/admin/settings")
     admin.click("#share-setting button[type=submit]")
     admin.wait_for_selector("text=Employees may share the PCs granted to them")
 

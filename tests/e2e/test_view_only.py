@@ -190,3 +190,41 @@ def test_an_idle_timeout_ends_the_session_with_its_reason_in_the_history(stack):
     history = WebClient(stack.gateway.url, "boss", "bosspass12").json("GET", "/api/v1/history")["history"]
     row = next(r for r in history if r.get("id", r.get("session")) == session)
     assert row["end_reason"] == "Ended after 3 seconds without input", json.dumps(row)
+
+
+def test_an_idle_end_is_told_in_the_viewers_language_and_kept_in_english(stack):
+    """Issue 13: the viewer of a person who reads Italian is told in Italian; the history keeps
+    the stable English sentence (and translates it when it shows it)."""
+    import redis
+
+    from gateway.live import LiveStore, Ticket
+    from gateway.terms import SessionTerms
+
+    emp = WebClient(stack.gateway.url, "emp", "emppass12")
+    status, _headers, _body = emp.http.request("POST", "/language", form={"locale": "it",
+                                                                          "csrf_token": emp.forwarder.csrf})
+    assert status == 302, status
+    try:
+        me = emp.json("GET", "/api/v1/me")
+        machine = next(m for m in emp.json("GET", "/api/v1/me/machines")["machines"] if m["name"] == "office-pc")
+        store = LiveStore(redis.Redis.from_url(stack.gateway.redis_url), stack.gateway.extra_env["PONTE_REDIS_PREFIX"])
+        session = uuid.uuid4().hex
+        user_id = me.get("id", me.get("user", {}).get("id"))
+        store.session_pending(session, {"state": "pending", "user": "emp", "user_id": user_id, "machine": "office-pc",
+                                        "machine_id": machine["id"], "client_ip": "127.0.0.1", "issued": time.time(),
+                                        "view_only": 0, "kind": "user"}, ttl=60)
+        ticket = store.issue_ticket(Ticket(session, int(user_id), int(machine["id"]), SessionTerms(idle_timeout=2)), 30)
+        viewer = RawViewer(emp, ticket)
+        started = time.monotonic()
+        with pytest.raises(ConnectionError, match="Chiusa dopo 2 secondi senza input"):
+            while time.monotonic() - started < 15:
+                viewer.update()
+                time.sleep(0.3)
+        status = emp.json("GET", f"/api/v1/sessions/{session}")
+        assert status["end_reason"] == "Ended after 2 seconds without input"
+        assert status["end_reason_text"] == "Chiusa dopo 2 secondi senza input"
+        history = WebClient(stack.gateway.url, "boss", "bosspass12").json("GET", "/api/v1/history")["history"]
+        row = next(r for r in history if r.get("id", r.get("session")) == session)
+        assert row["end_reason"] == "Ended after 2 seconds without input", json.dumps(row)
+    finally:
+        emp.http.request("POST", "/language", form={"locale": "en", "csrf_token": emp.forwarder.csrf})

@@ -75,6 +75,9 @@ ROUTES: dict[str, Route] = {
         "machine_delete", "machine_enrolment", "machine_revoke", "machine_vnc_retry", "machine_grants",
         "grant_put", "grant_delete", "group_grant_put", "group_grant_delete", "tokens", "token_create",
         "token_revoke", "user_logout", "login_attacks")},
+    # issue 13: many grants or group members in one step
+    "api.grants_bulk": A, "api.group_members_bulk": A, "admin.users_bulk": A, "admin.machines_bulk": A,
+    "admin.settings": A,
     # the admin console
     **{f"admin.{name}": A for name in (
         "index", "users", "user_create", "user", "user_password", "user_disable", "user_enable", "user_admin",

@@ -74,7 +74,7 @@ def test_admin_policy_page_saves_and_audits(app, users, client, auth):
         ops.add_group("floor")
     auth.login("boss", "bosspass1")
     page = client.get("/admin/factors").get_data(as_text=True)
-    assert "Who must use a second factor" in page and 'href="/admin/factors"' in page
+    assert "Who must use a second factor" in page and 'href="/admin/settings"' in page   # under Settings
     with app.app_context():
         floor_id = str(ops.get_group("floor").id)
     resp = client.post("/admin/factors", data={"csrf_token": auth.csrf, "require": "groups",

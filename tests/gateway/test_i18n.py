@@ -197,7 +197,7 @@ def test_api_error_messages_follow_the_language_and_keep_their_codes(client, use
 def test_admin_pages_in_italian(client, users, login):
     login("boss")
     html = client.get("/admin/", headers={"Accept-Language": "it"}).get_data(as_text=True)
-    assert "<h1>Panoramica</h1>" in html and "Accesso effettuato" in html   # boss's login, in plain words
+    assert "<h1>Panoramica</h1>" in html and "boss ha effettuato l’accesso" in html   # boss's login, in a sentence
     assert "<code>login</code>" in html                                     # the event's name kept beside them
     audit = client.get("/admin/audit", headers={"Accept-Language": "it"}).get_data(as_text=True)
     assert "Registro attività" in audit and "Dal giorno" in audit and "UTC" not in audit

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from gateway.sessionclock import SessionClock, Verdict, end_words
+from gateway import end_reasons
+from gateway.sessionclock import SessionClock, Verdict, end_reasons as term_reasons
 from gateway.terms import SessionTerms
 
 WALL = 1_800_000_000.0  # the wall clock at monotonic 0, so deadlines read plainly
@@ -65,10 +66,19 @@ def test_the_maximum_duration_is_warned_five_minutes_before_and_input_does_not_e
     assert at(c, 3600).end == "max_duration"
 
 
-def test_the_end_reasons_are_in_the_viewers_language(app):
+def test_the_end_reasons_are_stored_in_english_and_shown_in_the_readers_language(app):
+    # Stored the same whoever's request ended it (issue 13): the history translates when it shows.
+    for headers in ({"Accept-Language": "it"}, {}):
+        with app.test_request_context(headers=headers):
+            assert term_reasons(SessionTerms(idle_timeout=1800))["idle"] == "Ended after 30 minutes without input"
+            assert term_reasons(SessionTerms(idle_timeout=60))["idle"] == "Ended after 1 minute without input"
+            assert term_reasons(SessionTerms(idle_timeout=3))["idle"] == "Ended after 3 seconds without input"
+            assert term_reasons(SessionTerms())["max_duration"] == "Maximum session length reached"
     with app.test_request_context(headers={"Accept-Language": "it"}):
-        assert end_words(SessionTerms(idle_timeout=1800))["idle"] == "Chiusa dopo 30 minuti senza input"
-        assert end_words(SessionTerms(idle_timeout=3))["idle"] == "Chiusa dopo 3 secondi senza input"
-        assert end_words(SessionTerms())["max_duration"] == "Raggiunta la durata massima della sessione"
+        shown = {k: end_reasons.shown(v) for k, v in term_reasons(SessionTerms(idle_timeout=1800)).items()}
+        assert shown == {"idle": "Chiusa dopo 30 minuti senza input",
+                         "max_duration": "Raggiunta la durata massima della sessione"}
+        assert end_reasons.shown(term_reasons(SessionTerms(idle_timeout=3))["idle"]) == "Chiusa dopo 3 secondi senza input"
+        assert end_reasons.shown(term_reasons(SessionTerms(idle_timeout=60))["idle"]) == "Chiusa dopo 1 minuto senza input"
     with app.test_request_context():
-        assert end_words(SessionTerms(idle_timeout=60))["idle"] == "Ended after 1 minute without input"
+        assert end_reasons.shown("Ended after 1 minute without input") == "Ended after 1 minute without input"

@@ -8,6 +8,7 @@ import csv
 import io
 
 from gateway import end_reasons, ops, relay
+from gateway.ops import shares
 from gateway.extensions import db
 from gateway.models import SessionRecord
 from gateway.signin import invitations
@@ -31,6 +32,12 @@ def test_the_reasons_the_relay_writes_are_known(app):
             "Il PC ha chiuso la connessione: VNC refused"
         assert end_reasons.shown(relay.SILENT["agent"]) == "Il PC ha smesso di rispondere"
         assert end_reasons.shown("Please save your work, we reboot") == "Please save your work, we reboot"
+        # issue 13: the take-over, access taken away, the session's limits (stored in English)
+        assert end_reasons.shown("Taken over by boss") == "È subentrato boss"
+        assert end_reasons.shown(ops.ACCESS_REMOVED) == "Un amministratore Le ha tolto l’accesso a questo PC"
+        assert end_reasons.shown(shares.REVOKED_REASON) == "Il link di condivisione è stato revocato"
+        assert end_reasons.shown("Ended after 15 minutes without input") == "Chiusa dopo 15 minuti senza input"
+        assert end_reasons.shown("Maximum session length reached") == "Raggiunta la durata massima della sessione"
     with app.test_request_context():
         assert end_reasons.shown("viewer closed") == "The viewer was closed"
 
@@ -43,6 +50,15 @@ def test_history_shows_the_reason_in_italian_and_keeps_it_stored_in_english(app,
     assert {r["end_reason"] for r in rows} == {"viewer closed", ""}   # the ended ones; the live ones have none yet
     with app.app_context():
         assert db.session.get(SessionRecord, world.ended["emp"]).end_reason == "viewer closed"
+
+
+def test_the_history_shows_an_idle_end_in_the_readers_language(app, client, world, login):
+    with app.app_context():
+        db.session.get(SessionRecord, world.ended["other"]).end_reason = "Ended after 15 minutes without input"
+        db.session.commit()
+    login("boss")
+    assert "Chiusa dopo 15 minuti senza input" in client.get("/admin/history", headers=IT).get_data(as_text=True)
+    assert "Ended after 15 minutes without input" in client.get("/admin/history").get_data(as_text=True)
 
 
 def test_the_viewer_gets_the_reason_to_show_beside_the_stored_one(client, world, login):
