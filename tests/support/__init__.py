@@ -2,8 +2,7 @@
 
 Everything is started on loopback, on free ports, and stopped by its fixture.
 Nothing here mocks a component: the gateway and agent run as the same
-commands a person runs (``python -m gateway serve``, ``python -m agents run``);
-the gateway's admin commands (``Gateway.cli``) run their click code in this process.
+commands a person runs (``python -m gateway serve``, ``python -m agents run``).
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,9 +268,11 @@ class Gateway:
         self.start()
 
     def cli(self, *args: str, input: str | None = None, check: bool = True) -> str:
-        """``python -m gateway ARGS`` on this gateway's instance and settings: its click commands,
-        run in this process (``run_cli``). Returns what the command printed."""
-        return run_cli(args, self.env, input=input, check=check)
+        res = subprocess.run([PYTHON, "-m", "gateway", *args], cwd=ROOT, env=self.env, input=input,
+                             capture_output=True, text=True, timeout=60)
+        if check and res.returncode != 0:
+            raise RuntimeError(f"gateway {' '.join(args)} failed: {res.stdout}{res.stderr}")
+        return res.stdout
 
     def add_user(self, name: str, password: str, admin: bool = False) -> None:
         self.cli("user", "add", name, *(["--admin"] if admin else []), input=password + "\n")
@@ -287,60 +287,6 @@ class Gateway:
             if len(parts) == 3 and parts[1] == name:
                 return parts[2]
         return "missing"
-
-
-_cli_lock = threading.Lock()
-
-
-def run_cli(args, env: dict, input: str | None = None, check: bool = True) -> str:
-    """Run ``gateway.cli.main`` (``python -m gateway``'s commands) in this process with ``env`` as
-    the environment's PONTE_* and REDIS_URL, and return its output.
-
-    A new interpreter per command spent about 3 s of CPU importing the gateway and building
-    its app (0.2 s here once imported): with a few commands per stack fixture, that was much
-    of the suite's time on two cores. The commands, their settings and the database are the
-    same; only the interpreter is shared. One at a time (stdin, stdout and os.environ are
-    swapped for the call); the app's database and Redis connections are closed afterwards,
-    as the process's exit closed them. tests/gateway/test_passwords.py still runs a real
-    ``python -m gateway user add`` process.
-    """
-    import click
-    from click.testing import CliRunner
-
-    from gateway.cli import main
-
-    names = {k for k in (*os.environ, *env) if k.startswith("PONTE_") or k == "REDIS_URL"}
-    overrides = {k: env.get(k) for k in names}  # None unsets: only the gateway's settings count
-    with _cli_lock, CliRunner().isolation(input=input, env=overrides) as streams:
-        error = None
-        ctx = None
-        try:
-            ctx = main.make_context("gateway", list(args))
-            with ctx:
-                main.invoke(ctx)
-        except click.exceptions.Exit as exc:
-            error = None if exc.exit_code == 0 else f"exit {exc.exit_code}"
-        except click.ClickException as exc:
-            error = exc.format_message()
-        finally:
-            _close_cli_app(ctx)
-        sys.stdout.flush()
-        output = streams[0].getvalue().decode()
-    if check and error is not None:
-        raise RuntimeError(f"gateway {' '.join(args)} failed: {output}{error}")
-    return output
-
-
-def _close_cli_app(ctx) -> None:
-    app = getattr(getattr(ctx, "obj", None), "_app", None)
-    if app is None:
-        return
-    from gateway.extensions import db
-
-    with app.app_context():
-        for engine in db.engines.values():
-            engine.dispose()
-    app.extensions["ponte.redis"].close()
 
 
 @dataclass
