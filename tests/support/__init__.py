@@ -240,7 +240,13 @@ class Gateway:
         log = open(log_path, "ab")
         self.proc = subprocess.Popen([PYTHON, "-m", "gateway", "serve"], cwd=ROOT, env=self.env,
                                      stdout=log, stderr=log, preexec_fn=self.preexec)
-        wait_for(self._ready, timeout=self.ready_timeout, interval=0.1, what="gateway listening")
+        try:
+            wait_for(self._ready, timeout=self.ready_timeout, interval=0.1, what="gateway listening")
+        except BaseException:
+            # A fixture whose start fails never gets to stop it: without this the process
+            # went on running (heartbeats, reaper) to the end of the session, on the same cores.
+            stop_process(self.proc)
+            raise
         return self
 
     def _ready(self) -> bool:
