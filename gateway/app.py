@@ -12,7 +12,7 @@ from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _, lazy_gettext as _l
 from limits.errors import StorageError
 
-from . import assets, branding, database, headers, i18n, security, templating
+from . import assets, branding, database, headers, i18n, orgcontext, security, templating
 from .config import GatewaySettings, load_settings
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .hub import Hub
@@ -108,6 +108,7 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
+    orgcontext.init_app(app)   # first of the request hooks: which firm the request acts for (issue 17)
 
     from . import account, admin, agent_download, api, auth, metrics, portal, ws
     # The second-factor views add routes to admin.bp, api.bp and account.bp: imported before

@@ -12,6 +12,10 @@ import contextvars
 from contextlib import contextmanager
 from typing import Iterator
 
+#: The single-firm install's organisation (``models.DEFAULT_ORGANISATION``): what the data layer
+#: acts for when nothing chose another (``scoping.acting_organisation``).
+DEFAULT = 1
+
 #: The organisation whose rows the data layer shows and writes; None: not chosen.
 _current: contextvars.ContextVar[int | None] = contextvars.ContextVar("ponte_organisation", default=None)
 #: True while code deliberately reads across organisations (an operator's view, upkeep jobs).
@@ -28,12 +32,35 @@ def is_across() -> bool:
 
 @contextmanager
 def acting_for(organisation_id: int) -> Iterator[int]:
-    """Run the block as organisation ``organisation_id``: what it reads and writes is that firm's."""
-    token = _current.set(int(organisation_id))
+    """Run the block as organisation ``organisation_id``: what it reads and writes is that firm's
+    (also inside ``across_organisations``: the block is scoped again)."""
+    token, across = _current.set(int(organisation_id)), _across.set(False)
     try:
         yield int(organisation_id)
     finally:
+        _across.reset(across)
         _current.reset(token)
+
+
+def enter(organisation_id: int | None) -> contextvars.Token:
+    """Act for ``organisation_id`` from now on (a request's start); ``leave`` with the token."""
+    return _current.set(None if organisation_id is None else int(organisation_id))
+
+
+def switch(organisation_id: int) -> None:
+    """Within a request: act for the organisation of a row found by its secret (a link, a code,
+    a credential) for the rest of it; the request's ``leave`` undoes it. Outside a request
+    nothing would undo it: there, code uses ``acting_for``, and a switch to another firm raises."""
+    from flask import has_request_context
+
+    if has_request_context():
+        _current.set(int(organisation_id))
+    elif int(organisation_id) != (DEFAULT if current() is None else current()):
+        raise RuntimeError("tenancy.switch outside a request: use acting_for")
+
+
+def leave(token: contextvars.Token) -> None:
+    _current.reset(token)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from agents.protocol import control
 from agents.websocket import FramingError
 
-from . import files, refs, sessions
+from . import files, refs, sessions, tenancy
 from .database import UNAVAILABLE
 from .extensions import csrf, db, limiter
 from .hub import AgentChannel, Hub
@@ -273,7 +273,10 @@ def _check_credential(credential: str) -> tuple[Machine | None, control.Refused 
     machine_ref, _, secret = credential.partition(".")
     machine_id = refs.record_id(machine_ref)
     try:
-        machine = db.session.get(Machine, machine_id) if machine_id is not None else None
+        # Any firm's PC: the credential's secret decides, and then the row says which firm the
+        # agent's connection acts for (``tenancy.switch`` below).
+        with tenancy.across_organisations():
+            machine = db.session.get(Machine, machine_id) if machine_id is not None else None
     except UNAVAILABLE as exc:  # not a verdict on the credential: the agent retries
         log.warning("agent credential not checked, database unavailable: %s", exc)
         return None, control.Refused(code="unavailable", message="The gateway cannot check credentials right "
@@ -282,6 +285,7 @@ def _check_credential(credential: str) -> tuple[Machine | None, control.Refused 
         return None, control.Refused(code="unknown", message="Unknown machine credential.")
     if machine.revoked_at is not None:
         return None, control.Refused(code="revoked", message="This machine's credential was revoked.")
+    tenancy.switch(machine.organisation_id)
     return machine, None
 
 

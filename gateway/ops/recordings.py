@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from .. import recording
+from .. import recording, tenancy
 from ..errors import Conflict, NotFound
 from ..extensions import db
 from ..models import SessionRecord, audit, utcnow
@@ -39,16 +39,18 @@ def purge(*, days: int | None = None, actor: str = "retention") -> list[str]:
     if days <= 0:
         return []
     cutoff = utcnow() - timedelta(days=days)
-    rows = db.session.scalars(select(SessionRecord).where(
-        SessionRecord.ended_at.is_not(None), SessionRecord.ended_at < cutoff,
-        SessionRecord.recording != "", SessionRecord.recording != recording.DELETED)).all()
-    store = recording.storage()
-    purged = []
-    for record in rows:
-        offload(store.delete, record.id)
-        record.recording = recording.DELETED
-        audit("recording_delete", actor=actor, target=record.machine_name,
-              detail=f"{record.id} ({record.user_name}): older than {days} days")
-        purged.append(record.id)
-    db.session.commit()
+    with tenancy.across_organisations():   # the retention is the gateway's: every firm's, each audited as its own
+        rows = db.session.scalars(select(SessionRecord).where(
+            SessionRecord.ended_at.is_not(None), SessionRecord.ended_at < cutoff,
+            SessionRecord.recording != "", SessionRecord.recording != recording.DELETED)).all()
+        store = recording.storage()
+        purged = []
+        for record in rows:
+            offload(store.delete, record.id)
+            record.recording = recording.DELETED
+            audit("recording_delete", actor=actor, target=record.machine_name,
+                  detail=f"{record.id} ({record.user_name}): older than {days} days",
+                  organisation_id=record.organisation_id)
+            purged.append(record.id)
+        db.session.commit()
     return purged

@@ -1,0 +1,64 @@
+"""Which organisation a request acts for, chosen at its start (issue 17; ``gateway.scoping``).
+
+- a signed-in person (cookie or API token): their own organisation, always;
+- nobody signed in: the organisation whose ``/o/<slug>/`` pages this browser came through
+  (kept in the cookie, so the second-factor step after the password stays in that firm), or
+  the default organisation: a single-firm install's ``/login`` works as before;
+- a request that finds its row by a secret (an agent's credential, a one-time link or code)
+  looks the secret up across organisations and then ``tenancy.switch``-es to the row's firm.
+
+The person is loaded across organisations (``auth.load_user``): their id in the cookie is all we
+know until the row says which firm they belong to.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, abort, g, session
+from flask_login import current_user
+
+from . import tenancy
+
+#: Cookie key: the organisation of the ``/o/<slug>/`` page this (signed-out) browser came through.
+ORG_KEY = "ponte_org"
+
+
+def organisation_of_browser() -> int:
+    found = session.get(ORG_KEY)
+    return found if isinstance(found, int) and not isinstance(found, bool) and found > 0 else tenancy.DEFAULT
+
+
+def remember_organisation(org_id: int) -> None:
+    """A signed-out browser on ``/o/<slug>/``: it acts for that firm until it signs in or leaves."""
+    if org_id == tenancy.DEFAULT:
+        session.pop(ORG_KEY, None)
+    else:
+        session[ORG_KEY] = org_id
+    tenancy.switch(org_id)
+
+
+def organisation_by_slug(slug: str):
+    """The enabled organisation of ``slug`` (looked up across firms), or a 404."""
+    from .models import Organisation
+    from .extensions import db
+    from sqlalchemy import select
+
+    org = db.session.scalar(select(Organisation).where(Organisation.slug == slug.strip().lower()[:40]))
+    if org is None or org.disabled:
+        abort(404)
+    return org
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _choose_organisation():
+        g.ponte_org_token = tenancy.enter(None)
+        if current_user.is_authenticated:
+            tenancy.switch(current_user.organisation_id)
+        else:
+            tenancy.switch(organisation_of_browser())
+
+    @app.teardown_request
+    def _forget_organisation(_exc):
+        token = g.pop("ponte_org_token", None)
+        if token is not None:
+            tenancy.leave(token)
