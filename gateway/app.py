@@ -117,13 +117,14 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
     from .factors import login as second_factor, reauth as _factor_reauth, views as _factor_views  # noqa: F401
 
     from .signin import admin_views as signin_admin, oidc as signin_oidc, views as signin_views
-    from . import share_views
+    from . import provider, share_views
 
     for blueprint in (auth.bp, portal.bp, admin.bp, api.bp, ws.bp, metrics.bp,
                       agent_download.bp,  # the agent's .pyz and the enrol page's install lines
                       account.bp, second_factor.bp,  # own account page, second factors (issue 12)
                       signin_views.bp, signin_admin.bp, signin_oidc.bp,  # company sign-in (issue 12)
-                      share_views.bp):  # guests' share links (issue 14)
+                      share_views.bp,  # guests' share links (issue 14)
+                      provider.bp):  # the provider's organisations (issue 17)
         app.register_blueprint(blueprint)
     i18n.init_app(app)
     branding.init_app(app)   # the company's name and logo (issue 13): /brand/logo, every page's header

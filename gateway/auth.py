@@ -232,9 +232,10 @@ def _clear_session() -> None:
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"], key_func=ip_key, deduct_when=_failed)
 def login():
-    """The default organisation's login (a single-firm install's only one)."""
+    """The default organisation's login (a single-firm install's only one), or, at a firm's own
+    host name, that firm's."""
     if not current_user.is_authenticated:
-        orgcontext.remember_organisation(tenancy.DEFAULT)
+        orgcontext.remember_organisation(orgcontext.host_organisation() or tenancy.DEFAULT)
     return _login_page()
 
 

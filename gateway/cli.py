@@ -310,3 +310,4 @@ def end(session, reason):
 from .signin import commands as _signin_commands  # noqa: E402,F401  (user signin, invite, import)
 from . import policy_commands as _policy_commands  # noqa: E402,F401  (policy show, policy set)
 from .recording import commands as _recording_commands  # noqa: E402,F401  (recording list, delete, purge)
+from . import org_commands as _org_commands  # noqa: E402,F401  (org list, add, set-limits: issue 17)

@@ -33,6 +33,8 @@ class Ticket:
     terms: SessionTerms = SessionTerms()
     #: A guest's ticket: the guest it is bound to (``guests.Guest.binding``); "" for a person's.
     guest: str = ""
+    #: The firm of its PC (issue 17): redeemed only by a request acting for that firm (``pairing``).
+    organisation_id: int = tenancy.DEFAULT
 
 
 class LiveStore:
@@ -90,6 +92,7 @@ class LiveStore:
         token = new_token(32)
         value = json.dumps({"session": ticket.session, "user_id": ticket.user_id,
                             "machine_id": ticket.machine_id, "terms": ticket.terms.to_json(),
+                            "org": ticket.organisation_id,
                             **({"guest": ticket.guest} if ticket.guest else {})})
         self._call(self.redis.set, self.key("ticket", token), value, ex=ttl)
         return token
@@ -103,7 +106,8 @@ class LiveStore:
             return None
         data = json.loads(raw)
         return Ticket(data["session"], int(data["user_id"]), int(data["machine_id"]),
-                      SessionTerms.from_json(data.get("terms")), str(data.get("guest", "")))
+                      SessionTerms.from_json(data.get("terms")), str(data.get("guest", "")),
+                      int(data.get("org", tenancy.DEFAULT)))
 
     # -- sessions --
 

@@ -44,7 +44,7 @@ class Organisation(db.Model):
     ``max_pcs`` / ``max_sessions`` are the provider's limits for the firm; NULL: no limit."""
 
     __tablename__ = "organisations"
-    __table_args__ = _NO_REUSE
+    __table_args__ = (UniqueConstraint("hostname", name="uq_organisations_hostname"), _NO_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
@@ -54,6 +54,9 @@ class Organisation(db.Model):
     max_pcs: Mapped[int | None] = mapped_column(default=None)
     max_sessions: Mapped[int | None] = mapped_column(default=None)
     disabled: Mapped[bool] = mapped_column(default=False, server_default="0")
+    #: The firm's own host name (``remote.rossi.it``), if it has one: signed-out visitors there
+    #: see its login page without ``/o/<slug>/`` (``orgcontext``).
+    hostname: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64), default="")
 
@@ -70,6 +73,9 @@ class User(OrganisationScoped, UserMixin, db.Model):
     name: Mapped[str] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(default=False)
+    #: A provider operator (issue 17; only in the default organisation): sees every firm's figures
+    #: and limits on the provider's page, each look audited (``gateway.provider``).
+    is_operator: Mapped[bool] = mapped_column(default=False, server_default="0")
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: Copied into each login cookie; bumping it ends every login of this person at once

@@ -1,9 +1,10 @@
 """Which organisation a request acts for, chosen at its start (issue 17; ``gateway.scoping``).
 
 - a signed-in person (cookie or API token): their own organisation, always;
-- nobody signed in: the organisation whose ``/o/<slug>/`` pages this browser came through
-  (kept in the cookie, so the second-factor step after the password stays in that firm), or
-  the default organisation: a single-firm install's ``/login`` works as before;
+- nobody signed in: the firm whose own host name the request came to (``Organisation.hostname``),
+  else the organisation whose ``/o/<slug>/`` pages this browser came through (kept in the
+  cookie, so the second-factor step after the password stays in that firm), else the default
+  organisation: a single-firm install's ``/login`` works as before;
 - a request that finds its row by a secret (an agent's credential, a one-time link or code)
   looks the secret up across organisations and then ``tenancy.switch``-es to the row's firm.
 
@@ -13,10 +14,14 @@ know until the row says which firm they belong to.
 
 from __future__ import annotations
 
-from flask import Flask, abort, g, session
+import time
+
+from flask import Flask, abort, current_app, g, request, session
 from flask_login import current_user
+from sqlalchemy import select
 
 from . import tenancy
+from .database import UNAVAILABLE
 
 #: Cookie key: the organisation of the ``/o/<slug>/`` page this (signed-out) browser came through.
 ORG_KEY = "ponte_org"
@@ -40,7 +45,6 @@ def organisation_by_slug(slug: str):
     """The enabled organisation of ``slug`` (looked up across firms), or a 404."""
     from .models import Organisation
     from .extensions import db
-    from sqlalchemy import select
 
     org = db.session.scalar(select(Organisation).where(Organisation.slug == slug.strip().lower()[:40]))
     if org is None or org.disabled:
@@ -48,14 +52,48 @@ def organisation_by_slug(slug: str):
     return org
 
 
+class _Hostnames:
+    """Firms' own host names → organisation ids, read at most every ``TTL`` seconds: signed-out
+    requests (assets, health checks) must not each cost a query, nor fail with the database."""
+
+    TTL = 30.0
+
+    def __init__(self):
+        self._map: dict[str, int] = {}
+        self._until = 0.0
+
+    def lookup(self, host: str) -> int | None:
+        now = time.monotonic()
+        if now >= self._until:
+            self._until = now + self.TTL
+            try:
+                from .extensions import db
+                from .models import Organisation
+
+                with tenancy.across_organisations():
+                    rows = db.session.execute(select(Organisation.hostname, Organisation.id).where(
+                        Organisation.hostname.is_not(None), Organisation.disabled.is_(False))).all()
+                self._map = {name.lower(): org for name, org in rows}
+            except UNAVAILABLE:
+                pass   # the names we knew, until the database answers
+        return self._map.get(host.split(":", 1)[0].lower()) if self._map else None
+
+
+def host_organisation() -> int | None:
+    """The firm whose own host name this request came to, if any."""
+    return current_app.extensions["ponte.hostnames"].lookup(request.host)
+
+
 def init_app(app: Flask) -> None:
+    app.extensions["ponte.hostnames"] = _Hostnames()   # one per app: each has its database
+
     @app.before_request
     def _choose_organisation():
         g.ponte_org_token = tenancy.enter(None)
         if current_user.is_authenticated:
             tenancy.switch(current_user.organisation_id)
         else:
-            tenancy.switch(organisation_of_browser())
+            tenancy.switch(host_organisation() or organisation_of_browser())
 
     @app.teardown_request
     def _forget_organisation(_exc):

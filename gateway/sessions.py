@@ -58,7 +58,8 @@ def issue(user: User, machine: Machine, client_ip: str, terms: SessionTerms = Se
         "issued": time.time(), "view_only": int(terms.view_only), "kind": terms.kind, **_guest_fields(user),
     }, ttl=settings.ticket_ttl + int(settings.stream_timeout) + 30)
     guest = getattr(user, "binding", "")  # a guests.Guest: the ticket is good only with its cookie
-    ticket = store.issue_ticket(Ticket(session, user.id, machine.id, terms, guest), settings.ticket_ttl)
+    ticket = store.issue_ticket(Ticket(session, user.id, machine.id, terms, guest,
+                                           machine.organisation_id), settings.ticket_ttl)
     if guest:
         ticket = GUEST_TICKET_PREFIX + ticket
     return IssuedSession(session, ticket, settings.ticket_ttl)

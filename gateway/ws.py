@@ -204,7 +204,7 @@ def agent_control():
         ws.close_with(CLOSE_RESTART, RESTART_REASON)
         db.session.remove()
         return UPGRADED
-    channel = AgentChannel(machine.id, machine.name, ws, conn)
+    channel = AgentChannel(machine.id, machine.name, ws, conn, organisation_id=machine.organisation_id)
     info = hello.info
     _note_seen(machine.id, info)
     db.session.remove()
@@ -258,7 +258,8 @@ def _note_seen(machine_id: int, info: control.AgentInfo) -> None:
 def _mark_online(live, channel: AgentChannel, info: control.AgentInfo, settings) -> None:
     channel.fields = {"name": channel.machine_name, "version": info.version, "os": info.os,
                       "hostname": info.hostname, "vnc_ok": info.vnc_ok, "vnc_detail": info.vnc_detail,
-                      "vnc_state": info.vnc_state, "interfaces": interfaces_json(info.interfaces)}
+                      "vnc_state": info.vnc_state, "interfaces": interfaces_json(info.interfaces),
+                      "org": channel.organisation_id}   # whose PC (issue 17): Hub._request_remote checks
     try:
         live.agent_online(channel.machine_id, settings.node_id, channel.fields, ttl=settings.heartbeat * 3 + 5,
                           since=channel.since)

@@ -34,7 +34,11 @@ def get_machine(ref: str | int) -> Machine:
 
 
 def add_machine(name: str, *, actor: str = "cli", ip: str = "") -> tuple[Machine, str]:
-    """A new machine and its one-time enrolment code (shown once, stored hashed)."""
+    """A new machine and its one-time enrolment code (shown once, stored hashed); ``LimitReached``
+    when the firm has as many PCs as its provider allows."""
+    from .org_limits import check_pc_limit
+
+    check_pc_limit()
     name = new_name(Machine, name)
     machine = Machine(name=name)
     db.session.add(machine)

@@ -31,6 +31,8 @@ PUBLIC, USER, USER_MACHINE, USER_SESSION, OWN_SESSION, ADMIN, WEBSOCKET = (
     "public", "user", "user_machine", "user_session", "own_session", "admin", "websocket")
 #: A PC one may share: one's own granted PC (sharing is on in the scene), or any PC for an admin.
 SHARE_MACHINE = "share_machine"
+#: The provider's operators only (issue 17): none of the actors here is one.
+OPERATOR = "operator"
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ ROUTES: dict[str, Route] = {
     # issue 13: the company's name and logo; the logo is on the login page, so public
     "admin.branding_page": A, "admin.branding_save": A, "admin.branding_logo_remove": A,
     "branding.logo": Route(PUBLIC),
+    # issue 17: the provider's page of organisations (tests/gateway/test_provider.py drives it as an operator)
+    "provider.index": Route(OPERATOR), "provider.limits": Route(OPERATOR),
     # issue 15: recordings, played and deleted by admins (none of these sessions was recorded: 404)
     **{name: Route(ADMIN, missing=frozenset({"missing"})) for name in (
         "api.recording_get", "api.recording_data", "api.recording_delete",
@@ -174,7 +178,7 @@ OTHER_ORGANISATION: dict[str, str] = {
         "api.policy_global_put", "api.token_create", "api.tokens", "api.user_create", "api.users", "auth.logout",
         "auth.logout_everywhere", "auth.reauth", "metrics.scrape", "portal.index", "second_factor.reauth_factor",
         "second_factor.reauth_passkey", "second_factor.reauth_passkey_options", "signin_admin.import_people",
-        "signin_admin.invite")},
+        "signin_admin.invite", "provider.index", "provider.limits")},
     **{name: PUBLIC_ONLY for name in (
         "agent_download.checksum", "agent_download.download", "api.enroll", "auth.login", "auth.org_login",
         "branding.logo", "i18n.choose", "i18n.scripts", "portal.assets", "portal.healthz", "portal.novnc",
@@ -357,6 +361,8 @@ def expected(route: Route, actor: str, obj: str | None) -> frozenset:
         return frozenset({"missing"})       # another's session does not exist, as far as you know
     if route.kind == OWN_SESSION:
         return frozenset({"allowed"}) if obj == "own" else frozenset({"missing"})   # admins too
+    if route.kind == OPERATOR:
+        return frozenset({"denied"})   # admins too: a firm's admin is not the provider
     if route.kind == ADMIN:
         if actor != "admin":
             return route.denied

@@ -7,6 +7,7 @@ Create Date: 2026-12-01 19:40:00
 Existing rows belong to the default organisation (id 1); rows that hang off a person (tokens,
 factors, invitations, grants) take that person's. User, group and PC names become unique per
 organisation instead of across the whole gateway (``gateway/scoping.py`` keeps firms apart).
+A firm may have its own host name; a person may be a provider operator.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -46,6 +47,11 @@ def _old_unique(bind, table: str, columns: list[str]) -> str:
 
 def upgrade():
     bind = op.get_bind()
+    with op.batch_alter_table('organisations', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('hostname', sa.String(length=255), nullable=True))
+        batch_op.create_unique_constraint('uq_organisations_hostname', ['hostname'])
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('is_operator', sa.Boolean(), server_default='0', nullable=False))
     for table in TABLES:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('organisation_id', sa.Integer(), server_default='1', nullable=False))
@@ -71,3 +77,8 @@ def downgrade():
             batch_op.drop_constraint(f'fk_{table}_organisation_id', type_='foreignkey')
             batch_op.drop_index(f'ix_{table}_organisation_id')
             batch_op.drop_column('organisation_id')
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('is_operator')
+    with op.batch_alter_table('organisations', schema=None) as batch_op:
+        batch_op.drop_constraint('uq_organisations_hostname', type_='unique')
+        batch_op.drop_column('hostname')
