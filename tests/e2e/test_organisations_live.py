@@ -89,7 +89,7 @@ def _check_apart(viewer_nodes, agents, tmp_path) -> None:
 
 
 def test_two_firms_agents_on_one_node(gateway_factory, vnc_factory, tmp_path):
-    gw = gateway_factory(PONTE_LOGIN_LIMIT="1000 per minute")
+    gw = gateway_factory(ready_timeout=90, PONTE_LOGIN_LIMIT="1000 per minute")
     agents = _setup(gw, (gw, gw), vnc_factory, tmp_path)
     try:
         _check_apart((gw, gw), agents, tmp_path)
