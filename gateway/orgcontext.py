@@ -89,14 +89,8 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _choose_organisation():
-        g.ponte_org_token = tenancy.enter(None)
+        g.pop(tenancy.REQUEST_KEY, None)   # a test's app context may be shared by its requests
         if current_user.is_authenticated:
             tenancy.switch(current_user.organisation_id)
         else:
             tenancy.switch(host_organisation() or organisation_of_browser())
-
-    @app.teardown_request
-    def _forget_organisation(_exc):
-        token = g.pop("ponte_org_token", None)
-        if token is not None:
-            tenancy.leave(token)

@@ -29,10 +29,7 @@ from sqlalchemy import ForeignKey, event
 from sqlalchemy.orm import Mapped, ORMExecuteState, declared_attr, mapped_column, with_loader_criteria
 
 from . import tenancy
-
-
-class CrossOrganisation(RuntimeError):
-    """A write that would touch another organisation's row (a bug, never a user's mistake)."""
+from .errors import CrossOrganisation
 
 
 class OrganisationScoped:

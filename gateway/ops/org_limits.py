@@ -15,14 +15,10 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from .. import tenancy
-from ..errors import AdminError, Conflict
+from ..errors import AdminError, LimitReached
 from ..extensions import db
 from ..models import Machine, Organisation, SessionRecord, User, audit
 from ..scoping import acting_organisation
-
-
-class LimitReached(Conflict):
-    """The firm is at a limit its provider set."""
 
 
 def _organisation() -> Organisation | None:

@@ -19,25 +19,39 @@ pytestmark = [needs("Xvnc"), pytest.mark.slow]
 FIRMS = {"a": ("default", "mariopassA1", "320x240"), "b": ("bianchi", "mariopassB1", "352x288")}
 
 
-def _firm_agent(gw, agent_gw, slug: str, vnc, workdir) -> AgentProcess:
-    """``reception`` of firm ``slug`` (added through ``gw``), its agent connected to ``agent_gw``."""
-    code = gw.add_machine("reception", organisation=slug)
-    gw.cli("--organisation", slug, "grant", "mario", "reception")
-    agent = AgentProcess(workdir, agent_gw.url, vnc)
-    agent.enroll(code)
-    agent.start()
-    wait_for(lambda: gw.machine_state("reception", organisation=slug) == "online", timeout=30, interval=0.3,
-             what=f"{slug}'s reception online")
-    return agent
+def _records(gw, **env):
+    """An app of this test's own on ``gw``'s database and Redis: the firms are set up in-process
+    (each ``python -m gateway`` command would start a whole app again)."""
+    from gateway import create_app
+
+    overrides = {"instance_path": str(gw.instance), "redis_url": gw.redis_url,
+                 "redis_prefix": gw.extra_env["PONTE_REDIS_PREFIX"]}
+    if "PONTE_DATABASE_URL" in env:
+        overrides.update(database_url=env["PONTE_DATABASE_URL"], secret_key=env["PONTE_SECRET_KEY"])
+    return create_app(overrides)
 
 
-def _setup(gw, agent_nodes, vnc_factory, tmp_path) -> list[AgentProcess]:
-    gw.cli("org", "add", "Bianchi Srl", "--slug", "bianchi")
+def _setup(app, agent_nodes, vnc_factory, tmp_path) -> list[AgentProcess]:
+    """Firm B; in each firm mario and his "reception", whose agent connects to its node."""
+    from gateway import ops, tenancy
+    from gateway.ops.organisations import create_organisation
+
+    live = app.extensions["ponte.live"]
     agents = []
-    for firm, node in zip(("a", "b"), agent_nodes):
-        slug, password, screen = FIRMS[firm]
-        gw.add_user("mario", password, organisation=slug)
-        agents.append(_firm_agent(gw, node, slug, vnc_factory(geometry=screen), tmp_path / f"agent-{firm}"))
+    with app.app_context():
+        orgs = {"a": tenancy.DEFAULT, "b": create_organisation("Bianchi Srl", slug="bianchi").id}
+        for firm, node in zip(("a", "b"), agent_nodes):
+            slug, password, screen = FIRMS[firm]
+            with tenancy.acting_for(orgs[firm]):
+                mario = ops.add_user("mario", password)
+                machine, code = ops.add_machine("reception")
+                ops.grant(mario, machine)
+                machine_id = machine.id
+            agent = AgentProcess(tmp_path / f"agent-{firm}", node.url, vnc_factory(geometry=screen))
+            agent.enroll(code)
+            agent.start()
+            agents.append(agent)
+            wait_for(lambda: live.agent(machine_id), timeout=30, interval=0.3, what=f"{slug}'s reception online")
     return agents
 
 
@@ -89,8 +103,8 @@ def _check_apart(viewer_nodes, agents, tmp_path) -> None:
 
 
 def test_two_firms_agents_on_one_node(gateway_factory, vnc_factory, tmp_path):
-    gw = gateway_factory(ready_timeout=90, PONTE_LOGIN_LIMIT="1000 per minute")
-    agents = _setup(gw, (gw, gw), vnc_factory, tmp_path)
+    gw = gateway_factory(PONTE_LOGIN_LIMIT="1000 per minute")
+    agents = _setup(_records(gw), (gw, gw), vnc_factory, tmp_path)
     try:
         _check_apart((gw, gw), agents, tmp_path)
     finally:
@@ -106,7 +120,7 @@ def test_two_firms_across_two_gateway_processes(gateway_factory, vnc_factory, tm
               "PONTE_LOGIN_LIMIT": "1000 per minute"}
     one = gateway_factory(PONTE_NODE_ID="node-1", **shared)
     two = gateway_factory(PONTE_NODE_ID="node-2", **shared)
-    agents = _setup(one, (one, two), vnc_factory, tmp_path)   # A's agent on node 1, B's on node 2
+    agents = _setup(_records(one, **shared), (one, two), vnc_factory, tmp_path)   # A's agent on node 1, B's on 2
     try:
         _check_apart((two, one), agents, tmp_path)              # A's viewer on node 2, B's on node 1
         assert "forwarded to the node at" in one.log_tail(40000) + two.log_tail(40000)
