@@ -249,10 +249,15 @@ def org_login(slug: str):
     return _login_page()
 
 
-def _account(name: str) -> str:
-    """The name as the failed-login counters know it: two firms' "mario" are two accounts."""
+def account_key(name: str) -> str:
+    """The name as the failed-login counters know it: two firms' "mario" are two accounts
+    (``reports.login_attack_rows`` shows each firm its own)."""
     org = acting_organisation()
-    return name if org == tenancy.DEFAULT else f"{org}/{name}"
+    return name if org == tenancy.DEFAULT else f"{ACCOUNT_PREFIX}{org}:{name}"
+
+
+#: Before a name typed at another firm's login than the default one's, with its id.
+ACCOUNT_PREFIX = "#org"
 
 
 def _login_page():
@@ -262,7 +267,7 @@ def _login_page():
     if form.validate_on_submit():
         name = form.name.data.strip()
         counters = throttle()
-        verdict = counters.check(_account(name), client_ip())
+        verdict = counters.check(account_key(name), client_ip())
         if verdict.refused:
             minutes = max(1, round(verdict.retry_after / 60))
             flash(ngettext("Too many failed logins for this account from your network. "
@@ -292,7 +297,7 @@ def _login_page():
         # The typed name is anyone's text: no control characters into the audit log.
         audit("login_failed", actor=clean(name, 64), ip=client_ip(),
               detail="disabled account" if ok else "wrong name or password")
-        for trip in counters.failed(_account(name), client_ip()):
+        for trip in counters.failed(account_key(name), client_ip()):
             audit("login_throttled", ip=client_ip(), target=trip.account[:128], detail=trip.detail)
         db.session.commit()
         flash(_("Wrong user name or password."), "error")

@@ -127,3 +127,33 @@ def test_cli_adds_firms_works_in_one_and_lists_their_figures(cli):
     listing = cli("org", "list")
     assert re.search(r"rossi\tRossi SpA\tpcs≤2 sessions≤3\t0 people\t1 PCs", listing), listing
     assert "no organisation" in cli("--organisation", "nobody", "machine", "list", ok=False).lower()
+
+
+def test_login_attacks_are_each_firms_own(tmp_path, redis_server, prefix):
+    """The same name guessed at two firms' logins: two accounts, each firm's admin sees its own."""
+    from gateway import create_app
+    from tests.support.web import csrf_from
+
+    app = create_app({"instance_path": str(tmp_path / "i"), "redis_url": redis_server, "redis_prefix": prefix,
+                      "login_limit": "1000 per minute", "login_delay_max": 0.01,
+                      "network_login_limit": "3 per 15 minutes", "account_login_limit": "5 per hour"})
+    with app.app_context():
+        ops.add_user("boss", "bosspass1", admin=True)
+        b = create_organisation("Bianchi Srl", slug="bianchi").id
+        with tenancy.acting_for(b):
+            ops.add_user("boss", "bbosspass12", admin=True)
+            ops.add_user("mario", "mariopass12")
+    for n in range(8):   # "mario" guessed at firm B's login from four networks
+        client = app.test_client()
+        env = {"REMOTE_ADDR": f"10.{n % 4}.0.1"}
+        page = client.get("/o/bianchi/login", environ_base=env).get_data(as_text=True)
+        client.post("/o/bianchi/login", environ_base=env,
+                    data={"csrf_token": csrf_from(page), "name": "mario", "password": "wrong-password"})
+    seen = {}
+    for path, password in (("/login", "bosspass1"), ("/o/bianchi/login", "bbosspass12")):
+        client = app.test_client()
+        assert AuthActions(client, login_path=path).login("boss", password).status_code == 302
+        seen[path] = ([a["account"] for a in client.get("/api/v1/login-attacks").get_json()["attacks"]],
+                      {u["name"]: u["under_attack"] for u in client.get("/api/v1/users").get_json()["users"]})
+    assert seen["/login"][0] == [] and "mario" not in seen["/login"][1]
+    assert seen["/o/bianchi/login"][0] == ["mario"] and seen["/o/bianchi/login"][1]["mario"] is True
