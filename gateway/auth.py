@@ -26,6 +26,9 @@ Bearer API tokens (``Authorization: Bearer ponte_…``) are accepted on
 recent-login rule (a script cannot type a password).
 """
 
+# Over 300 lines: the login form, its limits, the firms' own login pages (issue 17) and the
+# cookie checks of every request are one flow, read together when any of it changes.
+
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,8 @@
 """``python -m gateway …``: serve, and the admin commands of DESIGN.md §4."""
 
+# Over 300 lines: the commands of DESIGN.md §4 in one place; newer groups live in their own
+# modules (policy_commands, org_commands, recording.commands, signin.commands).
+
 from __future__ import annotations
 
 import functools

@@ -12,6 +12,9 @@ did not take waits in the node's journal (``journal_end``).
 Raises ``AgentUnavailable`` (``gateway.errors``): no agent can serve a session now.
 """
 
+# Over 300 lines: the node's agents, sessions and node-bus commands share one state (``channels``,
+# ``sessions``) whose transitions must be read together.
+
 from __future__ import annotations
 
 import logging
