@@ -23,6 +23,10 @@ from sqlalchemy import select
 from . import tenancy
 from .database import UNAVAILABLE
 
+#: Endpoints that read nothing of any firm's: they choose none, so they never load the person
+#: (the health probe must answer 503 by itself while the database is down, cookie or not).
+NO_ORGANISATION = frozenset({"portal.healthz", "portal.assets", "portal.novnc", "i18n.scripts", "static"})
+
 #: Cookie key: the organisation of the ``/o/<slug>/`` page this (signed-out) browser came through.
 ORG_KEY = "ponte_org"
 
@@ -90,6 +94,8 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _choose_organisation():
         g.pop(tenancy.REQUEST_KEY, None)   # a test's app context may be shared by its requests
+        if request.endpoint in NO_ORGANISATION:
+            return
         if current_user.is_authenticated:
             tenancy.switch(current_user.organisation_id)
         else:
