@@ -128,3 +128,23 @@ def test_no_organisation_chosen_acts_for_the_default_one(app, firms):
         assert find_user("mario").id == firms["rows"]["a"]["user"]
         user = ops.add_user("luigi", "luigipass12")
         assert user.organisation_id == tenancy.DEFAULT
+
+
+def test_each_firm_has_its_own_switches_and_policies(app, firms):
+    """The share-link switch (a gateway-wide table, a key per firm), the second-factor policy and
+    the branding row: one firm's change is not the other's."""
+    from gateway import branding
+    from gateway.factors import policy as factor_policy
+    from gateway.ops import shares
+
+    with app.app_context():
+        with tenancy.acting_for(firms["b"]):
+            shares.set_sharing(True, actor="b-admin")
+            factor_policy.save("everyone", [], False, actor="b-admin")
+            branding.save("Bianchi Srl", None, actor="b-admin", ip="")
+        with tenancy.acting_for(firms["b"]):
+            assert shares.sharing_allowed() and factor_policy.current().require == "everyone"
+            assert branding._find().company_name == "Bianchi Srl"
+        with tenancy.acting_for(firms["a"]):
+            assert not shares.sharing_allowed() and factor_policy.current().require == "off"
+            assert branding._find() is None
