@@ -47,6 +47,9 @@ def _csrf_token(page: bytes) -> str:
 
 
 class Forwarder:
+    #: The login page: a firm of a gateway serving many has its own, ``/o/<slug>/login``.
+    login_path = "/login"
+
     def __init__(self, gateway: str, machine: str, user: str, password: str, tls: TLSOptions):
         self.gateway = gateway.rstrip("/")
         self.machine = machine
@@ -58,10 +61,10 @@ class Forwarder:
         self._lock = threading.Lock()
 
     def login(self) -> None:
-        status, _h, page = self.http.request("GET", "/login")
+        status, _h, page = self.http.request("GET", self.login_path)
         token = _csrf_token(page)
         status, headers, _page = self.http.request(
-            "POST", "/login", form={"csrf_token": token, "name": self.user, "password": self.password})
+            "POST", self.login_path, form={"csrf_token": token, "name": self.user, "password": self.password})
         if status != 302:
             raise LoginFailed(f"login as {self.user!r} refused (HTTP {status})")
         status, _h, page = self.http.request("GET", "/")

@@ -12,7 +12,7 @@ from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _, lazy_gettext as _l
 from limits.errors import StorageError
 
-from . import assets, branding, database, headers, i18n, security, templating
+from . import assets, branding, database, headers, i18n, orgcontext, security, templating
 from .config import GatewaySettings, load_settings
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .hub import Hub
@@ -108,6 +108,7 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
+    orgcontext.init_app(app)   # first of the request hooks: which firm the request acts for (issue 17)
 
     from . import account, admin, agent_download, api, auth, metrics, portal, ws
     # The second-factor views add routes to admin.bp, api.bp and account.bp: imported before
@@ -116,7 +117,7 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
     from .factors import login as second_factor, reauth as _factor_reauth, views as _factor_views  # noqa: F401
 
     from .signin import admin_views as signin_admin, oidc as signin_oidc, views as signin_views
-    from . import share_views
+    from . import provider, share_views
     from .signup import provider_views as signup_provider, views as signup_views
 
     for blueprint in (auth.bp, portal.bp, admin.bp, api.bp, ws.bp, metrics.bp,
@@ -124,7 +125,8 @@ def _create_app(config: GatewaySettings | dict | None) -> Flask:
                       account.bp, second_factor.bp,  # own account page, second factors (issue 12)
                       signin_views.bp, signin_admin.bp, signin_oidc.bp,  # company sign-in (issue 12)
                       share_views.bp,  # guests' share links (issue 14)
-                      signup_views.bp, signup_provider.bp):  # firms asking for access (issue 17)
+                      signup_views.bp, signup_provider.bp,  # firms asking for access (issue 17)
+                      provider.bp):  # the provider's organisations (issue 17)
         app.register_blueprint(blueprint)
     i18n.init_app(app)
     branding.init_app(app)   # the company's name and logo (issue 13): /brand/logo, every page's header

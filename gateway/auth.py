@@ -26,6 +26,9 @@ Bearer API tokens (``Authorization: Bearer ponte_…``) are accepted on
 recent-login rule (a script cannot type a password).
 """
 
+# Over 300 lines: the login form, its limits, the firms' own login pages (issue 17) and the
+# cookie checks of every request are one flow, read together when any of it changes.
+
 from __future__ import annotations
 
 import hashlib
@@ -44,8 +47,10 @@ from agents.protocol.text import clean
 
 from . import ops
 from . import refs
+from . import orgcontext, tenancy
 from .extensions import db, limiter, login_manager
 from .models import User, audit, find_user
+from .scoping import acting_organisation
 from .signin import password_check
 from .throttle import LoginThrottle
 
@@ -112,7 +117,8 @@ def load_user(user_id: str) -> User | None:
     record_id = refs.record_id(user_id)
     if record_id is None:
         return None
-    user = db.session.get(User, record_id)
+    with tenancy.across_organisations():   # the row says which firm the request acts for (orgcontext)
+        user = db.session.get(User, record_id)
     if user is None or user.disabled or not _login_current(user):
         # A dead login: forget it, but keep the CSRF token so a form posted now still reaches
         # the "log in again" redirect instead of a CSRF error.
@@ -132,7 +138,8 @@ def load_user_from_token(req) -> User | None:
         return None
     from .ops import user_for_token
 
-    found = user_for_token(secret.strip())
+    with tenancy.across_organisations():   # the token's row says which firm (orgcontext)
+        found = user_for_token(secret.strip())
     if found is None:
         return None
     g.ponte_token = found[1]
@@ -216,20 +223,54 @@ def _start_login(user: User) -> None:
 
 
 def _clear_session() -> None:
+    """Everything goes but the firm whose login page this browser uses (``orgcontext``): the
+    second-factor step after the password, and the login page after a logout, stay that firm's."""
+    org = session.get(orgcontext.ORG_KEY)
     session.clear()
+    if org is not None:
+        session[orgcontext.ORG_KEY] = org
     g.pop("csrf_token", None)   # Flask-WTF caches the signed token for this request too
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"], key_func=ip_key, deduct_when=_failed)
 def login():
+    """The default organisation's login (a single-firm install's only one), or, at a firm's own
+    host name, that firm's."""
+    if not current_user.is_authenticated:
+        orgcontext.remember_organisation(orgcontext.host_organisation() or tenancy.DEFAULT)
+    return _login_page()
+
+
+@bp.route("/o/<slug>/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=ip_key, deduct_when=_failed)
+def org_login(slug: str):
+    """A firm's own login page (issue 17): names are looked up among that firm's people."""
+    org = orgcontext.organisation_by_slug(slug)
+    if not current_user.is_authenticated:
+        orgcontext.remember_organisation(org.id)
+    return _login_page()
+
+
+def account_key(name: str) -> str:
+    """The name as the failed-login counters know it: two firms' "mario" are two accounts
+    (``reports.login_attack_rows`` shows each firm its own)."""
+    org = acting_organisation()
+    return name if org == tenancy.DEFAULT else f"{ACCOUNT_PREFIX}{org}:{name}"
+
+
+#: Before a name typed at another firm's login than the default one's, with its id.
+ACCOUNT_PREFIX = "#org"
+
+
+def _login_page():
     if current_user.is_authenticated:
         return redirect(url_for("portal.index"))
     form = LoginForm()
     if form.validate_on_submit():
         name = form.name.data.strip()
         counters = throttle()
-        verdict = counters.check(name, client_ip())
+        verdict = counters.check(account_key(name), client_ip())
         if verdict.refused:
             minutes = max(1, round(verdict.retry_after / 60))
             flash(ngettext("Too many failed logins for this account from your network. "
@@ -259,7 +300,7 @@ def login():
         # The typed name is anyone's text: no control characters into the audit log.
         audit("login_failed", actor=clean(name, 64), ip=client_ip(),
               detail="disabled account" if ok else "wrong name or password")
-        for trip in counters.failed(name, client_ip()):
+        for trip in counters.failed(account_key(name), client_ip()):
             audit("login_throttled", ip=client_ip(), target=trip.account[:128], detail=trip.detail)
         db.session.commit()
         flash(_("Wrong user name or password."), "error")

@@ -12,6 +12,7 @@ import hashlib
 
 from flask import Blueprint, abort, g, make_response, request
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from .errors import AdminError
 from .database import UNAVAILABLE
@@ -40,7 +41,7 @@ def current() -> Branding | None:
     """This request's branding row (read once per request), or None when none was set."""
     if "ponte_branding" not in g:
         try:
-            g.ponte_branding = db.session.get(Branding, 1)
+            g.ponte_branding = _find()
         except UNAVAILABLE:
             # Pages that need no database (the login form, the "try again" page) still show,
             # with Ponte's own name: the branding must never be why a page fails.
@@ -54,10 +55,15 @@ def version(row: Branding | None) -> str:
     return hashlib.sha256(row.logo).hexdigest()[:12] if row is not None and row.logo else ""
 
 
+def _find() -> Branding | None:
+    """This organisation's row (one per firm; ``scoping`` picks the firm's)."""
+    return db.session.scalar(select(Branding).order_by(Branding.id).limit(1))
+
+
 def _row() -> Branding:
-    row = db.session.get(Branding, 1)
+    row = _find()
     if row is None:
-        row = Branding(id=1, company_name="", logo=None, logo_type="")
+        row = Branding(company_name="", logo=None, logo_type="")
         db.session.add(row)
     return row
 
@@ -90,7 +96,7 @@ def save(name: str, logo: bytes | None, *, actor: str, ip: str) -> Branding:
 
 
 def remove_logo(*, actor: str, ip: str) -> None:
-    row = db.session.get(Branding, 1)
+    row = _find()
     if row is not None and row.logo:
         row.logo, row.logo_type = None, ""
         row.updated_at, row.updated_by = utcnow(), actor

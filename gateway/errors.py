@@ -18,6 +18,8 @@ re-exported as part of the ``ops`` interface)::
     ├── AdminError               an operation that cannot be done; the message names why (``ops``)
     │   ├── NotFound             no such user, group, machine or token
     │   └── Conflict             the name is taken
+    │       └── LimitReached     the organisation is at a limit its provider set (``ops.org_limits``)
+    ├── CrossOrganisation        a write to another organisation's row, refused (``scoping``): a bug
     ├── EnrolmentError           an enrolment code that is unknown, used or expired (``ops``)
     ├── ReportRefused            a viewer's quality report out of bounds; ``field`` names it (``quality``)
     ├── ApiError                 a refusal the JSON API reports: status, code, message (``api``)
@@ -96,6 +98,14 @@ class NotFound(AdminError):
 
 class Conflict(AdminError):
     """The name is taken by another record of the same kind."""
+
+
+class LimitReached(Conflict):
+    """The organisation is at a limit its provider set (``ops.org_limits``)."""
+
+
+class CrossOrganisation(GatewayError):
+    """A write that would touch another organisation's row (``scoping``): a bug, never a user's mistake."""
 
 
 class ReportRefused(GatewayError):

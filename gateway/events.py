@@ -87,6 +87,14 @@ WORDS = {
     "organisation_created": _n("Created an organisation"),
     "file.upload": _n("Sent a file to a PC"),
     "file.download": _n("Fetched a file from a PC"),
+    "recording_export": _n("Exported a session recording to a video file"),
+    "provider_view": _n("Looked at every organisation"),
+    "organisation_limits": _n("Changed an organisation's limits"),
+    "operator_on": _n("Made someone a provider operator"),
+    "operator_off": _n("Took the provider operator role away"),
+    "signup_confirmed": _n("A firm confirmed its request for access"),
+    "signup_approved": _n("Approved a firm's request for access"),
+    "signup_refused": _n("Refused a firm's request for access"),
 }
 
 #: One event as a sentence: ``%(actor)s`` (``who``), ``%(target)s``; for targets written
@@ -162,6 +170,14 @@ SENTENCES = {
     "organisation_created": _n("%(actor)s created the organisation %(target)s"),
     "file.upload": _n("%(actor)s sent a file to %(target)s"),
     "file.download": _n("%(actor)s fetched a file from %(target)s"),
+    "recording_export": _n("%(actor)s exported a recording of a session on %(target)s to a video file"),
+    "provider_view": _n("%(actor)s looked at the list of every organisation"),
+    "organisation_limits": _n("%(actor)s changed the limits of %(target)s"),
+    "operator_on": _n("%(actor)s made %(target)s a provider operator"),
+    "operator_off": _n("%(actor)s took the provider operator role from %(target)s"),
+    "signup_confirmed": _n("A firm confirmed its request for access (%(target)s)"),
+    "signup_approved": _n("%(actor)s approved the request for access %(target)s"),
+    "signup_refused": _n("%(actor)s refused the request for access %(target)s"),
 }
 
 #: Actors that are not a person: who they are, in words.

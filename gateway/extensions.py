@@ -8,12 +8,15 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
+from .scoping import ScopedSession
+
 
 class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
+# Sessions that keep each organisation's rows apart (gateway/scoping.py).
+db = SQLAlchemy(model_class=Base, session_options={"class_": ScopedSession})
 login_manager = LoginManager()
 csrf = CSRFProtect()
 migrate = Migrate()

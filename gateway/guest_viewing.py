@@ -34,4 +34,7 @@ def authorise_guest(ticket_token: str) -> Viewing:
     machine = db.session.get(Machine, link.machine_id)
     if machine is None or machine.revoked_at is not None:
         refuse(403, "grant", "This PC can no longer be opened.")
-    return Viewing(ticket.session, guest, machine, request.remote_addr or "", 0, machine.id, ticket.terms)
+    if ticket.organisation_id != machine.organisation_id:
+        refuse(403, "ticket_owner", "This ticket belongs to someone else.")
+    return Viewing(ticket.session, guest, machine, request.remote_addr or "", 0, machine.id, ticket.terms,
+                   machine.organisation_id)

@@ -1,7 +1,7 @@
 """A guest's identity: who opened a share link in this browser, never a Flask-Login user.
 
 A guest who presses "Open" on a share link's page gets the cookie
-``ponte_guest``: ``{"l": <link id>, "g": <random guest id>}`` signed with the
+``ponte_guest``: ``{"l": <link id>, "g": <random guest id>, "o": <its organisation>}`` signed with the
 instance secret (itsdangerous, its own salt), HttpOnly, SameSite=Strict. It
 lets that browser ask for viewer tickets of that link's PC and nothing else:
 Flask-Login never reads it, so every other route sees an anonymous visitor.
@@ -56,7 +56,10 @@ def new_guest(link_id: int) -> Guest:
 
 
 def cookie_value(guest: Guest) -> str:
-    return _serializer().dumps({"l": guest.link_id, "g": guest.guest_id})
+    """Signed; ``o`` is the link's organisation (the request that opened the link acts for it)."""
+    from .scoping import acting_organisation
+
+    return _serializer().dumps({"l": guest.link_id, "g": guest.guest_id, "o": acting_organisation()})
 
 
 def set_cookie(resp, guest: Guest, max_age: int) -> None:
@@ -75,6 +78,11 @@ def current_guest() -> Guest | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("l"), int) or not isinstance(data.get("g"), str):
         return None
+    from . import tenancy
     from .ops.shares import guest_name
 
+    org = data.get("o", tenancy.DEFAULT)   # cookies from before organisations: the default firm's
+    if not isinstance(org, int) or isinstance(org, bool):
+        return None
+    tenancy.switch(org)   # the guest's requests act for the link's firm (issue 17)
     return Guest(data["l"], data["g"][:64], guest_name(data["l"]))

@@ -12,6 +12,9 @@ did not take waits in the node's journal (``journal_end``).
 Raises ``AgentUnavailable`` (``gateway.errors``): no agent can serve a session now.
 """
 
+# Over 300 lines: the node's agents, sessions and node-bus commands share one state (``channels``,
+# ``sessions``) whose transitions must be read together.
+
 from __future__ import annotations
 
 import logging
@@ -25,7 +28,7 @@ import gevent.lock
 from agents.protocol import control
 from agents.websocket import FramedWebSocket
 
-from . import buslistener, nodebus, upkeep
+from . import buslistener, nodebus, tenancy, upkeep
 from .errors import AgentUnavailable, NodeBusError
 from .journal import EndRecord, Journal, retry_forever
 from .live import LiveStoreError
@@ -57,6 +60,8 @@ class AgentChannel:
     #: The agent's live record (``agent:<machine>``) as last written, for re-asserting it.
     fields: dict = field(default_factory=dict)
     since: float = field(default_factory=time.time)
+    #: The firm of the machine its credential named (issue 17): it serves that firm's sessions only.
+    organisation_id: int = tenancy.DEFAULT
 
     def send(self, event) -> None:
         # Under the lock: the order of the conversation's steps is the order of the bytes.
@@ -131,23 +136,29 @@ class Hub:
         """Sessions this node is setting up, relaying or recording."""
         return set(self.sessions)
 
-    def request_stream(self, machine_id: int, session: str) -> SessionSlot:
-        """Ask the machine's agent to open a stream for ``session``.
+    def request_stream(self, machine_id: int, session: str, organisation_id: int = tenancy.DEFAULT) -> SessionSlot:
+        """Ask the machine's agent to open a stream for ``session`` of firm ``organisation_id``.
 
         Whichever node holds the agent, its stream may land on any node
         behind the balancer: the ``streamwait`` marker, written before the
-        agent is asked, tells that node where the viewer waits.
+        agent is asked, tells that node where the viewer waits. An agent of
+        another firm is never asked (machine ids are global, so this only
+        fails if a row and an agent disagree: checked all the same).
         """
         if self.draining:
             raise AgentUnavailable(machine_id)
         channel = self.channels.get(machine_id)
+        if channel is not None and channel.organisation_id != organisation_id:
+            log.warning("machine %s: its agent is of organisation %s, the session of %s: refused",
+                        machine_id, channel.organisation_id, organisation_id)
+            raise AgentUnavailable(machine_id)
         token = new_token(32)
         slot = SessionSlot(session, machine_id, hash_token(token))
         # Registered first: the stream may arrive while we still talk to Redis.
         self.sessions[session] = slot
         try:
             if channel is None:
-                self._request_remote(machine_id, session, token)
+                self._request_remote(machine_id, session, token, organisation_id)
             else:
                 self._mark_waiting(session)
                 channel.send(control.OpenStream(session=session, token=token))
@@ -170,7 +181,7 @@ class Hub:
             # another node would miss its way.
             log.warning("stream marker of %s not written: %s", session, exc)
 
-    def _request_remote(self, machine_id: int, session: str, token: str) -> None:
+    def _request_remote(self, machine_id: int, session: str, token: str, organisation_id: int) -> None:
         """The agent is held by another node: ask it, over Redis, to open the stream."""
         live = self.live
         me = self.settings.node_id
@@ -179,8 +190,10 @@ class Hub:
             node = (agent or {}).get("node")
             if not node or node == me or not live.node_address(node):
                 raise AgentUnavailable(machine_id)
+            if str(agent.get("org") or tenancy.DEFAULT) != str(organisation_id):
+                raise AgentUnavailable(machine_id)   # another firm's agent: never asked
             live.stream_waiting(session, me, self.waiting_ttl())
-            if live.publish(node, nodebus.OpenStream(machine_id, session, token)) == 0:
+            if live.publish(node, nodebus.OpenStream(machine_id, session, token, organisation_id)) == 0:
                 raise AgentUnavailable(machine_id)
         except LiveStoreError as exc:
             raise AgentUnavailable(machine_id) from exc
@@ -270,8 +283,8 @@ class Hub:
                 self.end_machine(machine_id, reason, revoke=True)
             case nodebus.EndUser(user_id, reason):
                 self.end_user(user_id, reason)
-            case nodebus.OpenStream(machine_id, session, token):
-                self._open_for_peer(machine_id, session, token)
+            case nodebus.OpenStream(machine_id, session, token, organisation_id):
+                self._open_for_peer(machine_id, session, token, organisation_id)
             case nodebus.RetryVnc(machine_id):
                 self.send_agent(machine_id, control.RetryVnc())
             case nodebus.StreamFailed(machine_id, session, reason):
@@ -305,10 +318,14 @@ class Hub:
             except OSError as exc:
                 log.info("could not send %s to machine %s: %s", type(event).__name__, machine_id, exc)
 
-    def _open_for_peer(self, machine_id: int, session: str, token: str) -> None:
+    def _open_for_peer(self, machine_id: int, session: str, token: str, organisation_id: int) -> None:
         channel = self.channels.get(machine_id)
         if channel is None or self.draining:
             log.info("asked to open a stream for machine %s, which is not connected here", machine_id)
+            return
+        if channel.organisation_id != organisation_id:
+            log.warning("asked for a stream of organisation %s from machine %s of %s: refused",
+                        organisation_id, machine_id, channel.organisation_id)
             return
         try:
             channel.send(control.OpenStream(session=session, token=token))

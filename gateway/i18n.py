@@ -57,8 +57,26 @@ def select_locale() -> str:
         saved = _known(getattr(current_user, "locale", None)) if current_user.is_authenticated else None
         if saved:
             return saved
-    return (_known(request.cookies.get(COOKIE))
+    return (_known(request.cookies.get(COOKIE)) or (None if g.get(NO_USER) else _organisation_language())
             or request.accept_languages.best_match(LANGUAGES, default=DEFAULT))
+
+
+def _organisation_language() -> str | None:
+    """A firm's own language for its pages (issue 17), before the person's or the browser's
+    choice; the default firm has none, so a single-firm install chooses as it always did."""
+    from . import tenancy
+    from .scoping import acting_organisation
+
+    org_id = acting_organisation()
+    if org_id == tenancy.DEFAULT:
+        return None
+    if "ponte_org_language" not in g:
+        from .extensions import db
+        from .models import Organisation
+
+        org = db.session.get(Organisation, org_id)
+        g.ponte_org_language = _known(org.language) if org is not None else None
+    return g.ponte_org_language
 
 
 def zone(name: str) -> ZoneInfo:

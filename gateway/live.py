@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import redis
 
-from . import nodebus
+from . import nodebus, tenancy
 from .errors import LiveStoreError
 from .security import new_token
 from .terms import SessionTerms
@@ -33,6 +33,8 @@ class Ticket:
     terms: SessionTerms = SessionTerms()
     #: A guest's ticket: the guest it is bound to (``guests.Guest.binding``); "" for a person's.
     guest: str = ""
+    #: The firm of its PC (issue 17): redeemed only by a request acting for that firm (``pairing``).
+    organisation_id: int = tenancy.DEFAULT
 
 
 class LiveStore:
@@ -90,6 +92,7 @@ class LiveStore:
         token = new_token(32)
         value = json.dumps({"session": ticket.session, "user_id": ticket.user_id,
                             "machine_id": ticket.machine_id, "terms": ticket.terms.to_json(),
+                            "org": ticket.organisation_id,
                             **({"guest": ticket.guest} if ticket.guest else {})})
         self._call(self.redis.set, self.key("ticket", token), value, ex=ttl)
         return token
@@ -103,7 +106,8 @@ class LiveStore:
             return None
         data = json.loads(raw)
         return Ticket(data["session"], int(data["user_id"]), int(data["machine_id"]),
-                      SessionTerms.from_json(data.get("terms")), str(data.get("guest", "")))
+                      SessionTerms.from_json(data.get("terms")), str(data.get("guest", "")),
+                      int(data.get("org", tenancy.DEFAULT)))
 
     # -- sessions --
 
@@ -172,18 +176,25 @@ class LiveStore:
         self._call(pipe.execute)
 
     def session(self, session: str) -> dict | None:
+        """A session's live record; ``None`` if there is none, or it is another firm's (``visible``)."""
+        row = self._session(session)
+        return row if row is not None and visible(row) else None
+
+    def _session(self, session: str) -> dict | None:
         data = self._call(self.redis.hgetall, self.key("session", session))
         return {k.decode(): v.decode() for k, v in data.items()} if data else None
 
     def live_sessions(self) -> list[dict]:
+        """Every live session the code running now may see (``visible``)."""
         ids = sorted(m.decode() for m in self._call(self.redis.smembers, self.key("sessions", "live")))
         out = []
         for sid in ids:
-            row = self.session(sid)
+            row = self._session(sid)
             if row is None:  # its node died: drop the stale index entry
                 self._call(self.redis.srem, self.key("sessions", "live"), sid)
                 continue
-            out.append({"id": sid, **row})
+            if visible(row):
+                out.append({"id": sid, **row})
         return out
 
     def live_ids(self) -> set[str]:
@@ -257,6 +268,22 @@ _VIEWER_REPORT = ("if redis.call('exists', KEYS[1]) == 0 then return 0 end "
                   "redis.call('hincrbyfloat', KEYS[1], 'fbu_seconds', ARGV[2]) "
                   "redis.call('hset', KEYS[1], 'fps', ARGV[3], 'encoding', ARGV[4], 'quality_at', ARGV[5]) "
                   "return 1")
+
+
+def visible(row: dict) -> bool:
+    """Is a live session record (its ``org`` field) one the code running now may see?
+
+    Code acting for an organisation (a request, a CLI command: ``tenancy``) sees that firm's
+    sessions only, as ``scoping`` does for SQL rows; the hub's and the reaper's own greenlets act
+    for none, and see all (they run every firm's sessions). Records written before organisations
+    have no ``org``: the default firm's."""
+    org = tenancy.current()
+    if org is None or tenancy.is_across():
+        return True
+    try:
+        return int(row.get("org") or tenancy.DEFAULT) == org
+    except ValueError:
+        return False
 
 
 def _flat(value) -> str | int | float:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import refs
 from .extensions import db
+from .scoping import OrganisationScoped
 
 
 def utcnow() -> datetime:
@@ -43,7 +44,7 @@ class Organisation(db.Model):
     ``max_pcs`` / ``max_sessions`` are the provider's limits for the firm; NULL: no limit."""
 
     __tablename__ = "organisations"
-    __table_args__ = _NO_REUSE
+    __table_args__ = (UniqueConstraint("hostname", name="uq_organisations_hostname"), _NO_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
@@ -53,6 +54,9 @@ class Organisation(db.Model):
     max_pcs: Mapped[int | None] = mapped_column(default=None)
     max_sessions: Mapped[int | None] = mapped_column(default=None)
     disabled: Mapped[bool] = mapped_column(default=False, server_default="0")
+    #: The firm's own host name (``remote.rossi.it``), if it has one: signed-out visitors there
+    #: see its login page without ``/o/<slug>/`` (``orgcontext``).
+    hostname: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64), default="")
 
@@ -60,14 +64,18 @@ class Organisation(db.Model):
 DEFAULT_ORGANISATION = 1
 
 
-class User(UserMixin, db.Model):
+class User(OrganisationScoped, UserMixin, db.Model):
     __tablename__ = "users"
-    __table_args__ = _NO_REUSE
+    # Names are unique within an organisation (two firms may both have a "reception").
+    __table_args__ = (UniqueConstraint("organisation_id", "name", name="uq_users_organisation_name"), _NO_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(default=False)
+    #: A provider operator (issue 17; only in the default organisation): sees every firm's figures
+    #: and limits on the provider's page, each look audited (``gateway.provider``).
+    is_operator: Mapped[bool] = mapped_column(default=False, server_default="0")
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: Copied into each login cookie; bumping it ends every login of this person at once
@@ -80,9 +88,6 @@ class User(UserMixin, db.Model):
     display_name: Mapped[str] = mapped_column(String(128), default="", server_default="")
     #: The language the person chose (``gateway.i18n.LANGUAGES``); empty: the browser's.
     locale: Mapped[str] = mapped_column(String(8), default="", server_default="")
-    #: The firm this person belongs to (one only); see ``Organisation``.
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True,
-                                                 default=DEFAULT_ORGANISATION, server_default="1")
 
     grants: Mapped[list[Grant]] = relationship(back_populates="user", cascade="all, delete-orphan")
     groups: Mapped[list[Group]] = relationship(secondary=group_members, back_populates="members",
@@ -97,12 +102,13 @@ class User(UserMixin, db.Model):
         return str(self.id)
 
 
-class Group(db.Model):
+class Group(OrganisationScoped, db.Model):
     __tablename__ = "groups"
-    __table_args__ = _NO_REUSE
+    # Names are unique within an organisation (two firms may both have a "reception").
+    __table_args__ = (UniqueConstraint("organisation_id", "name", name="uq_groups_organisation_name"), _NO_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     members: Mapped[list[User]] = relationship(secondary=group_members, back_populates="groups",
@@ -110,12 +116,13 @@ class Group(db.Model):
     grants: Mapped[list[GroupGrant]] = relationship(back_populates="group", cascade="all, delete-orphan")
 
 
-class Machine(db.Model):
+class Machine(OrganisationScoped, db.Model):
     __tablename__ = "machines"
-    __table_args__ = _NO_REUSE
+    # Names are unique within an organisation (two firms may both have a "reception").
+    __table_args__ = (UniqueConstraint("organisation_id", "name", name="uq_machines_organisation_name"), _NO_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
     credential_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     enrolled_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -134,7 +141,7 @@ class Machine(db.Model):
     codes: Mapped[list[EnrolmentCode]] = relationship(cascade="all, delete-orphan")
 
 
-class EnrolmentCode(db.Model):
+class EnrolmentCode(OrganisationScoped, db.Model):
     __tablename__ = "enrolment_codes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -144,7 +151,7 @@ class EnrolmentCode(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class Grant(db.Model):
+class Grant(OrganisationScoped, db.Model):
     __tablename__ = "grants"
     __table_args__ = (UniqueConstraint("user_id", "machine_id"),)
 
@@ -156,7 +163,7 @@ class Grant(db.Model):
     machine: Mapped[Machine] = relationship(back_populates="grants")
 
 
-class GroupGrant(db.Model):
+class GroupGrant(OrganisationScoped, db.Model):
     __tablename__ = "group_grants"
     __table_args__ = (UniqueConstraint("group_id", "machine_id"),)
 
@@ -168,7 +175,7 @@ class GroupGrant(db.Model):
     machine: Mapped[Machine] = relationship(back_populates="group_grants")
 
 
-class ApiToken(db.Model):
+class ApiToken(OrganisationScoped, db.Model):
     """A bearer token for scripts; acts as ``user``. Only its SHA-256 is stored."""
 
     __tablename__ = "api_tokens"
@@ -192,7 +199,7 @@ class ApiToken(db.Model):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > utcnow())
 
 
-class SessionRecord(db.Model):
+class SessionRecord(OrganisationScoped, db.Model):
     """One viewing session. Names are copied so history outlives deletions."""
 
     __tablename__ = "session_history"
@@ -225,7 +232,7 @@ class SessionRecord(db.Model):
     recording: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
 
-class AuditEvent(db.Model):
+class AuditEvent(OrganisationScoped, db.Model):
     __tablename__ = "audit"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -330,15 +337,17 @@ def stored_interfaces(text: str | None) -> list:
         return []
 
 
-def audit(action: str, *, actor: str = "", ip: str = "", target: str = "", detail: str = "") -> None:
-    """Append an audit event in the caller's transaction."""
-    db.session.add(AuditEvent(action=action, actor=actor[:64], ip=ip[:64],
-                              target=target[:128], detail=detail[:512]))
+def audit(action: str, *, actor: str = "", ip: str = "", target: str = "", detail: str = "",
+          organisation_id: int | None = None) -> None:
+    """Append an audit event in the caller's transaction: the acting organisation's, or the
+    ``organisation_id`` given (a job across organisations says whose row it changed)."""
+    db.session.add(AuditEvent(action=action, actor=actor[:64], ip=ip[:64], target=target[:128],
+                              detail=detail[:512], organisation_id=organisation_id))
 
 
 # -- second factor (gateway/factors) --------------------------------------------------------------
 
-class TotpFactor(db.Model):
+class TotpFactor(OrganisationScoped, db.Model):
     """A person's authenticator app (RFC 6238). ``confirmed_at`` is empty while it is being set up.
 
     ``sealed_secret`` is the base32 seed sealed with a key derived from the instance secret
@@ -356,7 +365,7 @@ class TotpFactor(db.Model):
     last_step: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
-class RecoveryCode(db.Model):
+class RecoveryCode(OrganisationScoped, db.Model):
     """A one-time recovery code: argon2 of its secret part; ``hint`` (its first characters) finds
     the row without trying every hash."""
 
@@ -370,7 +379,7 @@ class RecoveryCode(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class Passkey(db.Model):
+class Passkey(OrganisationScoped, db.Model):
     """A WebAuthn credential (passkey or security key) of a person."""
 
     __tablename__ = "passkeys"
@@ -394,7 +403,7 @@ factor_policy_groups = Table(
 )
 
 
-class FactorPolicy(db.Model):
+class FactorPolicy(OrganisationScoped, db.Model):
     """Who must have a second factor (one row, id 1; none means nobody) and whether a passkey
     may replace the password."""
 
@@ -415,7 +424,7 @@ class FactorPolicy(db.Model):
 SIGNIN_METHODS = ("local", "ldap", "oidc")
 
 
-class Invitation(db.Model):
+class Invitation(OrganisationScoped, db.Model):
     """A one-time set-password link: an invitation, or a "forgot password" reset.
 
     Only the SHA-256 of its token is stored; it works until ``expires_at``, once.
@@ -445,13 +454,14 @@ class Invitation(db.Model):
 POLICY_SCOPES = ("global", "group", "machine")
 
 
-class PolicyRule(db.Model):
+class PolicyRule(OrganisationScoped, db.Model):
     """One level's policy settings: the global default (one row, ``scope`` "global"), a group's
     or a PC's. A column left NULL is not set at this level (``policy.Rules``); ``hours`` is the
     text ``policy.parse_hours`` reads, "" meaning any time. Deleting the group or PC drops it."""
 
     __tablename__ = "policy_rules"
-    __table_args__ = (UniqueConstraint("scope", "group_id", "machine_id"),)
+    __table_args__ = (UniqueConstraint("organisation_id", "scope", "group_id", "machine_id",
+                                       name="uq_policy_rules_organisation_level"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     scope: Mapped[str] = mapped_column(String(16))
@@ -472,7 +482,7 @@ class PolicyRule(db.Model):
 
 # -- share links (issue 14): a guest without an account watches or controls a PC for a while -----
 
-class ShareLink(db.Model):
+class ShareLink(OrganisationScoped, db.Model):
     """A link for guests to one PC: watch only or control, until ``expires_at``, for at most
     ``max_uses`` people, until revoked. Only the SHA-256 of its secret is stored
     (``security.hash_token``): the link itself is shown once, to its creator."""
@@ -516,7 +526,7 @@ class GlobalSetting(db.Model):
 
 # -- the company's name and logo (issue 13) -------------------------------------------------------
 
-class Branding(db.Model):
+class Branding(OrganisationScoped, db.Model):
     """The company's name and logo in the header of every page (one row, id 1; none: Ponte's own).
 
     The logo is kept here, not on disk, so every gateway node serves the same one."""

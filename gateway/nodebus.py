@@ -12,7 +12,7 @@ Commands::
     EndSession(session, reason)             end one session (admin, CLI, lost access)
     RevokeMachine(machine_id, reason)       end a machine's sessions and drop its agent
     EndUser(user_id, reason)                end every session of a person
-    OpenStream(machine_id, session, token)  ask the node holding the agent for a stream
+    OpenStream(machine_id, session, token, organisation_id)  ask the node holding the agent for a stream
     RetryVnc(machine_id)                    ask the agent to log in to its VNC server again
     StreamFailed(machine_id, session, reason)  the agent could not serve a session
                                             whose viewer waits on the receiving node
@@ -67,6 +67,8 @@ class OpenStream:
     machine_id: int
     session: str
     token: str
+    #: The session's firm (issue 17): the agent's node checks its agent is that firm's.
+    organisation_id: int = 1
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agents.websocket import FramedWebSocket
 
-from . import end_reasons, handshake, sessions, shadowing
+from . import end_reasons, handshake, sessions, shadowing, tenancy
+from .scoping import acting_organisation
 from .errors import AgentUnavailable, LiveStoreError
 from .guests import TICKET_PREFIX as GUEST_TICKET_PREFIX
 from .extensions import db
@@ -66,6 +67,8 @@ class Viewing:
     machine_id: int
     #: What the session may do and for how long (the ticket's, decided when it was opened).
     terms: SessionTerms = SessionTerms()
+    #: The PC's firm: only that firm's agent of the PC may serve the session (``Hub.request_stream``).
+    organisation_id: int = tenancy.DEFAULT
 
 
 def authorise(hs: handshake.Handshake) -> Viewing:
@@ -88,7 +91,7 @@ def authorise(hs: handshake.Handshake) -> Viewing:
     ticket = sessions.live().consume_ticket(hs.ticket or request.args.get("ticket", ""))
     if ticket is None:
         refuse(403, "ticket", "This ticket is unknown, used or expired. Open the PC again from the portal.")
-    if ticket.user_id != current_user.id:
+    if ticket.user_id != current_user.id or ticket.organisation_id != acting_organisation():
         refuse(403, "ticket_owner", "This ticket belongs to someone else.")
     machine = machine_for_user(current_user, ticket.machine_id)
     if machine is None and ticket.terms.kind == "shadow":  # an admin helping, audited (``shadowing``)
@@ -96,7 +99,8 @@ def authorise(hs: handshake.Handshake) -> Viewing:
     if machine is None:
         refuse(403, "grant", "You may not open this PC.")
     user = current_user._get_current_object()
-    return Viewing(ticket.session, user, machine, request.remote_addr or "", user.id, machine.id, ticket.terms)
+    return Viewing(ticket.session, user, machine, request.remote_addr or "", user.id, machine.id, ticket.terms,
+                   machine.organisation_id)
 
 
 def refuse(status: int, why: str, message: str):
@@ -132,7 +136,7 @@ class Pairing:
         # still reads the user's row (see _relay). Per session: this object serves every session.
         end_words = {why: end_reasons.shown(text) for why, text in term_reasons(viewing.terms).items()}
         try:
-            slot = self.hub.request_stream(viewing.machine_id, viewing.session)
+            slot = self.hub.request_stream(viewing.machine_id, viewing.session, viewing.organisation_id)
         except AgentUnavailable:
             refuse(409, "offline", "The PC is offline: its Ponte agent is not connected.")
         viewer = accept()

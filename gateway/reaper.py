@@ -32,7 +32,7 @@ import gevent
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import sessions
+from . import sessions, tenancy
 from .extensions import db
 from .live import LiveStoreError
 from .models import SessionRecord
@@ -91,7 +91,12 @@ class Reaper:
             gevent.sleep(self.interval)
 
     def sweep(self) -> int:
-        """One round (in an app context); how many sessions it closed."""
+        """One round (in an app context); how many sessions it closed. Across organisations by
+        design: each close is written, and audited, as its session's firm (``sessions.record_end``)."""
+        with tenancy.across_organisations():
+            return self._sweep()
+
+    def _sweep(self) -> int:
         live = self.app.extensions["ponte.live"]
         now = self.clock()
         try:

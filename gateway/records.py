@@ -7,7 +7,7 @@ whose methods open an app context, write, and release the connection.
 
 from __future__ import annotations
 
-from . import sessions
+from . import sessions, tenancy
 from .errors import LiveStoreError
 from .extensions import db
 from .journal import EndRecord
@@ -32,7 +32,7 @@ class SqlRecords:
     def close_row(self, session: str, reason: str, node: str) -> bool:
         """Close ``session``'s history row if it is still open and ``node``'s: a record that
         outlived its session. True if it was ``node``'s to close."""
-        with self.app.app_context():
+        with self.app.app_context(), tenancy.across_organisations():   # the hub's: any firm's row
             try:
                 row = db.session.get(SessionRecord, session)
                 if row is None or row.ended_at is not None or row.node != node:

@@ -17,12 +17,13 @@ from datetime import datetime, timedelta, timezone
 from flask import Response, stream_with_context
 from sqlalchemy import select
 
-from . import quality, sessions
-from .auth import throttle
+from . import quality, sessions, tenancy
+from .auth import ACCOUNT_PREFIX, throttle
 from .extensions import db
 from .live import LiveStoreError
 from .models import AuditEvent, SessionRecord, User
 from .ops import AdminError
+from .scoping import acting_organisation
 from .throttle import normalise_account
 
 #: Rows fetched from SQL and written to the client per step of a CSV export.
@@ -147,13 +148,29 @@ def _accounts_by_login_key() -> dict[str, User]:
     return {normalise_account(u.name): u for u in db.session.scalars(select(User).order_by(User.id.desc()))}
 
 
+def _own_account(account: str) -> str | None:
+    """A throttled account as this firm knows it, or None if it is another firm's (``auth._account``)."""
+    org = acting_organisation()
+    if org != tenancy.DEFAULT:
+        mine = f"{ACCOUNT_PREFIX}{org}:"
+        return account[len(mine):] if account.startswith(mine) else None
+    if account.startswith(ACCOUNT_PREFIX):
+        head = account[len(ACCOUNT_PREFIX):].split(":", 1)[0]
+        if head.isdigit():
+            return None
+    return account
+
+
 def login_attack_rows() -> list[dict]:
     """Account names someone has been guessing passwords for (tripped login limits), newest first."""
     by_account = _accounts_by_login_key()
     out = []
     for a in throttle().attacks():
-        found = by_account.get(a.account)
-        out.append({"account": a.account, "user": {"id": found.id, "name": found.name} if found else None,
+        account = _own_account(a.account)
+        if account is None:
+            continue   # typed at another firm's login (issue 17)
+        found = by_account.get(account)
+        out.append({"account": account, "user": {"id": found.id, "name": found.name} if found else None,
                     "last_at": iso_epoch(a.last), "last": a.last, "failed_logins": a.failed_logins,
                     "networks": a.networks, "under_attack": a.under_attack})
     return out

@@ -19,7 +19,9 @@ from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from . import tenancy
 from .extensions import db
+from .scoping import acting_organisation
 from .journal import EndRecord
 from .live import LiveStore, LiveStoreError, Ticket
 from .guests import TICKET_PREFIX as GUEST_TICKET_PREFIX
@@ -52,10 +54,12 @@ def issue(user: User, machine: Machine, client_ip: str, terms: SessionTerms = Se
     store.session_pending(session, {
         "state": "pending", "user": user.name, "user_id": user.id,
         "machine": machine.name, "machine_id": machine.id, "client_ip": client_ip,
+        "org": machine.organisation_id,   # whose session it is (live.visible)
         "issued": time.time(), "view_only": int(terms.view_only), "kind": terms.kind, **_guest_fields(user),
     }, ttl=settings.ticket_ttl + int(settings.stream_timeout) + 30)
     guest = getattr(user, "binding", "")  # a guests.Guest: the ticket is good only with its cookie
-    ticket = store.issue_ticket(Ticket(session, user.id, machine.id, terms, guest), settings.ticket_ttl)
+    ticket = store.issue_ticket(Ticket(session, user.id, machine.id, terms, guest,
+                                           machine.organisation_id), settings.ticket_ttl)
     if guest:
         ticket = GUEST_TICKET_PREFIX + ticket
     return IssuedSession(session, ticket, settings.ticket_ttl)
@@ -88,6 +92,7 @@ def started(session: str, user: User, machine: Machine, client_ip: str, node: st
         raise
     fields = {"state": "live", "user": user.name, "user_id": user.id, "machine": machine.name,
               "machine_id": machine.id, "client_ip": client_ip, "node": node, "started": now,
+              "org": machine.organisation_id,
               "view_only": int(terms.view_only), "kind": terms.kind, **_guest_fields(user)}
     if terms.record:
         fields["recording"] = "recording"  # gateway.recording.RECORDING; a stop writes its reason here
@@ -160,8 +165,24 @@ def record_end(record: EndRecord, *, _again: bool = True) -> bool:
     """Write ``record`` to SQL if the row is still open (create it closed if it is
     missing); True if this call closed it. Raises ``SQLAlchemyError`` if SQL is down.
 
-    One conditional UPDATE, so two nodes closing the same row cannot both win.
+    One conditional UPDATE, so two nodes closing the same row cannot both win. Written as the
+    session's organisation, whoever closes it (a request, the hub, the reaper, the journal).
     """
+    with tenancy.acting_for(_organisation_of(record)):
+        return _record_end(record, _again=_again)
+
+
+def _organisation_of(record: EndRecord) -> int:
+    """The firm of the session's history row, or of its PC when the row never reached SQL."""
+    with tenancy.across_organisations():
+        row = db.session.get(SessionRecord, record.session)
+        if row is not None:
+            return row.organisation_id
+        machine = db.session.get(Machine, record.machine_id) if record.machine_id is not None else None
+    return machine.organisation_id if machine is not None else acting_organisation()
+
+
+def _record_end(record: EndRecord, *, _again: bool) -> bool:
     values = {"ended_at": _utc(record.ended_at), "bytes_to_viewer": record.to_viewer,
               "bytes_from_viewer": record.from_viewer, "end_reason": record.reason[:255],
               **_quality_values(record)}
@@ -190,7 +211,7 @@ def record_end(record: EndRecord, *, _again: bool = True) -> bool:
         db.session.rollback()
         if not _again:
             raise
-        return record_end(record, _again=False)  # created meanwhile by someone else: closed or open
+        return _record_end(record, _again=False)  # created meanwhile by someone else: closed or open
     except SQLAlchemyError:
         db.session.rollback()
         raise

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from agents.protocol import control
 from agents.websocket import FramingError
 
-from . import files, refs, sessions
+from . import files, refs, sessions, tenancy
 from .database import UNAVAILABLE
 from .extensions import csrf, db, limiter
 from .hub import AgentChannel, Hub
@@ -188,7 +188,7 @@ def agent_control():
         ws.close_with(CLOSE_RESTART, RESTART_REASON)
         db.session.remove()
         return UPGRADED
-    channel = AgentChannel(machine.id, machine.name, ws, conn)
+    channel = AgentChannel(machine.id, machine.name, ws, conn, organisation_id=machine.organisation_id)
     info = hello.info
     _note_seen(machine.id, info)
     db.session.remove()
@@ -242,7 +242,8 @@ def _note_seen(machine_id: int, info: control.AgentInfo) -> None:
 def _mark_online(live, channel: AgentChannel, info: control.AgentInfo, settings) -> None:
     channel.fields = {"name": channel.machine_name, "version": info.version, "os": info.os,
                       "hostname": info.hostname, "vnc_ok": info.vnc_ok, "vnc_detail": info.vnc_detail,
-                      "vnc_state": info.vnc_state, "interfaces": interfaces_json(info.interfaces)}
+                      "vnc_state": info.vnc_state, "interfaces": interfaces_json(info.interfaces),
+                      "org": channel.organisation_id}   # whose PC (issue 17): Hub._request_remote checks
     try:
         live.agent_online(channel.machine_id, settings.node_id, channel.fields, ttl=settings.heartbeat * 3 + 5,
                           since=channel.since)
@@ -257,7 +258,10 @@ def _check_credential(credential: str) -> tuple[Machine | None, control.Refused 
     machine_ref, _, secret = credential.partition(".")
     machine_id = refs.record_id(machine_ref)
     try:
-        machine = db.session.get(Machine, machine_id) if machine_id is not None else None
+        # Any firm's PC: the credential's secret decides, and then the row says which firm the
+        # agent's connection acts for (``tenancy.switch`` below).
+        with tenancy.across_organisations():
+            machine = db.session.get(Machine, machine_id) if machine_id is not None else None
     except UNAVAILABLE as exc:  # not a verdict on the credential: the agent retries
         log.warning("agent credential not checked, database unavailable: %s", exc)
         return None, control.Refused(code="unavailable", message="The gateway cannot check credentials right "
@@ -266,6 +270,7 @@ def _check_credential(credential: str) -> tuple[Machine | None, control.Refused 
         return None, control.Refused(code="unknown", message="Unknown machine credential.")
     if machine.revoked_at is not None:
         return None, control.Refused(code="revoked", message="This machine's credential was revoked.")
+    tenancy.switch(machine.organisation_id)
     return machine, None
 
 

@@ -26,7 +26,7 @@ from ..extensions import db, limiter
 from ..auth import ip_key
 from ..live import LiveStoreError
 from ..models import Machine, User, audit, machine_for_user
-from ..ops import policy as policy_ops
+from ..ops import org_limits, policy as policy_ops
 from ..policy_status import hours_text, in_use_message, zone_name
 from ..terms import SessionTerms
 from . import bp
@@ -49,6 +49,11 @@ def others_on(machine: Machine, user: User) -> list[dict]:
 
 def admit(user: User, machine: Machine, *, takeover_id: str | None = None) -> SessionTerms:
     """The terms of a session ``user`` may open on ``machine`` now, else ``ApiError``."""
+    limit = org_limits.session_limit()   # the provider's limit for the firm (issue 17)
+    if limit is not None and len(_live().live_sessions()) >= limit:   # the firm's own (live.visible)
+        raise ApiError(409, "organisation_limit", _(
+            "Your organisation has %(max)s sessions open, the most its provider allows. "
+            "Try again when one ends.", max=limit))
     decision = policy_ops.decide(user, machine)
     if not decision.allowed_now:
         raise ApiError(403, "outside_hours", _(

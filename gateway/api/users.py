@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import ops
-from ..auth import throttle
+from ..auth import account_key, throttle
 from ..extensions import db
 from ..models import User
 from ..reports import iso
@@ -16,9 +16,15 @@ from ..errors import ApiError
 from .inputs import body, boolean, string, who
 
 
+def _under_attack(names) -> set[str]:
+    """Those of this firm's ``names`` whose login was throttled lately (keyed as ``auth.account_key``)."""
+    keys = {account_key(n): n for n in names}
+    return {keys[k] for k in throttle().accounts_under_attack(list(keys))}
+
+
 def user_json(u: User, attacked: set[str] | None = None) -> dict:
     """``attacked``: names under login attack, when the caller looked them up for many users."""
-    attacked = throttle().accounts_under_attack([u.name]) if attacked is None else attacked
+    attacked = _under_attack([u.name]) if attacked is None else attacked
     return {"id": u.id, "name": u.name, "admin": u.is_admin, "disabled": u.disabled,
             "under_attack": u.name in attacked,
             "created_at": iso(u.created_at), "groups": [{"id": g.id, "name": g.name} for g in u.groups],
@@ -30,7 +36,7 @@ def user_json(u: User, attacked: set[str] | None = None) -> dict:
 @admin_only
 def users():
     rows = list(db.session.scalars(select(User).order_by(User.name)))
-    attacked = throttle().accounts_under_attack([u.name for u in rows])
+    attacked = _under_attack([u.name for u in rows])
     return jsonify(users=[user_json(u, attacked) for u in rows])
 
 

@@ -125,7 +125,7 @@ def _page(user: User, form: CodeForm) -> str:
 
 def _count_failure(user: User, detail: str) -> None:
     audit("login_second_factor_failed", actor=user.name, ip=auth.client_ip(), detail=detail)
-    for trip in auth.throttle().failed(user.name, auth.client_ip()):
+    for trip in auth.throttle().failed(auth.account_key(user.name), auth.client_ip()):
         audit("login_throttled", ip=auth.client_ip(), target=trip.account[:128], detail=trip.detail)
     db.session.commit()
 
@@ -139,7 +139,7 @@ def second_factor():
     form = CodeForm()
     if not form.validate_on_submit():
         return _page(user, form)
-    verdict = auth.throttle().check(user.name, auth.client_ip())
+    verdict = auth.throttle().check(auth.account_key(user.name), auth.client_ip())
     if verdict.refused:
         return _refused(user, verdict.retry_after)
     if verdict.delay:
@@ -178,7 +178,7 @@ def passkey_login():
     if user is None and not policy.current().passkey_login:
         return jsonify(error={"code": "forbidden", "message": "Log in with your password first."}), 403
     if user is not None:
-        verdict = auth.throttle().check(user.name, auth.client_ip())
+        verdict = auth.throttle().check(auth.account_key(user.name), auth.client_ip())
         if verdict.refused:
             return jsonify(error={"code": "too_many", "message": "Too many failed logins; try later."}), 429
     try:

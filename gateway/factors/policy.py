@@ -24,8 +24,13 @@ class Policy:
     passkey_login: bool = False
 
 
+def _row() -> FactorPolicy | None:
+    """This organisation's policy row (one per firm; ``scoping`` picks the firm's)."""
+    return db.session.scalar(select(FactorPolicy).order_by(FactorPolicy.id).limit(1))
+
+
 def current() -> Policy:
-    row = db.session.get(FactorPolicy, 1)
+    row = _row()
     if row is None:
         return Policy()
     return Policy(row.require, frozenset(g.id for g in row.groups), row.passkey_login)
@@ -59,7 +64,7 @@ def save(require: str, group_ids, passkey_login: bool, *, actor: str, ip: str = 
         raise FactorError(_("One of the chosen groups does not exist any more."))
     if require == "groups" and not groups:
         raise FactorError(_("Choose at least one group, or another rule."))
-    row = db.session.get(FactorPolicy, 1) or FactorPolicy(id=1)
+    row = _row() or FactorPolicy()
     row.require, row.passkey_login = require, bool(passkey_login)
     row.groups = groups if require == "groups" else []
     row.updated_at, row.updated_by = utcnow(), actor

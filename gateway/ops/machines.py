@@ -12,12 +12,13 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from .. import nodebus
+from .. import nodebus, tenancy
 from ..extensions import db
 from ..headers import external_url
 from ..models import EnrolmentCode, Grant, Group, GroupGrant, Machine, User, audit, find_machine, utcnow
 from ..security import hash_token, new_enrolment_code, new_token, normalise_code
 from ..errors import EnrolmentError, NotFound
+from ..scoping import acting_organisation
 from .naming import new_name
 from .sessions import broadcast, end_sessions_without_access
 
@@ -33,7 +34,11 @@ def get_machine(ref: str | int) -> Machine:
 
 
 def add_machine(name: str, *, actor: str = "cli", ip: str = "") -> tuple[Machine, str]:
-    """A new machine and its one-time enrolment code (shown once, stored hashed)."""
+    """A new machine and its one-time enrolment code (shown once, stored hashed); ``LimitReached``
+    when the firm has as many PCs as its provider allows."""
+    from .org_limits import check_pc_limit
+
+    check_pc_limit()
     name = new_name(Machine, name)
     machine = Machine(name=name)
     db.session.add(machine)
@@ -103,9 +108,18 @@ def _new_code(machine: Machine) -> str:
 
 
 def enrol_agent(code: str, hostname: str, ip: str) -> tuple[Machine, str]:
-    """Swap a one-time code for a new machine credential ``<id>.<secret>``."""
-    row = db.session.scalar(select(EnrolmentCode).where(
-        EnrolmentCode.code_hash == hash_token(normalise_code(code[:64]))))
+    """Swap a one-time code for a new machine credential ``<id>.<secret>``.
+
+    The code is looked up across organisations (the agent knows no firm): what follows is done
+    as the code's organisation."""
+    with tenancy.across_organisations():
+        row = db.session.scalar(select(EnrolmentCode).where(
+            EnrolmentCode.code_hash == hash_token(normalise_code(code[:64]))))
+    with tenancy.acting_for(row.organisation_id if row is not None else acting_organisation()):
+        return _enrol(row, hostname, ip)
+
+
+def _enrol(row: EnrolmentCode | None, hostname: str, ip: str) -> tuple[Machine, str]:
     now = utcnow()
     if row is None or row.used_at is not None or row.expires_at < now:
         audit("enrol_refused", ip=ip, detail="unknown, used or expired code")

@@ -7,10 +7,10 @@ import unicodedata
 
 from sqlalchemy import select
 
-from .. import refs
+from .. import refs, tenancy
 from ..errors import Conflict, NotFound
 from ..extensions import db
-from ..models import Organisation, audit
+from ..models import DEFAULT_ORGANISATION, Organisation, audit
 
 SLUG_MAX = 40
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
@@ -71,7 +71,9 @@ def create_organisation(name: str, *, slug: str | None = None, language: str = "
                        max_sessions=max_sessions, created_by=actor)
     db.session.add(org)
     db.session.flush()
+    # Across organisations (the provider's view), the provider's own log, the default firm's.
     audit("organisation_created", actor=actor, ip=ip, target=f"organisation:{org.slug}",
-          detail=f"id {org.id}, name {name!r}")
+          detail=f"id {org.id}, name {name!r}",
+          organisation_id=DEFAULT_ORGANISATION if tenancy.is_across() else None)
     db.session.commit()
     return org

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from .. import recording
+from .. import recording, tenancy
 from ..errors import Conflict, NotFound
 from ..extensions import db
 from ..models import SessionRecord, audit, utcnow
@@ -44,24 +44,27 @@ def purge(*, days: int | None = None, actor: str = "retention") -> list[str]:
         SessionRecord.recording != recording.DELETED)
     if days is not None:
         query = query.where(SessionRecord.ended_at < now - timedelta(days=days))
-    rows = db.session.scalars(query).all()
-    store = recording.storage()
-    kept_for: dict = {}  # (machine, person) → days: one policy decision per pair, not per session
+    kept_for: dict = {}  # (firm, machine, person) → days: one policy decision per pair, not per session
     purged = []
-    for record in rows:
-        if days is None:
-            pair = (record.machine_id, record.user_id)
-            if pair not in kept_for:
-                kept_for[pair] = policy_ops.retention_days(*pair)
-            limit = kept_for[pair]
-        else:
-            limit = days
-        if limit <= 0 or record.ended_at >= now - timedelta(days=limit):
-            continue
-        offload(store.delete, record.id)
-        record.recording = recording.DELETED
-        audit("recording_delete", actor=actor, target=record.machine_name,
-              detail=f"{record.id} ({record.user_name}): older than {limit} days")
-        purged.append(record.id)
-    db.session.commit()
+    with tenancy.across_organisations():   # the retention is the gateway's: every firm's, each audited as its own
+        rows = db.session.scalars(query).all()
+        store = recording.storage()
+        for record in rows:
+            if days is None:
+                pair = (record.organisation_id, record.machine_id, record.user_id)
+                if pair not in kept_for:
+                    with tenancy.acting_for(record.organisation_id):   # that firm's policy
+                        kept_for[pair] = policy_ops.retention_days(record.machine_id, record.user_id)
+                limit = kept_for[pair]
+            else:
+                limit = days
+            if limit <= 0 or record.ended_at >= now - timedelta(days=limit):
+                continue
+            offload(store.delete, record.id)
+            record.recording = recording.DELETED
+            audit("recording_delete", actor=actor, target=record.machine_name,
+                  detail=f"{record.id} ({record.user_name}): older than {limit} days",
+                  organisation_id=record.organisation_id)
+            purged.append(record.id)
+        db.session.commit()
     return purged

@@ -18,12 +18,13 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from .. import refs
+from .. import refs, tenancy
 from ..errors import AdminError, NotFound
 from ..extensions import db
 from ..i18n import noop as _n
 from ..live import LiveStoreError
-from ..models import GlobalSetting, Machine, ShareLink, User, audit, machine_for_user, utcnow
+from ..scoping import acting_organisation
+from ..models import DEFAULT_ORGANISATION, GlobalSetting, Machine, ShareLink, User, audit, machine_for_user, utcnow
 from ..security import hash_token, new_token
 from .sessions import end_live, end_sessions_without_access
 
@@ -40,14 +41,20 @@ SETTING = "share_links"
 REVOKED_REASON = _n("The share link was revoked")
 
 
+def _setting_key() -> str:
+    """The switch is each organisation's: the default one keeps the key it always had."""
+    org = acting_organisation()
+    return SETTING if org == DEFAULT_ORGANISATION else f"{SETTING}:{org}"
+
+
 def sharing_allowed() -> bool:
     """Whether employees may create share links (the admin's switch; off until turned on)."""
-    row = db.session.get(GlobalSetting, SETTING)
+    row = db.session.get(GlobalSetting, _setting_key())
     return row is not None and row.value == "on"
 
 
 def set_sharing(allowed: bool, *, actor: str = "cli", ip: str = "") -> None:
-    row = db.session.get(GlobalSetting, SETTING) or GlobalSetting(key=SETTING)
+    row = db.session.get(GlobalSetting, _setting_key()) or GlobalSetting(key=_setting_key())
     row.value, row.updated_at, row.updated_by = ("on" if allowed else "off"), utcnow(), actor[:64]
     db.session.add(row)
     audit("setting_change", actor=actor, ip=ip, target=SETTING, detail=row.value)
@@ -125,10 +132,15 @@ def get_link(ref) -> ShareLink:
 
 
 def find_by_secret(secret: str) -> ShareLink | None:
-    """The link whose secret is ``secret`` (any state), or ``None``."""
+    """The link whose secret is ``secret`` (any state), or ``None``. Any firm's: the guest's
+    request then acts for the link's organisation."""
     if not secret or len(secret) > 128:
         return None
-    return db.session.scalar(select(ShareLink).where(ShareLink.token_hash == hash_token(secret)))
+    with tenancy.across_organisations():
+        link = db.session.scalar(select(ShareLink).where(ShareLink.token_hash == hash_token(secret)))
+    if link is not None:
+        tenancy.switch(link.organisation_id)
+    return link
 
 
 def take_use(link: ShareLink, *, ip: str) -> bool:

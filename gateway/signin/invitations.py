@@ -15,7 +15,7 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy import delete, select, update
 
-from .. import ops
+from .. import ops, tenancy
 from ..extensions import db
 from ..headers import external_url
 from ..models import Invitation, User, audit, utcnow
@@ -50,7 +50,11 @@ def find(token: str) -> Invitation | None:
     """The usable link of ``token``, or ``None`` (unknown, used, expired: never says which)."""
     if not token or len(token) > 128:
         return None
-    row = db.session.scalar(select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    with tenancy.across_organisations():   # any firm's link: the request then acts for its firm
+        row = db.session.scalar(select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    if row is None:
+        return None
+    tenancy.switch(row.organisation_id)
     return row if row is not None and row.usable and row.user.signin_method == "local" else None
 
 

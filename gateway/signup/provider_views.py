@@ -1,6 +1,6 @@
 """The provider's queue of firms asking for access: ``/provider/signups``.
 
-For whoever ``requests.may_run_provider`` says (for now the default organisation's admins),
+For whoever ``requests.may_run_provider`` says (the provider's operators),
 with a recent password like the admin console. Approving or refusing is audited; so is the
 automatic-approval switch. Opening the queue first marks the unconfirmed requests whose link
 ran out as expired.
@@ -18,7 +18,8 @@ from ..extensions import login_manager
 from . import requests
 from .outbox import outbox
 
-bp = Blueprint("provider", __name__, url_prefix="/provider")
+# Its own blueprint beside gateway/provider.py's page of organisations, under the same /provider/.
+bp = Blueprint("provider_queue", __name__, url_prefix="/provider")
 
 
 @bp.app_context_processor
@@ -35,10 +36,10 @@ def _guard():
     if not requests.may_run_provider(current_user):
         abort(403, _("This page is for the provider's operators."))
     if not login_is_recent():
-        target = request.full_path.rstrip("?") if request.method == "GET" else url_for("provider.signups")
+        target = request.full_path.rstrip("?") if request.method == "GET" else url_for("provider_queue.signups")
         if request.method != "GET":
             flash(_("For your safety, confirm your password, then make the change again."), "info")
-        return redirect(url_for("auth.reauth", next=safe_next(target, url_for("provider.signups"))))
+        return redirect(url_for("auth.reauth", next=safe_next(target, url_for("provider_queue.signups"))))
     return None
 
 
@@ -58,7 +59,7 @@ def _row(signup_id: int):
 
 
 def _back():
-    return redirect(url_for("provider.signups"))
+    return redirect(url_for("provider_queue.signups"))
 
 
 @bp.post("/signups/<int:signup_id>/approve")

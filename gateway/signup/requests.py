@@ -33,9 +33,9 @@ RECENT = 20
 
 
 def may_run_provider(user) -> bool:
-    """Who runs the provider's side (the queue of firms). For now the admins of the default
-    organisation: the one line to change when the operator role comes."""
-    return bool(getattr(user, "is_authenticated", False) and user.is_admin and not user.disabled
+    """Who runs the provider's side (the queue of firms): its operators, people of the default
+    organisation (as for gateway/provider.py's page of organisations)."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_operator and not user.disabled
                 and user.organisation_id == DEFAULT_ORGANISATION)
 
 
@@ -164,6 +164,9 @@ def approve(row: SignupRequest, *, actor: str, ip: str = "") -> tuple[User, bool
                  "user name %(name)s.\nChoose your password here (the link works once, for %(hours)s hours):"
                  "\n\n%(link)s\n", contact=row.contact_name, firm=row.firm_name, name=user.name, hours=hours,
                  link=invitations.link(token))
+        # the firm's people sign in at its own address: the default /login is the default firm's
+        body += "\n" + _("Your firm's login page, for you and your people: %(url)s",
+                         url=external_url(settings) + url_for("auth.org_login", slug=org.slug)) + "\n"
     return user, outbox(current_app).post(row.email, subject, body)
 
 

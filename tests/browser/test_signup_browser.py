@@ -43,6 +43,7 @@ def test_sign_up_confirm_and_approve_in_chromium(browser, gateway_factory, smtp)
     gw = gateway_factory(PONTE_SIGNUP="1", PONTE_LOGIN_LIMIT="1000 per minute",
                          **{f"PONTE_{k.upper()}": str(v) for k, v in settings.items()})
     gw.add_user("boss", "bosspass12", admin=True)
+    gw.cli("org", "operator", "boss")   # the provider's operator runs the queue
     found = {}
 
     for lang in ("it", "en"):

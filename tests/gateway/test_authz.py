@@ -31,6 +31,8 @@ PUBLIC, USER, USER_MACHINE, USER_SESSION, OWN_SESSION, ADMIN, WEBSOCKET = (
     "public", "user", "user_machine", "user_session", "own_session", "admin", "websocket")
 #: A PC one may share: one's own granted PC (sharing is on in the scene), or any PC for an admin.
 SHARE_MACHINE = "share_machine"
+#: The provider's operators only (issue 17): none of the actors here is one.
+OPERATOR = "operator"
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,8 @@ class Route:
 
 A = Route(ADMIN)
 ROUTES: dict[str, Route] = {
-    # people log in
-    "auth.login": Route(PUBLIC), "auth.logout": Route(USER), "auth.reauth": Route(USER),
+    # people log in (issue 17: a firm's own login page, /o/<slug>/login)
+    "auth.login": Route(PUBLIC), "auth.org_login": Route(PUBLIC), "auth.logout": Route(USER), "auth.reauth": Route(USER),
     "auth.logout_everywhere": Route(USER),
     # portal
     "portal.index": Route(USER), "portal.view": Route(USER_MACHINE, missing=frozenset({"denied"})),
@@ -128,14 +130,73 @@ ROUTES: dict[str, Route] = {
     # issue 13: the company's name and logo; the logo is on the login page, so public
     "admin.branding_page": A, "admin.branding_save": A, "admin.branding_logo_remove": A,
     "branding.logo": Route(PUBLIC),
-    # issue 17: the public sign-up of firms (on with the ``signup`` setting: 404 in this scene), and
-    # the provider's queue (``signup.requests.may_run_provider``: the default firm's admins)
+    # issue 17: the public sign-up of firms (on with the ``signup`` setting: 404 in this scene), the
+    # provider's queue of them and its page of organisations (tests/gateway/test_provider.py drives
+    # that one as an operator; tests/gateway/signup/ the queue)
     "signup.page": Route(PUBLIC), "signup.confirm": Route(PUBLIC),
-    **{f"provider.{name}": A for name in ("signups", "approve", "refuse", "auto")},
+    **{f"provider_queue.{name}": Route(OPERATOR) for name in ("signups", "approve", "refuse", "auto")},
+    "provider.index": Route(OPERATOR), "provider.limits": Route(OPERATOR),
     # issue 15: recordings, played and deleted by admins (none of these sessions was recorded: 404)
     **{name: Route(ADMIN, missing=frozenset({"missing"})) for name in (
         "api.recording_get", "api.recording_data", "api.recording_delete",
         "admin.recording_player", "admin.recording_delete")},
+}
+
+#: The "person of another organisation" column (issue 17): what a firm's admin or employee gets on
+#: each route when the URL names the objects of another firm (``test_another_organisation_…``).
+AS_MISSING = "as_missing"   # exactly what a nonexistent id gets: the other firm's object is not there
+OWN_ONLY = "own_only"       # no object in the URL: one's own firm's things, never another's
+PUBLIC_ONLY = "public"      # anyone's page: anything but a crash, nothing of another firm shown
+E2E = "websocket"           # tests/e2e/test_organisations_live.py
+OTHER_ORGANISATION: dict[str, str] = {
+    **{name: AS_MISSING for name in (
+        "admin.group", "admin.group_delete", "admin.group_grant", "admin.group_member_add",
+        "admin.group_member_remove", "admin.group_policy", "admin.group_policy_save", "admin.group_rename",
+        "admin.group_ungrant", "admin.machine", "admin.machine_code", "admin.machine_delete", "admin.machine_grant",
+        "admin.machine_group_grant", "admin.machine_group_ungrant", "admin.machine_policy",
+        "admin.machine_policy_save", "admin.machine_rename", "admin.machine_revoke", "admin.machine_share_create",
+        "admin.machine_ungrant", "admin.machine_vnc_retry", "admin.recording_delete", "admin.recording_player",
+        "admin.session_end", "admin.session_watch", "admin.share_revoke", "admin.token_revoke", "admin.user",
+        "admin.user_admin", "admin.user_delete", "admin.user_disable", "admin.user_enable",
+        "admin.user_factors_reset", "admin.user_grant", "admin.user_group_add", "admin.user_group_remove",
+        "admin.user_logout", "admin.user_password", "admin.user_ungrant", "api.end_session", "api.grant_delete",
+        "api.grant_put", "api.group_delete", "api.group_get", "api.group_grant_delete", "api.group_grant_put",
+        "api.group_member_add", "api.group_member_remove", "api.group_policy", "api.group_policy_put",
+        "api.group_update", "api.machine_delete", "api.machine_enrolment", "api.machine_file_download",
+        "api.machine_file_upload", "api.machine_files", "api.machine_get", "api.machine_grants",
+        "api.machine_policy", "api.machine_policy_put", "api.machine_revoke", "api.machine_takeover",
+        "api.machine_takeover_status", "api.machine_update", "api.machine_vnc_retry", "api.machine_wake",
+        "api.open_session", "api.recording_data", "api.recording_delete", "api.recording_get",
+        "api.session_notices", "api.session_quality", "api.session_shadow", "api.session_status",
+        "api.session_takeover", "api.session_takeover_answer", "api.share_create", "api.share_list",
+        "api.share_revoke", "api.token_revoke", "api.user_delete", "api.user_factors_reset", "api.user_get",
+        "api.user_logout", "api.user_update", "portal.view", "shares.session_status", "signin_admin.user_link",
+        "signin_admin.user_method", "provider_queue.approve", "provider_queue.refuse", "api.group_members_bulk", "api.machine_file_upload_discard",
+        "api.machine_file_upload_state")},
+    **{name: OWN_ONLY for name in (
+        "account.index", "account.passkey_add", "account.passkey_options", "account.passkey_remove",
+        "account.passkey_rename", "account.password", "account.recovery_new", "account.recovery_show",
+        "account.totp_off", "account.totp_setup", "account.totp_start", "admin.audit", "admin.audit_csv",
+        "admin.branding_logo_remove", "admin.branding_page", "admin.branding_save", "admin.factor_policy",
+        "admin.factor_policy_save", "admin.group_create", "admin.groups", "admin.history", "admin.history_csv",
+        "admin.index", "admin.machine_create", "admin.machines", "admin.policy_page", "admin.policy_save",
+        "admin.sessions", "admin.share_setting", "admin.token_create", "admin.tokens", "admin.user_create",
+        "admin.users", "api.audit_log", "api.factor_policy_get", "api.factor_policy_put", "api.group_create",
+        "api.groups", "api.history", "api.live_sessions", "api.login_attacks", "api.machine_create",
+        "api.machines_list", "api.me", "api.my_factors", "api.my_machines", "api.policy_global",
+        "api.policy_global_put", "api.token_create", "api.tokens", "api.user_create", "api.users", "auth.logout",
+        "auth.logout_everywhere", "auth.reauth", "metrics.scrape", "portal.index", "second_factor.reauth_factor",
+        "second_factor.reauth_passkey", "second_factor.reauth_passkey_options", "signin_admin.import_people",
+        "signin_admin.invite", "provider.index", "provider.limits",
+        "provider_queue.signups", "provider_queue.auto",
+        "admin.settings", "admin.users_bulk", "admin.machines_bulk", "api.grants_bulk")},
+    **{name: PUBLIC_ONLY for name in (
+        "agent_download.checksum", "agent_download.download", "api.enroll", "auth.login", "auth.org_login",
+        "branding.logo", "i18n.choose", "i18n.scripts", "portal.assets", "portal.healthz", "portal.novnc",
+        "second_factor.passkey_login", "second_factor.passkey_options", "second_factor.second_factor",
+        "shares.open_link", "shares.open_session", "shares.page", "shares.state", "shares.viewer", "signin.forgot",
+        "signin.set_password", "signin_oidc.callback", "signin_oidc.start", "signup.page", "signup.confirm")},
+    **{name: E2E for name in ("ws.agent_control", "ws.agent_files", "ws.agent_stream", "ws.view")},
 }
 
 #: URL variables and the kind of object they name.
@@ -144,10 +205,11 @@ ARGUMENTS = {"machine": "machine", "machine_id": "machine", "user": "user", "use
              "token": "token", "token_id": "token", "filename": "file", "link": "file", "lang": "file",
              "share": "share", "share_id": "share", "signup_id": "signup",
              "transfer": "session",  # a file transfer's id has a session id's shape (WebSocket only)
-             "upload": "file"}  # the browser's own name for its resumable upload (32 hex digits)
+             "upload": "file",  # the browser's own name for its resumable upload (32 hex digits)
+             "slug": "file"}   # an organisation's address (issue 17): not an object of anyone's
 FILES = {"portal.assets": "style.css", "portal.novnc": "core/rfb.js", "signin.set_password": "no-such-link",
          "i18n.scripts": "it", "shares.page": "no-such-link", "shares.open_link": "no-such-link",
-         "signup.confirm": "no-such-link",
+         "signup.confirm": "no-such-link", "auth.org_login": "no-such-firm",
          "api.machine_file_upload_state": "0" * 32, "api.machine_file_upload_discard": "0" * 32}
 MISSING = {"machine": "999999", "user": "999999", "group": "999999", "token": "999999", "session": session_ref("no-such-session"),
            "share": "999999", "signup": "999999"}
@@ -178,6 +240,15 @@ def test_every_route_is_classified(app):
                 mislabelled.append(f"{rule.endpoint}: teach ARGUMENTS what <{arg}> names")
     assert not unknown, "routes missing from ROUTES (classify them in tests/gateway/test_authz.py): " + \
         ", ".join(unknown)
+    no_column = sorted({r.endpoint for r in app.url_map.iter_rules() if r.endpoint != "static"} - set(OTHER_ORGANISATION))
+    assert not no_column, "routes missing from OTHER_ORGANISATION (the person of another organisation): " + \
+        ", ".join(no_column)
+    for rule in app.url_map.iter_rules():
+        column = OTHER_ORGANISATION.get(rule.endpoint)
+        if column == OWN_ONLY and any(ARGUMENTS.get(a) not in (None, "file") for a in rule.arguments):
+            mislabelled.append(f"{rule.endpoint}: names an object, so another firm's must be {AS_MISSING}")
+        if (column == E2E) != getattr(rule, "websocket", False):
+            mislabelled.append(f"{rule.endpoint}: WebSocket routes, and only they, are {E2E}")
     assert not mislabelled, "; ".join(mislabelled)
 
 
@@ -318,6 +389,8 @@ def expected(route: Route, actor: str, obj: str | None) -> frozenset:
         return frozenset({"missing"})       # another's session does not exist, as far as you know
     if route.kind == OWN_SESSION:
         return frozenset({"allowed"}) if obj == "own" else frozenset({"missing"})   # admins too
+    if route.kind == OPERATOR:
+        return frozenset({"denied"})   # admins too: a firm's admin is not the provider
     if route.kind == ADMIN:
         if actor != "admin":
             return route.denied
@@ -397,3 +470,86 @@ def test_authorisation_table(app, world, actor, obj):
     assert not problems, "\n".join(problems)
     if actor != "admin":
         assert _snapshot(app) == before, f"{actor} changed admin-managed state"
+
+
+# -- issue 17: the person of another organisation ------------------------------------------------
+
+#: The other firm's people (distinct names, so a page showing firm A's can be told apart).
+FIRM_B = {"slug": "bianchi", "admin": ("b-boss", "bbosspass12"), "emp": ("b-emp", "bemppass12")}
+
+
+def _firm_b(app) -> int:
+    """Firm B: an admin, an employee with a PC of B's granted, a group and an API token of its own."""
+    from gateway import tenancy
+    from gateway.ops.organisations import create_organisation
+
+    with app.app_context():
+        org = create_organisation("Bianchi Srl", slug=FIRM_B["slug"]).id
+        with tenancy.acting_for(org):
+            boss = ops.add_user(*FIRM_B["admin"], admin=True)
+            emp = ops.add_user(*FIRM_B["emp"])
+            pc, _ = ops.add_machine("b-pc")
+            ops.grant(emp, pc)
+            ops.grant(boss, pc)
+            ops.add_member(ops.add_group("b-group"), emp)
+            ops.create_token(boss, "b-token", actor="b-boss")
+    return org
+
+
+def _live_sessions(app) -> set:
+    with app.app_context():
+        return {row["id"] for row in app.extensions["ponte.live"].live_sessions()}
+
+
+@pytest.mark.parametrize("role", ["admin", "emp"])
+def test_another_organisation_sees_and_changes_nothing(app, world, role):
+    """Firm B's admin (and employee), logged in at B's own address, drive every route with the ids
+    of firm A's PCs, people, groups, tokens, sessions and links: each answers as if the id did
+    not exist (``OTHER_ORGANISATION``), no page shows A's PC names or session ids, and nothing
+    of A's changes (rows, and live sessions in Redis)."""
+    scene = _scene(app, world)
+    _firm_b(app)
+    client = app.test_client()
+    auth = AuthActions(client, login_path=f"/o/{FIRM_B['slug']}/login")
+    name, password = FIRM_B[role]
+    assert auth.login(name, password).status_code == 302
+    csrf = auth.csrf
+    actor = "admin" if role == "admin" else "emp"
+    before, live_before = _snapshot(app), _live_sessions(app)   # no firm chosen: firm A's (the default)
+    secrets = set(world.machines) | {world.live["emp"], world.live["other"], session_ref("live-boss"),
+                                     session_ref("live-gone")}
+    adapter = app.url_map.bind("localhost")
+    problems = []
+    for rule, method in _requests(app):
+        column = OTHER_ORGANISATION[rule.endpoint]
+        if rule.endpoint in ENDS_LOGIN:
+            continue   # they end B's own login: nothing of A's in them (tested as OWN_ONLY above)
+        for owner in ("emp", "boss"):   # an employee's objects of A and its admin's
+            values = scene.own[LOGIN.get(owner, owner) if owner != "boss" else "admin"]
+            url_values = {a: FILES[rule.endpoint] if ARGUMENTS[a] == "file" else values[ARGUMENTS[a]]
+                          for a in rule.arguments}
+            url = adapter.build(rule.endpoint, url_values, method=method)
+            if rule.rule.startswith("/api/"):
+                resp = client.open(url, method=method, json={} if method != "GET" else None,
+                                   headers={"X-CSRFToken": csrf})
+            else:
+                resp = client.open(url, method=method, data={"csrf_token": csrf} if method != "GET" else None)
+            got = verdict(resp)
+            if column == AS_MISSING:
+                want = expected(ROUTES[rule.endpoint], actor, "missing")
+            elif column == OWN_ONLY:
+                want = expected(ROUTES[rule.endpoint], actor, None)
+            else:
+                want = frozenset({"allowed", "login", "denied", "missing"})
+            if got not in want:
+                problems.append(f"{method} {url} [{rule.endpoint}] as firm B's {role}: {resp.status_code} "
+                                f"({got}), expected {'/'.join(sorted(want))}")
+            body = resp.get_data().decode("utf-8", "replace").replace(url, "").replace(quote(url, safe=""), "")
+            leaked = sorted(s for s in secrets if s in body)
+            if leaked:
+                problems.append(f"{method} {url} as firm B's {role} shows firm A's {leaked}")
+            if not rule.arguments or all(ARGUMENTS[a] == "file" for a in rule.arguments):
+                break   # no object in the URL: once is enough
+    assert not problems, "\n".join(problems)
+    assert _snapshot(app) == before, f"firm B's {role} changed firm A's state"
+    assert _live_sessions(app) >= live_before, f"firm B's {role} ended a session of firm A"

@@ -36,7 +36,7 @@ BUILT = {
 }
 #: Parameters that only pass an action on (their callers are read instead).
 PASSED_ON = {("gateway/ops/accounts.py", "action"), ("gateway/factors/login.py", "action"),
-             ("gateway/factors/manage.py", "action"), ("gateway/api/files.py", "direction"),
+             ("gateway/factors/manage.py", "action"), ("gateway/api/files.py", "direction"), ("gateway/api/files.py", "op"),
              ("gateway/api/files.py", "files.UPLOAD"), ("gateway/api/files.py", "files.DOWNLOAD")}
 
 

@@ -243,3 +243,21 @@ def test_a_conversation_not_yet_welcomed_carries_no_stream_request():
         channel.send(control.OpenStream(session="s1", token="t"))
     assert ws.sent == []
     assert welcomed_connection("pc-8").state is control.State.OPEN
+
+
+def test_an_agent_serves_only_its_own_firms_sessions(hub):
+    """Issue 17: a session of firm 1 is never asked of an agent whose credential was firm 2's,
+    on this node or through the node bus (machine ids are global: a row and an agent that
+    disagree would be a bug, refused all the same)."""
+    ws = FakeSocket()
+    channel = open_channel(7, ws)
+    channel.organisation_id = 2
+    hub.attach_agent(channel)
+    with pytest.raises(AgentUnavailable):
+        hub.request_stream(7, "s1", 1)
+    assert "s1" not in hub.pending and not [e for e in ws.sent if isinstance(e, control.OpenStream)]
+    hub.handle_command(nodebus.OpenStream(7, "s2", "tok", 1))   # a peer asking for firm 1's stream
+    assert not [e for e in ws.sent if isinstance(e, control.OpenStream)]
+    hub.handle_command(nodebus.OpenStream(7, "s3", "tok", 2))   # its own firm's: asked
+    assert [e.session for e in ws.sent if isinstance(e, control.OpenStream)] == ["s3"]
+    assert hub.request_stream(7, "s4", 2).state is State.PENDING

@@ -16,7 +16,7 @@ TRANSCRIPT = [
     (EndSession("s-1", "Backup at 18:00"), b'{"cmd":"end","session":"s-1","reason":"Backup at 18:00"}'),
     (RevokeMachine(7, "Revoked"), b'{"cmd":"revoke","machine_id":7,"reason":"Revoked"}'),
     (EndUser(3, "Your account was disabled"), b'{"cmd":"end_user","user_id":3,"reason":"Your account was disabled"}'),
-    (OpenStream(7, "s-2", "tok"), b'{"cmd":"open","machine_id":7,"session":"s-2","token":"tok"}'),
+    (OpenStream(7, "s-2", "tok", 4), b'{"cmd":"open","machine_id":7,"session":"s-2","token":"tok","organisation_id":4}'),
     (RetryVnc(7), b'{"cmd":"vnc_retry","machine_id":7}'),
     (StreamFailed(7, "s-3", "VNC refused"), b'{"cmd":"stream_failed","machine_id":7,"session":"s-3",'
                                             b'"reason":"VNC refused"}'),
@@ -50,6 +50,8 @@ def test_each_command_has_one_wire_form(command, wire):
     (b'{"cmd":"end_user","user_id":1}', EndUser(1, "Account disabled")),
     (b'{"cmd":"stream_failed","machine_id":1,"session":"s"}', StreamFailed(1, "s", "")),
     (b'{"cmd":"vnc_retry","machine_id":1,"extra":"ignored"}', RetryVnc(1)),
+    # a node from before organisations (issue 17) asks for the default firm's stream
+    (b'{"cmd":"open","machine_id":7,"session":"s-2","token":"tok"}', OpenStream(7, "s-2", "tok", 1)),
 ])
 def test_missing_reasons_take_their_defaults(wire, command):
     assert decode(wire) == command

@@ -274,15 +274,16 @@ class Gateway:
             raise RuntimeError(f"gateway {' '.join(args)} failed: {res.stdout}{res.stderr}")
         return res.stdout
 
-    def add_user(self, name: str, password: str, admin: bool = False) -> None:
-        self.cli("user", "add", name, *(["--admin"] if admin else []), input=password + "\n")
+    def add_user(self, name: str, password: str, admin: bool = False, organisation: str = "default") -> None:
+        self.cli("--organisation", organisation, "user", "add", name, *(["--admin"] if admin else []),
+                 input=password + "\n")
 
-    def add_machine(self, name: str) -> str:
-        out = self.cli("machine", "add", name)
+    def add_machine(self, name: str, organisation: str = "default") -> str:
+        out = self.cli("--organisation", organisation, "machine", "add", name)
         return re.search(r"enrolment code: (\S+)", out).group(1)
 
-    def machine_state(self, name: str) -> str:
-        for line in self.cli("machine", "list").splitlines():
+    def machine_state(self, name: str, organisation: str = "default") -> str:
+        for line in self.cli("--organisation", organisation, "machine", "list").splitlines():
             parts = line.split("\t")
             if len(parts) == 3 and parts[1] == name:
                 return parts[2]
@@ -373,12 +374,14 @@ class ForwardProcess:
 class WebClient:
     """A logged-in HTTP client of a gateway process (the same code as ``agents forward``)."""
 
-    def __init__(self, gateway_url: str, user: str, password: str):
+    def __init__(self, gateway_url: str, user: str, password: str, organisation: str | None = None):
         from agents.forward import Forwarder
         from agents.transport import TLSOptions
 
         self.tls = TLSOptions(insecure_dev=True)
         self.forwarder = Forwarder(gateway_url, "", user, password, self.tls)
+        if organisation:   # a firm's own login page (issue 17)
+            self.forwarder.login_path = f"/o/{organisation}/login"
         self.forwarder.login()
         self.http = self.forwarder.http
         self.gateway_url = gateway_url

@@ -21,13 +21,14 @@ def csrf_from(html: str) -> str:
 class AuthActions:
     """flaskr-style helper: log in and out through the real form (with CSRF)."""
 
-    def __init__(self, client):
+    def __init__(self, client, login_path: str = "/login"):
         self.client = client
         self.csrf = None
+        self.login_path = login_path   # a firm's own: /o/<slug>/login (issue 17)
 
     def login(self, name: str, password: str, follow: bool = False):
-        page = self.client.get("/login").get_data(as_text=True)
-        resp = self.client.post("/login", data={"csrf_token": csrf_from(page), "name": name, "password": password},
+        page = self.client.get(self.login_path).get_data(as_text=True)
+        resp = self.client.post(self.login_path, data={"csrf_token": csrf_from(page), "name": name, "password": password},
                                 follow_redirects=follow)
         if resp.status_code == 302:
             self.csrf = csrf_from(self.client.get("/").get_data(as_text=True))

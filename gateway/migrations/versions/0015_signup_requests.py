@@ -1,7 +1,7 @@
 """signup_requests: firms asking for access through the public sign-up page (issue 17)
 
 Revision ID: 0015_signup_requests
-Revises: 0013_organisations
+Revises: 0014_organisation_scope
 Create Date: 2026-12-01 19:30:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0015_signup_requests'
-down_revision = '0013_organisations'
+down_revision = '0014_organisation_scope'
 branch_labels = None
 depends_on = None
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from gateway import ops
+from gateway import ops, tenancy
 from gateway.extensions import db
 from gateway.models import AuditEvent, Organisation, SignupRequest, User, utcnow
 from gateway.signup import proof
@@ -48,7 +48,8 @@ def _text(resp) -> str:
 
 def _boss(app):
     with app.app_context():
-        ops.add_user("boss", "bosspass1", admin=True)
+        ops.add_user("boss", "bosspass1", admin=True).is_operator = True   # the provider's operator
+        db.session.commit()
     client = app.test_client()
     auth = AuthActions(client)
     assert auth.login("boss", "bosspass1").status_code == 302
@@ -100,12 +101,15 @@ def test_submit_confirm_approve_invite_and_log_in(make_app, smtp):
     _first, (to, invitation) = smtp.mailbox.wait(2)
     assert to == ("maria@rossi.example",) and invitation["Subject"] == "Your firm is on Ponte"
     invite = INVITE.search(invitation.get_content()).group(1)
+    assert "/o/rossi-figli-s-r-l/login" in invitation.get_content()   # where the firm's people sign in
     with app.app_context():
         org = db.session.scalar(select(Organisation).where(Organisation.slug == "rossi-figli-s-r-l"))
-        user = db.session.scalar(select(User).where(User.name == "maria@rossi.example"))
+        with tenancy.acting_for(org.id):   # the new firm's first admin is that firm's
+            user = db.session.scalar(select(User).where(User.name == "maria@rossi.example"))
         assert org is not None and org.max_pcs == 12 and org.name == "Rossi & Figli S.r.l."
         assert user.is_admin and user.organisation_id == org.id and user.password_hash == ""
-        actions = {e.action for e in db.session.scalars(select(AuditEvent))}
+        with tenancy.across_organisations():
+            actions = {e.action for e in db.session.scalars(select(AuditEvent))}
         assert {"signup_confirmed", "signup_approved", "organisation_created", "user_add"} <= actions
 
     person = app.test_client()
@@ -113,7 +117,8 @@ def test_submit_confirm_approve_invite_and_log_in(make_app, smtp):
     chosen = person.post(invite, data={"csrf_token": csrf_from(_text(page)), "password": "a-good-long-passphrase",
                                        "again": "a-good-long-passphrase"})
     assert chosen.status_code == 302
-    assert AuthActions(person).login("maria@rossi.example", "a-good-long-passphrase").status_code == 302
+    # a firm's people sign in at its own address (the default /login is the default firm's)
+    assert AuthActions(person, login_path="/o/rossi-figli-s-r-l/login").login("maria@rossi.example", "a-good-long-passphrase").status_code == 302
 
 
 def test_the_answer_comes_before_the_mail_server_is_spoken_to(make_app):
