@@ -24,6 +24,8 @@ re-exported as part of the ``ops`` interface)::
     ├── ReportRefused            a viewer's quality report out of bounds; ``field`` names it (``quality``)
     ├── ApiError                 a refusal the JSON API reports: status, code, message (``api``)
     ├── RecordingFormatError     not a session recording, or damaged before its first chunk (``recording``)
+    │   └── RenderError          a stream the renderer cannot draw: an encoding it lacks, or damage
+    ├── ExportError              a recording's video export that cannot be made (no ffmpeg, a format not offered)
     ├── TransferRefused          the agent (or a limit) refused a file transfer; ``code`` says why (``files``)
     ├── PolicyError              a policy rule that cannot be (also a ValueError) (``policy``)
     ├── FactorError              a second-factor operation refused; message for the person (``factors``)
@@ -117,6 +119,14 @@ class ReportRefused(GatewayError):
         self.field = field
 class RecordingFormatError(GatewayError):
     """Not a session recording, or one damaged before its first chunk (``recording.format``)."""
+
+
+class RenderError(RecordingFormatError):
+    """A recording's stream that cannot be rendered: an encoding not decoded, or damage (``recording.render``)."""
+
+
+class ExportError(GatewayError):
+    """A recording's export that cannot be made: no ffmpeg, a format not offered, ffmpeg failed (``recording.export``)."""
 
 
 class EnrolmentError(GatewayError):

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ..errors import ExportError
 from . import format, render
 
 FFMPEG = "/usr/bin/ffmpeg"
@@ -23,8 +24,6 @@ CODECS = {
 }
 
 
-class ExportError(Exception):
-    """The export cannot be made (no ffmpeg, a format not offered, ffmpeg failed)."""
 
 
 def ffmpeg() -> str:

@@ -32,11 +32,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from ..errors import RecordingFormatError
-
-
-class RenderError(RecordingFormatError):
-    """The stream cannot be rendered (an encoding not decoded here, or damage)."""
+from ..errors import RenderError
 
 
 ENCODING_NAMES = {2: "RRE", 5: "Hextile", 6: "Zlib", 16: "ZRLE", 21: "JPEG", 50: "H.264", -260: "TightPNG"}
@@ -48,7 +44,8 @@ MAX_SIZE = 16384
 
 
 class _NeedMore(Exception):
-    """Not enough bytes yet for the next message: wait for the next record."""
+    """Not enough bytes yet for the next message: wait for the next record (a signal, caught in
+    this module: tests/gateway/test_errors.py lists it)."""
 
 
 class _Reader:
