@@ -202,7 +202,7 @@ def test_every_decoded_string_is_clean():
                                                                       "version": bad, "vnc_detail": bad,
                                                                       "vnc_state": bad}}
             obj.update({f: bad for f in ("credential", "mode", "session", "reason", "machine", "code",
-                                         "message", "token", "mac", "broadcast", "transfer", "name")})
+                                         "message", "token", "mac", "broadcast", "transfer", "name", "upload")})
             obj["op"] = "list"  # one of ``FILE_OPS``, not text: checked against the list
             if cls is control.Wake:  # a MAC and an IPv4 address, not text: refused outright
                 with pytest.raises(ControlError):
