@@ -11,6 +11,10 @@ server. Nothing is buffered beyond one read per direction (``DOWN_BUFFER``
 for the screen, ``UP_BUFFER`` for input events).
 """
 
+# Over 300 lines: one class, ``Relay``, whose two pumps, ending rules (peer close, idle and maximum
+# duration, view-only input filter, shadow tee, recording tee) share its state and are read
+# together; the fair-share turns and the close-reason words beside it are its own small parts.
+
 from __future__ import annotations
 
 import logging
