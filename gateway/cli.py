@@ -82,7 +82,8 @@ def _organisation_id(ref: str) -> int:
 @click.option("--host", default=None, help="Address to listen on (default from config).")
 @click.option("--port", type=int, default=None)
 @click.option("--workers", default=None,
-              help="Gateway processes on this port: a number, or auto (one per core). Default from config (1).")
+              help="Gateway processes on this port: a number, or auto (one per core; one with the embedded "
+                   "Redis). Default from config (auto).")
 @click.option("--worker", "worker_index", type=int, default=None, hidden=True)
 @click.option("--handoff", "handoff", default=None, hidden=True)
 @pass_ctx
@@ -97,7 +98,7 @@ def serve(ctx, config_path, host, port, workers, worker_index, handoff):
 
     try:
         settings = load_settings(ctx.config_path)
-        n = multi.count(workers if workers is not None else settings.workers)
+        n = multi.count(workers if workers is not None else settings.workers, embedded_redis=settings.embedded_redis)
     except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     host = host or settings.bind

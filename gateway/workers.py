@@ -39,10 +39,11 @@ RESTART_DELAY = 1.0
 READY_TIMEOUT = 60.0
 
 
-def count(value: str | int | None) -> int:
-    """``--workers``: a number, or ``auto`` for one per core."""
+def count(value: str | int | None, *, embedded_redis: bool = False) -> int:
+    """``--workers``: a number, or ``auto`` for one per core — one with the embedded Redis,
+    which belongs to a single process (a number above 1 there is refused by ``config``)."""
     if value in (None, "", "auto", 0, "0"):
-        return os.cpu_count() or 1
+        return 1 if embedded_redis else (os.cpu_count() or 1)
     n = int(value)
     if n < 1:
         raise ValueError("workers must be at least 1, or auto")
