@@ -56,7 +56,7 @@ def serve(app, host: str, port: int, *, ready=None, listener=None, peer_host: st
         hub.address = f"{address[0]}:{address[1]}"
     if handoff is not None:
         from .siblings import Siblings
-        from .ws import receive_from_sibling
+        from .streams import receive_from_sibling
 
         hub.siblings = Siblings(handoff, settings.node_id, functools.partial(receive_from_sibling, app),
                                 max_message=settings.max_message)
