@@ -124,7 +124,8 @@ def main(argv=None) -> int:
 def run(procs: Procs, workdir: Path, plan: dict, agents: int, w: int, h: int, workers: int = 1):
     log(f"starting target, websockify and Ponte in {workdir}")
     target = start_target(procs)
-    sessions = plan["live"] + plan["rounds"] + 3 + sum(plan["levels"]) + len(plan["levels"]) + plan["first"] + 5
+    sessions = (plan["live"] + measure.WARM_SESSIONS + plan["rounds"] + 3 + sum(plan["levels"]) + len(plan["levels"])
+                + plan["first"] + 5)
     paths = {"raw": RawPath(target), "websockify": WebsockifyPath(procs, target)}
     ponte = PontePath(procs, workdir / "ponte", target, agents=agents, users=sessions // 25 + 2,
                       env={"PONTE_WORKERS": str(workers)})

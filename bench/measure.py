@@ -20,6 +20,8 @@ from .client import READ_SIZE, Conn, update_request
 from .procs import tree_cpu, tree_rss
 
 PING = bytes(range(64))
+#: Sessions opened and closed before the live-session RSS is measured (enough to reach every worker).
+WARM_SESSIONS = 8
 PING_INTERVAL = 0.002
 
 
@@ -191,8 +193,17 @@ def loaded(path, streams: int, seconds: float, warmup: float, w: int, h: int) ->
 
 
 def live_session_rss(path, n: int, settle: float = 1.0) -> float:
-    """Gateway RSS added per live (idle, echo-mode) session, bytes."""
+    """Gateway RSS added per live (idle, echo-mode) session, bytes.
+
+    A few sessions come and go first: each worker's first login and session
+    load code and grow the heap once (argon2's memory), which is no session's.
+    """
     pid = path.gateway_pid
+    warm, _failures = open_many(path, WARM_SESSIONS)
+    for conn in warm:
+        conn.send(b"E" + PING)
+        conn.recv_exact(len(PING), time.monotonic() + 30)
+    close_all(warm)
     time.sleep(settle)
     before = tree_rss(pid)
     conns, _failures = open_many(path, n)
