@@ -73,6 +73,8 @@ def main(argv=None) -> int:
     parser.add_argument("--update", default="256x256",
                         help="FramebufferUpdate rectangle WxH, 32 bpp (default 256x256 = 256 KiB)")
     parser.add_argument("--idle-agents", help="comma-separated idle agent counts (default 1000,10000)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="gateway worker processes (serve --workers; default 1)")
     parser.add_argument("--workdir", help="keep logs and instance folders here (default: a temp dir, removed)")
     args = parser.parse_args(argv)
     plan = dict(QUICK if args.quick else FULL)
@@ -90,7 +92,7 @@ def main(argv=None) -> int:
     started = time.monotonic()
     load_start = os.getloadavg()
     try:
-        results = run(procs, workdir, plan, args.agents, w, h)
+        results = run(procs, workdir, plan, args.agents, w, h, args.workers)
     finally:
         procs.stop_all()
         if not args.workdir:
@@ -100,7 +102,8 @@ def main(argv=None) -> int:
         "command": "python -m bench" + (" --quick" if args.quick else "") +
                    (f" --agents {args.agents}" if args.agents != (1 if args.quick else 4) else "") +
                    (f" --idle-agents {args.idle_agents}" if args.idle_agents else "") +
-                   (f" --update {args.update}" if args.update != "256x256" else ""),
+                   (f" --update {args.update}" if args.update != "256x256" else "") +
+                   (f" --workers {args.workers}" if args.workers != 1 else ""),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "cpus": os.cpu_count(), "cpu_model": _cpu_model(), "python": platform.python_version(),
         "kernel": platform.release(), "plan": plan, "update_bytes": w * h * 4 + 16, "agents": args.agents,
@@ -118,12 +121,14 @@ def main(argv=None) -> int:
     return 0
 
 
-def run(procs: Procs, workdir: Path, plan: dict, agents: int, w: int, h: int):
+def run(procs: Procs, workdir: Path, plan: dict, agents: int, w: int, h: int, workers: int = 1):
     log(f"starting target, websockify and Ponte in {workdir}")
     target = start_target(procs)
-    sessions = plan["live"] + plan["rounds"] + 3 + sum(plan["levels"]) + len(plan["levels"]) + plan["first"] + 5
+    sessions = (plan["live"] + measure.WARM_SESSIONS + plan["rounds"] + 3 + sum(plan["levels"]) + len(plan["levels"])
+                + plan["first"] + 5)
     paths = {"raw": RawPath(target), "websockify": WebsockifyPath(procs, target)}
-    ponte = PontePath(procs, workdir / "ponte", target, agents=agents, users=sessions // 25 + 2)
+    ponte = PontePath(procs, workdir / "ponte", target, agents=agents, users=sessions // 25 + 2,
+                      env={"PONTE_WORKERS": str(workers)})
     paths["ponte"] = ponte
     v: dict[str, dict] = {}
     extra: dict = {}

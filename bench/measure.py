@@ -17,9 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .client import READ_SIZE, Conn, update_request
-from .procs import rss_bytes, tree_cpu
+from .procs import tree_cpu, tree_rss
 
 PING = bytes(range(64))
+#: Sessions opened and closed before the live-session RSS is measured (enough to reach every worker).
+WARM_SESSIONS = 8
 PING_INTERVAL = 0.002
 
 
@@ -69,7 +71,7 @@ def drain(conns: list[Conn], warmup: float, seconds: float, *, pids: dict | None
         if reader.readline().strip() != "start":
             raise RuntimeError("drainer failed before its window")
         cpu0 = {name: tree_cpu(pid) for name, pid in pids.items()}
-        result.rss = {name: rss_bytes(pid) for name, pid in pids.items()}
+        result.rss = {name: tree_rss(pid) for name, pid in pids.items()}
         if probe is not None:
             sel = selectors.DefaultSelector()
             sel.register(reader, selectors.EVENT_READ)
@@ -80,7 +82,7 @@ def drain(conns: list[Conn], warmup: float, seconds: float, *, pids: dict | None
                 result.rtts.append(time.perf_counter() - t0)
             sel.close()
         for name, pid in pids.items():  # RSS while loaded, the larger of the two samples
-            result.rss[name] = max(result.rss[name], rss_bytes(pid))
+            result.rss[name] = max(result.rss[name], tree_rss(pid))
         line = reader.readline()
         cpu1 = {name: tree_cpu(pid) for name, pid in pids.items()}
     finally:
@@ -176,7 +178,7 @@ def throughput(path, seconds: float, warmup: float, w: int, h: int) -> Window:
 def loaded(path, streams: int, seconds: float, warmup: float, w: int, h: int) -> Window:
     """``streams`` saturating streams, plus a 64-byte echo probe on its own session."""
     pids = path.relay_pids()
-    rss_before = {name: rss_bytes(pid) for name, pid in pids.items()}
+    rss_before = {name: tree_rss(pid) for name, pid in pids.items()}
     probe = echo_conn(path)
     conns, failures = open_many(path, streams)
     try:
@@ -191,10 +193,19 @@ def loaded(path, streams: int, seconds: float, warmup: float, w: int, h: int) ->
 
 
 def live_session_rss(path, n: int, settle: float = 1.0) -> float:
-    """Gateway RSS added per live (idle, echo-mode) session, bytes."""
+    """Gateway RSS added per live (idle, echo-mode) session, bytes.
+
+    A few sessions come and go first: each worker's first login and session
+    load code and grow the heap once (argon2's memory), which is no session's.
+    """
     pid = path.gateway_pid
+    warm, _failures = open_many(path, WARM_SESSIONS)
+    for conn in warm:
+        conn.send(b"E" + PING)
+        conn.recv_exact(len(PING), time.monotonic() + 30)
+    close_all(warm)
     time.sleep(settle)
-    before = rss_bytes(pid)
+    before = tree_rss(pid)
     conns, _failures = open_many(path, n)
     try:
         for conn in conns:  # one round trip each: the relay is running
@@ -202,7 +213,7 @@ def live_session_rss(path, n: int, settle: float = 1.0) -> float:
         for conn in conns:
             conn.recv_exact(len(PING), time.monotonic() + 30)
         time.sleep(settle)
-        after = rss_bytes(pid)
+        after = tree_rss(pid)
         return (after - before) / max(1, len(conns))
     finally:
         close_all(conns)
@@ -254,13 +265,13 @@ def idle_agent_rss(procs, workdir, counts: list[int], settle: float = 2.0) -> di
         warm = max(10, top // 100)
         step(warm)
         time.sleep(settle)
-        base = rss_bytes(ponte.gateway_pid)
+        base = tree_rss(ponte.gateway_pid)
         out["baseline_bytes"] = base
         out["warm_agents"] = warm
         for n in sorted(counts):
             status = step(n)
             time.sleep(settle)
-            rss = rss_bytes(ponte.gateway_pid)
+            rss = tree_rss(ponte.gateway_pid)
             connected = status["connected"]
             out["counts"][n] = {"connected": connected, "failed": status["failed"], "rss_bytes": rss,
                                 "per_agent_bytes": (rss - base) / max(1, connected - warm),

@@ -60,6 +60,17 @@ def child_pids(pid: int) -> list[int]:
     return out
 
 
+def tree_rss(pid: int) -> int:
+    """Resident memory of ``pid`` and its live children (a supervisor's workers, websockify's forks)."""
+    total = rss_bytes(pid)
+    for child in child_pids(pid):
+        try:
+            total += rss_bytes(child)
+        except OSError:
+            pass  # gone meanwhile
+    return total
+
+
 def tree_cpu(pid: int) -> float:
     """CPU of ``pid``, its reaped children and its live children (websockify forks)."""
     total = cpu_seconds(pid, children=True)

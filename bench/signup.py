@@ -23,16 +23,11 @@ never arrived), echo p99 quiet and during, and their ratio (target ≤ 1.5).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import re
 import selectors
-import shutil
-import signal
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -40,6 +35,7 @@ from urllib.parse import urlencode, urlsplit
 
 from . import measure
 from .procs import Procs
+from .sitting import Sitting, write_json
 from .stacks import PontePath, free_port, start_target, stop_ponte
 from .storm import _after, _fmt, _request, ping_until
 
@@ -247,31 +243,15 @@ def main(argv=None) -> int:
     for key in ("sessions", "rate", "sustained", "burst", "burst_seconds"):
         if getattr(args, key) is not None:
             plan[key] = getattr(args, key)
-    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="ponte-signup-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    procs = Procs(workdir / "logs")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started, load_start = time.monotonic(), os.getloadavg()
-    try:
-        fig = run(procs, workdir, plan)
-    finally:
-        procs.stop_all()
-        if not args.workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
-    command = "python -m bench signup" + (" --quick" if args.quick else "") + "".join(
-        f" --{k.replace('_', '-')} {getattr(args, k)}" for k in ("sessions", "rate", "sustained", "burst", "burst_seconds")
-        if getattr(args, k) is not None)
-    meta = {"command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "cpus": os.cpu_count(), "python": platform.python_version(), "plan": plan,
-            "seconds": round(time.monotonic() - started, 1), "loadavg_start": load_start,
-            "loadavg_end": os.getloadavg()}
+    with Sitting("signup", args.workdir) as sitting:
+        fig = run(sitting.procs, sitting.workdir, plan)
+    command = sitting.command("python -m bench signup", args,
+                              ("sessions", "rate", "sustained", "burst", "burst_seconds"))
+    meta = sitting.meta(command, plan=plan)
     print(table(fig, plan))
-    print(f"\n{command}: {meta['seconds']} s on {meta['cpus']} CPUs; load average {load_start[0]:.1f} at start, "
-          f"{meta['loadavg_end'][0]:.1f} at end (client, gateway, agent, SMTP sink and target share them).")
+    print(f"\n{command}: {sitting.footer()} (client, gateway, agent, SMTP sink and target share them).")
     if fig["signup_error_samples"]:
         print("sign-up errors, e.g.: " + "; ".join(fig["signup_error_samples"]))
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"meta": meta, "figures": fig}, fh, indent=2)
-            fh.write("\n")
+        write_json(args.json, {"meta": meta, "figures": fig})
     return 0

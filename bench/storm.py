@@ -21,16 +21,11 @@ during the storm, and their ratio (target: ratio ≤ 2, no errors).
 from __future__ import annotations
 
 import argparse
-import datetime
 import http.client
 import json
 import os
-import platform
 import re
-import shutil
-import signal
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -38,6 +33,7 @@ from urllib.parse import urlencode, urlsplit
 
 from . import measure
 from .procs import Procs
+from .sitting import Sitting, write_json
 from .stacks import PASSWORD, PontePath, start_target, stop_ponte
 
 FULL = dict(logins=200, seconds=20.0, sessions=10, quiet=10.0, users=20)
@@ -264,30 +260,14 @@ def main(argv=None) -> int:
     for key in ("logins", "seconds", "sessions"):
         if getattr(args, key) is not None:
             plan[key] = getattr(args, key)
-    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="ponte-storm-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    procs = Procs(workdir / "logs")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    started, load_start = time.monotonic(), os.getloadavg()
-    try:
-        fig = run(procs, workdir, plan)
-    finally:
-        procs.stop_all()
-        if not args.workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
-    command = "python -m bench storm" + (" --quick" if args.quick else "") + "".join(
-        f" --{k} {getattr(args, k)}" for k in ("logins", "seconds", "sessions") if getattr(args, k) is not None)
-    meta = {"command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "cpus": os.cpu_count(), "python": platform.python_version(), "plan": plan,
-            "seconds": round(time.monotonic() - started, 1), "loadavg_start": load_start,
-            "loadavg_end": os.getloadavg()}
+    with Sitting("storm", args.workdir) as sitting:
+        fig = run(sitting.procs, sitting.workdir, plan)
+    command = sitting.command("python -m bench storm", args, ("logins", "seconds", "sessions"))
+    meta = sitting.meta(command, plan=plan)
     print(table(fig, plan))
-    print(f"\n{command}: {meta['seconds']} s on {meta['cpus']} CPUs; load average {load_start[0]:.1f} at start, "
-          f"{meta['loadavg_end'][0]:.1f} at end (client, gateway, agent and target share them).")
+    print(f"\n{command}: {sitting.footer()} (client, gateway, agent and target share them).")
     if fig["login_error_samples"]:
         print("login errors, e.g.: " + "; ".join(fig["login_error_samples"]))
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"meta": meta, "figures": fig}, fh, indent=2)
-            fh.write("\n")
+        write_json(args.json, {"meta": meta, "figures": fig})
     return 0

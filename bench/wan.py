@@ -154,6 +154,7 @@ def start(procs: Procs, wan: Wan, workdir: Path) -> dict:
     env.update({"PONTE_INSTANCE_PATH": str(instance), "PONTE_PORT": str(GATEWAY_PORT), "PONTE_BIND": "0.0.0.0",
                 "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0", "PONTE_REDIS_PREFIX": "bench:",
                 "PONTE_ALLOWED_HOSTS": f"{GW_VIEWER_IP},{GW_OFFICE_IP}", "PONTE_LOG_LEVEL": "WARNING",
+                "PONTE_WORKERS": "1",  # one session at a time: the link is measured, not the cores
                 "PYTHONPATH": str(ROOT)})
     out = subprocess.run(wan.exec_in(wan.gateway, [
         PYTHON, "-m", "bench.provision", "--users", "1", "--password", PASSWORD, "--machines", "1",

@@ -50,10 +50,10 @@ import sys
 
 if sys.version_info < (3, 10):
     sys.exit("ponte-agent needs Python 3.10 or later; this is Python " + sys.version.split()[0])
+else:
+    from agents.__main__ import main  # only after the check: the agent's code is 3.10 syntax
 
-from agents.__main__ import main
-
-sys.exit(main())
+    sys.exit(main())
 '''
 
 

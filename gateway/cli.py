@@ -82,10 +82,12 @@ def _organisation_id(ref: str) -> int:
 @click.option("--host", default=None, help="Address to listen on (default from config).")
 @click.option("--port", type=int, default=None)
 @click.option("--workers", default=None,
-              help="Gateway processes on this port: a number, or auto (one per core). Default from config (1).")
+              help="Gateway processes on this port: a number, or auto (one per core; one with the embedded "
+                   "Redis). Default from config (auto).")
 @click.option("--worker", "worker_index", type=int, default=None, hidden=True)
+@click.option("--handoff", "handoff", default=None, hidden=True)
 @pass_ctx
-def serve(ctx, config_path, host, port, workers, worker_index):
+def serve(ctx, config_path, host, port, workers, worker_index, handoff):
     """Serve HTTP and WebSockets: one gevent process, or --workers N of them on one port."""
     if config_path:
         ctx.config_path = config_path
@@ -96,7 +98,7 @@ def serve(ctx, config_path, host, port, workers, worker_index):
 
     try:
         settings = load_settings(ctx.config_path)
-        n = multi.count(workers if workers is not None else settings.workers)
+        n = multi.count(workers if workers is not None else settings.workers, embedded_redis=settings.embedded_redis)
     except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     host = host or settings.bind
@@ -117,7 +119,7 @@ def serve(ctx, config_path, host, port, workers, worker_index):
     peer_host = settings.node_address.rpartition(":")[0].strip("[]") if settings.node_address else host
     if peer_host in ("", "0.0.0.0", "::"):
         peer_host = "127.0.0.1"
-    run(ctx.app, host, port, listener=multi.reuse_port_listener(host, port), peer_host=peer_host,
+    run(ctx.app, host, port, listener=multi.reuse_port_listener(host, port), peer_host=peer_host, handoff=handoff,
         ready=lambda addr: print(f"worker listening on http://{addr[0]}:{addr[1]}", flush=True))
 
 

@@ -85,8 +85,9 @@ class GatewaySettings:
     bind: str = DEFAULT_BIND
     port: int = DEFAULT_PORT
     #: ``serve`` processes on the one port (gateway/workers.py): a number, or "auto" for one per
-    #: core. More than one needs a shared Redis (redis_url or redis_sentinels).
-    workers: str = "1"
+    #: core. More than one needs a shared Redis (redis_url or redis_sentinels): with the embedded
+    #: one, "auto" is one.
+    workers: str = "auto"
     public_url: str = ""
     #: Host names the gateway may put in URLs it hands out when ``public_url`` is unset
     #: (a leading dot allows subdomains; ports are not compared). Empty: the bind address
@@ -280,7 +281,7 @@ def _check(settings: GatewaySettings) -> None:
     from .workers import count
 
     try:
-        if count(settings.workers) > 1 and settings.embedded_redis:
+        if count(settings.workers, embedded_redis=settings.embedded_redis) > 1 and settings.embedded_redis:
             raise ConfigError("workers > 1 needs a shared Redis (redis_url or redis_sentinels): the embedded "
                               "one belongs to a single process")
     except ValueError as exc:

@@ -13,6 +13,7 @@ re-exported as part of the ``ops`` interface)::
     ├── HandshakeError           a WebSocket handshake we do not complete: HTTP 400 (``handshake``)
     ├── AgentUnavailable         no agent can serve this machine's session now (``hub``)
     ├── PeerUnreachable          another gateway node could not be dialled (``peering``)
+    ├── SiblingError             a worker of this machine did not take a stream handed to it (``siblings``)
     ├── SealError                a sealed secret that does not open under this key (``sealing``)
     ├── ArchiveError             the agent's .pyz cannot be built here (``agent_zipapp``)
     ├── AdminError               an operation that cannot be done; the message names why (``ops``)
@@ -78,6 +79,10 @@ class AgentUnavailable(GatewayError):
 
 class PeerUnreachable(GatewayError):
     """Another gateway node did not answer on its internal address, or refused the WebSocket."""
+
+
+class SiblingError(GatewayError):
+    """A sibling worker did not take a stream's socket (gone, stuck), or a hand-over was malformed."""
 
 
 class SealError(GatewayError):

@@ -96,6 +96,8 @@ class Hub:
         self.address = ""  # this node's internal address, once serving
         self.announced = ""  # what ``node:<id>`` tells other nodes: node_address, or a worker's own port
         self.draining = False
+        #: ``serve --workers``: the other workers of this machine, which take streams by hand-over.
+        self.siblings = None
         self.journal = journal or Journal(settings.instance_path)
         self._journal_wake = gevent.event.Event()
         self._listener = None

@@ -6,6 +6,7 @@ the HTTP server itself is ``server.GatewayServer``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -23,7 +24,8 @@ from .server import GatewayServer
 log = logging.getLogger("gateway.server")
 
 
-def serve(app, host: str, port: int, *, ready=None, listener=None, peer_host: str | None = None) -> None:
+def serve(app, host: str, port: int, *, ready=None, listener=None, peer_host: str | None = None,
+          handoff: str | None = None) -> None:
     """Serve ``app`` until SIGTERM/SIGINT, then drain; ``ready(address)`` once listening.
 
     Drain (DESIGN.md §6): the listening socket closes first, so a balancer
@@ -34,7 +36,9 @@ def serve(app, host: str, port: int, *, ready=None, listener=None, peer_host: st
 
     One of ``serve --workers`` (``workers.py``): ``listener`` is the shared
     ``SO_REUSEPORT`` socket, and the node also listens on a private port of
-    ``peer_host``, the address it announces for other nodes' streams.
+    ``peer_host``, the address it announces for other nodes' streams; its
+    siblings hand it their streams for its viewers through ``handoff``, the
+    supervisor's folder (``siblings``).
     """
     os.umask(UMASK)  # for the life of the node: whatever it writes later stays private (instance.py)
     hub = app.extensions["ponte.hub"]
@@ -50,6 +54,13 @@ def serve(app, host: str, port: int, *, ready=None, listener=None, peer_host: st
         hub.address = f"{peer.address[0]}:{peer.address[1]}"
     else:
         hub.address = f"{address[0]}:{address[1]}"
+    if handoff is not None:
+        from .siblings import Siblings
+        from .streams import receive_from_sibling
+
+        hub.siblings = Siblings(handoff, settings.node_id, functools.partial(receive_from_sibling, app),
+                                max_message=settings.max_message)
+        hub.siblings.start()
     hub.start(Reaper(app, hub))
     # A worker announces its own private port: node_address (host:port) names the shared one.
     hub.announced = hub.address if peer_host is not None else (settings.node_address or hub.address)
@@ -76,6 +87,8 @@ def serve(app, host: str, port: int, *, ready=None, listener=None, peer_host: st
     log.info("draining (at most %.0f s): no new connections; telling viewers and agents", settings.drain_timeout)
     for each in servers:
         each.close()  # the listening sockets first: the balancer sends new work elsewhere
+    if hub.siblings is not None:
+        hub.siblings.close()
     upkeep.drain(hub, deadline - 0.5)
     for each in servers:
         each.stop(timeout=max(0.1, min(1.0, deadline - time.monotonic())))

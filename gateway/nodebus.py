@@ -36,6 +36,8 @@ import json
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Union
 
+from agents.protocol.jsonobject import load_object
+
 from .errors import NodeBusError
 
 #: Longest message and string field a node accepts from the bus.
@@ -126,16 +128,7 @@ def encode(command: Command) -> bytes:
 
 def decode(message: bytes | str) -> Command:
     """The command in one pub/sub message, or ``NodeBusError``."""
-    if not isinstance(message, (bytes, bytearray, str)):
-        raise NodeBusError("node message is not bytes")
-    if len(message) > MAX_MESSAGE:
-        raise NodeBusError(f"node message larger than {MAX_MESSAGE} bytes")
-    try:
-        obj = json.loads(message)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise NodeBusError("node message is not JSON") from exc
-    if not isinstance(obj, dict):
-        raise NodeBusError("node message is not an object")
+    obj = load_object(message, limit=MAX_MESSAGE, error=NodeBusError, what="node message", text=True)
     name = obj.get("cmd")
     cls = COMMANDS.get(name) if isinstance(name, str) else None
     if cls is None:

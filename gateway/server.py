@@ -109,6 +109,7 @@ class UpgradeHandler(WSGIHandler):
         environ = super().get_environ()
         self._upgraded = False
         environ["ponte.take_socket"] = self._take_socket
+        environ["ponte.release_socket"] = self._release_socket
         server = self.server
         if self.slot is not None and hasattr(server, "limits"):
             # ws.py counts a proxied WebSocket under the client the proxy names.
@@ -121,6 +122,11 @@ class UpgradeHandler(WSGIHandler):
         sock.settimeout(None)  # WebSocket code sets its own deadlines
         tcp.tune(sock)  # a dead peer must not hold a session for ever
         return sock
+
+    def _release_socket(self):
+        """The taken socket went to another process (``siblings``): pywsgi's last read on it
+        (it drains what the client sent) would steal the new owner's bytes, so skip it."""
+        self.socket = None
 
     def run_application(self):
         if not getattr(self, "_upgraded", False) and self.environ.get("HTTP_UPGRADE", "").lower() != "websocket":

@@ -29,6 +29,9 @@ log = logging.getLogger("gateway.ws")
 HELLO_TIMEOUT = 10.0
 #: What a view returns once it took the socket: the server writes nothing more.
 UPGRADED = Response(status=101)
+#: Close codes of the agent routes: a refusal, and "Try Again Later" (RFC 6455's code registry).
+CLOSE_POLICY = 4003
+CLOSE_TRY_AGAIN = 1013
 
 
 class Upgraded(Exception):

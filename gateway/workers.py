@@ -8,6 +8,8 @@ output. Every worker listens on the public port with ``SO_REUSEPORT`` (the
 kernel spreads new connections among them) and on a private port of its
 own, which it announces as its ``node_address``: another node's stream for
 one of its viewers must reach *that* worker, not whichever the kernel picks.
+A stream that lands on a sibling worker of the same machine is not relayed
+to it but handed over, socket and all (``siblings``).
 Everything across workers then works as across machines (DESIGN.md §6),
 through the shared Redis — so workers need a real Redis, not the embedded one.
 
@@ -25,6 +27,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from urllib.parse import urlsplit
 
@@ -36,10 +39,11 @@ RESTART_DELAY = 1.0
 READY_TIMEOUT = 60.0
 
 
-def count(value: str | int | None) -> int:
-    """``--workers``: a number, or ``auto`` for one per core."""
+def count(value: str | int | None, *, embedded_redis: bool = False) -> int:
+    """``--workers``: a number, or ``auto`` for one per core — one with the embedded Redis,
+    which belongs to a single process (a number above 1 there is refused by ``config``)."""
     if value in (None, "", "auto", 0, "0"):
-        return os.cpu_count() or 1
+        return 1 if embedded_redis else (os.cpu_count() or 1)
     n = int(value)
     if n < 1:
         raise ValueError("workers must be at least 1, or auto")
@@ -66,10 +70,17 @@ class Supervisor:
         self.argv = argv          # the worker's command line without ``--worker I``
         self.announce = announce  # called once every worker is listening
         self.procs: list[subprocess.Popen | None] = [None] * n
+        #: Where the workers' hand-over sockets live (``siblings``): private to this user.
+        self.handoff = ""
         self.stopping = 0
         self.done = gevent.event.Event()
 
     def run(self) -> int:
+        with tempfile.TemporaryDirectory(prefix="ponte-workers-") as folder:  # mode 0700
+            self.handoff = folder
+            return self._run()
+
+    def _run(self) -> int:
         gevent.signal_handler(signal.SIGTERM, self._on_signal)
         gevent.signal_handler(signal.SIGINT, self._on_signal)
         address = None
@@ -86,7 +97,7 @@ class Supervisor:
         return max((c for c in codes if c is not None), default=0)
 
     def _start(self, i: int, *, wait: bool):
-        proc = subprocess.Popen([*self.argv, "--worker", str(i)], stdout=subprocess.PIPE,
+        proc = subprocess.Popen([*self.argv, "--worker", str(i), "--handoff", self.handoff], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
         self.procs[i] = proc
         ready = gevent.event.AsyncResult()

@@ -2,35 +2,33 @@
 
 Each route is an ordinary Flask view: it checks the handshake and authorises
 in the request context, then takes the socket (``upgrade``). A viewer's
-session is run by ``pairing``; an agent's stream either attaches to the
-session waiting here or is forwarded to the node where its viewer waits
-(``peering``).
+session is run by ``pairing``; an agent's stream is attached here, handed
+to a sibling worker or forwarded to the node where its viewer waits
+(``streams``).
 """
 
 from __future__ import annotations
 
 import logging
 
-import gevent
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from agents.protocol import control
 from agents.websocket import FramingError
 
-from . import files, refs, sessions, tenancy
+from . import refs, sessions, streams, tenancy
 from .database import UNAVAILABLE
 from .extensions import csrf, db, limiter
 from .hub import AgentChannel, Hub
 from .live import LiveStoreError
 from .models import Machine, interfaces_json, note_agent_seen
 from .pairing import Pairing, authorise
-from .peering import Forward
 from .quality import far_leg_fields
 from .relay import CLOSE_RESTART, RESTART_REASON
 from .security import token_matches
 # Under the private names the agent routes' bodies were written with (they moved here unchanged).
-from .upgrade import HELLO_TIMEOUT, UPGRADED, Upgraded
+from .upgrade import CLOSE_POLICY, CLOSE_TRY_AGAIN, HELLO_TIMEOUT, UPGRADED, Upgraded
 from .upgrade import TooSlow as _TooSlow
 from .upgrade import accept as _accept
 from .upgrade import checked_handshake as _handshake
@@ -41,9 +39,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("ws", __name__, url_prefix="/ws")
 csrf.exempt(bp)
 limiter.exempt(bp)
-
-CLOSE_POLICY = 4003
-CLOSE_TRY_AGAIN = 1013  # RFC 6455 close code registry: Try Again Later
 
 
 def _hub() -> Hub:
@@ -70,84 +65,17 @@ def view():
 def agent_stream(session: str):
     """An agent's stream for one session; held open until the relay ends."""
     hub = _hub()
-
-    def attached(ws):
-        ws.settimeout(None)
-        try:
-            sessions.live().stream_arrived(session)
-        except LiveStoreError:
-            pass  # the marker expires by itself
-
-    return _agent_side_stream(session, "session", lambda: session in hub.pending, hub.claim_stream, attached,
-                              on_agent_rtt=lambda probe: _far_leg(hub, session, probe))
+    return streams.arrived(session, "session", lambda: session in hub.pending,
+                           on_agent_rtt=lambda probe: _far_leg(hub, session, probe))
 
 
 @bp.route("/agent/files/<transfer>", websocket=True)
 def agent_files(transfer: str):
     """An agent's file stream for one transfer (``files``): attached like a session's stream,
     forwarded to the node whose request waits if it landed elsewhere."""
-    hub, settings = _hub(), current_app.config["PONTE"]
-
-    def attached(ws):
-        ws.settimeout(settings.http_timeout * 2)  # a silent agent must not hold the person's request for ever
-
-    return _agent_side_stream(transfer, "transfer", lambda: transfer in hub.transfers,
-                              lambda ref, token: files.claim(hub, ref, token),
-                              attached, path=f"/ws/agent/files/{transfer}")
-
-
-def _agent_side_stream(ref: str, noun: str, waits_here, claim, attached, **forward_options):
-    """The body both agent stream routes share: forward the stream to the node where ``ref``
-    waits if ``waits_here()`` says not here, else check its attach token (``claim(ref, token)`` → the slot, or None),
-    hand it to the waiter (``slot.result``) after ``attached(ws)``, and hold it until released."""
-    settings = current_app.config["PONTE"]
     hub = _hub()
-    db.session.remove()
-    hs = _handshake()
-    if refs.session_id(ref) is None:
-        abort(404, f"No {noun} is waiting for this stream.")
-    if not waits_here():
-        address = _waiting_elsewhere(ref, settings)
-        if address is None or hub.draining:
-            abort(404, f"No {noun} is waiting for this stream.")
-        forward = Forward(_accept(hs, settings.max_message), address, ref, settings.max_message,
-                          ping_interval=settings.stream_ping_interval, **forward_options)
-        hub.forwards[ref] = forward
-        try:
-            forward.run()
-        finally:
-            hub.forwards.pop(ref, None)
-        return UPGRADED
-    ws = _accept(hs, settings.max_message)
-    try:
-        event = control.decode(_first_message(ws), control.STREAM_ATTACH)
-    except _TooSlow:
-        ws.close_with(CLOSE_POLICY, f"No stream attach within {HELLO_TIMEOUT:g} s")
-        return UPGRADED
-    except (control.ControlError, FramingError, OSError) as exc:
-        ws.close_with(CLOSE_POLICY, f"Bad stream attach: {exc}"[:100])
-        return UPGRADED
-    slot = claim(ref, event.token)
-    if slot is None:
-        ws.close_with(CLOSE_POLICY, "Unknown stream token")
-        return UPGRADED
-    attached(ws)
-    released = gevent.event.Event()
-    slot.result.set((ws, released))
-    released.wait()
-    return UPGRADED
-
-
-def _waiting_elsewhere(session: str, settings) -> str | None:
-    """The internal address of the node whose viewer waits for ``session``, if another."""
-    live = sessions.live()
-    try:
-        node = live.stream_waiter(session)
-        if not node or node == settings.node_id:
-            return None
-        return live.node_address(node)
-    except LiveStoreError:
-        return None
+    return streams.arrived(transfer, "transfer", lambda: transfer in hub.transfers,
+                           path=f"/ws/agent/files/{transfer}")
 
 
 @bp.route("/agent", websocket=True)

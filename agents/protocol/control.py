@@ -68,6 +68,7 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import ControlError, LocalProtocolError, RemoteProtocolError, WakeError
+from .jsonobject import load_object
 from .text import clean
 from .wol import MAX_INTERFACES, Interface, from_dict, normalise_mac
 
@@ -293,17 +294,7 @@ def _build(cls, obj: dict):
 
 def decode(message: bytes, table: dict, *, max_message: int = DEFAULT_MAX_MESSAGE):
     """Parse one message into an event of ``table`` or raise ``ControlError``."""
-    if len(message) > max_message:
-        raise RemoteProtocolError(f"control message larger than {max_message} bytes")
-    if not isinstance(message, (bytes, bytearray)):
-        raise RemoteProtocolError("control message is not bytes")
-    try:
-        obj = json.loads(message)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        # RecursionError: 16 KiB of "[" nests deeper than the parser allows.
-        raise RemoteProtocolError("control message is not JSON") from exc
-    if not isinstance(obj, dict):
-        raise RemoteProtocolError("control message is not an object")
+    obj = load_object(message, limit=max_message, error=RemoteProtocolError, what="control message")
     cls = table.get(obj.get("type")) if isinstance(obj.get("type"), str) else None
     if cls is None:
         raise RemoteProtocolError(f"unexpected control message type {obj.get('type')!r}")

@@ -37,6 +37,7 @@ import json
 from dataclasses import dataclass
 
 from .errors import FileStreamError
+from .jsonobject import load_object
 from .text import clean
 
 #: Bytes of file per message: small enough for every hop's message limit, large enough
@@ -154,14 +155,7 @@ def decode(message: bytes):
         return End()
     if kind != b"J":
         raise FileStreamError(f"unknown file-stream message {bytes(kind)!r}")
-    if len(body) > MAX_JSON:
-        raise FileStreamError(f"file-stream JSON larger than {MAX_JSON} bytes")
-    try:
-        obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise FileStreamError("file-stream message is not JSON") from exc
-    if not isinstance(obj, dict):
-        raise FileStreamError("file-stream message is not an object")
+    obj = load_object(body, limit=MAX_JSON, error=FileStreamError, what="file-stream message")
     kind = obj.get("type")
     if kind == "header":
         if obj.get("resumable") is True:

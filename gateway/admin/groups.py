@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import Group, Machine, User
 from ..ops import AdminError
 from . import bp
-from .helpers import attempt, done, form_id, group_or_404, machine_or_404, user_or_404, who
+from .helpers import attempt, done, form_id, group_or_404, machine_or_404, unconfirmed, user_or_404, who
 
 
 @bp.get("/groups")
@@ -52,9 +52,10 @@ def group_rename(group_id: int):
 @bp.post("/groups/<int:group_id>/delete")
 def group_delete(group_id: int):
     g = group_or_404(group_id)
-    if request.form.get("confirm") != "1":
-        flash(_("Tick the box to confirm that group %(name)s should be deleted.", name=g.name), "error")
-        return redirect(url_for("admin.group", group_id=g.id))
+    back = unconfirmed(_("Tick the box to confirm that group %(name)s should be deleted.", name=g.name),
+                       "admin.group", group_id=g.id)
+    if back is not None:
+        return back
     name = g.name
     ops.delete_group(g, **who())
     return done(_("Group %(name)s deleted.", name=name), "admin.groups")

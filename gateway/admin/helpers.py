@@ -1,4 +1,4 @@
-"""What the admin views share: who acts, run a change and flash how it went, read a chosen id,
+"""What the admin views share: who acts, a confirm box, run a change and flash how it went, read a chosen id,
 find a record or 404, pages no cache may keep."""
 
 from __future__ import annotations
@@ -21,6 +21,14 @@ def who() -> dict:
 def done(message: str, endpoint: str, **values):
     """Flash ``message`` as a success and go to ``endpoint``."""
     flash(message, "ok")
+    return redirect(url_for(endpoint, **values))
+
+
+def unconfirmed(warning: str, endpoint: str, **values):
+    """Back to ``endpoint`` with ``warning`` unless the form's confirm box is ticked; None: go on."""
+    if request.form.get("confirm") == "1":
+        return None
+    flash(warning, "error")
     return redirect(url_for(endpoint, **values))
 
 

@@ -16,7 +16,7 @@ from ..machine_status import statuses
 from ..wake import wakers_of
 from . import bp
 from .listing import Listing
-from .helpers import attempt, done, form_id, group_or_404, machine_or_404, no_store, user_or_404, who
+from .helpers import attempt, done, form_id, group_or_404, machine_or_404, no_store, unconfirmed, user_or_404, who
 
 
 #: The PCs list's sort keys (``?sort=``); the live state is not in SQL, so not a sort key.
@@ -89,9 +89,10 @@ def machine_code(machine_id: int):
 @bp.post("/machines/<int:machine_id>/revoke")
 def machine_revoke(machine_id: int):
     m = machine_or_404(machine_id)
-    if request.form.get("confirm") != "1":
-        flash(_("Tick the box to confirm that %(name)s should be revoked.", name=m.name), "error")
-        return redirect(url_for("admin.machine", machine_id=m.id))
+    back = unconfirmed(_("Tick the box to confirm that %(name)s should be revoked.", name=m.name),
+                       "admin.machine", machine_id=m.id)
+    if back is not None:
+        return back
     return attempt(lambda: ops.revoke_machine(m, **who()), "admin.machine",
                     _("%(name)s revoked: its agent is disconnected and its sessions ended. "
                       "A new enrolment code lets it back in.", name=m.name), machine_id=m.id)
@@ -107,9 +108,10 @@ def machine_vnc_retry(machine_id: int):
 @bp.post("/machines/<int:machine_id>/delete")
 def machine_delete(machine_id: int):
     m = machine_or_404(machine_id)
-    if request.form.get("confirm") != "1":
-        flash(_("Tick the box to confirm that %(name)s should be deleted.", name=m.name), "error")
-        return redirect(url_for("admin.machine", machine_id=m.id))
+    back = unconfirmed(_("Tick the box to confirm that %(name)s should be deleted.", name=m.name),
+                       "admin.machine", machine_id=m.id)
+    if back is not None:
+        return back
     name = m.name
     ops.delete_machine(m, **who())
     return done(_("PC %(name)s deleted; its history is kept.", name=name), "admin.machines")

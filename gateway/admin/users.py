@@ -13,7 +13,7 @@ from ..models import Group, Machine, SessionRecord, User
 from ..ops import AdminError
 from . import bp
 from .listing import Listing
-from .helpers import attempt, done, form_id, group_or_404, machine_or_404, user_or_404, who
+from .helpers import attempt, done, form_id, group_or_404, machine_or_404, unconfirmed, user_or_404, who
 
 
 #: The users list's sort keys (``?sort=``).
@@ -104,9 +104,10 @@ def user_admin(user_id: int):
 @bp.post("/users/<int:user_id>/delete")
 def user_delete(user_id: int):
     u = user_or_404(user_id)
-    if request.form.get("confirm") != "1":
-        flash(_("Tick the box to confirm that %(name)s should be deleted.", name=u.name), "error")
-        return redirect(url_for("admin.user", user_id=u.id))
+    back = unconfirmed(_("Tick the box to confirm that %(name)s should be deleted.", name=u.name),
+                       "admin.user", user_id=u.id)
+    if back is not None:
+        return back
     name = u.name
     try:
         ops.delete_user(u, **who())

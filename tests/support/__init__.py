@@ -229,7 +229,8 @@ class Gateway:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PONTE_")}
         env.update({"PONTE_INSTANCE_PATH": str(self.instance), "PONTE_PORT": str(self.port),
                     "PONTE_BIND": "127.0.0.1", "REDIS_URL": self.redis_url, "PONTE_LOG_LEVEL": "INFO",
-                    "PYTHONPATH": str(ROOT)})
+                    # One process, as the tests' gateways have always been; a test of workers asks.
+                    "PONTE_WORKERS": "1", "PYTHONPATH": str(ROOT)})
         env.update(self.extra_env)
         return env
 
