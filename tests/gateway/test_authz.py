@@ -153,6 +153,7 @@ AS_MISSING = "as_missing"   # exactly what a nonexistent id gets: the other firm
 OWN_ONLY = "own_only"       # no object in the URL: one's own firm's things, never another's
 PUBLIC_ONLY = "public"      # anyone's page: anything but a crash, nothing of another firm shown
 E2E = "websocket"           # tests/e2e/test_organisations_live.py
+PROVIDER_ONLY = "provider_only"   # the provider's, whose figures are every firm's: another firm's admin too is refused
 OTHER_ORGANISATION: dict[str, str] = {
     **{name: AS_MISSING for name in (
         "admin.group", "admin.group_delete", "admin.group_grant", "admin.group_member_add",
@@ -190,7 +191,7 @@ OTHER_ORGANISATION: dict[str, str] = {
         "api.groups", "api.history", "api.live_sessions", "api.login_attacks", "api.machine_create",
         "api.machines_list", "api.me", "api.my_factors", "api.my_machines", "api.policy_global",
         "api.policy_global_put", "api.token_create", "api.tokens", "api.user_create", "api.users", "auth.logout",
-        "auth.logout_everywhere", "auth.reauth", "metrics.scrape", "portal.index", "second_factor.reauth_factor",
+        "auth.logout_everywhere", "auth.reauth", "portal.index", "second_factor.reauth_factor",
         "second_factor.reauth_passkey", "second_factor.reauth_passkey_options", "signin_admin.import_people",
         "signin_admin.invite", "provider.index", "provider.limits",
         "provider.signin_page", "provider.signin_save", "provider.state",
@@ -203,6 +204,7 @@ OTHER_ORGANISATION: dict[str, str] = {
         "shares.open_link", "shares.open_session", "shares.page", "shares.state", "shares.viewer", "signin.forgot",
         "signin.set_password", "signin_oidc.callback", "signin_oidc.start", "signup.page", "signup.confirm")},
     **{name: E2E for name in ("ws.agent_control", "ws.agent_files", "ws.agent_stream", "ws.view")},
+    "metrics.scrape": PROVIDER_ONLY,
 }
 
 #: URL variables and the kind of object they name.
@@ -545,6 +547,8 @@ def test_another_organisation_sees_and_changes_nothing(app, world, role):
                 want = expected(ROUTES[rule.endpoint], actor, "missing")
             elif column == OWN_ONLY:
                 want = expected(ROUTES[rule.endpoint], actor, None)
+            elif column == PROVIDER_ONLY:
+                want = frozenset({"denied"})
             else:
                 want = frozenset({"allowed", "login", "denied", "missing"})
             if got not in want:
