@@ -18,7 +18,7 @@ import time
 
 from flask import Flask, abort, current_app, g, request, session
 from flask_login import current_user
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from . import tenancy
 from .database import UNAVAILABLE
@@ -56,47 +56,35 @@ def organisation_by_slug(slug: str):
     return org
 
 
-class _Firms:
-    """Firms' own host names → organisation ids, and the disabled firms, read at most every
-    ``TTL`` seconds: signed-out requests (assets, health checks) must not each cost a query, nor
-    fail with the database; a signed-in person's request checks its firm here for free. The
-    node that changes a firm reads again at once (``forget``); other nodes within ``TTL``, and
-    meanwhile a disabled firm's logins have died anyway (``ops.organisations.set_disabled``)."""
+class _Hostnames:
+    """Firms' own host names → organisation ids, read at most every ``TTL`` seconds: signed-out
+    requests (assets, health checks) must not each cost a query, nor fail with the database.
+    The node that changes a firm's name or state reads them again at once (``forget``)."""
 
     TTL = 30.0
 
     def __init__(self):
         self._map: dict[str, int] = {}
-        self._disabled: frozenset[int] = frozenset()
         self._until = 0.0
 
     def forget(self) -> None:
         self._until = 0.0
 
-    def _read(self) -> None:
-        now = time.monotonic()
-        if now < self._until:
-            return
-        self._until = now + self.TTL
-        try:
-            from .extensions import db
-            from .models import Organisation
-
-            with tenancy.across_organisations():
-                rows = db.session.execute(select(Organisation.hostname, Organisation.id, Organisation.disabled).where(
-                    or_(Organisation.hostname.is_not(None), Organisation.disabled.is_(True)))).all()
-            self._map = {name.lower(): org for name, org, disabled in rows if name and not disabled}
-            self._disabled = frozenset(org for _name, org, disabled in rows if disabled)
-        except UNAVAILABLE:
-            pass   # what we knew, until the database answers
-
     def lookup(self, host: str) -> int | None:
-        self._read()
-        return self._map.get(host.split(":", 1)[0].lower()) if self._map else None
+        now = time.monotonic()
+        if now >= self._until:
+            self._until = now + self.TTL
+            try:
+                from .extensions import db
+                from .models import Organisation
 
-    def disabled(self, org_id: int) -> bool:
-        self._read()
-        return org_id in self._disabled
+                with tenancy.across_organisations():
+                    rows = db.session.execute(select(Organisation.hostname, Organisation.id).where(
+                        Organisation.hostname.is_not(None), Organisation.disabled.is_(False))).all()
+                self._map = {name.lower(): org for name, org in rows}
+            except UNAVAILABLE:
+                pass   # the names we knew, until the database answers
+        return self._map.get(host.split(":", 1)[0].lower()) if self._map else None
 
 
 def host_organisation() -> int | None:
@@ -105,12 +93,18 @@ def host_organisation() -> int | None:
 
 
 def firm_disabled(org_id: int) -> bool:
-    """Is ``org_id`` a firm its provider disabled (its people may not be signed in)?"""
-    return org_id != tenancy.DEFAULT and current_app.extensions["ponte.hostnames"].disabled(org_id)
+    """Is ``org_id`` a firm its provider disabled (its people may not be signed in)? Read now, on
+    every request of another firm's person: a firm disabled on one node is shut out on all at
+    once, whichever way its people had signed in (the default firm's cost nothing)."""
+    if org_id == tenancy.DEFAULT:
+        return False
+    from .ops.organisations import organisation_disabled
+
+    return organisation_disabled(org_id)
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["ponte.hostnames"] = _Firms()   # one per app: each has its database
+    app.extensions["ponte.hostnames"] = _Hostnames()   # one per app: each has its database
 
     @app.before_request
     def _choose_organisation():
