@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import render_template
 from sqlalchemy import func, select
 
-from .. import branding
+from .. import branding, tenancy
 from ..extensions import db
 from ..factors import policy as factor_policy
 from ..models import ApiToken, utcnow
@@ -24,5 +24,6 @@ def settings():
         ApiToken.revoked_at.is_(None), (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now))) or 0
     return render_template("admin/settings.html", company=branding.current(),
                            **firms.methods(acting_organisation()),
+                           own_firm=acting_organisation() != tenancy.DEFAULT,   # its sign-in is the provider's to set
                            factors=factor_policy.current(), active_tokens=active_tokens,
                            sharing_allowed=shares.sharing_allowed())

@@ -72,6 +72,9 @@ def test_each_person_is_checked_by_their_own_firms_directory(app):
     # A firm without a directory never falls back to the gateway's (the default firm's company).
     assert verdi.login("bob", PASSWORDS["bob"]).status_code == 401
     assert "Sign in with" not in app.test_client().get("/o/verdi/login").get_data(as_text=True)
+    verdi_admin = AuthActions(app.test_client(), login_path="/o/verdi/login")
+    assert verdi_admin.login("verdi-boss", "firmbosspass1").status_code == 302
+    assert "impostati dal fornitore" in verdi_admin.client.get("/admin/settings").get_data(as_text=True)   # its language
 
 
 def test_the_firms_secrets_are_sealed_and_never_shown(app, slapd_b):
@@ -134,6 +137,8 @@ def test_the_provider_sets_a_firms_directory_on_its_page_and_a_firms_admin_canno
 
     firm_admin = AuthActions(app.test_client(), login_path="/o/verdi/login")
     assert firm_admin.login("verdi-boss", "firmbosspass1").status_code == 302
+    settings_page = firm_admin.client.get("/admin/settings").get_data(as_text=True)
+    assert "Con la directory aziendale (LDAP)" in settings_page and "(OIDC), per le persone" not in settings_page
     assert firm_admin.client.get(f"/provider/signin?organisation={verdi}").status_code == 403
     assert firm_admin.client.post("/provider/signin", data={**form, "csrf_token": firm_admin.csrf,
                                                             "ldap_url": ""}).status_code == 403
