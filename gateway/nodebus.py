@@ -109,7 +109,8 @@ class OpenFiles:
     upload: str = ""  # a resumable upload's key (``control.OpenFiles``)
 
 
-Command = Union[EndSession, RevokeMachine, EndUser, EndOrganisation, OpenStream, RetryVnc, StreamFailed, Wake, OpenFiles]
+Command = Union[EndSession, RevokeMachine, EndUser, EndOrganisation, OpenStream, RetryVnc, StreamFailed, Wake,
+                OpenFiles]
 
 #: The ``cmd`` of each command on the wire (unchanged since the bus carried raw dicts).
 COMMANDS = {"end": EndSession, "revoke": RevokeMachine, "end_user": EndUser, "open": OpenStream,

@@ -1,9 +1,10 @@
 """The provider's side of organisations (issue 17): each firm's limits and usage figures.
 
 ``max_pcs`` is checked when a PC is added (``ops.add_machine``); ``max_sessions`` before every
-session is issued (``check_session_limit``: people's, guests', shadows'): both count the acting firm's own rows, which ``scoping``
-already restricts to that firm. ``usage`` reads every firm's history, across organisations: it is
-the provider's view, and its callers audit who looked.
+session is issued (``check_session_limit``: people's, guests', shadows'): both count the acting
+firm's own rows and live records, which ``scoping`` and ``live.visible`` restrict to that firm.
+``usage`` reads every firm's history, across organisations: it is the provider's view, and its
+callers audit who looked.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Which check a typed password gets, by the person's sign-in method (the admin's choice).
 
 ``local``  the argon2 hash stored here (``security.verify_password``);
-``ldap``   the company directory of the person's firm (``ldap.authenticate``, ``firms``), whose groups are then mapped
-           to Ponte groups (``groups.sync_groups``) at this login;
+``ldap``   the company directory of the person's firm (``ldap.authenticate``, ``firms``),
+           whose groups are then mapped to Ponte groups (``groups.sync_groups``) at this login;
 ``oidc``   no password at all: the person uses the login page's "Sign in with …" button.
            A typed password costs the same hash as a wrong one and fails.
 

@@ -2,7 +2,8 @@
 
 ``approve`` and ``refuse`` do what the provider's queue (``/provider/signups``) does, audited as
 the operator ``cli``; the command waits for the first admin's invitation to be handed to the
-mail server (a failure is logged, as on the page). ``expire`` is for a daily timer; the queue page does the same when opened.
+mail server (a failure is logged, as on the page). ``expire`` is for a daily timer; the queue
+page does the same when opened.
 """
 
 from __future__ import annotations
