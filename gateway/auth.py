@@ -119,7 +119,7 @@ def load_user(user_id: str) -> User | None:
         return None
     with tenancy.across_organisations():   # the row says which firm the request acts for (orgcontext)
         user = db.session.get(User, record_id)
-    if user is None or user.disabled or not _login_current(user):
+    if user is None or user.disabled or orgcontext.firm_disabled(user.organisation_id) or not _login_current(user):
         # A dead login: forget it, but keep the CSRF token so a form posted now still reaches
         # the "log in again" redirect instead of a CSRF error.
         for key in LOGIN_KEYS:
@@ -140,7 +140,7 @@ def load_user_from_token(req) -> User | None:
 
     with tenancy.across_organisations():   # the token's row says which firm (orgcontext)
         found = user_for_token(secret.strip())
-    if found is None:
+    if found is None or orgcontext.firm_disabled(found[0].organisation_id):
         return None
     g.ponte_token = found[1]
     return found[0]

@@ -47,6 +47,9 @@ WHOLE = {
     MAX_DURATION_REASON: _n("Maximum session length reached"),
     "Your access to this PC was removed by an admin": _n("Your access to this PC was removed by an admin"),
     "The share link was revoked": _n("The share link was revoked"),   # ops.shares.REVOKED_REASON
+    # issue 17: ops.organisations.FIRM_DISABLED
+    "Your organisation's access was suspended by its provider":
+        _n("Your organisation's access was suspended by its provider"),
 }
 
 #: ``sessionclock.end_reasons``' idle timeout, with its number.

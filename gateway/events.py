@@ -95,6 +95,10 @@ WORDS = {
     "signup_confirmed": _n("A firm confirmed its request for access"),
     "signup_approved": _n("Approved a firm's request for access"),
     "signup_refused": _n("Refused a firm's request for access"),
+    "organisation_signin": _n("Changed an organisation's company sign-in"),
+    "organisation_disabled": _n("Disabled an organisation"),
+    "organisation_enabled": _n("Enabled an organisation again"),
+    "organisation_hostname": _n("Changed an organisation's host name"),
 }
 
 #: One event as a sentence: ``%(actor)s`` (``who``), ``%(target)s``; for targets written
@@ -178,6 +182,10 @@ SENTENCES = {
     "signup_confirmed": _n("A firm confirmed its request for access (%(target)s)"),
     "signup_approved": _n("%(actor)s approved the request for access %(target)s"),
     "signup_refused": _n("%(actor)s refused the request for access %(target)s"),
+    "organisation_signin": _n("%(actor)s changed the company sign-in of %(target)s"),
+    "organisation_disabled": _n("%(actor)s disabled %(target)s: its logins and sessions ended"),
+    "organisation_enabled": _n("%(actor)s enabled %(target)s again"),
+    "organisation_hostname": _n("%(actor)s changed the host name of %(target)s"),
 }
 
 #: Actors that are not a person: who they are, in words.

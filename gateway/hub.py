@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 CLOSE_REPLACED = 4000
 CLOSE_REVOKED = 4003
+#: A disabled firm's agent (issue 17): not "revoked", so it keeps dialling, and is welcome again
+#: the moment the provider enables the firm.
+CLOSE_ORGANISATION_DISABLED = 4004
 
 
 @dataclass
@@ -268,6 +271,17 @@ class Hub:
             if relay.user_id == user_id:
                 relay.stop(reason)
 
+    def end_organisation(self, organisation_id: int, reason: str) -> None:
+        """A disabled firm: drop its agents held here and the sessions they serve (its viewers'
+        sessions on other nodes are ended by their own ``EndSession``)."""
+        for channel in [c for c in self.channels.values() if c.organisation_id == organisation_id]:
+            self.end_machine(channel.machine_id, reason)
+            try:
+                channel.send(control.Refused(code="organisation_disabled", message=reason))
+            except (OSError, control.ControlError):
+                pass
+            channel.close(CLOSE_ORGANISATION_DISABLED, reason)
+
     def close_unheld(self, session: str, reason: str) -> bool:
         """Asked to end a session of ours that we do not hold (its record outlived
         it): close the record. True if it was ours to close."""
@@ -285,6 +299,8 @@ class Hub:
                 self.end_machine(machine_id, reason, revoke=True)
             case nodebus.EndUser(user_id, reason):
                 self.end_user(user_id, reason)
+            case nodebus.EndOrganisation(organisation_id, reason):
+                self.end_organisation(organisation_id, reason)
             case nodebus.OpenStream(machine_id, session, token, organisation_id):
                 self._open_for_peer(machine_id, session, token, organisation_id)
             case nodebus.RetryVnc(machine_id):

@@ -2,7 +2,10 @@
 
 One registry per app (tests build many apps in one process). Counters are
 bumped by the session code; gauges are read from the hub at scrape time.
-Scrapers authenticate with ``metrics_token`` (bearer); admins may look too.
+Scrapers authenticate with ``metrics_token`` (``Authorization: Bearer``, Prometheus's
+``authorization`` / ``bearer_token_file``: no browser login). A node's figures are every firm's
+(issue 17), so the only people who may look are the provider's: operators and admins of the
+default organisation (a single-firm install's admins, as before); another firm's admin gets 403.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import hmac
 from flask import Blueprint, Response, abort, current_app, request
 from flask_login import current_user
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from . import tenancy
 
 bp = Blueprint("metrics", __name__)
 
@@ -57,6 +62,9 @@ def scrape():
     token = current_app.config["PONTE"].metrics_token
     header = request.headers.get("Authorization", "")
     by_token = bool(token) and hmac.compare_digest(header.encode(), f"Bearer {token}".encode())
-    if not by_token and not (current_user.is_authenticated and current_user.is_admin):
-        abort(401, "Metrics need the metrics token or an admin login.")
+    if not by_token:
+        if not current_user.is_authenticated:
+            abort(401, "Metrics need the metrics token or a login of the provider's.")
+        if current_user.organisation_id != tenancy.DEFAULT or not (current_user.is_admin or current_user.is_operator):
+            abort(403, "Metrics are the provider's: every organisation's sessions are in them.")
     return Response(generate_latest(metrics().registry), mimetype=CONTENT_TYPE_LATEST)

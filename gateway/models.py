@@ -575,3 +575,38 @@ class SignupRequest(db.Model):
     decided_by: Mapped[str] = mapped_column(String(64), default="")
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id", ondelete="SET NULL"),
                                                         default=None)
+
+
+class OrganisationSignin(OrganisationScoped, db.Model):
+    """A firm's own company sign-in (issue 17): its OpenID provider and its LDAP directory, set by
+    the provider's operators (``gateway.signin.firms``). The default organisation has no row: its
+    sign-in is the gateway's settings (``gateway.toml``), as a single-firm install's always was.
+
+    Empty ``oidc_issuer`` / ``ldap_url``: that method is off for the firm. The client secret and the
+    service account's password are sealed (``gateway.sealing``, their own purpose) and never shown."""
+
+    __tablename__ = "organisation_signin"
+    __table_args__ = (UniqueConstraint("organisation_id", name="uq_organisation_signin_organisation"), _NO_REUSE)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    oidc_issuer: Mapped[str] = mapped_column(String(255), default="")
+    oidc_client_id: Mapped[str] = mapped_column(String(255), default="")
+    oidc_client_secret_sealed: Mapped[str] = mapped_column(Text, default="")
+    oidc_label: Mapped[str] = mapped_column(String(80), default="")
+    oidc_create_users: Mapped[bool] = mapped_column(default=False)
+    #: ``"<claim value> => <Ponte group>"`` entries, one a line (as ``oidc_group_map``).
+    oidc_group_map: Mapped[str] = mapped_column(Text, default="")
+    ldap_url: Mapped[str] = mapped_column(String(255), default="")
+    ldap_starttls: Mapped[bool] = mapped_column(default=False)
+    #: A CA bundle on the gateway's disk (every node's): the operator's to choose, hence theirs only.
+    ldap_ca_file: Mapped[str] = mapped_column(String(255), default="")
+    ldap_bind_dn: Mapped[str] = mapped_column(String(255), default="")
+    ldap_bind_password_sealed: Mapped[str] = mapped_column(Text, default="")
+    ldap_user_base: Mapped[str] = mapped_column(String(255), default="")
+    ldap_user_filter: Mapped[str] = mapped_column(String(255), default="")
+    ldap_group_base: Mapped[str] = mapped_column(String(255), default="")
+    ldap_disabled_filter: Mapped[str] = mapped_column(String(255), default="")
+    #: ``"<directory group DN or cn> => <Ponte group>"`` entries, one a line (as ``ldap_group_map``).
+    ldap_group_map: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")

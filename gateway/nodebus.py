@@ -12,6 +12,7 @@ Commands::
     EndSession(session, reason)             end one session (admin, CLI, lost access)
     RevokeMachine(machine_id, reason)       end a machine's sessions and drop its agent
     EndUser(user_id, reason)                end every session of a person
+    EndOrganisation(organisation_id, reason)  drop a disabled firm's agents (issue 17)
     OpenStream(machine_id, session, token, organisation_id)  ask the node holding the agent for a stream
     RetryVnc(machine_id)                    ask the agent to log in to its VNC server again
     StreamFailed(machine_id, session, reason)  the agent could not serve a session
@@ -65,6 +66,12 @@ class EndUser:
 
 
 @dataclass(frozen=True)
+class EndOrganisation:
+    organisation_id: int
+    reason: str = "This organisation was disabled by its provider"
+
+
+@dataclass(frozen=True)
 class OpenStream:
     machine_id: int
     session: str
@@ -104,12 +111,13 @@ class OpenFiles:
     upload: str = ""  # a resumable upload's key (``control.OpenFiles``)
 
 
-Command = Union[EndSession, RevokeMachine, EndUser, OpenStream, RetryVnc, StreamFailed, Wake, OpenFiles]
+Command = Union[EndSession, RevokeMachine, EndUser, EndOrganisation, OpenStream, RetryVnc, StreamFailed, Wake,
+                OpenFiles]
 
 #: The ``cmd`` of each command on the wire (unchanged since the bus carried raw dicts).
 COMMANDS = {"end": EndSession, "revoke": RevokeMachine, "end_user": EndUser, "open": OpenStream,
             "vnc_retry": RetryVnc, "stream_failed": StreamFailed, "wake": Wake,
-            "open_files": OpenFiles}
+            "open_files": OpenFiles, "end_organisation": EndOrganisation}
 _NAME_OF = {cls: name for name, cls in COMMANDS.items()}
 #: Fields that are identifiers (bounded tighter than free text).
 _IDS = frozenset({"session", "token", "mac", "broadcast", "transfer", "op", "upload"})

@@ -89,3 +89,90 @@ def org_operator(name, off):
         audit("operator_off" if off else "operator_on", actor="cli", target=user.name)
         db.session.commit()
     click.echo(f"{user.name}: {'no longer ' if off else ''}a provider operator")
+
+
+@org_group.command("set-hostname")
+@click.argument("organisation")
+@click.argument("hostname")
+@in_app
+def org_set_hostname(organisation, hostname):
+    """Give a firm its own host name (its people's login page there); "none" takes it away."""
+    from .ops.organisations import set_hostname
+
+    with tenancy.across_organisations():
+        org = get_organisation(organisation)
+        set_hostname(org, None if hostname.strip().lower() in ("", "none", "-") else hostname)
+        click.echo(f"organisation {org.slug}: host name {org.hostname or 'none'}")
+
+
+@org_group.command("disable")
+@click.argument("organisation")
+@in_app
+def org_disable(organisation):
+    """Suspend a firm: its people's logins and live sessions end now, on every node; its agents,
+    API tokens, share links and login page are refused until it is enabled again."""
+    from .ops.organisations import set_disabled
+
+    with tenancy.across_organisations():
+        org = get_organisation(organisation)
+        changed = set_disabled(org, True)
+    click.echo(f"organisation {org.slug}: disabled" + ("" if changed else " (already)"))
+
+
+@org_group.command("enable")
+@click.argument("organisation")
+@in_app
+def org_enable(organisation):
+    """Let a disabled firm in again (its people log in anew; its agents reconnect by themselves)."""
+    from .ops.organisations import set_disabled
+
+    with tenancy.across_organisations():
+        org = get_organisation(organisation)
+        changed = set_disabled(org, False)
+    click.echo(f"organisation {org.slug}: enabled" + ("" if changed else " (already)"))
+
+
+def _secret(value: str | None, what: str) -> str | None:
+    """A secret option: "-" reads it from standard input (so it is not in the process list)."""
+    if value == "-":
+        return click.get_text_stream("stdin").readline().rstrip("\r\n")
+    return value
+
+
+@org_group.command("signin")
+@click.argument("organisation")
+@click.option("--oidc-issuer", default=None, help="The firm's OpenID provider (its issuer URL); \"\": off.")
+@click.option("--oidc-client-id", default=None)
+@click.option("--oidc-client-secret", default=None, help="\"-\": read from standard input. Never shown again.")
+@click.option("--oidc-label", default=None, help="The login page's button: \"Sign in with <label>\".")
+@click.option("--oidc-create-users/--no-oidc-create-users", default=None,
+              help="Create the firm's people at their first sign-in.")
+@click.option("--oidc-group-map", multiple=True, help="\"<claim value> => <Ponte group>\" (repeat).")
+@click.option("--ldap-url", default=None, help="ldaps://host or ldap://host (with --ldap-starttls); \"\": off.")
+@click.option("--ldap-starttls/--no-ldap-starttls", default=None)
+@click.option("--ldap-ca-file", default=None, help="CA bundle on every node's disk (empty: the system's).")
+@click.option("--ldap-bind-dn", default=None)
+@click.option("--ldap-bind-password", default=None, help="\"-\": read from standard input. Never shown again.")
+@click.option("--ldap-user-base", default=None)
+@click.option("--ldap-user-filter", default=None, help="{name}: the typed name (default: uid={name}).")
+@click.option("--ldap-group-base", default=None)
+@click.option("--ldap-disabled-filter", default=None)
+@click.option("--ldap-group-map", multiple=True, help="\"<group DN or cn> => <Ponte group>\" (repeat).")
+@in_app
+def org_signin(organisation, **options):
+    """Show or set a firm's own company sign-in (its OpenID provider, its LDAP directory).
+
+    With no option: what is set (secrets only as "set"). Options not given are unchanged."""
+    from .signin import firms
+
+    for name in ("oidc_client_secret", "ldap_bind_password"):
+        options[name] = _secret(options[name], name)
+    for name in firms.MAP_FIELDS:
+        options[name] = "\n".join(options[name]) if options[name] else None
+    with tenancy.across_organisations():
+        org = get_organisation(organisation)
+        if any(value is not None for value in options.values()):
+            changed = firms.save(org, options)
+            click.echo(f"organisation {org.slug}: " + (f"changed {', '.join(changed)}" if changed else "unchanged"))
+        for name, value in firms.describe(org.id).items():
+            click.echo(f"{name}\t{value}")

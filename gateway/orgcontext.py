@@ -58,12 +58,16 @@ def organisation_by_slug(slug: str):
 
 class _Hostnames:
     """Firms' own host names → organisation ids, read at most every ``TTL`` seconds: signed-out
-    requests (assets, health checks) must not each cost a query, nor fail with the database."""
+    requests (assets, health checks) must not each cost a query, nor fail with the database.
+    The node that changes a firm's name or state reads them again at once (``forget``)."""
 
     TTL = 30.0
 
     def __init__(self):
         self._map: dict[str, int] = {}
+        self._until = 0.0
+
+    def forget(self) -> None:
         self._until = 0.0
 
     def lookup(self, host: str) -> int | None:
@@ -86,6 +90,17 @@ class _Hostnames:
 def host_organisation() -> int | None:
     """The firm whose own host name this request came to, if any."""
     return current_app.extensions["ponte.hostnames"].lookup(request.host)
+
+
+def firm_disabled(org_id: int) -> bool:
+    """Is ``org_id`` a firm its provider disabled (its people may not be signed in)? Read now, on
+    every request of another firm's person: a firm disabled on one node is shut out on all at
+    once, whichever way its people had signed in (the default firm's cost nothing)."""
+    if org_id == tenancy.DEFAULT:
+        return False
+    from .ops.organisations import organisation_disabled
+
+    return organisation_disabled(org_id)
 
 
 def init_app(app: Flask) -> None:

@@ -15,6 +15,7 @@ from flask import Blueprint, current_app, jsonify, make_response, redirect, rend
 from flask_babel import gettext as _
 
 from . import end_reasons, guests, refs, sessions
+from .api.occupancy import firm_admits_session
 from .auth import ip_key
 from .errors import ApiError
 from .extensions import db, limiter
@@ -103,6 +104,7 @@ def open_session():
     guest, link = _guest_link()
     ws_url = websocket_url(current_app.config["PONTE"], "/ws/view")
     left = int((link.expires_at - utcnow()).total_seconds())
+    firm_admits_session()   # a guest's session is one of the firm's too (issue 17)
     issued = sessions.issue(guest, link.machine, request.remote_addr or "",
                             SessionTerms(view_only=link.view_only, max_duration=max(1, left), kind="guest"))
     return _private(make_response(jsonify(session=issued.session, ticket=issued.ticket, ws_url=ws_url,

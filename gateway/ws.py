@@ -23,6 +23,7 @@ from .extensions import csrf, db, limiter
 from .hub import AgentChannel, Hub
 from .live import LiveStoreError
 from .models import Machine, interfaces_json, note_agent_seen
+from .ops.organisations import FIRM_DISABLED, organisation_disabled
 from .pairing import Pairing, authorise
 from .quality import far_leg_fields
 from .relay import CLOSE_RESTART, RESTART_REASON
@@ -198,6 +199,9 @@ def _check_credential(credential: str) -> tuple[Machine | None, control.Refused 
         return None, control.Refused(code="unknown", message="Unknown machine credential.")
     if machine.revoked_at is not None:
         return None, control.Refused(code="revoked", message="This machine's credential was revoked.")
+    if organisation_disabled(machine.organisation_id):
+        # Not final (the agent keeps dialling): the provider may enable the firm again.
+        return None, control.Refused(code="organisation_disabled", message=FIRM_DISABLED)
     tenancy.switch(machine.organisation_id)
     return machine, None
 

@@ -4,24 +4,26 @@ changes it (the share-links switch is changed here)."""
 
 from __future__ import annotations
 
-from flask import current_app, render_template
+from flask import render_template
 from sqlalchemy import func, select
 
-from .. import branding
+from .. import branding, tenancy
 from ..extensions import db
 from ..factors import policy as factor_policy
 from ..models import ApiToken, utcnow
 from ..ops import shares
+from ..scoping import acting_organisation
+from ..signin import firms
 from . import bp
 
 
 @bp.get("/settings")
 def settings():
-    config = current_app.config["PONTE"]
     now = utcnow()
     active_tokens = db.session.scalar(select(func.count()).select_from(ApiToken).where(
         ApiToken.revoked_at.is_(None), (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now))) or 0
     return render_template("admin/settings.html", company=branding.current(),
-                           ldap=bool(config.ldap_url), oidc=bool(config.oidc_issuer),
+                           **firms.methods(acting_organisation()),
+                           own_firm=acting_organisation() != tenancy.DEFAULT,   # its sign-in is the provider's to set
                            factors=factor_policy.current(), active_tokens=active_tokens,
                            sharing_allowed=shares.sharing_allowed())

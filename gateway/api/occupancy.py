@@ -21,12 +21,14 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import ops, refs, sessions, takeover
-from ..errors import ApiError
+from ..errors import ApiError, LimitReached
 from ..extensions import db, limiter
 from ..auth import ip_key
 from ..live import LiveStoreError
 from ..models import Machine, User, audit, machine_for_user
 from ..ops import org_limits, policy as policy_ops
+from ..ops.organisations import FIRM_DISABLED, organisation_disabled
+from ..scoping import acting_organisation
 from ..policy_status import hours_text, in_use_message, zone_name
 from ..terms import SessionTerms
 from . import bp
@@ -49,11 +51,7 @@ def others_on(machine: Machine, user: User) -> list[dict]:
 
 def admit(user: User, machine: Machine, *, takeover_id: str | None = None) -> SessionTerms:
     """The terms of a session ``user`` may open on ``machine`` now, else ``ApiError``."""
-    limit = org_limits.session_limit()   # the provider's limit for the firm (issue 17)
-    if limit is not None and len(_live().live_sessions()) >= limit:   # the firm's own (live.visible)
-        raise ApiError(409, "organisation_limit", _(
-            "Your organisation has %(max)s sessions open, the most its provider allows. "
-            "Try again when one ends.", max=limit))
+    firm_admits_session()
     decision = policy_ops.decide(user, machine)
     if not decision.allowed_now:
         raise ApiError(403, "outside_hours", _(
@@ -69,6 +67,17 @@ def admit(user: User, machine: Machine, *, takeover_id: str | None = None) -> Se
             raise ApiError(409, "in_use", in_use_message(holder))
         return decision.terms()
     return decision.terms(view_only=decision.concurrency == "view_only_join" and bool(others))
+
+
+def firm_admits_session() -> None:
+    """Before any session of the acting firm is issued (issue 17): 403 ``organisation_disabled``
+    when its provider disabled it, 409 ``organisation_limit`` at the provider's limit."""
+    if organisation_disabled(acting_organisation()):
+        raise ApiError(403, "organisation_disabled", _(FIRM_DISABLED))
+    try:
+        org_limits.check_session_limit(_live())
+    except LimitReached as exc:
+        raise ApiError(409, "organisation_limit", str(exc)) from exc
 
 
 def _hold_ttl() -> int:

@@ -14,7 +14,7 @@ from ..extensions import db, limiter
 from ..auth import ip_key
 from ..headers import websocket_url
 from ..models import audit
-from . import admin_only, bp
+from . import admin_only, bp, occupancy
 from .inputs import body, boolean, who
 
 
@@ -54,6 +54,7 @@ def session_shadow(session: str):
         raise ApiError(409, "unavailable", _("This PC's access was revoked by an admin."))
     ws_url = websocket_url(current_app.config["PONTE"], "/ws/view")  # 400 on a foreign Host
     terms = shadowing.terms(control)
+    occupancy.firm_admits_session()   # a shadow is one more session of the firm's (issue 17)
     issued = sessions.issue(current_user, machine, request.remote_addr or "", terms)
     audit("session_shadow", **who(), target=machine.name,
           detail=f"{issued.session} {'control' if control else 'watch'} of {session} ({live.get('user', '')})")

@@ -20,6 +20,7 @@ from ..security import hash_token, new_enrolment_code, new_token, normalise_code
 from ..errors import EnrolmentError, NotFound
 from ..scoping import acting_organisation
 from .naming import new_name
+from .organisations import organisation_disabled
 from .sessions import broadcast, end_sessions_without_access
 
 ENROLMENT_TTL = timedelta(hours=24)
@@ -125,6 +126,11 @@ def _enrol(row: EnrolmentCode | None, hostname: str, ip: str) -> tuple[Machine, 
         audit("enrol_refused", ip=ip, detail="unknown, used or expired code")
         db.session.commit()
         raise EnrolmentError("This enrolment code is unknown, used or expired. Ask your admin for a new one.")
+    if organisation_disabled(row.organisation_id):
+        audit("enrol_refused", ip=ip, target=f"machine:{row.machine_id}", detail="organisation disabled")
+        db.session.commit()
+        raise EnrolmentError("This organisation's access was suspended by its provider; the code still works "
+                             "once it is enabled again.")
     row.used_at = now
     machine = db.session.get(Machine, row.machine_id)
     secret = new_token(32)

@@ -1,9 +1,10 @@
 """The provider's side of organisations (issue 17): each firm's limits and usage figures.
 
-``max_pcs`` is checked when a PC is added (``ops.add_machine``); ``max_sessions`` when a session
-is admitted (``sessions.issue``): both count the acting firm's own rows, which ``scoping``
-already restricts to that firm. ``usage`` reads every firm's history, across organisations: it is
-the provider's view, and its callers audit who looked.
+``max_pcs`` is checked when a PC is added (``ops.add_machine``); ``max_sessions`` before every
+session is issued (``check_session_limit``: people's, guests', shadows'): both count the acting
+firm's own rows and live records, which ``scoping`` and ``live.visible`` restrict to that firm.
+``usage`` reads every firm's history, across organisations: it is the provider's view, and its
+callers audit who looked.
 """
 
 from __future__ import annotations
@@ -39,6 +40,17 @@ def session_limit() -> int | None:
     """The firm's ``max_sessions`` (None: no limit)."""
     org = _organisation()
     return None if org is None else org.max_sessions
+
+
+def check_session_limit(live) -> None:
+    """Before any session is issued — a person's, a guest's through a share link, an admin's
+    shadow: ``LimitReached`` if the firm has ``max_sessions`` live or pending already. Each of
+    them is one session relayed (and one live record, ``org`` the firm's: ``live.visible``
+    counts the acting firm's only); ``LiveStoreError`` when Redis cannot say (not opened blind)."""
+    limit = session_limit()
+    if limit is not None and len(live.live_sessions()) >= limit:
+        raise LimitReached(_("Your organisation has %(max)s sessions open, the most its provider allows. "
+                             "Try again when one ends.", max=limit))
 
 
 @dataclass(frozen=True)

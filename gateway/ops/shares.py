@@ -26,6 +26,7 @@ from ..live import LiveStoreError
 from ..scoping import acting_organisation
 from ..models import DEFAULT_ORGANISATION, GlobalSetting, Machine, ShareLink, User, audit, machine_for_user, utcnow
 from ..security import hash_token, new_token
+from .organisations import organisation_disabled
 from .sessions import end_live, end_sessions_without_access
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,9 @@ def may_share_as_grantee(user: User, machine: Machine) -> bool:
 
 def backed(link: ShareLink) -> bool:
     """``link`` is live and its creator could still create it: a link dies with its creator's
-    right to share the PC (grant removed, account disabled or deleted, sharing switched off)."""
-    if not link.live:
+    right to share the PC (grant removed, account disabled or deleted, sharing switched off), and
+    is dead while the provider has the firm disabled (issue 17)."""
+    if not link.live or organisation_disabled(link.organisation_id):
         return False
     creator = db.session.get(User, link.creator_id) if link.creator_id is not None else None
     return creator is not None and may_share(creator, link.machine)

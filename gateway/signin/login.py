@@ -1,8 +1,8 @@
 """Which check a typed password gets, by the person's sign-in method (the admin's choice).
 
 ``local``  the argon2 hash stored here (``security.verify_password``);
-``ldap``   the company directory (``ldap.authenticate``), whose groups are then mapped
-           to Ponte groups (``groups.sync_groups``) at this login;
+``ldap``   the company directory of the person's firm (``ldap.authenticate``, ``firms``),
+           whose groups are then mapped to Ponte groups (``groups.sync_groups``) at this login;
 ``oidc``   no password at all: the person uses the login page's "Sign in with …" button.
            A typed password costs the same hash as a wrong one and fails.
 
@@ -16,13 +16,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from flask import current_app, request
+from flask import request
 
+from ..config import GatewaySettings
 from ..errors import AccountDisabled, DirectoryError
 from ..extensions import db
 from ..models import User, audit
 from ..security import verify_password
 from . import groups
+from .firms import settings_for
 from .ldap import authenticate
 from .offloop import off_loop
 
@@ -33,14 +35,14 @@ def password_check(user: User | None) -> Callable[[str], bool]:
     """A function ``password -> bool`` right for ``user`` (``None``: an unknown name)."""
     method = user.signin_method if user is not None else "local"
     if method == "ldap":
-        return _ldap_check(user.id, user.name)
+        # The directory of the person's own firm (``firms``), read now, before the connection goes.
+        return _ldap_check(user.id, user.name, settings_for(user.organisation_id))
     stored = user.password_hash if user is not None and method == "local" else None
     return lambda password: verify_password(stored, password)
 
 
-def _ldap_check(user_id: int, name: str) -> Callable[[str], bool]:
+def _ldap_check(user_id: int, name: str, settings: GatewaySettings) -> Callable[[str], bool]:
     def check(password: str) -> bool:
-        settings = current_app.config["PONTE"]
         ip = request.remote_addr or ""
         if not settings.ldap_url:
             log.warning("%s signs in with LDAP, but ldap_url is not set", name)

@@ -27,12 +27,14 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, sessi
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import ops
+from .. import ops, tenancy
 from ..auth import AUTH_AT, CLOCK_SKEW, _start_login, client_ip, ip_key, safe_next
 from ..extensions import db, limiter
 from ..headers import external_url
-from ..models import audit, find_user
-from . import groups
+from ..models import Organisation, audit, find_user
+from ..orgcontext import organisation_of_browser
+from ..scoping import acting_organisation
+from . import firms, groups
 from .accounts import add_invited_user
 from ..i18n import noop as _n
 
@@ -40,36 +42,51 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("signin_oidc", __name__, url_prefix="/login/oidc")
 NEXT = "ponte_oidc_next"
+FLOW = "ponte_oidc_organisation"   # the firm a sign-in was begun for
 CONFIRM = "ponte_oidc_confirm"   # a logged-in person confirming who they are (/reauth)
 PROVIDER_TIMEOUT = 10.0   # seconds for each request to the provider (discovery, keys, token)
 REFUSED = _n("Company sign-in did not work. Try again, or ask your admin.")
 
 
-def _client():
-    """This app's Authlib client for the configured provider (``None``: OIDC is off)."""
+def _client(org_id: int):
+    """This app's Authlib client for the OpenID provider of organisation ``org_id`` (``firms``),
+    with its settings; the client is ``None`` when that firm has no provider."""
     app = current_app._get_current_object()
-    settings = app.config["PONTE"]
+    settings = firms.settings_for(org_id)
     if not settings.oidc_issuer:
-        return None
-    client = app.extensions.get("ponte.oidc")
+        return None, settings
+    # One client per firm and per issuer/client/secret: Authlib keeps each flow's state in the
+    # cookie under the client's name, so a flow begun for one firm is no flow of another's, and
+    # a changed secret is a new client on every node.
+    name = f"org{org_id}_{firms.secret_digest(settings)}"
+    oauth = app.extensions.get("ponte.oidc")
+    if oauth is None:
+        oauth = app.extensions["ponte.oidc"] = OAuth(app)
+    client = oauth.create_client(name)
     if client is None:
-        oauth = OAuth(app)
         client = oauth.register(
-            "company", client_id=settings.oidc_client_id, client_secret=settings.oidc_client_secret or None,
+            name, client_id=settings.oidc_client_id, client_secret=settings.oidc_client_secret or None,
             server_metadata_url=settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration",
             client_kwargs={"scope": " ".join(settings.oidc_scopes), "code_challenge_method": "S256",
                            "default_timeout": PROVIDER_TIMEOUT})
-        app.extensions["ponte.oidc"] = client
-    return client
+    return client, settings
+
+
+@bp.app_context_processor
+def _firm_signin():
+    """``firm_signin()`` in templates: the sign-in settings of the firm the page is for."""
+    return {"firm_signin": lambda: firms.settings_for(acting_organisation())}
 
 
 @bp.get("")
 @limiter.limit("30 per minute", key_func=ip_key)
 def start():
-    client = _client()
+    org = acting_organisation()   # the firm of the login page (or host name), or the person's
+    client, _settings = _client(org)
     if client is None:
         abort(404)
     session[NEXT] = safe_next(request.args.get("next"))
+    session[FLOW] = org
     base = external_url(current_app.config["PONTE"])
     redirect_uri = base + url_for("signin_oidc.callback")
     if current_user.is_authenticated:
@@ -86,20 +103,23 @@ def start():
 @bp.get("/callback")
 @limiter.limit("30 per minute", key_func=ip_key)
 def callback():
-    client = _client()
-    if client is None:
-        abort(404)
-    settings = current_app.config["PONTE"]
+    # The firm is the one this browser's flow was begun for (the signed cookie), never what the
+    # answer says: its client, issuer and keys check the answer, its people are looked up.
+    org = session.pop(FLOW, None)
+    if not isinstance(org, int) or isinstance(org, bool) or (current_user.is_authenticated
+                                                              and current_user.organisation_id != org):
+        return _refused("no sign-in was begun here", organisation_of_browser())
+    tenancy.switch(org)
+    firm = db.session.get(Organisation, org)
+    client, settings = _client(org)
+    if client is None or firm is None or firm.disabled:
+        return _refused("the organisation has no OpenID provider, or is disabled", tenancy.DEFAULT)
     try:
         token = client.authorize_access_token(claims_options=_id_token_rules(client, settings))
         if not token.get("userinfo"):
             raise ValueError("the provider's answer has no ID token")
     except (AuthlibBaseError, JoseError, RequestException, ValueError, KeyError, OSError) as exc:
-        log.warning("OIDC sign-in refused: %s", exc)
-        audit("login_failed", ip=client_ip(), detail=f"oidc: {str(exc)[:400]}")
-        db.session.commit()
-        flash(_(REFUSED), "error")
-        return redirect(url_for("auth.login"))
+        return _refused(str(exc), org)
     claims = token.get("userinfo") or {}
     name = str(claims.get(settings.oidc_username_claim) or "").strip()
     confirm = session.pop(CONFIRM, None)
@@ -121,7 +141,7 @@ def callback():
         flash((_("There is no Ponte account for %(name)s that signs in this way. Ask your admin.", name=name)
                if name else _("There is no Ponte account for you that signs in this way. Ask your admin."))
               if user is None or user.signin_method != "oidc" else _(REFUSED), "error")
-        return redirect(url_for("auth.login"))
+        return redirect(_login_url(firm))
     company_groups = claims.get(settings.oidc_groups_claim) or []
     if isinstance(company_groups, str):
         company_groups = [company_groups]
@@ -132,6 +152,21 @@ def callback():
     audit("login", actor=user.name, ip=client_ip(), detail="oidc")
     db.session.commit()
     return redirect(safe_next(target))
+
+
+def _refused(why: str, org: int):
+    log.warning("OIDC sign-in refused: %s", why)
+    audit("login_failed", ip=client_ip(), detail=f"oidc: {why[:400]}")
+    db.session.commit()
+    flash(_(REFUSED), "error")
+    return redirect(_login_url(db.session.get(Organisation, org)))
+
+
+def _login_url(firm: Organisation | None) -> str:
+    """Back to the login page the person came from: their firm's own."""
+    if firm is None or firm.id == tenancy.DEFAULT or firm.disabled:
+        return url_for("auth.login")
+    return url_for("auth.org_login", slug=firm.slug)
 
 
 def _id_token_rules(client, settings) -> dict:

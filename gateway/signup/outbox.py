@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 from ..errors import MailError
 from ..loop import cooperative
@@ -29,6 +30,7 @@ class Outbox:
         self._queue = None
         self._pid = None
         self._lock = threading.Lock()
+        self._unsent = 0   # posted and not yet handed to the server (or failed): ``flush``
 
     def _start(self) -> None:
         """The queue and its senders, made in the process that uses them (after any fork)."""
@@ -58,7 +60,17 @@ class Outbox:
             self._queue.put_nowait((to, subject, body))
         except Exception:   # queue.Full / gevent.queue.Full
             return False
+        with self._lock:
+            self._unsent += 1
         return True
+
+    def flush(self, timeout: float) -> bool:
+        """Wait (a command line's process, before it exits) until every message posted was
+        handed to the mail server or failed; False if some were not within ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while self._unsent and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not self._unsent
 
     def waiting(self) -> int:
         return self._queue.qsize() if self._queue is not None else 0
@@ -72,6 +84,9 @@ class Outbox:
                 log.warning("sign-up mail: %s", exc)
             except Exception:   # a sender must outlive any one message
                 log.exception("sign-up mail to %s", to)
+            finally:
+                with self._lock:
+                    self._unsent -= 1
 
 
 def outbox(app) -> Outbox:

@@ -2,8 +2,10 @@
 (default cost), the mailed link confirms, the provider approves from the queue.
 
 Screenshots in test-artifacts/: the sign-up page on a phone in English and Italian
-(signup-<lang>-phone.png) and the provider's queue (signup-provider-queue.png); axe-core on both
-pages (serious or critical findings fail), findings in test-artifacts/axe-signup.json.
+(signup-<lang>-phone.png), the provider's queue (signup-provider-queue.png), its page of
+organisations after the approval (provider-organisations.png) and a firm's sign-in page there
+(provider-firm-signin.png); axe-core on each (serious or critical findings fail), findings in
+test-artifacts/axe-signup.json.
 """
 
 from __future__ import annotations
@@ -87,6 +89,18 @@ def test_sign_up_confirm_and_approve_in_chromium(browser, gateway_factory, smtp)
     assert "is approved" in page.locator(".flash.ok").inner_text()
     _confirmation, (to, invitation) = smtp.mailbox.wait(2, timeout=30)
     assert to == ("luca@verdi.example",) and invitation["Subject"] == "Your firm is on Ponte"
+
+    # The provider's page of organisations: the new firm with its limit, sign-in and access switch.
+    page.goto(gw.url + "/provider/")
+    firm = page.locator("tbody tr", has_text="Verdi Studio Associato")
+    assert firm.count() == 1 and "Password" in firm.inner_text()
+    assert firm.locator("button:has-text('Disable')").is_visible()
+    found["provider-organisations"] = _axe(page)
+    page.screenshot(path=str(ARTIFACTS / "provider-organisations.png"), full_page=True)
+    firm.locator("a:has-text('Change')").click()
+    page.wait_for_selector("#org-signin-form")
+    found["provider-firm-signin"] = _axe(page)
+    page.screenshot(path=str(ARTIFACTS / "provider-firm-signin.png"), full_page=True)
     context.close()
 
     (ARTIFACTS / "axe-signup.json").write_text(json.dumps(found, indent=1, ensure_ascii=False))

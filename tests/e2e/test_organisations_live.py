@@ -127,3 +127,77 @@ def test_two_firms_across_two_gateway_processes(gateway_factory, vnc_factory, tm
     finally:
         for agent in agents:
             agent.stop()
+
+
+def _until_closed(ws, timeout: float) -> bool:
+    """Read a viewer socket until the gateway closes it (True) or ``timeout`` passes (False)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    ws.settimeout(1)
+    while time.monotonic() < deadline:
+        try:
+            if ws.read_message() is None:
+                return True
+        except (socket.timeout, TimeoutError):
+            continue
+        except (OSError, TransportError):
+            return True
+    return False
+
+
+def test_disabling_a_firm_ends_it_on_every_node(gateway_factory, vnc_factory, tmp_path):
+    """Firm B's agent on node 2, its viewer on node 1; firm A's the other way round. The provider
+    disables B (over the node bus): B's session and agent channel end on both nodes, B's agent
+    keeps dialling and is refused, B's login is dead everywhere; A goes on. Enabled again, B's
+    agent is back by itself."""
+    from gateway import tenancy
+    from gateway.extensions import db
+    from gateway.models import Organisation
+    from gateway.ops.organisations import set_disabled
+
+    shared = {"PONTE_DATABASE_URL": f"sqlite:///{tmp_path / 'shared.db'}", "PONTE_SECRET_KEY": "k" * 48,
+              "PONTE_REDIS_PREFIX": f"orgsoff-{tmp_path.name}:", "PONTE_HEARTBEAT": "2",
+              "PONTE_LOGIN_LIMIT": "1000 per minute"}
+    one = gateway_factory(PONTE_NODE_ID="node-1", **shared)
+    two = gateway_factory(PONTE_NODE_ID="node-2", **shared)
+    app = _records(one, **shared)
+    agents = _setup(app, (one, two), vnc_factory, tmp_path)
+    try:
+        a = WebClient(two.url, "mario", FIRMS["a"][1], organisation="default")
+        b = WebClient(one.url, "mario", FIRMS["b"][1], organisation="bianchi")
+        sockets = {}
+        for firm, client in (("a", a), ("b", b)):
+            sockets[firm] = client.view_socket(client.open_session("reception")["ticket"])
+            sockets[firm].settimeout(20)
+            rfb_open(sockets[firm])
+        with app.app_context(), tenancy.across_organisations():
+            org = db.session.scalar(db.select(Organisation).where(Organisation.slug == "bianchi"))
+            b_id = org.id
+            assert set_disabled(org, True, actor="operator")
+        assert _until_closed(sockets["b"], 20), "firm B's session did not end"
+        wait_for(lambda: "organisation_disabled" in two.log_tail(40000) or "suspended" in agents[1].log_text(),
+                 timeout=30, interval=0.5, what="B's agent refused")
+        assert agents[1].proc.poll() is None            # not told "revoked": it keeps dialling
+        with pytest.raises(HTTPError) as err:
+            b.json("GET", "/api/v1/me")
+        assert err.value.status == 401
+        assert not _until_closed(sockets["a"], 3)        # A's session is still open …
+        assert a.json("GET", "/api/v1/me")["user"]["name"] == "mario"   # … and A's login
+        with app.app_context(), tenancy.across_organisations():
+            assert set_disabled(db.session.get(Organisation, b_id), False, actor="operator")
+        live = app.extensions["ponte.live"]
+        with app.app_context(), tenancy.acting_for(b_id):
+            from gateway import ops
+
+            b_pc = ops.get_machine("reception").id
+        wait_for(lambda: live.agent(b_pc), timeout=60, interval=0.5, what="B's agent back")
+        b_again = WebClient(one.url, "mario", FIRMS["b"][1], organisation="bianchi")
+        width, height = FIRMS["b"][2].split("x")
+        assert _screen(b_again, b_again.open_session("reception")["ticket"]) == (int(width), int(height))
+        for ws in sockets.values():
+            ws.close_with(1000)
+    finally:
+        for agent in agents:
+            agent.stop()

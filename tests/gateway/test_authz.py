@@ -50,7 +50,8 @@ ROUTES: dict[str, Route] = {
     # portal
     "portal.index": Route(USER), "portal.view": Route(USER_MACHINE, missing=frozenset({"denied"})),
     "portal.assets": Route(PUBLIC), "portal.novnc": Route(PUBLIC), "portal.healthz": Route(PUBLIC),
-    "metrics.scrape": Route(ADMIN, denied=frozenset({"login"})),   # admin cookie or the metrics token
+    # the metrics token, or a login of the provider's: an admin of the default firm (tests/gateway/test_metrics_access.py)
+    "metrics.scrape": Route(ADMIN),
     # WebSockets: tests/e2e
     "ws.view": Route(WEBSOCKET), "ws.agent_control": Route(WEBSOCKET), "ws.agent_stream": Route(WEBSOCKET),
     "ws.agent_files": Route(WEBSOCKET),
@@ -136,6 +137,10 @@ ROUTES: dict[str, Route] = {
     "signup.page": Route(PUBLIC), "signup.confirm": Route(PUBLIC),
     **{f"provider_queue.{name}": Route(OPERATOR) for name in ("signups", "approve", "refuse", "auto")},
     "provider.index": Route(OPERATOR), "provider.limits": Route(OPERATOR),
+    # a firm's own sign-in, and disabling a firm (tests/gateway/signin/test_firm_signin.py,
+    # tests/gateway/test_firm_disabled.py drive them as an operator)
+    "provider.signin_page": Route(OPERATOR), "provider.signin_save": Route(OPERATOR),
+    "provider.state": Route(OPERATOR),
     # issue 15: recordings, played and deleted by admins (none of these sessions was recorded: 404)
     **{name: Route(ADMIN, missing=frozenset({"missing"})) for name in (
         "api.recording_get", "api.recording_data", "api.recording_delete",
@@ -148,6 +153,7 @@ AS_MISSING = "as_missing"   # exactly what a nonexistent id gets: the other firm
 OWN_ONLY = "own_only"       # no object in the URL: one's own firm's things, never another's
 PUBLIC_ONLY = "public"      # anyone's page: anything but a crash, nothing of another firm shown
 E2E = "websocket"           # tests/e2e/test_organisations_live.py
+PROVIDER_ONLY = "provider_only"   # the provider's, whose figures are every firm's: another firm's admin too is refused
 OTHER_ORGANISATION: dict[str, str] = {
     **{name: AS_MISSING for name in (
         "admin.group", "admin.group_delete", "admin.group_grant", "admin.group_member_add",
@@ -185,9 +191,10 @@ OTHER_ORGANISATION: dict[str, str] = {
         "api.groups", "api.history", "api.live_sessions", "api.login_attacks", "api.machine_create",
         "api.machines_list", "api.me", "api.my_factors", "api.my_machines", "api.policy_global",
         "api.policy_global_put", "api.token_create", "api.tokens", "api.user_create", "api.users", "auth.logout",
-        "auth.logout_everywhere", "auth.reauth", "metrics.scrape", "portal.index", "second_factor.reauth_factor",
+        "auth.logout_everywhere", "auth.reauth", "portal.index", "second_factor.reauth_factor",
         "second_factor.reauth_passkey", "second_factor.reauth_passkey_options", "signin_admin.import_people",
         "signin_admin.invite", "provider.index", "provider.limits",
+        "provider.signin_page", "provider.signin_save", "provider.state",
         "provider_queue.signups", "provider_queue.auto",
         "admin.settings", "admin.users_bulk", "admin.machines_bulk", "api.grants_bulk")},
     **{name: PUBLIC_ONLY for name in (
@@ -197,6 +204,7 @@ OTHER_ORGANISATION: dict[str, str] = {
         "shares.open_link", "shares.open_session", "shares.page", "shares.state", "shares.viewer", "signin.forgot",
         "signin.set_password", "signin_oidc.callback", "signin_oidc.start", "signup.page", "signup.confirm")},
     **{name: E2E for name in ("ws.agent_control", "ws.agent_files", "ws.agent_stream", "ws.view")},
+    "metrics.scrape": PROVIDER_ONLY,
 }
 
 #: URL variables and the kind of object they name.
@@ -539,6 +547,8 @@ def test_another_organisation_sees_and_changes_nothing(app, world, role):
                 want = expected(ROUTES[rule.endpoint], actor, "missing")
             elif column == OWN_ONLY:
                 want = expected(ROUTES[rule.endpoint], actor, None)
+            elif column == PROVIDER_ONLY:
+                want = frozenset({"denied"})
             else:
                 want = frozenset({"allowed", "login", "denied", "missing"})
             if got not in want:

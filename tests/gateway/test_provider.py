@@ -157,3 +157,40 @@ def test_login_attacks_are_each_firms_own(tmp_path, redis_server, prefix):
                       {u["name"]: u["under_attack"] for u in client.get("/api/v1/users").get_json()["users"]})
     assert seen["/login"][0] == [] and "mario" not in seen["/login"][1]
     assert seen["/o/bianchi/login"][0] == ["mario"] and seen["/o/bianchi/login"][1]["mario"] is True
+
+
+def test_cli_sets_a_firms_host_name_disables_it_and_sets_its_signin(cli, tmp_path, redis_server, prefix):
+    from gateway import create_app
+
+    cli("org", "add", "Rossi SpA", "--slug", "rossi")
+    cli("org", "add", "Verdi", "--slug", "verdi")
+    assert "host name remote.rossi.test" in cli("org", "set-hostname", "rossi", "Remote.Rossi.TEST.")
+    assert "another organisation's" in cli("org", "set-hostname", "verdi", "remote.rossi.test", ok=False)
+    for junk in ("not a host", "x-.test", "a..b", "x" * 300, "rossi"):
+        assert "not a host name" in cli("org", "set-hostname", "verdi", junk, ok=False)
+    app = create_app({"instance_path": str(tmp_path / "cli"), "redis_url": redis_server, "redis_prefix": prefix})
+    from gateway import orgcontext
+
+    with app.test_request_context("/login", base_url="http://remote.rossi.test"):
+        from gateway.ops.organisations import get_organisation
+
+        assert orgcontext.host_organisation() == get_organisation("rossi").id   # its login page there
+    assert "disabled" in cli("org", "disable", "rossi")
+    assert "(already)" in cli("org", "disable", "rossi")
+    assert "rossi\tRossi SpA" in cli("org", "list") and "\tdisabled" in cli("org", "list")
+    assert "cannot be disabled" in cli("org", "disable", "default", ok=False)
+    assert "enabled" in cli("org", "enable", "rossi")
+    assert "host name none" in cli("org", "set-hostname", "rossi", "none")
+
+    shown = cli("org", "signin", "rossi", "--ldap-url", "ldaps://dc1.rossi.test", "--ldap-user-base", "ou=people",
+                "--ldap-bind-dn", "cn=svc", "--ldap-bind-password", "svc-secret-9", "--ldap-group-map", "a => b",
+                "--ldap-group-map", "c => d")
+    assert "changed" in shown and "svc-secret-9" not in shown and "ldap_bind_password_set\tTrue" in shown
+    assert "ldap_group_map\ta => b\nc => d" in shown
+    assert "StartTLS" in cli("org", "signin", "rossi", "--ldap-url", "ldap://dc1.rossi.test", ok=False)
+    assert "gateway's settings" in cli("org", "signin", "default", "--ldap-url", "", ok=False)
+    assert "ldap_url\tldaps://dc1.rossi.test" in cli("org", "signin", "rossi")   # unchanged by the refusals
+    with app.app_context():
+        actions = [(e.action, e.target) for e in db.session.scalars(select(AuditEvent))]
+    for action in ("organisation_hostname", "organisation_disabled", "organisation_enabled", "organisation_signin"):
+        assert (action, "organisation:rossi") in actions

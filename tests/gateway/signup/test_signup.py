@@ -314,3 +314,48 @@ def test_settings_that_cannot_work_stop_the_start(tmp_path, overrides, words):
 def test_command_line_lists_and_expires(cli):
     assert cli("signup", "expire") == "0 request(s) expired\n"
     assert cli("signup", "list", "--status", "unconfirmed") == ""
+
+
+def test_command_line_approves_and_refuses_audited(tmp_path, redis_server, prefix, smtp, monkeypatch):
+    """``signup approve|refuse ID`` (and ``reject``): what the queue's buttons do, as ``cli``;
+    the invitation reaches the mail server before the command returns."""
+    from click.testing import CliRunner
+
+    from gateway import create_app
+    from gateway.cli import main
+
+    monkeypatch.delenv("PONTE_CONFIG", raising=False)
+    env = {"PONTE_INSTANCE_PATH": str(tmp_path / "cli"), "REDIS_URL": redis_server, "PONTE_REDIS_PREFIX": prefix,
+           **{f"PONTE_{k.upper()}": str(v) for k, v in smtp.settings().items()}}
+    app = create_app({"instance_path": str(tmp_path / "cli"), "redis_url": redis_server, "redis_prefix": prefix})
+    with app.app_context():
+        ids = []
+        for firm in ("Verdi Srl", "Neri SpA", "Gialli Sas"):
+            row = SignupRequest(firm_name=firm, contact_name="Anna", email=f"anna@{firm.split()[0].lower()}.example",
+                                pcs=3, status="confirmed", confirmed_at=utcnow(), expires_at=utcnow())
+            db.session.add(row)
+            db.session.commit()
+            ids.append(row.id)
+
+    def run(*args, ok=True):
+        result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+        assert (result.exit_code == 0) == ok, result.output
+        return result.output
+
+    out = run("signup", "approve", str(ids[0]))
+    assert re.search(r"request \d+ approved: organisation \d+, first admin anna@verdi.example", out), out
+    assert "not sent" not in out
+    (to, message), = smtp.mailbox.wait()
+    assert to == ("anna@verdi.example",) and "/invite/" in message.get_content() and "/o/verdi-srl/login" in \
+        message.get_content()
+    assert "refused: Neri SpA" in run("signup", "refuse", str(ids[1]))
+    assert "refused: Gialli Sas" in run("signup", "reject", str(ids[2]))
+    assert "decided already" in run("signup", "approve", str(ids[1]), ok=False)   # one decision only
+    assert "no sign-up request 999999" in run("signup", "approve", "999999", ok=False)
+    assert "verdi-srl" in run("org", "list")
+    with app.app_context():
+        decided = {r.id: (r.status, r.decided_by) for r in db.session.scalars(select(SignupRequest))}
+        assert decided == {ids[0]: ("approved", "cli"), ids[1]: ("refused", "cli"), ids[2]: ("refused", "cli")}
+        with tenancy.across_organisations():   # the approval is in the new firm's log, as from the queue
+            actions = [(e.action, e.actor) for e in db.session.scalars(select(AuditEvent))]
+        assert ("signup_approved", "cli") in actions and actions.count(("signup_refused", "cli")) == 2
