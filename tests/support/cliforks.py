@@ -25,6 +25,7 @@ when the test process that started it has gone.
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import selectors
@@ -116,6 +117,7 @@ def serve(path: str) -> None:
 
     for name in PRELOAD:
         importlib.import_module(name)
+    gc.freeze()   # the children's collections never walk (and so never copy) what the imports made
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
