@@ -130,8 +130,9 @@ def serve(path: str) -> None:
     while True:
         for key, _ in selector.select():
             if key.fileobj is sys.stdin:
-                if not os.read(sys.stdin.fileno(), 4096):
-                    return   # the test process went away
+                if not os.read(sys.stdin.fileno(), 4096):   # the test process went away
+                    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+                    return
                 continue
             conn, _ = listener.accept()
             if os.fork() == 0:
