@@ -169,6 +169,8 @@ class CommandServer:
 
     def run(self, args: list[str], *, env: dict, cwd: Path, input: str | None,
             timeout: float) -> subprocess.CompletedProcess:
+        if "serve" in args:   # it must monkey-patch before importing (gateway/__main__.py)
+            raise ValueError("serve runs as its own interpreter (Gateway.start), not here")
         request = {"args": list(args), "env": env, "cwd": str(cwd), "input": input, "timeout": timeout}
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(timeout + 5)
