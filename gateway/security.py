@@ -33,9 +33,11 @@ from .loop import cooperative
 
 _hasher = PasswordHasher()
 
-#: A valid hash to verify against when the user does not exist, so a login
-#: for an unknown name costs the same time as one with a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+#: (hasher, a valid hash it made) to verify against when the user does not exist, so a
+#: login for an unknown name costs the same time as one with a wrong password. Made on first
+#: use rather than at import: every gateway process and every CLI command paid one argon2
+#: hash (~0.3 CPU-s) at start for it, most of them never verifying a password.
+_dummy: tuple = (None, "")
 
 #: Niceness of the threads that hash (0 = as the loop, 19 = lowest). Raising
 #: a thread's niceness needs no privilege; hashing is the one CPU-heavy job
@@ -93,9 +95,19 @@ def verify_password(stored: str | None, password: str) -> bool:
 def _verify(stored: str | None, password: str) -> bool:
     try:
         # An empty hash is a person without a password yet (an invitation not redeemed).
-        return _hasher.verify(stored or _DUMMY_HASH, password) and bool(stored)
+        return _hasher.verify(stored or _dummy_hash(), password) and bool(stored)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def _dummy_hash() -> str:
+    """The dummy hash, made by the hasher in use (again if it was replaced, as tests do)."""
+    global _dummy
+    hasher, hashed = _dummy
+    if hasher is not _hasher:
+        hashed = _hasher.hash(secrets.token_urlsafe(16))
+        _dummy = (_hasher, hashed)   # one tuple: two threads at worst both make one
+    return hashed
 
 
 def new_token(nbytes: int = 32) -> str:

@@ -27,6 +27,10 @@ _prefixes = itertools.count(1)
 
 def pytest_configure(config):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # The tests start hundreds of interpreters (gateways, agents, forwards). With
+    # PYTHONDONTWRITEBYTECODE set (some shells set it) each one compiled every gateway module
+    # from source again, ~0.4 CPU-s a start; __pycache__ is ignored by git.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def needs(*binaries: str):
