@@ -5,9 +5,10 @@ Two Ponte stacks side by side on 127.0.0.1, the same as ``python -m bench``'s
 ``recording`` off and one with it on (recordings written to the work folder on
 this machine's disk). Rounds alternate the two, so background load hits both.
 
-Figures per stack: single-stream throughput (median of the rounds; the
-client asks for 256×256 32 bpp Raw updates as fast as they come, so the
-recorder compresses office-like data: the target's updates repeat a pattern),
+Figures per stack: single-stream throughput (median of the rounds, and each
+round's pair with the load average; the client asks for 256×256 32 bpp Raw
+updates as fast as they come: random pixels, which deflate cannot shrink, so
+the recorder stores them as they are and writes as many bytes as it relays),
 64-byte round trip p50/p99 while that stream saturates, gateway CPU per GB, and
 for recording on: what the recorder wrote and whether it kept up (a
 recording that could not keep up stops with a reason, never the session: the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -82,16 +84,21 @@ def main(argv: list[str]) -> int:
         cpu = {name: [0.0, 0] for name in stacks}
         p50 = {name: [] for name in stacks}
         p99 = {name: [] for name in stacks}
+        pairs = []
         for r in range(plan["rounds"]):
+            pair = {"load": os.getloadavg()[0]}
             for name, stack in stacks.items():
                 log(f"recording {name}: throughput and loaded round trips, round {r + 1}/{plan['rounds']}")
                 win = measure.throughput(stack, plan["seconds"], plan["warmup"], W, H)
                 tput[name].append(win.mbps)
+                pair[name] = win.mbps
                 cpu[name][0] += win.cpu.get("gateway", 0.0)
                 cpu[name][1] += win.total
                 win = measure.loaded(stack, 1, plan["loaded_seconds"], plan["warmup"], W, H)
                 p50[name].append(measure.pct(win.rtts, 50) * 1e3)
                 p99[name].append(measure.pct(win.rtts, 99) * 1e3)
+                pair[f"p99_{name}"] = p99[name][-1]
+            pairs.append(pair)
         for name, stack in stacks.items():
             figures[name] = {"throughput_mbps": measure.median(tput[name]), "rounds_mbps": tput[name],
                              "rtt_loaded_p50_ms": measure.median(p50[name]),
@@ -100,6 +107,7 @@ def main(argv: list[str]) -> int:
             stop_ponte(procs, stack)
         time.sleep(1.0)  # the recorder finishes its files when the gateway stops
         figures["on"]["recorded"] = recordings(folder)
+        figures["pairs"] = pairs
     finally:
         procs.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -112,6 +120,10 @@ def main(argv: list[str]) -> int:
                        ("gateway_cpu_s_per_gb", "gateway CPU, s/GB")):
         a, b = off[key], on[key]
         print(f"{label:34}{a:14.2f}{b:14.2f}{(b / a if a else float('nan')):8.2f}")
+    print("\neach round, off then on (the machine's 1-minute load average as it began):")
+    for i, pair in enumerate(figures["pairs"], 1):
+        print(f"  round {i}: load {pair['load']:5.1f}  {pair['off']:7.1f} → {pair['on']:7.1f} MB/s "
+              f"({pair['on'] / pair['off']:.2f}), p99 {pair['p99_off']:.2f} → {pair['p99_on']:.2f} ms")
     print(f"\nrecorded: {rec['files']} files, {rec['raw_bytes'] / 1e6:.0f} MB of records in "
           f"{rec['bytes'] / 1e6:.0f} MB on disk; stopped early: {len(rec['stopped'])}"
           + (f" ({rec['stopped'][0]})" if rec["stopped"] else ""))

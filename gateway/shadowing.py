@@ -17,13 +17,26 @@ measures what the second connection costs.
 
 from __future__ import annotations
 
+from . import recording
 from .extensions import db
 from .models import Machine, User
 from .terms import SessionTerms
 
 
-def terms(control: bool) -> SessionTerms:
-    return SessionTerms(view_only=not control, kind="shadow")
+def terms(control: bool, record: bool = False) -> SessionTerms:
+    return SessionTerms(view_only=not control, kind="shadow", record=record)
+
+
+def recorded(machine: Machine, watched: dict) -> bool:
+    """Whether a shadow of the live session ``watched`` on ``machine`` is recorded.
+
+    When the PC's policy records (its own and the global: the admin reaches the PC through no
+    group), or the session it joins is recorded (its person's group may be why). Recorded as a
+    session of its own rather than left to the watched session's file: the shadow is its own
+    stream (pixel format, encodings, pace), it can go on after the person's session ends, and
+    with control the admin acts on the PC; its history row plays what the admin saw, as every
+    recorded row does. The admin is told, as the person is (the open answer's notice)."""
+    return bool(watched.get("recording")) or recording.recording_for(machine)
 
 
 def machine_to_shadow(user: User, machine_id: int) -> Machine | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from . import end_reasons, guests, refs, sessions
+from . import end_reasons, guests, recording, refs, sessions
 from .api.occupancy import firm_admits_session
 from .auth import ip_key
 from .errors import ApiError
@@ -105,11 +105,15 @@ def open_session():
     ws_url = websocket_url(current_app.config["PONTE"], "/ws/view")
     left = int((link.expires_at - utcnow()).total_seconds())
     firm_admits_session()   # a guest's session is one of the firm's too (issue 17)
+    # Recorded as the PC's policy says (a guest is in no group), and told so, as an employee is.
+    record = recording.recording_for(link.machine)
     issued = sessions.issue(guest, link.machine, request.remote_addr or "",
-                            SessionTerms(view_only=link.view_only, max_duration=max(1, left), kind="guest"))
+                            SessionTerms(view_only=link.view_only, max_duration=max(1, left), kind="guest",
+                                         record=record))
     return _private(make_response(jsonify(session=issued.session, ticket=issued.ticket, ws_url=ws_url,
                                           expires_in=issued.expires_in,
-                                          machine={"id": link.machine_id, "name": link.machine.name}), 201))
+                                          machine={"id": link.machine_id, "name": link.machine.name},
+                                          recording={"notice": recording.notice()} if record else None), 201))
 
 
 @bp.get("/share/session/<session>")

@@ -8,7 +8,7 @@ from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import refs, sessions, shadowing
+from .. import recording, refs, sessions, shadowing
 from ..errors import ApiError
 from ..extensions import db, limiter
 from ..auth import ip_key
@@ -53,7 +53,7 @@ def session_shadow(session: str):
     if machine is None:
         raise ApiError(409, "unavailable", _("This PC's access was revoked by an admin."))
     ws_url = websocket_url(current_app.config["PONTE"], "/ws/view")  # 400 on a foreign Host
-    terms = shadowing.terms(control)
+    terms = shadowing.terms(control, record=shadowing.recorded(machine, live))
     occupancy.firm_admits_session()   # a shadow is one more session of the firm's (issue 17)
     issued = sessions.issue(current_user, machine, request.remote_addr or "", terms)
     audit("session_shadow", **who(), target=machine.name,
@@ -61,7 +61,7 @@ def session_shadow(session: str):
     db.session.commit()
     return jsonify(session=issued.session, ticket=issued.ticket, ws_url=ws_url, expires_in=issued.expires_in,
                    machine={"id": machine.id, "name": machine.name}, view_only=terms.view_only,
-                   shadowing=session), 201
+                   shadowing=session, recording={"notice": recording.notice()} if terms.record else None), 201
 
 
 def _epoch(value) -> float | None:

@@ -114,15 +114,29 @@ class Packer:
         return _CHUNK.pack(b"C", first_ms, last_ms, len(raw), len(packed)), packed
 
 
+#: Bytes of written chunks' buffers a builder keeps to build the next ones in
+#: (``ChunkBuilder.give_back``): enough for the chunks a busy writer has in hand at once.
+SPARE_BYTES = 16 * 1024 * 1024
+
+
 class ChunkBuilder:
     """Collects records into one buffer; ``due`` says when to ``take`` (or ``seal``) them as a chunk.
 
     ``add_pieces`` copies the pieces straight into the buffer: the one copy the
-    recorder makes on the relay's greenlet."""
+    recorder makes on the relay's greenlet. The buffers are reused: a chunk
+    taken is a view of its buffer, and once it is written ``give_back`` hands
+    the buffer to the chunks that follow. Measured per thread of the gateway
+    (a saturated stream recorded, ``bench recording``'s stack): a fresh
+    ``bytearray`` per chunk, grown piece by piece, had the relay's thread spend
+    about 0.3–0.5 s of kernel time per GB more than with recording off
+    (memory faulted in and handed back, chunk after chunk) and as much again
+    in reallocating copies."""
 
     def __init__(self, level: int = 6):
         self.packer = Packer(level)
         self._buf = bytearray()
+        self._n = 0  # bytes of records in the buffer (the buffer may be longer: reused)
+        self._spare: list[bytearray] = []
         self.first_ms = -1
         self.last_ms = 0
 
@@ -133,27 +147,63 @@ class ChunkBuilder:
         if self.first_ms < 0:
             self.first_ms = ms
         self.last_ms = ms
-        buf = self._buf
-        buf += _RECORD.pack(ms, direction, n)
+        pos = self._n
+        end = pos + _RECORD.size + n
+        buf = self._buf if end <= len(self._buf) else self._grow(end)
+        _RECORD.pack_into(buf, pos, ms, direction, n)
+        pos += _RECORD.size
         for piece in pieces:
-            buf += piece
+            k = len(piece)
+            buf[pos:pos + k] = piece  # same length: a memcpy, never a reallocation
+            pos += k
+        self._n = pos
+
+    def _grow(self, need: int) -> bytearray:
+        size = max(need, 2 * len(self._buf))  # doubling: a buffer grows a few times, then is reused
+        try:
+            self._buf.extend(bytes(size - len(self._buf)))
+        except BufferError:  # a view of it still alive somewhere: build in a new one
+            grown = bytearray(size)
+            grown[:self._n] = memoryview(self._buf)[:self._n]
+            self._buf = grown
+        return self._buf
 
     @property
     def raw_len(self) -> int:
-        return len(self._buf)
+        return self._n
 
     @property
     def empty(self) -> bool:
-        return not self._buf
+        return not self._n
 
     def due(self, now_ms: int) -> bool:
         return not self.empty and (self.raw_len >= CHUNK_BYTES or now_ms - self.first_ms >= CHUNK_MS)
 
-    def take(self) -> tuple[int, int, bytearray]:
-        """``(first_ms, last_ms, raw records)`` of the chunk so far; the builder starts over."""
-        out = (self.first_ms, self.last_ms, self._buf)
-        self._buf, self.first_ms, self.last_ms = bytearray(), -1, 0
+    def take(self) -> tuple[int, int, memoryview]:
+        """``(first_ms, last_ms, raw records)`` of the chunk so far; the builder starts over.
+
+        The records are a view of the builder's buffer: ``give_back`` it once written."""
+        buf = self._buf
+        out = (self.first_ms, self.last_ms, memoryview(buf)[:self._n])
+        if self._spare:
+            self._buf = self._spare.pop()
+        else:  # as large as the last: one allocation, not a chain of them as it grows again
+            self._buf = bytearray(len(buf))
+        self._n, self.first_ms, self.last_ms = 0, -1, 0
         return out
+
+    def give_back(self, raw: memoryview) -> None:
+        """A taken chunk's records, written: its buffer builds the next chunks (any thread may call)."""
+        buf = raw.obj
+        raw.release()
+        try:
+            buf.append(0)  # a resize: refused while any other view of the buffer lives (a reader not done)
+        except BufferError:
+            return  # let that reader keep it
+        del buf[-1]
+        # No shared byte counter (two threads): the buffers of one session are about the same size.
+        if (len(self._spare) + 1) * len(buf) <= SPARE_BYTES:
+            self._spare.append(buf)
 
     def seal(self) -> bytes:
         """The chunk's bytes (header and compressed body); the builder starts over."""

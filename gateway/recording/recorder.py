@@ -190,6 +190,9 @@ class Recorder:
             queued -= len(raw)
         sink.writev(parts)
         self.bytes_written += sum(len(p) for p in parts)
+        del parts
+        for _first, _last, raw in batch:
+            self._builder.give_back(raw)  # written (copied into the sink): the next chunks reuse it
 
     def _write(self, sink, data: bytes) -> None:
         sink.write(data)

@@ -4,6 +4,7 @@ gateway and agent."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -49,6 +50,9 @@ def test_drop_on_the_desktop_uploads_and_the_panel_downloads(files_stack, page, 
     assert event["name"] == "x.bin"  # the agent kept the last component only
     assert (inbox / "x.bin").read_bytes() == bytes((i * 7) & 0xFF for i in range(size))
     assert "Saved on the PC as x.bin" in page.inner_text("#files-transfers")
+    row = next(r for r in audit_rows(gw, "file.upload") if '"x.bin"' in r["detail"])  # the dropped file audited
+    assert (row["actor"], row["target"]) == ("emp", "office-pc")
+    assert json.loads(row["detail"]) == {"name": "x.bin", "size": size, "outcome": "ok"}
 
     wait_js(page, "() => window.ponte.events.some((e) => e.type === 'files-listed')")
     row = page.locator("#files-list li", has_text="from-pc.txt")

@@ -127,6 +127,9 @@ def test_tiny_uploads_land_in_the_upload_folder(files_stack, name, data):
     assert status == 201, body
     assert body["file"] == {"name": name, "size": len(data), "asked": name}
     assert (inbox / name).read_bytes() == data
+    row = next(r for r in audit_rows(gw, "file.upload") if f'"{name}"' in r["detail"])
+    assert (row["actor"], row["target"]) == ("emp", "office-pc")
+    assert json.loads(row["detail"]) == {"name": name, "size": len(data), "outcome": "ok"}
 
 
 def test_a_hostile_name_lands_as_a_plain_file_in_the_upload_folder(files_stack):
@@ -138,6 +141,10 @@ def test_a_hostile_name_lands_as_a_plain_file_in_the_upload_folder(files_stack):
     assert sorted(p.name for p in inbox.parent.iterdir() if p.is_file()) == []  # nothing climbed out
     status, body = Files(gw).upload("..", b"x")
     assert status == 400 and body["error"]["code"] == "bad_name"
+    # Both audited: the saved file under the name it got, the refused one under the name asked for.
+    details = [json.loads(r["detail"]) for r in audit_rows(gw, "file.upload")]
+    assert {"name": "_CON.txt", "size": 7, "outcome": "ok"} in details
+    assert any(d["name"] == ".." and d["outcome"].startswith("refused") for d in details), details
 
 
 def test_an_existing_file_is_never_overwritten(files_stack):
@@ -186,6 +193,9 @@ def test_download_of_a_tiny_file_and_of_nothing_there(files_stack):
         conn, resp = f.download(0, name)
         assert resp.status == 200 and resp.read() == data
         conn.close()
+        row = wait_for(lambda: [r for r in audit_rows(gw, "file.download") if f'"{name}"' in r["detail"]],
+                       what=f"download of {name} audited")[0]
+        assert row["actor"] == "emp" and json.loads(row["detail"]) == {"name": name, "size": len(data), "outcome": "ok"}
     for folder, name in ((0, "link"), (0, "../shared/a.txt"), (0, "missing.txt"), (7, "a.txt")):
         conn, resp = f.download(folder, name)
         assert resp.status == 404, (folder, name, resp.read())

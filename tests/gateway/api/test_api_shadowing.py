@@ -94,3 +94,30 @@ def test_the_watch_page_opens_the_shadow_from_the_viewer(app, world, client, log
     assert f"/admin/sessions/{world.live['emp']}/watch" in sessions_page
     gone = client.get(f"/admin/sessions/{world.ended['emp']}/watch")
     assert gone.status_code == 302 and gone.headers["Location"].endswith("/admin/sessions")
+
+
+def test_a_shadow_is_recorded_when_the_pc_records_or_the_session_it_joins_is_recorded(app, world, client, login):
+    from gateway import ops
+    from gateway.ops import policy as policy_ops
+
+    actions = login("boss")
+    store = app.extensions["ponte.live"]
+
+    def shadow_terms(session):
+        reply = client.post(f"/api/v1/sessions/{session}/shadow", json={}, headers=actions.headers())
+        assert reply.status_code == 201, reply.get_json()
+        issued = reply.get_json()
+        return store.consume_ticket(issued["ticket"]).terms.record, issued["recording"]
+
+    assert shadow_terms(world.live["emp"]) == (False, None)
+    # The person's session is recorded (their group records, say): the admin's view of it is too.
+    store.redis.hset(store.key("session", world.live["emp"]), "recording", "recording")
+    record, told = shadow_terms(world.live["emp"])
+    assert record is True and told["notice"].startswith("This session is recorded")
+    # Stopped early (a full disk) still means the policy recorded it: so is the shadow.
+    store.redis.hset(store.key("session", world.live["emp"]), "recording", "Recording stopped: No space left")
+    assert shadow_terms(world.live["emp"])[0] is True
+    store.redis.hset(store.key("session", world.live["emp"]), "recording", "")
+    with app.app_context():
+        policy_ops.set_rules(ops.get_machine("desk-1"), {"record": True}, actor="boss")  # the PC's own policy
+    assert shadow_terms(world.live["emp"])[0] is True

@@ -264,3 +264,24 @@ def test_a_link_dies_with_its_creators_right_to_share(app, world, admin, client,
     commands.wait(lambda c: c.get("cmd") == "end" and c.get("session") == again)
     _ticket(emp_guest, expect=403)
     _ticket(kept_guest)
+
+
+def test_a_guest_on_a_recorded_pc_is_recorded_and_told_as_an_employee_is(app, world, admin, client):
+    from gateway.ops import policy as policy_ops
+
+    def guest_terms():
+        guest, _ = _guest_opens(app, _secret(_create(admin, client, machine="desk-2")["share"]))
+        issued = _ticket(guest)
+        ticket = app.extensions["ponte.live"].consume_ticket(issued["ticket"][len("guest."):])
+        return ticket.terms.record, issued["recording"]  # the ticket's terms: what the relay records
+
+    assert guest_terms() == (False, None)  # the PC's policy: not recorded (the default)
+    with app.app_context():
+        policy_ops.set_rules(ops.get_machine("desk-2"), {"record": True}, actor="boss")
+    record, told = guest_terms()
+    assert record is True
+    assert told["notice"].startswith("This session is recorded")  # before the viewer connects
+    with app.app_context():
+        policy_ops.set_rules(ops.get_machine("desk-2"), {"record": False}, actor="boss")
+        policy_ops.set_rules(None, {"record": True}, actor="boss")  # the global policy counts too
+    assert guest_terms()[0] is False  # …below the PC's own word

@@ -125,3 +125,36 @@ def test_a_stored_chunk_cut_short_is_not_read():
     head, body = fmt.Packer().pack(0, 1, os.urandom(1000), hurry=True)
     data = fmt.header(META) + head + body[:-1]
     assert fmt.scan(fmt.from_bytes(data)).index == []
+
+
+def test_a_chunk_buffer_given_back_builds_the_next_chunks_with_nothing_of_the_old_ones():
+    builder = fmt.ChunkBuilder()
+    big = os.urandom(300_000)
+    builder.add_pieces(1, (memoryview(big)[:100_000], memoryview(big)[100_000:]), len(big))
+    first, last, raw = builder.take()
+    assert (first, last) == (1, 1) and bytes(raw[9:]) == big
+    used = raw.obj
+    builder.give_back(raw)  # written: the chunk after the one being built goes there
+    builder.add(5, b"meanwhile")
+    _, _, between = builder.take()
+    assert between.obj is not used and builder._buf is used
+    builder.add(7, b"short")  # in the same memory, much shorter than what was there
+    _, _, again = builder.take()
+    assert again.obj is used
+    assert [(r.ms, r.data) for r in fmt.raw_records(bytes(again))] == [(7, b"short")]
+
+
+def test_a_buffer_still_read_elsewhere_is_not_reused():
+    builder = fmt.ChunkBuilder()
+    builder.add(1, b"x" * 10)
+    _, _, raw = builder.take()
+    held = raw.obj
+    reader = raw[9:12]  # a view someone still holds
+    builder.give_back(raw)
+    for ms in (2, 3):  # the next two chunks: neither is built in the held buffer
+        builder.add(ms, b"y" * 50_000)
+        _, _, chunk = builder.take()
+        assert chunk.obj is not held
+        assert [r.data for r in fmt.raw_records(bytes(chunk))] == [b"y" * 50_000]
+        builder.give_back(chunk)
+    assert bytes(reader) == b"xxx"

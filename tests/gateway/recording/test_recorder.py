@@ -4,6 +4,7 @@ stops the recording, never the session."""
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 import uuid
@@ -15,7 +16,7 @@ import pytest
 from agents.websocket import FramedWebSocket
 from gateway.recording import format as fmt
 from gateway.recording.recorder import BEHIND, Recorder
-from gateway.recording.storage import FileSink, FolderStorage
+from gateway.recording.storage import BLOCK, MAX_STAGE, FileSink, FolderStorage
 from gateway.relay import Relay
 
 
@@ -125,7 +126,63 @@ def test_a_full_disk_stops_the_recording_not_the_session(storage):
 
 def test_writev_writes_every_piece_in_order(tmp_path):
     sink = FileSink(tmp_path / "f")
-    parts = [os.urandom(n % 97) for n in range(3000)]  # more pieces than one writev takes (IOV_MAX)
+    assert sink.direct  # ext4/tmpfs under tmp_path take O_DIRECT: the path the recorder uses
+    parts = [os.urandom(n % 97) for n in range(3000)]
     sink.writev(parts)
     sink.close()
     assert (tmp_path / "f").read_bytes() == b"".join(parts)
+
+
+@pytest.mark.parametrize("sizes", [
+    [0], [1], [BLOCK - 1, 1], [BLOCK], [BLOCK + 1, 5, 3 * BLOCK - 7],
+    [MAX_STAGE + 12345],  # one piece larger than the staging buffer
+    [300 * 1024] * 20,  # a batch larger than it (a writer catching up)
+])
+def test_direct_writes_of_any_length_and_alignment_add_up_to_the_file(tmp_path, sizes):
+    sink = FileSink(tmp_path / "f")
+    written = b""
+    for n in sizes:  # one call each: every call leaves a partial block for the next to rewrite
+        data = os.urandom(n)
+        sink.write(data)
+        written += data
+        on_disk = (tmp_path / "f").read_bytes()
+        assert on_disk[:len(written)] == written  # on the disk before the call returns
+        assert on_disk[len(written):] == bytes(len(on_disk) - len(written))  # then only padding
+        assert len(on_disk) % BLOCK == 0 and len(on_disk) - len(written) < BLOCK
+    sink.close()
+    assert (tmp_path / "f").read_bytes() == written  # the padding is cut off
+
+
+def test_a_file_cut_short_in_its_padding_still_plays_up_to_its_last_chunk(tmp_path):
+    """A node that dies leaves the last block's zeros: the reader takes them for the end."""
+    sink = FileSink(tmp_path / "f")
+    builder = fmt.ChunkBuilder(1)
+    sink.write(fmt.header({"session": "s"}))
+    builder.add(5, b"RFB 003.008\n")
+    sink.write(builder.seal())
+    path = tmp_path / "f"
+    assert path.stat().st_size % BLOCK == 0  # not closed: the padding is there
+    with open(path, "rb") as f:
+        data = f.read()
+    parsed = fmt.scan(fmt.from_bytes(data))
+    assert len(parsed.index) == 1 and parsed.ending is None
+    assert [r.data for r in fmt.records(fmt.from_bytes(data))] == [b"RFB 003.008\n"]
+    sink.close()
+
+
+def test_a_file_system_without_direct_io_gets_the_same_bytes_buffered(tmp_path, monkeypatch):
+    real_open = os.open
+
+    def refusing(path, flags, *args):
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", refusing)
+    sink = FileSink(tmp_path / "f")
+    assert not sink.direct
+    data = os.urandom(3 * BLOCK + 17)
+    sink.write(data[:100])
+    sink.writev([data[100:], b""])
+    sink.close()
+    assert (tmp_path / "f").read_bytes() == data
