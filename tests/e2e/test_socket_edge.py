@@ -259,7 +259,15 @@ def test_a_stream_that_never_comes_still_ends_the_sessions_row(stack, hostile):
     viewer2 = emp.view_socket(second["ticket"])
     assert agent.next_open().session == second["session"]
     viewer2.close_with(1000)
+    # What its last heartbeat said reaches SQL when the channel closes (outside any request).
+    agent.ws.write_message(control.encode(control.Heartbeat(info=AgentInfo(hostname="pc-later", vnc_ok=True))))
+    time.sleep(0.3)
     agent.ws.close_with(1000)
+
+    def shown():
+        return boss.json("GET", "/api/v1/machines/hostile-pc")["machine"]
+    wait_for(lambda: shown()["status"]["state"] == "offline", timeout=10, what="the agent offline")
+    assert "pc-later" in json.dumps(shown()), shown()
 
 
 # -- item 9: junk agent credentials -------------------------------------------------------------------
