@@ -31,6 +31,10 @@ from bench.client import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, _parse_header, w
 
 HANDSHAKE_CONCURRENCY = 64
 HANDSHAKE_TIMEOUT = 30.0
+#: Agents dialling from one loopback address: under the gateway's default
+#: per-address cap (``admission.DEFAULT_PER_CLIENT``, 256), as offices behind
+#: separate addresses would be; 10,000 agents use 50 addresses.
+AGENTS_PER_ADDRESS = 200
 
 
 class Agents:
@@ -69,7 +73,7 @@ class Agents:
         writer = None
         try:
             async with self.gate:
-                reader, writer = await asyncio.wait_for(self._handshake(), HANDSHAKE_TIMEOUT)
+                reader, writer = await asyncio.wait_for(self._handshake(index), HANDSHAKE_TIMEOUT)
                 hello = control.Hello(credential=self.credentials[index], info=control.AgentInfo(
                     version="bench", os="bench", hostname=f"idle-{index}", vnc_ok=True, vnc_detail="bench"))
                 writer.write(ws_frame(control.encode(hello), OP_BINARY))
@@ -94,8 +98,8 @@ class Agents:
         finally:
             self.connected -= 1
 
-    async def _handshake(self):
-        reader, writer = await asyncio.open_connection(self.host, self.port)
+    async def _handshake(self, index: int):
+        reader, writer = await asyncio.open_connection(self.host, self.port, local_addr=(source_address(index), 0))
         key = base64.b64encode(os.urandom(16)).decode()
         writer.write((f"GET /ws/agent HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
                       f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
@@ -130,6 +134,12 @@ class Agents:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.sleep(0.2)
+
+
+def source_address(index: int) -> str:
+    """The loopback address agent ``index`` dials from (127.2.0.1, 127.2.0.2, …)."""
+    group = index // AGENTS_PER_ADDRESS
+    return f"127.2.{group // 250}.{group % 250 + 1}"
 
 
 class FrameReader:

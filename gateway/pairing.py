@@ -6,12 +6,16 @@ drives the session through the hub's lifecycle (``hub.State``):
 
 1. ask the machine's agent for a stream (*pending*); no agent: HTTP 409,
    before the viewer's socket is taken;
-2. take the viewer's socket and wait up to ``stream_timeout`` for the
-   stream to attach (*attached*) — the pairing race: a stream that attaches
-   in the very instant the wait gives up is released, not leaked;
-3. write the history row (no row, no session: 1011 to the viewer) and the
-   live record, then relay (*relaying*) until either side closes, an admin
-   ends it, or a side falls silent;
+2. take the viewer's socket and write the history row (no row, no session:
+   1011 to the viewer) and the live record while the agent dials its stream,
+   so neither waits for the other (issue 16: the row's commit took longer
+   than the dial);
+3. wait up to ``stream_timeout`` for the stream to attach (*attached*) —
+   the pairing race: a stream that attaches in the very instant the wait
+   gives up is released, not leaked; a stream that never comes ends the
+   session's row with the reason the viewer is given;
+   then relay (*relaying*) until either side closes, an admin ends it, or a
+   side falls silent;
 4. record the end (in SQL, or in the node's journal) while the hub still
    holds the session, so no reaper takes it for a leftover (*done*);
    count it in the metrics.
@@ -44,7 +48,7 @@ from .terms import SessionTerms
 from .recording import session as recording_session
 from .models import Machine, User, machine_for_user
 from .quality import SessionQuality, agent_whole_way, viewer_figures
-from .relay import CLOSE_RESTART, RESTART_MESSAGE, Relay, RelayResult
+from .relay import CLOSE_RESTART, RESTART_MESSAGE, RESTART_REASON, Relay, RelayResult
 
 log = logging.getLogger("gateway.ws")
 
@@ -140,13 +144,13 @@ class Pairing:
         except AgentUnavailable:
             refuse(409, "offline", "The PC is offline: its Ponte agent is not connected.")
         viewer = accept()
-        stream = self._wait_for_stream(slot, viewer)
+        live_fields = self._start_record(viewing, slot, viewer)
+        if live_fields is None:
+            return
+        stream = self._wait_for_stream(slot, viewer, viewing, live_fields)
         if stream is None:
             return
         agent_ws, released = stream
-        live_fields = self._start_record(viewing, agent_ws, released, viewer)
-        if live_fields is None:
-            return
         self.metrics.sessions_started.inc()
         db.session.remove()  # no database connection held for the hours a session lasts
         result = self._relay(viewing, slot, viewer, agent_ws, released, live_fields, end_words)
@@ -154,27 +158,40 @@ class Pairing:
         log.info("session %s ended: %s (%d bytes to viewer, %d from)", viewing.session,
                  result.reason, result.to_viewer, result.from_viewer)
 
-    def _wait_for_stream(self, slot: SessionSlot, viewer: FramedWebSocket):
-        """The attached stream ``(ws, released)``, or ``None`` with the viewer told why."""
+    def _wait_for_stream(self, slot: SessionSlot, viewer: FramedWebSocket, viewing: Viewing, live_fields: dict):
+        """The attached stream ``(ws, released)``, or ``None`` with the viewer told why and the
+        session's row (written while the agent dialled) ended with that reason."""
         try:
             return slot.result.get(timeout=self.settings.stream_timeout)
         except gevent.Timeout:
-            self.hub.session_done(slot.session)
-            if slot.result.ready() and slot.result.successful():
-                # Attached in the same instant we gave up (no yield between the two
-                # paths, so this check is exact): release the stream's greenlet.
-                late_ws, late_released = slot.result.get()
-                late_ws.close_with(1000, "The viewer gave up waiting")
-                late_released.set()
-            viewer.close_with(CLOSE_UNAVAILABLE, "The PC did not answer in time")
+            self._release_late_stream(slot, "The viewer gave up waiting")
+            code, why, told = CLOSE_UNAVAILABLE, "The PC did not answer in time", None
         except AgentUnavailable as exc:
             if self.hub.draining:
-                viewer.close_with(CLOSE_RESTART, RESTART_MESSAGE)
+                code, why, told = CLOSE_RESTART, RESTART_REASON, RESTART_MESSAGE
             else:
-                viewer.close_with(CLOSE_UNAVAILABLE, f"The PC could not start the session: {exc}")
+                code, why, told = CLOSE_UNAVAILABLE, f"The PC could not start the session: {exc}", None
+        viewer.close_with(code, told or why)
+        # The hub has forgotten the session by now (whoever failed it, so no stream attaches
+        # late); its row is open and ends here, or in the journal (a node stopping before that
+        # leaves it to the reaper, as any session of a node that stopped).
+        try:
+            sessions.finish(sessions.end_record(viewing.session, live_fields, to_viewer=0, from_viewer=0,
+                                                reason=why))
+        finally:
+            db.session.remove()
         return None
 
-    def _start_record(self, viewing: Viewing, agent_ws, released, viewer) -> dict | None:
+    def _release_late_stream(self, slot: SessionSlot, reason: str) -> None:
+        """Forget a pending session; a stream that attached in the same instant is closed and
+        its greenlet released (no yield between the check and the forgetting, so this is exact)."""
+        self.hub.session_done(slot.session)
+        if slot.result.ready() and slot.result.successful():
+            late_ws, late_released = slot.result.get()
+            late_ws.close_with(1000, reason)
+            late_released.set()
+
+    def _start_record(self, viewing: Viewing, slot: SessionSlot, viewer) -> dict | None:
         """The session's live fields once its history row is written; ``None`` if SQL refused it."""
         try:
             return sessions.started(viewing.session, viewing.user, viewing.machine, viewing.client_ip,
@@ -182,9 +199,7 @@ class Pairing:
         except SQLAlchemyError as exc:
             # No history row, no session: every session that runs is on record.
             log.warning("session %s not started: SQL did not take its record: %s", viewing.session, exc)
-            self.hub.session_done(viewing.session)
-            agent_ws.close_with(1000, "Session not started")
-            released.set()
+            self._release_late_stream(slot, "Session not started")  # SQL may have yielded (PostgreSQL)
             viewer.close_with(CLOSE_UNRECORDED, "The gateway cannot record sessions right now. "
                               "Try again in a moment.")
             db.session.remove()

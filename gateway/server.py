@@ -2,7 +2,12 @@
 
 ``UpgradeHandler`` lets a Flask view take the raw client socket for a
 WebSocket (RFC 6455 §4.2.2 is then answered by websockify's ``accept()``);
-after the view returns, the handler writes no HTTP response of its own. It
+after the view returns, the handler writes no HTTP response of its own. A
+view may also hand the rest of the socket's life to a function
+(``ponte.after_request``) that runs in the same greenlet once the request
+has ended: the request's environ, headers, read buffer and Flask contexts
+are gone by then, so a connection held open for days (an idle agent's
+control channel) keeps only what that function needs. It
 gives each request head a total deadline (``request_head_timeout``), so a
 client dribbling a byte now and then cannot hold a socket for minutes.
 
@@ -63,6 +68,8 @@ class UpgradeHandler(WSGIHandler):
     #: The admission slot of this connection (``GatewayServer``), if any.
     slot: admission.Slot | None = None
     _head_deadline: gevent.Timeout | None = None
+    #: What an upgraded view left to run once its request has ended (``ponte.after_request``).
+    _then = None
 
     def handle(self):
         # Each read and write times out (a client that stops mid-body); the
@@ -110,6 +117,7 @@ class UpgradeHandler(WSGIHandler):
         self._upgraded = False
         environ["ponte.take_socket"] = self._take_socket
         environ["ponte.release_socket"] = self._release_socket
+        environ["ponte.after_request"] = self._after_request
         server = self.server
         if self.slot is not None and hasattr(server, "limits"):
             # ws.py counts a proxied WebSocket under the client the proxy names.
@@ -127,6 +135,25 @@ class UpgradeHandler(WSGIHandler):
         """The taken socket went to another process (``siblings``): pywsgi's last read on it
         (it drains what the client sent) would steal the new owner's bytes, so skip it."""
         self.socket = None
+    def _after_request(self, then) -> None:
+        if not self._upgraded:
+            raise RuntimeError("only a view that took its socket may run on after its request")
+        self._then = then
+
+    def hand_over(self):
+        """What the view left to run once its request has ended (None: nothing), taken once.
+
+        The socket is then the caller's: ``handle()`` neither read the rest of it
+        nor closed it, and dropped its read buffer (8 KiB). The environ is emptied:
+        the request object in it and the bound methods of this handler make
+        cycles that would otherwise wait for the garbage collector, holding
+        the request's objects for every such connection.
+        """
+        then, self._then = self._then, None
+        if self.environ is not None:
+            self.environ.clear()
+        self.environ = self.headers = None
+        return then
 
     def run_application(self):
         if not getattr(self, "_upgraded", False) and self.environ.get("HTTP_UPGRADE", "").lower() != "websocket":
@@ -136,6 +163,8 @@ class UpgradeHandler(WSGIHandler):
             if self._upgraded:
                 self.close_connection = True
                 self.response_length = 0
+                if self._then is not None:
+                    self.socket = None  # the after-request function owns it now: handle() must not close it
                 return
             self.process_result()
         finally:
@@ -188,6 +217,13 @@ class GatewayServer(WSGIServer):
             handler = self.handler_class(sock, address, self)
             handler.slot = slot
             handler.handle()
+            then = handler.hand_over()
+            del handler  # before ``then`` runs: nothing of the request outlives it
+            if then is not None:
+                try:
+                    then()
+                except Exception:  # what Flask would have logged, had the view still been running
+                    log.exception("upgraded connection from %s failed", address[0])
         finally:
             self.limits.release(slot)
             self.do_close(sock)

@@ -6,13 +6,16 @@ raw socket from the server (``ponte.take_socket``, see ``server.py``) and
 speak RFC 6455 on it with websockify's ``WebSocket``. The handshake headers
 are checked first (``handshake.py``): a bad one gets an HTTP 400, never a
 dropped socket. Before it is authenticated a socket gets ``HELLO_TIMEOUT``
-in total for its first message, however slowly it dribbles.
+in total for its first message, however slowly it dribbles. A socket held
+open long after that (an agent's control channel) can run on once its
+request has ended (``after_request``), keeping none of the request's objects.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 import gevent
 from flask import Response, abort, request
@@ -97,6 +100,17 @@ def accept(hs: handshake.Handshake, max_message: int) -> FramedWebSocket:
         log.info("WebSocket from %s lost during the handshake: %r", request.remote_addr, exc)
         raise Upgraded() from exc
     return ws
+
+
+def after_request(then: Callable[[], None]) -> None:
+    """Run ``then()`` in this connection's greenlet once the view has returned ``UPGRADED`` and
+    its request has ended (``server.UpgradeHandler``); only after ``accept``.
+
+    ``then`` runs outside any request or application context, so it must not close over the
+    request's objects (rows, ``request``, ``g``): what it holds is what the connection costs
+    for as long as it is open. Its exceptions are logged and end the connection.
+    """
+    request.environ["ponte.after_request"](then)
 
 
 def first_message(ws: FramedWebSocket) -> bytes:

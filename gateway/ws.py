@@ -32,6 +32,7 @@ from .security import token_matches
 from .upgrade import CLOSE_POLICY, CLOSE_TRY_AGAIN, HELLO_TIMEOUT, UPGRADED, Upgraded
 from .upgrade import TooSlow as _TooSlow
 from .upgrade import accept as _accept
+from .upgrade import after_request
 from .upgrade import checked_handshake as _handshake
 from .upgrade import first_message as _first_message
 
@@ -121,6 +122,19 @@ def agent_control():
     info = hello.info
     _note_seen(machine.id, info)
     db.session.remove()
+    # The channel may stay open for days: it runs on after this request (its rows, headers and
+    # buffers freed), holding only what the conversation needs (issue 16: RSS per idle agent).
+    app = current_app._get_current_object()
+    after_request(lambda: _converse(app, hub, live, settings, channel, info))
+    return UPGRADED
+
+
+def _converse(app, hub: Hub, live, settings, channel: AgentChannel, info: control.AgentInfo) -> None:
+    """An agent's welcomed control channel: heartbeats and stream failures until it goes.
+
+    Runs after its request (``upgrade.after_request``): no request or application context.
+    """
+    ws, conn = channel.ws, channel.conn
     try:
         # Not through channel.send yet: nobody else writes before attach_agent.
         ws.write_message(conn.send(control.Welcome(machine=channel.machine_name, heartbeat=settings.heartbeat)))
@@ -148,9 +162,9 @@ def agent_control():
                 live.agent_offline(channel.machine_id, settings.node_id)
             except LiveStoreError as exc:
                 log.warning("could not mark %s offline: %s", channel.machine_name, exc)
-            _note_seen(channel.machine_id, info)
+            with app.app_context(), tenancy.acting_for(channel.organisation_id):
+                _note_seen(channel.machine_id, info)
         channel.close(1000, "bye")
-    return UPGRADED
 
 
 def _note_seen(machine_id: int, info: control.AgentInfo) -> None:

@@ -228,6 +228,48 @@ def test_hostile_agent_text_forges_no_log_line(stack, hostile):
     agent.ws.close_with(1000)
 
 
+def test_a_stream_that_never_comes_still_ends_the_sessions_row(stack, hostile):
+    """The history row is written while the agent dials (issue 16): a stream the agent says it
+    cannot open leaves no row open, but one ended with what the viewer was told; the agent's
+    control channel (run on after its request) goes on serving the next session."""
+    gw = stack.gateway
+    agent = HostileAgent(gw, hostile, AgentInfo(hostname="pc", vnc_ok=True))
+    emp = WebClient(gw.url, "emp", "emppass12")
+    issued = emp.open_session("hostile-pc")
+    viewer = emp.view_socket(issued["ticket"])
+    opened = agent.next_open()
+    assert opened.session == issued["session"]
+    agent.ws.write_message(control.encode(StreamFailed(session=opened.session, reason="no VNC here")))
+    viewer.settimeout(10)
+    while viewer.read_message() is not None:
+        pass
+    assert viewer.close_code == 4004 and "no VNC here" in viewer.close_reason
+
+    boss = WebClient(gw.url, "boss", "bosspass12")
+
+    def row():
+        return next((r for r in boss.json("GET", "/api/v1/history?machine=hostile-pc")["history"]
+                     if r["id"] == issued["session"]), None)
+    wait_for(lambda: row() is not None and row()["ended_at"], timeout=10, what="the row ended")
+    ended = row()
+    assert ended["end_reason"] == "The PC could not start the session: no VNC here", ended
+    assert ended["bytes_to_viewer"] == 0 and ended["bytes_from_viewer"] == 0 and ended["state"] != "live", ended
+
+    second = emp.open_session("hostile-pc")   # the same control channel asked again: it still works
+    viewer2 = emp.view_socket(second["ticket"])
+    assert agent.next_open().session == second["session"]
+    viewer2.close_with(1000)
+    # What its last heartbeat said reaches SQL when the channel closes (outside any request).
+    agent.ws.write_message(control.encode(control.Heartbeat(info=AgentInfo(hostname="pc-later", vnc_ok=True))))
+    time.sleep(0.3)
+    agent.ws.close_with(1000)
+
+    def shown():
+        return boss.json("GET", "/api/v1/machines/hostile-pc")["machine"]
+    wait_for(lambda: shown()["status"]["state"] == "offline", timeout=10, what="the agent offline")
+    assert "pc-later" in json.dumps(shown()), shown()
+
+
 # -- item 9: junk agent credentials -------------------------------------------------------------------
 
 @pytest.mark.parametrize("credential", ["².x", "١.x", "99999999999999999999999.x", "9223372036854775808.x",
