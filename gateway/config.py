@@ -108,6 +108,9 @@ class GatewaySettings:
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
     #: Lifetime of the node's ``node:<id>`` record, refreshed every third of it.
     node_ttl: int = DEFAULT_NODE_TTL
+    #: Enrolments (code → credential) per client address. Codes are one-time and random, so this
+    #: is defence in depth; an office rolling the agent out on many PCs behind one NAT needs more.
+    enrol_limit: str = "10 per minute"
     login_limit: str = DEFAULT_LOGIN_LIMIT
     network_login_limit: str = DEFAULT_NETWORK_LOGIN_LIMIT
     account_login_limit: str = DEFAULT_ACCOUNT_LOGIN_LIMIT

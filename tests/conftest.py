@@ -182,7 +182,9 @@ def stack(tmp_path_factory, redis_server):
     vnc = start_xvnc(base / "xvnc", geometry="320x240")
     gw = Gateway(base / "gateway", free_port(), redis_server,
                  extra_env={"PONTE_REDIS_PREFIX": f"s{os.getpid()}-{next(_prefixes)}:",
-                            "PONTE_LOGIN_LIMIT": "1000 per minute", "PONTE_HTTP_TIMEOUT": "3"}).start()
+                            "PONTE_LOGIN_LIMIT": "1000 per minute", "PONTE_HTTP_TIMEOUT": "3",
+                            # Modules add many PCs to this gateway, all enrolled from 127.0.0.1.
+                            "PONTE_ENROL_LIMIT": "1000 per minute"}).start()
     gw.add_user("emp", "emppass12")
     gw.add_user("other", "otherpass1")
     gw.add_user("boss", "bosspass12", admin=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 
 from agents.protocol.text import clean
 
@@ -14,7 +14,7 @@ from ..errors import ApiError
 
 
 @bp.post("/enroll")
-@limiter.limit("10 per minute", key_func=ip_key)
+@limiter.limit(lambda: current_app.config["PONTE"].enrol_limit, key_func=ip_key)
 def enroll():
     """An agent swaps a one-time enrolment code for its machine credential."""
     fields = request.get_json(silent=True)
