@@ -16,6 +16,9 @@ header: the chunk headers are the index of time → file offset, and a file
 cut short is readable up to its last whole chunk.
 """
 
+# Over 300 lines: the format's writing side (header, Packer, ChunkBuilder) and reading side
+# (parse_header, scan, records) are one layout, and are read together so that they stay in step.
+
 from __future__ import annotations
 
 import json
