@@ -35,7 +35,8 @@ from urllib.parse import urlencode, urlsplit
 
 from . import measure
 from .procs import Procs
-from .sitting import Sitting, write_json
+from .report import write_json
+from .sitting import Sitting
 from .stacks import PontePath, free_port, start_target, stop_ponte
 from .storm import _after, _fmt, _request, ping_until
 

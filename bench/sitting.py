@@ -15,7 +15,6 @@ asked), so that part is here once::
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import shutil
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from .procs import Procs
 
-__all__ = ["Sitting", "write_json"]
+__all__ = ["Sitting"]
 
 
 class Sitting:
@@ -77,8 +76,3 @@ class Sitting:
         return (f"{self.seconds} s on {os.cpu_count()} CPUs; load average {self.load_start[0]:.1f} at start, "
                 f"{self.load_end[0]:.1f} at end")
 
-
-def write_json(path: str, document: dict) -> None:
-    with open(path, "w") as fh:
-        json.dump(document, fh, indent=2)
-        fh.write("\n")

@@ -33,7 +33,8 @@ from urllib.parse import urlencode, urlsplit
 
 from . import measure
 from .procs import Procs
-from .sitting import Sitting, write_json
+from .report import write_json
+from .sitting import Sitting
 from .stacks import PASSWORD, PontePath, start_target, stop_ponte
 
 FULL = dict(logins=200, seconds=20.0, sessions=10, quiet=10.0, users=20)
