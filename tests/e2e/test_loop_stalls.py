@@ -21,6 +21,9 @@ from agents.transport import HTTPClient, TLSOptions
 pytestmark = pytest.mark.slow
 
 STALL = 0.6  # seconds: /healthz slower than this means the loop was held
+#: A login burst under the whole suite's load of two cores once made one probe take 665 ms
+#: (82 ms alone); hashing on the loop instead, measured alone, holds it 1,761 ms in one go.
+BURST_STALL = 1.2
 
 
 def poll_health(url: str, stop: threading.Event, out: list) -> None:
@@ -76,7 +79,7 @@ def test_login_burst_does_not_stall_the_loop(gateway_factory):
           f"over {len(health)} probes")
     assert all(status == 302 for status, _ in results), results
     assert all(status == 200 for _, status in health)
-    assert worst < STALL, f"/healthz took {worst:.2f} s during the logins: the loop was held"
+    assert worst < BURST_STALL, f"/healthz took {worst:.2f} s during the logins: the loop was held"
 
 
 HOLD_LOCK = """
