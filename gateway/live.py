@@ -168,9 +168,16 @@ class LiveStore:
         args = [v for name, value in fields.items() for v in (name, _flat(value))]
         return bool(self._call(self.redis.eval, _UPDATE_IF_EXISTS, 1, self.key("session", session), *args))
 
-    def session_ended(self, session: str, machine_id: int) -> None:
+    def session_ended(self, session: str, machine_id: int, *, keep: dict | None = None, keep_for: int = 0) -> None:
+        """Drop a session from the live sets, and its record — or, with ``keep``, set those
+        fields on it (if it still exists) and let it expire in ``keep_for`` seconds."""
+        key = self.key("session", session)
         pipe = self.redis.pipeline()
-        pipe.delete(self.key("session", session))
+        if keep:
+            pipe.eval(_UPDATE_IF_EXISTS, 1, key, *[x for k, v in keep.items() for x in (k, _flat(v))])
+            pipe.expire(key, keep_for)
+        else:
+            pipe.delete(key)
         pipe.srem(self.key("sessions", "live"), session)
         pipe.srem(self.key("machine", machine_id, "sessions"), session)
         self._call(pipe.execute)

@@ -36,7 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agents.websocket import FramedWebSocket
 
-from . import end_reasons, handshake, sessions, shadowing, tenancy
+from . import end_reasons, ending, handshake, sessions, shadowing, tenancy
 from .scoping import acting_organisation
 from .errors import AgentUnavailable, LiveStoreError
 from .guests import TICKET_PREFIX as GUEST_TICKET_PREFIX
@@ -55,6 +55,8 @@ log = logging.getLogger("gateway.ws")
 #: Close codes (RFC 6455 §7.4: 4000-4999 are ours) of a viewer socket that got no session.
 CLOSE_UNAVAILABLE = 4004
 CLOSE_UNRECORDED = 1011
+
+_NO_ANSWER = "The PC did not answer in time"
 
 
 @dataclass(frozen=True)
@@ -165,19 +167,22 @@ class Pairing:
             return slot.result.get(timeout=self.settings.stream_timeout)
         except gevent.Timeout:
             self._release_late_stream(slot, "The viewer gave up waiting")
-            code, why, told = CLOSE_UNAVAILABLE, "The PC did not answer in time", None
+            code, why, told = CLOSE_UNAVAILABLE, _NO_ANSWER, None
         except AgentUnavailable as exc:
             if self.hub.draining:
                 code, why, told = CLOSE_RESTART, RESTART_REASON, RESTART_MESSAGE
             else:
                 code, why, told = CLOSE_UNAVAILABLE, f"The PC could not start the session: {exc}", None
+        # Refused by the PC itself (e.g. its VNC password): reconnecting would not help.
+        ended_by = sessions.ENDED_BY_PC if code == CLOSE_UNAVAILABLE and why != _NO_ANSWER else ""
+        ending.mark(self.hub.live, viewing.session, why, ended_by)
         viewer.close_with(code, told or why)
         # The hub has forgotten the session by now (whoever failed it, so no stream attaches
         # late); its row is open and ends here, or in the journal (a node stopping before that
         # leaves it to the reaper, as any session of a node that stopped).
         try:
             sessions.finish(sessions.end_record(viewing.session, live_fields, to_viewer=0, from_viewer=0,
-                                                reason=why))
+                                                reason=why, ended_by=ended_by))
         finally:
             db.session.remove()
         return None
@@ -220,7 +225,9 @@ class Pairing:
                       on_progress=progress, ping_interval=self.settings.stream_ping_interval,
                       live_fields=live_fields, fair_share=hub.fair_share, terms=viewing.terms,
                       end_words=end_words, on_notice=lambda fields: live.session_notices(session, fields),
-                      on_rtt=self._count_rtt, tee=recorder.tee if recorder is not None else None)
+                      on_rtt=self._count_rtt, tee=recorder.tee if recorder is not None else None,
+                      on_ending=lambda reason: ending.mark(live, session, _end_reason(reason, slot.failure),
+                                                           _ended_by(slot.failure, relay)))
         hub.relay_started(slot, relay)
         try:
             try:
@@ -229,8 +236,7 @@ class Pairing:
                 released.set()
                 recording_session.end(recorder, session)
             failure = slot.failure
-            if failure is not None:
-                result = dataclasses.replace(result, reason=f"The PC could not start the session: {failure}")
+            result = dataclasses.replace(result, reason=_end_reason(result.reason, failure))
             # Recorded while the hub still holds the session: a reaper never takes it for a leftover.
             sessions.finish(sessions.end_record(
                 session, live_fields, to_viewer=result.to_viewer, from_viewer=result.from_viewer,
@@ -243,6 +249,11 @@ class Pairing:
 
     def _count_rtt(self, hop: str, ms: float) -> None:
         self.metrics.hop_rtt.labels(hop).observe(ms / 1000.0)
+
+
+def _end_reason(reason: str, failure: str | None) -> str:
+    """The session's recorded end: the PC's own refusal, when it sent one, says more."""
+    return reason if failure is None else f"The PC could not start the session: {failure}"
 
 
 def _ended_by(failure, relay: Relay) -> str:

@@ -99,7 +99,7 @@ class Relay:
                  machine_id: int, user_id: int, on_progress=None,
                  ping_interval: float = DEFAULT_PING_INTERVAL, live_fields: dict | None = None,
                  fair_share: FairShare | None = None, terms: SessionTerms = SessionTerms(),
-                 end_words: dict | None = None, on_notice=None, on_rtt=None, tee=None):
+                 end_words: dict | None = None, on_notice=None, on_rtt=None, tee=None, on_ending=None):
         self.session = session
         self.viewer = viewer
         self.agent = agent
@@ -123,6 +123,9 @@ class Relay:
         #: Round trips and bandwidth (``quality``); ``on_rtt(hop, ms)`` hears each sample.
         self.quality = LinkQuality(time.monotonic())
         self._on_rtt = on_rtt
+        #: ``on_ending(reason)`` runs once the session's end is decided, before its viewer's
+        #: socket closes (``ending.mark``: the viewer then asks how it ended).
+        self._on_ending = on_ending
 
     @property
     def ended(self) -> bool:
@@ -173,6 +176,11 @@ class Relay:
             self._up_turn.close()
             self._down_turn.close()
             code, message = self._close or self._agent_close() or (1000, self._reason)
+            if self._on_ending is not None:
+                try:
+                    self._on_ending(self._reason or "ended")
+                except Exception as exc:  # the mark is advisory; the sockets close whatever happens
+                    log.warning("session %s: end not announced: %s", self.session, exc)
             self.viewer.close_with(code, _close_text(message))
             self.agent.close_with(1000, "Session ended")
         return RelayResult(self._reason or "ended", self.to_viewer, self.from_viewer)

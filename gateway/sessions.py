@@ -19,7 +19,7 @@ from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from . import tenancy
+from . import ending, tenancy
 from .extensions import db
 from .scoping import acting_organisation
 from .journal import EndRecord
@@ -154,8 +154,10 @@ def finish(record: EndRecord) -> bool:
         current_app.extensions["ponte.hub"].journal_end(record)
         written = False
     if record.machine_id is not None:
+        # Until SQL has the end, the live record says it (the viewer asks: ``ending``).
+        keep = None if written else ending.fields(record.reason, record.ended_by)
         try:
-            live().session_ended(record.session, record.machine_id)
+            live().session_ended(record.session, record.machine_id, keep=keep, keep_for=ending.KEEP_UNWRITTEN)
         except LiveStoreError as exc:
             log.warning("session %s not removed from live store: %s", record.session, exc)
     return written

@@ -14,7 +14,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from . import end_reasons, guests, recording, refs, sessions
+from . import end_reasons, ending, guests, recording, refs, sessions
 from .api.occupancy import firm_admits_session
 from .auth import ip_key
 from .errors import ApiError
@@ -125,17 +125,18 @@ def session_status(session: str):
     if guest is None:
         raise ApiError(401, "unauthorized", _("Open the share link again."))
     live = sessions.live().session(session)
-    if live is not None and live.get("share_id") == str(guest.link_id):
+    if live is not None and not ending.is_ending(live) and live.get("share_id") == str(guest.link_id):
         return jsonify(session=session, state=live.get("state", "live"), machine=live.get("machine"),
                        end_reason=None, ended_by=None, reconnect=True)
     record = db.session.get(SessionRecord, session)
     if record is None or record.user_id != 0 or record.user_name != guest.name:
         raise ApiError(404, "not_found", _("No such session."))
+    end = ending.seen(record, live)
     link = db.session.get(ShareLink, guest.link_id)
-    reconnect = bool(record.ended_at is None or (not record.ended_by and link is not None and shares.backed(link)))
-    return jsonify(session=session, state="ended" if record.ended_at else "live", machine=record.machine_name,
-                   end_reason=end_reasons.shown(record.end_reason) or None,  # stored in English
-                   ended_by=record.ended_by or None, reconnect=reconnect)
+    reconnect = bool(not end.ended or (not end.ended_by and link is not None and shares.backed(link)))
+    return jsonify(session=session, state="ended" if end.ended else "live", machine=record.machine_name,
+                   end_reason=end_reasons.shown(end.reason) or None,  # stored in English
+                   ended_by=end.ended_by or None, reconnect=reconnect)
 
 
 @bp.get("/share/state")

@@ -9,7 +9,7 @@ from flask import Response, current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import end_reasons, ops, quality, recording, refs, reports, sessions, wake
+from .. import end_reasons, ending, ops, quality, recording, refs, reports, sessions, wake
 from ..ops import recordings as recordings_ops
 from ..recording import playback
 from ..auth import _scope, ip_key, login_is_recent
@@ -55,22 +55,22 @@ def session_status(session: str):
     if refs.session_id(session) is None:
         raise ApiError(404, "not_found", _("No such session."))
     live = sessions.live().session(session)
-    if live is not None and _may_see_session(live.get("user_id")):
+    if live is not None and not ending.is_ending(live) and _may_see_session(live.get("user_id")):
         return jsonify(session=session, state=live.get("state", "live"), machine=live.get("machine"),
                        end_reason=None, ended_by=None, reconnect=True)
     record = db.session.get(SessionRecord, session)
     if record is None or not _may_see_session(record.user_id):
         raise ApiError(404, "not_found", _("No such session."))
+    end = ending.seen(record, live)
     machine = machine_for_user(current_user, record.machine_id) if record.machine_id else None
     # Reconnecting makes sense only after a dropped link: not after a deliberate end, when
     # the PC is no longer yours, or when the PC itself refused (a wrong VNC password stays wrong,
     # and retrying it gets the gateway's address blacklisted by the VNC server).
-    reconnect = bool(record.ended_at is None or (
-        not record.ended_by and machine is not None and machine.revoked_at is None))
-    return jsonify(session=session, state="ended" if record.ended_at else "live", machine=record.machine_name,
-                   end_reason=record.end_reason or None, ended_by=record.ended_by or None, reconnect=reconnect,
+    reconnect = bool(not end.ended or (not end.ended_by and machine is not None and machine.revoked_at is None))
+    return jsonify(session=session, state="ended" if end.ended else "live", machine=record.machine_name,
+                   end_reason=end.reason or None, ended_by=end.ended_by or None, reconnect=reconnect,
                    # The stored reason stays English (scripts match it); this one is for people to read.
-                   end_reason_text=end_reasons.shown(record.end_reason) or None)
+                   end_reason_text=end_reasons.shown(end.reason) or None)
 
 
 @bp.delete("/sessions/<session>")

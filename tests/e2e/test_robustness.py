@@ -160,6 +160,23 @@ def test_admin_ends_session_and_viewer_is_told(stack):
     assert status["state"] == "ended" and status["end_reason"] == "Maintenance window"
 
 
+def test_a_viewer_asking_the_instant_its_socket_closes_hears_the_admins_end(stack):
+    """The viewer's question races the history row's write: the answer must never be "reconnect"."""
+    emp = WebClient(stack.gateway.url, "emp", "emppass12")
+    admin = WebClient(stack.gateway.url, "boss", "bosspass12")
+    for attempt in range(5):
+        issued = emp.open_session("office-pc")
+        ws = emp.view_socket(issued["ticket"])
+        rfb_open(ws)
+        wait_for(lambda: issued["session"] in stack.gateway.cli("sessions"), timeout=5, what="live session listed")
+        admin.json("DELETE", f"/api/v1/sessions/{issued['session']}", json_body={"reason": "Maintenance window"})
+        read_until_closed(ws)
+        status = emp.json("GET", f"/api/v1/sessions/{issued['session']}")
+        assert status["reconnect"] is False, (attempt, status)
+        assert (status["state"], status["end_reason"], status["ended_by"]) == ("ended", "Maintenance window",
+                                                                                "boss"), (attempt, status)
+
+
 def test_agent_killed_mid_session_closes_viewer_and_goes_offline(gateway_factory, agent_factory, vnc_factory):
     gw = gateway_factory(PONTE_HEARTBEAT="1")
     gw.add_user("emp", "emppass12")

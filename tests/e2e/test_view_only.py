@@ -192,6 +192,68 @@ def test_an_idle_timeout_ends_the_session_with_its_reason_in_the_history(stack):
     assert row["end_reason"] == "Ended after 3 seconds without input", json.dumps(row)
 
 
+HOLD_WRITE_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("ROLLBACK")
+"""
+
+
+def test_the_viewer_asking_before_the_end_is_in_sql_hears_it_from_the_live_record(stack):
+    """The viewer asks how its session ended the instant its socket closes; the history row's
+    end is written after that close, and here SQL cannot take it at all (another process holds
+    SQLite's write lock: the end is journaled). Asked then, and again a second later, the answer
+    is the end itself, never "reconnect" (``gateway.ending``)."""
+    import sys
+
+    import redis
+
+    from gateway.live import LiveStore, Ticket
+    from gateway.terms import SessionTerms
+
+    emp = WebClient(stack.gateway.url, "emp", "emppass12")
+    me = emp.json("GET", "/api/v1/me")
+    machine = next(m for m in emp.json("GET", "/api/v1/me/machines")["machines"] if m["name"] == "office-pc")
+    store = LiveStore(redis.Redis.from_url(stack.gateway.redis_url), stack.gateway.extra_env["PONTE_REDIS_PREFIX"])
+    session = uuid.uuid4().hex
+    user_id = me.get("id", me.get("user", {}).get("id"))
+    store.session_pending(session, {"state": "pending", "user": "emp", "user_id": user_id, "machine": "office-pc",
+                                    "machine_id": machine["id"], "client_ip": "127.0.0.1", "issued": time.time(),
+                                    "view_only": 0, "kind": "user"}, ttl=60)
+    ticket = store.issue_ticket(Ticket(session, int(user_id), int(machine["id"]), SessionTerms(idle_timeout=3)), 30)
+    viewer = RawViewer(emp, ticket)
+    viewer.update()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_WRITE_LOCK, str(stack.gateway.instance / "ponte.db"), "8"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ConnectionError, match="Ended after 3 seconds without input"):
+            for _ in range(50):
+                viewer.update()
+                time.sleep(0.3)
+        answers = [emp.json("GET", f"/api/v1/sessions/{session}")]
+        time.sleep(1)
+        answers.append(emp.json("GET", f"/api/v1/sessions/{session}"))
+        for status in answers:
+            assert (status["state"], status["reconnect"], status["end_reason"]) == (
+                "ended", False, "Ended after 3 seconds without input"), answers
+    finally:
+        holder.kill()
+        holder.wait(10)
+    # SQL back: the journal writes the row's end, which then answers the same
+    wait_for(lambda: _row_ended(stack, session), timeout=60, interval=1, what="the journal writes the row's end")
+    assert emp.json("GET", f"/api/v1/sessions/{session}") == answers[0]
+
+
+def _row_ended(stack, session: str) -> bool:
+    history = WebClient(stack.gateway.url, "boss", "bosspass12").json("GET", "/api/v1/history")["history"]
+    row = next((r for r in history if r.get("id", r.get("session")) == session), None)
+    return row is not None and row.get("ended_at") is not None
+
+
 def test_an_idle_end_is_told_in_the_viewers_language_and_kept_in_english(stack):
     """Issue 13: the viewer of a person who reads Italian is told in Italian; the history keeps
     the stable English sentence (and translates it when it shows it)."""

@@ -184,3 +184,58 @@ def test_session_status_when_the_pc_refused_says_stop(app, client, emp, world):
          ended_by=sessions.ENDED_BY_PC)
     body = client.get(f"/api/v1/sessions/{world.live['emp']}").get_json()
     assert body["reconnect"] is False and "rejected the password" in body["end_reason"]
+
+
+def _mark_ending(app, world, reason, ended_by=""):
+    """What the node does before closing the viewer's socket (``ending.mark``), row still open."""
+    from gateway import ending
+
+    with app.app_context():
+        if ended_by == "boss":  # an admin's end names them on the row first (``ops.end_session``)
+            from gateway.extensions import db
+            from gateway.models import SessionRecord
+
+            db.session.get(SessionRecord, world.live["emp"]).ended_by = ended_by
+            db.session.commit()
+            ended_by = ""
+        ending.mark(sessions.live(), world.live["emp"], reason, ended_by)
+
+
+def test_session_status_between_the_viewers_close_and_the_row_says_how_it_ended(app, client, emp, world):
+    # An admin's end: the viewer asks before the history row is written, and must not reconnect.
+    _mark_ending(app, world, "Going home", ended_by="boss")
+    body = client.get(f"/api/v1/sessions/{world.live['emp']}").get_json()
+    assert body == {"session": world.live["emp"], "state": "ended", "machine": "desk-1",
+                    "end_reason": "Going home", "end_reason_text": "Going home", "ended_by": "boss", "reconnect": False}
+    # the row, once written, says the same
+    _end(app, world, "Going home")
+    assert client.get(f"/api/v1/sessions/{world.live['emp']}").get_json() == body
+
+
+def test_session_status_of_an_ending_dropped_link_still_says_reconnect(app, client, emp, world):
+    _mark_ending(app, world, "connection lost (agent→viewer: OSError)")
+    body = client.get(f"/api/v1/sessions/{world.live['emp']}").get_json()
+    assert body["state"] == "ended" and body["reconnect"] is True and body["ended_by"] is None
+    _mark_ending(app, world, "The PC could not start the session: wrong password", ended_by=sessions.ENDED_BY_PC)
+    body = client.get(f"/api/v1/sessions/{world.live['emp']}").get_json()
+    assert body["reconnect"] is False and body["ended_by"] == sessions.ENDED_BY_PC
+
+
+def test_an_ending_mark_never_recreates_a_gone_record_nor_waits_on_a_hung_store(app, world):
+    import time
+
+    from gateway import ending
+
+    class Hung:
+        def session_update(self, *_args):
+            import gevent
+
+            gevent.sleep(30)
+
+    t0 = time.monotonic()
+    ending.mark(Hung(), world.live["emp"], "Going home")
+    assert time.monotonic() - t0 < ending.MARK_WAIT + 0.5
+    with app.app_context():
+        sessions.live().session_ended("0" * 32, world.machines["desk-1"])
+        ending.mark(sessions.live(), "0" * 32, "Going home")
+        assert sessions.live().session("0" * 32) is None
