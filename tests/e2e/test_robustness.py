@@ -264,3 +264,50 @@ def test_redis_restart_live_session_survives_and_service_recovers(tmp_path, agen
     finally:
         gw.stop()
         redis.stop()
+
+
+def test_hung_redis_bounds_every_request_and_the_live_session_goes_on(tmp_path, agent_factory, vnc_factory):
+    """Redis stopped (SIGSTOP: its port still accepts, nothing answers) — a hung store, not a
+    gone one. Requests that need it answer 503 within the command timeout instead of hanging;
+    the open session keeps relaying; once Redis answers again, new sessions work."""
+    from gateway.live_redis import COMMAND_TIMEOUT
+
+    redis = RedisServer.start(tmp_path / "redis")
+    gw = Gateway(tmp_path / "gw", free_port(), redis.url, extra_env={"PONTE_HEARTBEAT": "1"}).start()
+    stopped = False
+    try:
+        gw.add_user("emp", "emppass12")
+        agent_factory(gw, "pc", vnc_factory())
+        gw.cli("grant", "emp", "pc")
+        emp = WebClient(gw.url, "emp", "emppass12")
+        ws = emp.view_socket(emp.open_session("pc")["ticket"])
+        rfb_open(ws)
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        stopped = True
+        started = time.monotonic()
+        with pytest.raises(HTTPError) as err:
+            emp.open_session("pc")
+        assert err.value.status == 503, err.value.body
+        status, _h, _b = HTTPClient(gw.url, TLS, timeout=30).request("GET", "/healthz")
+        assert status == 503
+        took = time.monotonic() - started
+        print(f"open refused and /healthz 503 in {took:.1f} s with Redis stopped")
+        assert took < 3 * COMMAND_TIMEOUT + 5
+        request_full_frame(ws)
+        ws.settimeout(10)
+        assert ws.read_message()[0] == 0  # the relay needs no Redis to move the screen
+        os.kill(redis.proc.pid, signal.SIGCONT)
+        stopped = False
+        wait_for(lambda: healthy(gw.url), timeout=20, interval=0.5, what="healthy again")
+        back = time.monotonic()
+        wait_for(lambda: gw.machine_state("pc") == "in_use", timeout=30, interval=0.3, what="agent back")
+        print(f"agent listed again {time.monotonic() - back:.1f} s after Redis answered")
+        ws2 = emp.view_socket(emp.open_session("pc")["ticket"])
+        assert rfb_open(ws2).server_init.width == 320
+        ws2.close_with(1000)
+        ws.close_with(1000)
+    finally:
+        if stopped:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        gw.stop()
+        redis.stop()
