@@ -30,6 +30,7 @@ import gevent.event
 
 from agents.protocol import control
 from agents.protocol import filestream as fs
+from agents.protocol.text import ELLIPSIS, clean
 from agents.websocket import FramingError
 
 from . import nodebus
@@ -234,18 +235,49 @@ def listing(stream: FileStream) -> fs.Listing:
     return _answer(stream, fs.Listing, "listing")
 
 
+#: Characters of JSON each text of a transfer's audit row may take: with the keys and the size
+#: they fit the 512 of ``AuditEvent.detail``, so a row is never cut mid-JSON.
+_ROOM = {"name": 150, "asked": 150, "outcome": 120}
+
+
+def shown(value: str, room: int) -> str:
+    """Text from a browser or an agent as an audit row keeps it: without control or bidi
+    characters (``text.clean``), cut (ending ``…``) to ``room`` characters of JSON, where each
+    ``"`` and ``\\`` takes two. Pages escape it as any other text."""
+    value = clean(value)
+    if len(value) + value.count('"') + value.count("\\") <= room:
+        return value
+    kept, used = [], len(ELLIPSIS)
+    for ch in value:
+        used += 2 if ch in '"\\' else 1
+        if used > room:
+            break
+        kept.append(ch)
+    return "".join(kept) + ELLIPSIS
+
+
 def audit_transfer(direction: str, *, actor: str, ip: str, machine: str, name: str, size: int,
-                   outcome: str) -> None:
-    """One audit row per transfer (its own transaction: a transfer ends long after its request began)."""
+                   outcome: str, asked: str | None = None) -> None:
+    """One audit row per transfer (its own transaction: a transfer ends long after its request began).
+
+    ``name`` is the file's name on the PC (as saved or sent), ``asked`` the one the person gave
+    (``?name=``); the row carries ``asked`` too when it reads otherwise — a hostile name
+    (``../../x``, ``CON.txt``) is what an admin reading the audit needs to see. Both are
+    attacker text, kept as ``shown``.
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
     from .extensions import db
     from .models import audit
 
-    detail = json.dumps({"name": name[:200], "size": size, "outcome": outcome[:120]}, ensure_ascii=False)
+    fields = {"name": shown(name, _ROOM["name"]), "size": size, "outcome": shown(outcome, _ROOM["outcome"])}
+    given = None if asked is None else shown(asked, _ROOM["asked"])
+    if given is not None and given != fields["name"]:
+        fields["asked"] = given
+    detail = json.dumps(fields, ensure_ascii=False)
     try:
         audit(f"file.{direction}", actor=actor, ip=ip, target=machine, detail=detail)
         db.session.commit()
     except SQLAlchemyError as exc:
         db.session.rollback()
-        log.warning("file %s of %s on %s not audited: %s (%s)", direction, name, machine, exc, detail)
+        log.warning("file %s of %r on %s not audited: %s (%s)", direction, name, machine, exc, detail)

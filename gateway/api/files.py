@@ -69,11 +69,14 @@ def _refusal_text(ways: str) -> str:
     return _("Files may not be sent to or fetched from this PC (its policy).")
 
 
-def _audit(direction: str, machine: Machine | str, name: str, size: int, outcome: str, actor=None) -> None:
+def _audit(direction: str, machine: Machine | str, name: str, size: int, outcome: str, actor=None, *,
+           asked: str | None = None) -> None:
+    """``name``: the file's on the PC, or the one asked for when it got none (refused);
+    ``asked``: the one the person gave, when the PC named the file (``files.audit_transfer``)."""
     who_ = actor or who()
     files.audit_transfer(direction, actor=who_["actor"], ip=who_["ip"],
                          machine=machine if isinstance(machine, str) else machine.name, name=name, size=size,
-                         outcome=outcome)
+                         outcome=outcome, asked=asked)
 
 
 def _hub():
@@ -166,7 +169,9 @@ def machine_file_upload(machine: str):
         raise _refused(exc) from None
     finally:
         stream.close()
-        _audit(files.UPLOAD, machine_name, saved.name if saved else name, size, outcome, actor)
+        # The name the PC gave it (saved, or about to be when it stopped) and the one asked for.
+        on_pc = saved.name if saved else header.name if header else name
+        _audit(files.UPLOAD, machine_name, on_pc, size, outcome, actor, asked=name)
     return jsonify(file={"name": saved.name, "size": saved.size, "asked": header.name}), 201
 
 
@@ -217,7 +222,7 @@ def machine_file_upload_discard(machine: str, upload: str):
         files.discard(stream, header)
     finally:
         stream.close()
-        _audit(files.UPLOAD, machine_name, header.name or name, header.offset, "cancelled", actor)
+        _audit(files.UPLOAD, machine_name, header.name or name, header.offset, "cancelled", actor, asked=name)
     return "", 204
 
 
@@ -268,7 +273,7 @@ def machine_file_download(machine: str):
             outcome = f"failed: {exc}"  # the response ends short: the browser says the download failed
         finally:
             stream.close()
-            _audit(files.DOWNLOAD, machine_name, header.name, header.size, outcome, actor)
+            _audit(files.DOWNLOAD, machine_name, header.name, header.size, outcome, actor, asked=name)
 
     def never_started():
         # A generator closed before its first step skips its ``finally``: the browser left
@@ -276,7 +281,7 @@ def machine_file_download(machine: str):
         if not started:
             stream.close()
             with app.app_context():  # the request's context is gone by now
-                _audit(files.DOWNLOAD, machine_name, header.name, header.size, "cancelled", actor)
+                _audit(files.DOWNLOAD, machine_name, header.name, header.size, "cancelled", actor, asked=name)
                 db.session.remove()
 
     app = current_app._get_current_object()

@@ -1,9 +1,10 @@
 """Sign-up requests: made, confirmed, decided by the provider (or by the automatic setting).
 
-Audited and committed like ``gateway/ops``' operations, whose errors they raise. Approval makes
-the firm (``ops.organisations.create_organisation``), then, acting for it (``tenancy``), its
-first admin without a password (``signin.accounts.add_invited_user``) and the invitation link,
-mailed through the outbox in the language the firm asked in.
+Audited and committed like ``gateway/ops``' operations, whose errors they raise; confirming,
+approving and refusing in the provider's log (``_as_provider``). Approval makes the firm
+(``ops.organisations.create_organisation``), then, acting for it (``tenancy``), its first admin
+without a password (``signin.accounts.add_invited_user``) and the invitation link, mailed
+through the outbox in the language the firm asked in.
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ def may_run_provider(user) -> bool:
     organisation (as for gateway/provider.py's page of organisations)."""
     return bool(getattr(user, "is_authenticated", False) and user.is_operator and not user.disabled
                 and user.organisation_id == DEFAULT_ORGANISATION)
+
+
+def _as_provider():
+    """Write the provider's rows (its log is the default organisation's, as for
+    ``ops.organisations``) whoever's request runs the step: an automatic approval runs in the
+    visitor's, which acts for the firm whose ``/o/<slug>/`` page or host name it came through
+    (``orgcontext``), and that firm's admins must not read other firms' sign-ups."""
+    return tenancy.acting_for(DEFAULT_ORGANISATION)
 
 
 def auto_approve() -> bool:
@@ -94,8 +103,10 @@ def confirm(token: str, *, ip: str = "") -> SignupRequest | None:
     if claimed.rowcount != 1:
         db.session.rollback()
         return None
-    audit("signup_confirmed", actor=row.email[:64], ip=ip, target=f"signup:{row.id}", detail=row.firm_name)
-    db.session.commit()
+    with _as_provider():
+        audit("signup_confirmed", actor=row.email[:64], ip=ip, target=f"signup:{row.id}", detail=row.firm_name,
+              organisation_id=DEFAULT_ORGANISATION)
+        db.session.commit()
     db.session.refresh(row)
     if auto_approve():
         approve(row, actor="auto-approval", ip=ip)
@@ -144,18 +155,24 @@ def _admin_name(email: str, slug: str) -> str:
 def approve(row: SignupRequest, *, actor: str, ip: str = "") -> tuple[User, bool]:
     """Make the firm and its first admin, and mail them the invitation: (the admin, mail queued).
     The firm's PC limit starts at the number of PCs it asked for."""
-    _claim(row, "approved", actor)
-    org = create_organisation(row.firm_name, language=row.language, max_pcs=row.pcs, actor=actor, ip=ip)
+    with _as_provider():
+        _claim(row, "approved", actor)
+        org = create_organisation(row.firm_name, language=row.language, max_pcs=row.pcs, actor=actor, ip=ip)
     with tenancy.acting_for(org.id):
         user = add_invited_user(_admin_name(row.email, slugify(row.firm_name)), email=row.email,
                                 display_name=row.contact_name, admin=True, actor=actor, ip=ip)
         # Until the data layer stamps rows with the acting organisation, say it here.
         user.organisation_id = org.id
         row.organisation_id = org.id
-        audit("signup_approved", actor=actor, ip=ip, target=f"signup:{row.id}",
-              detail=f"organisation {org.slug}, first admin {user.name}")
+        detail = f"organisation {org.slug}, first admin {user.name}"
+        # In the new firm's log (who let it in), and below in the provider's.
+        audit("signup_approved", actor=actor, ip=ip, target=f"signup:{row.id}", detail=detail)
         db.session.commit()
         token = invitations.issue(user, actor=actor, ip=ip)
+    with _as_provider():
+        audit("signup_approved", actor=actor, ip=ip, target=f"signup:{row.id}", detail=detail,
+              organisation_id=DEFAULT_ORGANISATION)
+        db.session.commit()
     settings = current_app.config["PONTE"]
     hours = round(settings.invitation_ttl / 3600)
     with force_locale(row.language):
@@ -171,9 +188,12 @@ def approve(row: SignupRequest, *, actor: str, ip: str = "") -> tuple[User, bool
 
 
 def refuse(row: SignupRequest, *, actor: str, ip: str = "") -> None:
-    _claim(row, "refused", actor)
-    audit("signup_refused", actor=actor, ip=ip, target=f"signup:{row.id}", detail=row.firm_name)
-    db.session.commit()
+    """Refuse the request (nothing is made); audited in the provider's log."""
+    with _as_provider():
+        _claim(row, "refused", actor)
+        audit("signup_refused", actor=actor, ip=ip, target=f"signup:{row.id}", detail=row.firm_name,
+              organisation_id=DEFAULT_ORGANISATION)
+        db.session.commit()
 
 
 def expire_unconfirmed() -> int:

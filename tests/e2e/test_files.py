@@ -141,9 +141,10 @@ def test_a_hostile_name_lands_as_a_plain_file_in_the_upload_folder(files_stack):
     assert sorted(p.name for p in inbox.parent.iterdir() if p.is_file()) == []  # nothing climbed out
     status, body = Files(gw).upload("..", b"x")
     assert status == 400 and body["error"]["code"] == "bad_name"
-    # Both audited: the saved file under the name it got, the refused one under the name asked for.
+    # Both audited: the saved file under the name it got and the name the browser gave (what
+    # an admin needs to see), the refused one under the name asked for.
     details = [json.loads(r["detail"]) for r in audit_rows(gw, "file.upload")]
-    assert {"name": "_CON.txt", "size": 7, "outcome": "ok"} in details
+    assert {"name": "_CON.txt", "asked": "../../..\\CON.txt", "size": 7, "outcome": "ok"} in details
     assert any(d["name"] == ".." and d["outcome"].startswith("refused") for d in details), details
 
 

@@ -12,6 +12,7 @@ import re
 import json
 import uuid
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -165,6 +166,30 @@ def test_refusals_before_the_pc_are_audited_too(gw):
         ("emp", "desk-1", "refused: no file name"), ("other", "lab-1", "refused: not granted"),
         ("emp", "desk-1", "refused: the PC is offline")]
     assert [d["outcome"] for _, _, d in file_audit(gw, "file.download")] == ["refused: no such file in the list"]
+
+
+#: A name as a hostile browser may send it: markup, a bidi override, a terminal escape, a newline,
+#: and more than an audit row holds.
+HOSTILE = "<img src=x onerror=alert(1)>\u202etxt.exe\x1b[2J\n" + "A" * 300
+#: How its row shows it: without the controls and the override (the newline a space), cut to
+#: 150 characters ending with "…".
+HOSTILE_SHOWN = "<img src=x onerror=alert(1)>txt.exe[2J " + "A" * 110 + "…"
+
+
+def test_a_hostile_name_is_audited_as_text_an_admin_can_read_safely(gw):
+    """The name a browser gives is attacker text: the audit row keeps it without its control
+    and bidi characters, cut to fit the row (whose JSON is never cut), and the audit page
+    escapes it."""
+    client, headers = person(gw, "emp")
+    assert upload(client, headers, "desk-1", name=quote(HOSTILE, safe="")).status_code == 409   # offline: audited
+    assert download(client, "desk-1", name=quote(HOSTILE, safe="")).status_code == 409
+    quotes = '\\"' * 500   # JSON doubles each: the cut counts what the row will hold
+    assert upload(client, headers, "desk-1", name=quote(quotes, safe="")).status_code == 409
+    assert [d["name"] for _, _, d in file_audit(gw, "file.upload")] == [HOSTILE_SHOWN, '\\"' * 37 + "…"]
+    assert [d["name"] for _, _, d in file_audit(gw, "file.download")] == [HOSTILE_SHOWN]
+    boss, _ = person(gw, "boss")
+    page = boss.get("/admin/audit?action=file.upload").data.decode()
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and "<img src=x" not in page
 
 
 def test_resume_arguments_are_checked(gw):

@@ -17,7 +17,8 @@ from sqlalchemy import select, update
 
 from gateway import ops, tenancy
 from gateway.extensions import db
-from gateway.models import AuditEvent, Organisation, SignupRequest, User, utcnow
+from gateway.models import DEFAULT_ORGANISATION, AuditEvent, Organisation, SignupRequest, User, utcnow
+from gateway.ops.organisations import create_organisation
 from gateway.signup import proof
 from tests.support.web import AuthActions, csrf_from
 
@@ -111,6 +112,9 @@ def test_submit_confirm_approve_invite_and_log_in(make_app, smtp):
         with tenancy.across_organisations():
             actions = {e.action for e in db.session.scalars(select(AuditEvent))}
         assert {"signup_confirmed", "signup_approved", "organisation_created", "user_add"} <= actions
+    # The provider's operator reads in the provider's log who approved which firm.
+    assert _log(boss, "signup_approved") == [
+        ("boss", f"signup:{signup_id}", "organisation rossi-figli-s-r-l, first admin maria@rossi.example")]
 
     person = app.test_client()
     page = person.get(invite)
@@ -179,6 +183,40 @@ def test_refusal_is_audited_and_makes_nothing(make_app, smtp):
         assert db.session.scalar(select(Organisation).where(Organisation.slug != "default")) is None
         assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "signup_refused")) is not None
     assert boss.post("/provider/signups/999999/approve", data={"csrf_token": auth.csrf}).status_code == 404
+    assert _log(boss, "signup_refused") == [("boss", f"signup:{signup_id}", "Rossi & Figli S.r.l.")]
+
+
+def test_an_automatic_approval_is_in_the_providers_log_whichever_firms_page_the_visitor_came_by(
+        make_app, smtp):
+    """The confirmation that approves runs in the visitor's request, which acts for the firm
+    whose ``/o/<slug>/`` page this browser came through: the sign-up is still the provider's
+    to read, never that firm's."""
+    app = make_app(**smtp.settings())
+    boss, auth = _boss(app)
+    boss.post("/provider/signups/auto", data={"csrf_token": auth.csrf, "auto": "on"})
+    with app.app_context():
+        acme = create_organisation("Acme", language="en", actor="test").id
+    visitor = app.test_client()
+    assert visitor.get("/o/acme/login").status_code == 200
+    _send(visitor, email="anna@bianchi.example", firm="Bianchi")
+    assert "is open" in _text(_confirm(visitor, CONFIRM.search(smtp.mailbox.wait()[0][1].get_content()).group(1)))
+    with app.app_context(), tenancy.across_organisations():
+        bianchi = db.session.scalar(select(Organisation.id).where(Organisation.slug == "bianchi"))
+        signup_id = db.session.scalar(select(SignupRequest.id))
+        rows = {(e.action, e.organisation_id) for e in db.session.scalars(
+            select(AuditEvent).where(AuditEvent.target.in_(("organisation:bianchi", f"signup:{signup_id}"))))}
+    assert rows == {("signup_confirmed", DEFAULT_ORGANISATION), ("organisation_created", DEFAULT_ORGANISATION),
+                    ("signup_approved", DEFAULT_ORGANISATION), ("signup_approved", bianchi)}
+    assert acme not in {org for _, org in rows}
+    assert [(who, target) for who, target, _ in _log(boss, "signup_approved")] == [
+        ("auto-approval", f"signup:{signup_id}")]
+
+
+def _log(client, action: str) -> list[tuple[str, str, str]]:
+    """What the signed-in admin reads of ``action`` in their organisation's log (the API)."""
+    resp = client.get(f"/api/v1/audit?action={action}")
+    assert resp.status_code == 200, resp.data
+    return [(e["actor"], e["target"], e["detail"]) for e in resp.get_json()["audit"]]
 
 
 def test_only_the_provider_sees_the_queue(make_app, smtp):
@@ -356,6 +394,6 @@ def test_command_line_approves_and_refuses_audited(tmp_path, redis_server, prefi
     with app.app_context():
         decided = {r.id: (r.status, r.decided_by) for r in db.session.scalars(select(SignupRequest))}
         assert decided == {ids[0]: ("approved", "cli"), ids[1]: ("refused", "cli"), ids[2]: ("refused", "cli")}
-        with tenancy.across_organisations():   # the approval is in the new firm's log, as from the queue
+        with tenancy.across_organisations():   # the approval is in the new firm's log and the provider's
             actions = [(e.action, e.actor) for e in db.session.scalars(select(AuditEvent))]
         assert ("signup_approved", "cli") in actions and actions.count(("signup_refused", "cli")) == 2
