@@ -93,7 +93,10 @@ class CutThrough:
 
     def read_buffer(self, limit: int | None = None) -> memoryview:
         """Where the next read goes, at most ``limit`` bytes; reuses the memory earlier commands saw."""
-        self._compact()
+        if self._start == self._end and not self._filled:  # all parsed: the common case, inline
+            self._start = self._end = 0
+        else:
+            self._compact()
         fb = self.fb
         stop = fb.size if limit is None else min(fb.size, self._end + limit)
         return fb.view[self._end:stop]
@@ -140,15 +143,15 @@ class CutThrough:
         parts: list = []
         payload = 0
         client = self.client
-        while pos < end and not self.done:
-            if self._remaining:
-                take = min(self._remaining, end - pos)
+        while pos < end:
+            remaining = self._remaining
+            if remaining:
+                take = remaining if remaining < end - pos else end - pos
                 if self._key is not None:
                     fb.xor(pos, take, self._key, self._phase)
-                self._remaining -= take
+                self._remaining = remaining = remaining - take
                 self._phase = (self._phase + take) & 3
-                final = self._frame_fin and not self._remaining
-                parts += self._piece(fb.view[pos:pos + take], final)
+                parts += self._piece(fb.view[pos:pos + take], self._frame_fin and not remaining)
                 payload += take
                 pos += take
                 continue
@@ -181,6 +184,8 @@ class CutThrough:
                 commands += _forward(parts, payload)
                 parts, payload = [], 0
                 commands.append(self._control(opcode, bytes(body)))
+                if self.done:  # a close: nothing after it is parsed
+                    break
                 continue
             pos += hlen
             self._remaining, self._key, self._phase, self._frame_fin = length, mask, 0, fin

@@ -14,6 +14,7 @@ import socket
 import struct
 import threading
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -146,3 +147,35 @@ def test_pump_to_a_plain_socket_answers_pings_and_the_close():
     assert replies == b"\x8a\x02hi" + b"\x88\x05" + struct.pack(">H", 1001) + b"bye"
     for s in (a_peer, b_peer):
         s.close()
+
+
+class _Trickle:
+    """A socket that takes at most ``step`` bytes per sendmsg, and fails after ``fail_after`` calls."""
+
+    def __init__(self, step: int, fail_after: int | None = None):
+        self.step, self.fail_after, self.calls, self.out = step, fail_after, 0, bytearray()
+
+    def sendmsg(self, parts):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise BrokenPipeError("gone")
+        self.calls += 1
+        data = b"".join(bytes(p) for p in parts)[:self.step]
+        self.out += data
+        return len(data)
+
+
+@pytest.mark.parametrize("step", [1, 3, 7, 64, 10_000])
+def test_partial_writes_send_every_byte_in_order(step):
+    ws = FramedWebSocket.established(_Trickle(step), client=False)
+    parts = [b"\x82\x05", b"hello", memoryview(b"\x80\x03abc"), b"", b"\x80\x00"]
+    ws._send_parts(list(parts))
+    assert bytes(ws.socket.out) == b"".join(bytes(p) for p in parts)
+    assert ws.socket.calls == -(-len(ws.socket.out) // step)
+
+
+def test_a_write_torn_by_a_failure_keeps_the_rest_for_the_close():
+    ws = FramedWebSocket.established(_Trickle(4, fail_after=2), client=False)
+    with pytest.raises(BrokenPipeError):
+        ws._send_parts([b"\x82\x05", b"hello", b"\x82\x01", b"!"])
+    assert bytes(ws.socket.out) == b"\x82\x05hello\x82"  # two writes of 4 bytes
+    assert ws._unsent == b"\x01!"
