@@ -60,7 +60,7 @@ def serve(app, host: str, port: int, *, ready=None, listener=None, peer_host: st
         from .streams import receive_from_sibling
 
         hub.siblings = Siblings(handoff, settings.node_id, functools.partial(receive_from_sibling, app),
-                                max_message=settings.max_message)
+                                max_message=settings.max_message, admit=server.admit_handed)
         hub.siblings.start()
     hub.start(Reaper(app, hub))
     # A worker announces its own private port: node_address (host:port) names the shared one.

@@ -228,6 +228,22 @@ class GatewayServer(WSGIServer):
             self.limits.release(slot)
             self.do_close(sock)
 
+    def admit_handed(self, sock):
+        """Count a stream a sibling worker handed over (``siblings``); its ``release``, or ``None``
+        when this worker is full. Behind a proxy only the total counts: the client the proxy
+        named was read by the giver."""
+        client = None
+        if not self.behind_proxy:
+            try:
+                client = sock.getpeername()[0]
+            except OSError:
+                return None  # the peer is gone already
+        slot = self.limits.admit(client)
+        if isinstance(slot, str):
+            self._warn_limit(slot, (client or "a sibling's stream",))
+            return None
+        return functools.partial(self.limits.release, slot)
+
     def count_client(self, slot: admission.Slot, client: str) -> bool:
         """Count this connection under ``client`` (a WebSocket the proxy says is theirs)."""
         if self.limits.rekey(slot, client):

@@ -52,13 +52,18 @@ class Siblings:
 
     ``receive(kind, ref, ws)`` runs in a greenlet of its own for each stream
     handed to this worker, with the handshake done (``ws`` server side).
+    ``admit(sock)``, if given, counts a handed socket in this worker's
+    connection limits (the giver's count let it go): ``None`` refuses it —
+    the giver then keeps it and relays node to node, against the same limits —
+    else a ``release()`` called once the stream ends.
     """
 
-    def __init__(self, folder: str | os.PathLike, node_id: str, receive, *, max_message: int):
+    def __init__(self, folder: str | os.PathLike, node_id: str, receive, *, max_message: int, admit=None):
         self.folder = Path(folder)
         self.node_id = node_id
         self.max_message = max_message
         self._receive = receive
+        self._admit = admit
         self._listener: socket.socket | None = None
         self._accepting = None
 
@@ -133,6 +138,7 @@ class Siblings:
 
     def _take(self, conn: socket.socket) -> None:
         fds: list[int] = []
+        release = None
         try:
             with gevent.Timeout(ACK_TIMEOUT, SiblingError("the giving worker sent nothing")):
                 _check_same_user(conn)
@@ -144,9 +150,15 @@ class Siblings:
             if kind not in KINDS or not isinstance(ref, str) or not isinstance(protocol, str):
                 raise SiblingError("a hand-over message without its kind and reference")
             sock = socket.socket(fileno=fds.pop())
+            release = self._admit(sock) if self._admit is not None else _nothing
+            if release is None:
+                sock.close()
+                raise SiblingError("this worker is at its connection limit")
             conn.sendall(ACK)
         except (SiblingError, OSError, gevent.Timeout) as exc:
             log.warning("sibling hand-over refused: %s", exc)
+            if release is not None and release is not _nothing:
+                release()  # counted, then the acknowledgement failed: the giver keeps it
             return
         finally:
             for fd in fds:
@@ -158,6 +170,11 @@ class Siblings:
             self._receive(kind, ref, ws)
         finally:
             sock.close()
+            release()
+
+
+def _nothing() -> None:
+    """The release of a stream no limits counted."""
 
 
 def _check_same_user(conn: socket.socket) -> None:

@@ -144,3 +144,43 @@ def test_malformed_hand_overs_are_refused_and_the_receiver_goes_on(folder, junk,
         client.close()
     finally:
         receiver.close()
+
+
+def test_a_full_sibling_refuses_and_the_giver_keeps_the_stream(folder):
+    """A handed socket counts in the receiver's connection limits (the giver's count let it go)."""
+    from gateway.admission import ConnectionLimits
+
+    limits = ConnectionLimits(total=2)
+    held = [limits.admit("10.0.0.1"), limits.admit("10.0.0.2")]  # this worker is full
+    assert limits.open == 2
+
+    def admit(sock):
+        slot = limits.admit(sock.getpeername()[0])
+        return None if isinstance(slot, str) else (lambda: limits.release(slot))
+
+    got = gevent.event.AsyncResult()
+    receiver = Siblings(folder, "box-w1", lambda kind, ref, ws: got.set(ws.read_message()),
+                        max_message=1 << 20, admit=admit)
+    receiver.start()
+    giver = Siblings(folder, "box-w0", None, max_message=1 << 20)
+    try:
+        client, server_side = _connection()
+        ws = FramedWebSocket.established(server_side, client=False)
+        with pytest.raises(SiblingError, match="refused"):
+            giver.hand_over("box-w1", ws, "session", "s-1")
+        client.sendall(frame(0x2, b"still mine", True, KEY))
+        assert ws.read_message() == b"still mine"
+        assert limits.open == 2 and limits.refused["total"] == 1
+        # Room again: taken, counted while it lives, released when it ends.
+        limits.release(held.pop())
+        giver.hand_over("box-w1", ws, "session", "s-1")
+        server_side.close()
+        gevent.sleep(0.1)
+        assert limits.open == 2
+        client.sendall(frame(0x2, b"now yours", True, KEY))
+        assert got.get(timeout=5) == b"now yours"
+        gevent.sleep(0.1)
+        assert limits.open == 1
+        client.close()
+    finally:
+        receiver.close()
