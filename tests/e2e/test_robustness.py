@@ -232,16 +232,29 @@ def test_password_reset_ends_cookies_and_live_sessions(stack):
     assert replay() == 401   # ...the reset: the saved cookie is worthless now
 
 
-def test_redis_restart_live_session_survives_and_service_recovers(tmp_path, agent_factory, vnc_factory):
+def _session_on_its_own_redis(tmp_path, agent_factory, vnc_factory):
+    """A gateway on a Redis of its own (to stop), an agent, and emp's live session on it."""
     redis = RedisServer.start(tmp_path / "redis")
-    gw = Gateway(tmp_path / "gw", free_port(), redis.url, extra_env={"PONTE_HEARTBEAT": "1"}).start()
+    gw = None
     try:
+        gw = Gateway(tmp_path / "gw", free_port(), redis.url, extra_env={"PONTE_HEARTBEAT": "1"}).start()
         gw.add_user("emp", "emppass12")
         agent_factory(gw, "pc", vnc_factory())
         gw.cli("grant", "emp", "pc")
         emp = WebClient(gw.url, "emp", "emppass12")
         ws = emp.view_socket(emp.open_session("pc")["ticket"])
         rfb_open(ws)
+    except BaseException:
+        if gw is not None:
+            gw.stop()
+        redis.stop()
+        raise
+    return redis, gw, emp, ws
+
+
+def test_redis_restart_live_session_survives_and_service_recovers(tmp_path, agent_factory, vnc_factory):
+    redis, gw, emp, ws = _session_on_its_own_redis(tmp_path, agent_factory, vnc_factory)
+    try:
         redis.stop()
         # No live store: a clear 503, not a traceback; the open session keeps working.
         with pytest.raises(HTTPError) as err:
@@ -272,16 +285,9 @@ def test_hung_redis_bounds_every_request_and_the_live_session_goes_on(tmp_path, 
     the open session keeps relaying; once Redis answers again, new sessions work."""
     from gateway.live_redis import COMMAND_TIMEOUT
 
-    redis = RedisServer.start(tmp_path / "redis")
-    gw = Gateway(tmp_path / "gw", free_port(), redis.url, extra_env={"PONTE_HEARTBEAT": "1"}).start()
+    redis, gw, emp, ws = _session_on_its_own_redis(tmp_path, agent_factory, vnc_factory)
     stopped = False
     try:
-        gw.add_user("emp", "emppass12")
-        agent_factory(gw, "pc", vnc_factory())
-        gw.cli("grant", "emp", "pc")
-        emp = WebClient(gw.url, "emp", "emppass12")
-        ws = emp.view_socket(emp.open_session("pc")["ticket"])
-        rfb_open(ws)
         os.kill(redis.proc.pid, signal.SIGSTOP)
         stopped = True
         started = time.monotonic()

@@ -158,24 +158,30 @@ def test_a_watching_admin_changes_nothing_on_the_pc_and_the_person_is_told(stack
     assert any(r.get("action") == "session_shadow" and issued["session"] in r.get("detail", "") for r in rows), rows[:5]
 
 
-def test_an_idle_timeout_ends_the_session_with_its_reason_in_the_history(stack):
+def issue_with_terms(stack, emp: WebClient, terms):
+    """A ticket for ``emp``'s office-pc with ``terms`` as a policy would decide them when the
+    session is opened (issue 14): issued the way sessions.issue() does, into the gateway's own
+    Redis. Returns (session id, ticket, the live store)."""
     import redis
 
     from gateway.live import LiveStore, Ticket
-    from gateway.terms import SessionTerms
 
-    emp = WebClient(stack.gateway.url, "emp", "emppass12")
     me = emp.json("GET", "/api/v1/me")
     machine = next(m for m in emp.json("GET", "/api/v1/me/machines")["machines"] if m["name"] == "office-pc")
-    # The terms as a policy would decide them when the session is opened (issue 14, helper
-    # "policy"): issued the way sessions.issue() does, into the gateway's own Redis.
     store = LiveStore(redis.Redis.from_url(stack.gateway.redis_url), stack.gateway.extra_env["PONTE_REDIS_PREFIX"])
     session = uuid.uuid4().hex
     user_id = me.get("id", me.get("user", {}).get("id"))
     store.session_pending(session, {"state": "pending", "user": "emp", "user_id": user_id, "machine": "office-pc",
                                     "machine_id": machine["id"], "client_ip": "127.0.0.1", "issued": time.time(),
                                     "view_only": 0, "kind": "user"}, ttl=60)
-    ticket = store.issue_ticket(Ticket(session, int(user_id), int(machine["id"]), SessionTerms(idle_timeout=3)), 30)
+    return session, store.issue_ticket(Ticket(session, int(user_id), int(machine["id"]), terms), 30), store
+
+
+def test_an_idle_timeout_ends_the_session_with_its_reason_in_the_history(stack):
+    from gateway.terms import SessionTerms
+
+    emp = WebClient(stack.gateway.url, "emp", "emppass12")
+    session, ticket, _store = issue_with_terms(stack, emp, SessionTerms(idle_timeout=3))
     viewer = RawViewer(emp, ticket)
     started = time.monotonic()
     viewer.update()  # update requests are not input: they do not keep the session open
@@ -209,21 +215,10 @@ def test_the_viewer_asking_before_the_end_is_in_sql_hears_it_from_the_live_recor
     is the end itself, never "reconnect" (``gateway.ending``)."""
     import sys
 
-    import redis
-
-    from gateway.live import LiveStore, Ticket
     from gateway.terms import SessionTerms
 
     emp = WebClient(stack.gateway.url, "emp", "emppass12")
-    me = emp.json("GET", "/api/v1/me")
-    machine = next(m for m in emp.json("GET", "/api/v1/me/machines")["machines"] if m["name"] == "office-pc")
-    store = LiveStore(redis.Redis.from_url(stack.gateway.redis_url), stack.gateway.extra_env["PONTE_REDIS_PREFIX"])
-    session = uuid.uuid4().hex
-    user_id = me.get("id", me.get("user", {}).get("id"))
-    store.session_pending(session, {"state": "pending", "user": "emp", "user_id": user_id, "machine": "office-pc",
-                                    "machine_id": machine["id"], "client_ip": "127.0.0.1", "issued": time.time(),
-                                    "view_only": 0, "kind": "user"}, ttl=60)
-    ticket = store.issue_ticket(Ticket(session, int(user_id), int(machine["id"]), SessionTerms(idle_timeout=3)), 30)
+    session, ticket, _store = issue_with_terms(stack, emp, SessionTerms(idle_timeout=3))
     viewer = RawViewer(emp, ticket)
     viewer.update()
     holder = subprocess.Popen([sys.executable, "-c", HOLD_WRITE_LOCK, str(stack.gateway.instance / "ponte.db"), "8"],
@@ -257,9 +252,6 @@ def _row_ended(stack, session: str) -> bool:
 def test_an_idle_end_is_told_in_the_viewers_language_and_kept_in_english(stack):
     """Issue 13: the viewer of a person who reads Italian is told in Italian; the history keeps
     the stable English sentence (and translates it when it shows it)."""
-    import redis
-
-    from gateway.live import LiveStore, Ticket
     from gateway.terms import SessionTerms
 
     emp = WebClient(stack.gateway.url, "emp", "emppass12")
@@ -267,15 +259,7 @@ def test_an_idle_end_is_told_in_the_viewers_language_and_kept_in_english(stack):
                                                                           "csrf_token": emp.forwarder.csrf})
     assert status == 302, status
     try:
-        me = emp.json("GET", "/api/v1/me")
-        machine = next(m for m in emp.json("GET", "/api/v1/me/machines")["machines"] if m["name"] == "office-pc")
-        store = LiveStore(redis.Redis.from_url(stack.gateway.redis_url), stack.gateway.extra_env["PONTE_REDIS_PREFIX"])
-        session = uuid.uuid4().hex
-        user_id = me.get("id", me.get("user", {}).get("id"))
-        store.session_pending(session, {"state": "pending", "user": "emp", "user_id": user_id, "machine": "office-pc",
-                                        "machine_id": machine["id"], "client_ip": "127.0.0.1", "issued": time.time(),
-                                        "view_only": 0, "kind": "user"}, ttl=60)
-        ticket = store.issue_ticket(Ticket(session, int(user_id), int(machine["id"]), SessionTerms(idle_timeout=2)), 30)
+        session, ticket, _store = issue_with_terms(stack, emp, SessionTerms(idle_timeout=2))
         viewer = RawViewer(emp, ticket)
         started = time.monotonic()
         with pytest.raises(ConnectionError, match="Chiusa dopo 2 secondi senza input"):
