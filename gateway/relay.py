@@ -8,7 +8,9 @@ message — no message is held whole and nothing is copied in Python.
 Backpressure is natural: a viewer that does not read blocks the write,
 which stops us reading the agent, whose TCP window then stops the VNC
 server. Nothing is buffered beyond one read per direction (``DOWN_BUFFER``
-for the screen, ``UP_BUFFER`` for input events).
+for the screen, ``UP_BUFFER`` for input events); each buffer starts at a
+page (``cutthrough.START_SIZE``) and grows to that once a read fills it, so
+an idle session holds two pages.
 """
 
 # Over 300 lines: one class, ``Relay``, whose two pumps, ending rules (peer close, idle and maximum
@@ -228,7 +230,7 @@ class Relay:
         if self._reads_input:
             return self._pump_up_read()
         try:
-            self.viewer.pump(self.agent, self._count_up, size=UP_BUFFER, start_size=UP_BUFFER)
+            self.viewer.pump(self.agent, self._count_up, size=UP_BUFFER)
             self._finish(_peer_reason("viewer", self.viewer))
         except Exception as exc:
             self._finish(_error_reason("viewer→agent", exc))
