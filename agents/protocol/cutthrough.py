@@ -25,9 +25,7 @@ from dataclasses import dataclass
 from .wsframe import (DEFAULT_MAX_MESSAGE, READ_SIZE, FrameBuffer, FrameHeader, FramingError, MessageTooBig, Opcode,
                       check_header, encode_header, parse_close, parse_header, xor_into)
 
-# One page: what an idle session's pump holds per direction (two per relayed session). The first
-# read that fills it grows the buffer to its full size, so bulk traffic costs one smaller read.
-START_SIZE = 4 * 1024
+START_SIZE = 16 * 1024  # the buffer grows to its full size only under bulk traffic
 # Plain ints for the per-frame checks: an IntEnum member lookup costs more than the comparison.
 _CONTINUATION, _BINARY, _CONTROL = int(Opcode.CONTINUATION), int(Opcode.BINARY), 0x8
 

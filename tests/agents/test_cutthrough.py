@@ -12,7 +12,7 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.protocol.cutthrough import START_SIZE, Control, CutThrough, Fail, Forward
+from agents.protocol.cutthrough import Control, CutThrough, Fail, Forward
 from agents.protocol.wsframe import Opcode, parse_close, parse_header
 from tests.support.wsframes import fragmented
 from tests.support.wsframes import frame as _frame
@@ -148,18 +148,6 @@ def test_the_buffer_grows_under_bulk_traffic_and_keeps_a_partial_header():
     bigger[:len(wire) - 1024] = wire[1024:]
     (forward,) = parser.received(len(wire) - 1024)
     assert forward.payload == 5000 and bytes(forward.parts[1]) == b"q" * 5000
-
-
-def test_a_parser_holds_a_page_until_a_read_fills_it():
-    # Two parsers per relayed session, and most sessions are idle: at 16 KiB each they were a
-    # quarter of an idle session's gateway memory (~130 KB, measured 2026-12-02).
-    parser = CutThrough()
-    assert len(parser.read_buffer()) == START_SIZE == 4096
-    wire = _frame(0x2, b"k" * 10, True, b"abcd") * 10
-    parser.receive(wire)
-    assert len(parser.read_buffer()) == START_SIZE  # input events do not grow it
-    parser.receive(_frame(0x2, b"s" * 20_000, True, b"abcd"))
-    assert len(parser.read_buffer()) > 200 * 1024  # a screen update does, to its full size
 
 
 def test_messages_from_before_the_parser_took_over():
