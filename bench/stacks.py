@@ -228,6 +228,11 @@ class PontePath:
             self._viewer.opens += 1
             return self._viewer
 
+    def retire_viewer(self) -> None:
+        """The next session is opened by a new viewer, who logs in first."""
+        with self._lock:
+            self._viewer = None
+
     def _issue(self) -> tuple[Viewer, dict]:
         viewer = self.viewer()
         with self._lock:

@@ -8,7 +8,9 @@ message — no message is held whole and nothing is copied in Python.
 Backpressure is natural: a viewer that does not read blocks the write,
 which stops us reading the agent, whose TCP window then stops the VNC
 server. Nothing is buffered beyond one read per direction (``DOWN_BUFFER``
-for the screen, ``UP_BUFFER`` for input events).
+for the screen, ``UP_BUFFER`` for input events); each buffer starts smaller
+(``cutthrough.START_SIZE``, ``UP_START``) and grows to that once a read
+fills it.
 """
 
 # Over 300 lines: one class, ``Relay``, whose two pumps, ending rules (peer close, idle and maximum
@@ -37,6 +39,10 @@ log = logging.getLogger(__name__)
 
 DOWN_BUFFER = READ_SIZE
 UP_BUFFER = 16 * 1024
+#: Input events are a few bytes each: a page holds any burst but a large paste (which grows it).
+#: The screen's buffer keeps its 16 KiB start: from a page it would grow to 256 KiB at the first
+#: update over a page: most sessions' screens change, most sessions' input stays small.
+UP_START = 4 * 1024
 PROGRESS_INTERVAL = 5.0
 DEFAULT_PING_INTERVAL = 15.0
 
@@ -228,7 +234,7 @@ class Relay:
         if self._reads_input:
             return self._pump_up_read()
         try:
-            self.viewer.pump(self.agent, self._count_up, size=UP_BUFFER, start_size=UP_BUFFER)
+            self.viewer.pump(self.agent, self._count_up, size=UP_BUFFER, start_size=UP_START)
             self._finish(_peer_reason("viewer", self.viewer))
         except Exception as exc:
             self._finish(_error_reason("viewer→agent", exc))

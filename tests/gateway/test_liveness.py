@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+
+import gevent
 import pytest
 
+from agents.websocket import FramedWebSocket
 from gateway.config import GatewaySettings
-from gateway.liveness import MISSES, SAMPLES_PER_INTERVAL, Silence
+from gateway.liveness import MISSES, SAMPLES_PER_INTERVAL, Pinger, Silence
 
 
 def run(silence: Silence, script):
@@ -116,3 +120,23 @@ def test_a_frozen_peer_whose_kernel_acknowledges_pings_is_silent():
     assert dead == "agent"
     for s in (viewer, viewer_peer, agent, agent_peer):
         s.close()
+
+
+def test_a_ping_that_went_out_is_let_go():
+    # A finished ping's greenlet kept to the next ping was held by every session (two each).
+    a, b = socket.socketpair()
+    try:
+        ws = FramedWebSocket.established(a, client=False)
+        pinger = Pinger()
+        pinger.ping(ws, lambda: b"probe")
+        (sending,) = pinger.inflight.values()
+        sending.join(5)
+        gevent.sleep(0)
+        assert b.recv(64) == b"\x89\x05probe"  # an unmasked ping (RFC 6455 §5.5.2)
+        assert pinger.inflight == {}
+        pinger.ping(ws)  # and the next one goes out too
+        gevent.sleep(0.05)
+        assert b.recv(64) == b"\x89\x00" and pinger.inflight == {}
+    finally:
+        a.close()
+        b.close()

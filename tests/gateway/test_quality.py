@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import pytest
 
@@ -18,6 +19,22 @@ def test_a_pong_echoing_our_ping_is_one_sample_timed_by_the_clock():
     assert probe.pong(payload, 100.042) == pytest.approx(42.0)
     assert probe.last_ms == pytest.approx(42.0)
     assert list(probe.samples) == [pytest.approx(42.0)]
+
+
+def test_a_probe_keeps_its_last_samples_in_order_at_8_bytes_each():
+    probe = RttProbe(keep=1024)
+    tracemalloc.start()
+    try:
+        for i in range(1500):
+            probe.pong(probe.payload(float(i)), i + 0.001 * (i % 7))
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(probe.samples) == 1024
+    assert list(probe.samples) == [pytest.approx(i % 7) for i in range(1500 - 1024, 1500)]
+    assert probe.median_ms() == pytest.approx(3.0)
+    # A deque of floats held ~28 KB here: two probes a session, every session, after ~4 h.
+    assert held < 12 * 1024
 
 
 def test_each_ping_has_its_own_payload_and_a_pong_counts_once():

@@ -84,3 +84,34 @@ def test_a_pong_nobody_asked_for_is_no_sample(session):
     viewer_peer.pong(b"")
     gevent.sleep(0.2)
     assert len(relay.quality.viewer.samples) == count
+
+
+def test_an_idle_session_holds_a_page_for_input_and_16_kib_for_the_screen(monkeypatch):
+    # Two buffers a session, most sessions idle: the input one at 16 KiB was an eighth of what
+    # an idle session held in the gateway (~120 KB traced, 2026-12-02).
+    import agents.websocket
+
+    made = []
+
+    class Recorded(agents.websocket.CutThrough):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            made.append(self)
+
+    monkeypatch.setattr(agents.websocket, "CutThrough", Recorded)
+    viewer, viewer_peer = _pair()
+    agent, agent_peer = _pair()
+    relay = Relay("s2", viewer, agent, machine_id=1, user_id=1, ping_interval=60)
+    got = []
+    workers = [_reader(viewer_peer, got), _reader(agent_peer, got)]
+    runner = gevent.spawn(relay.run)
+    try:
+        viewer_peer.write_message(b"\x04\x01\x00\x00\x00\x00\xff\x0d")  # a key press
+        _until(lambda: got == [8] and len(made) == 2)
+        assert sorted(parser.fb.size for parser in made) == [4 * 1024, 16 * 1024]
+    finally:
+        relay.stop("test over")
+        runner.join(5)
+        for ws in (viewer_peer, agent_peer):
+            ws.close_with(1000, "bye")
+        gevent.killall(workers, timeout=2)
