@@ -136,7 +136,7 @@ class Forward:
 
     def _tell_agent_rtt(self) -> None:
         """Hand a new sample on, from this loop (not the pump that read the pong)."""
-        count = len(self.agent_rtt.samples)
+        count = self.agent_rtt.count  # not len(samples), which stops growing once it keeps its last 1,024
         if self._on_agent_rtt is None or count == self._rtt_told:
             return
         self._rtt_told = count

@@ -70,6 +70,8 @@ class RttProbe:
         self._outstanding: dict[bytes, float] = {}
         self.samples = Samples(keep)
         self.last_ms: float | None = None
+        #: Samples taken so far (``samples`` keeps only the last ``keep``): how a reader sees a new one.
+        self.count = 0
 
     def payload(self, now: float) -> bytes:
         """The payload of a ping sent at ``now`` (monotonic seconds)."""
@@ -88,6 +90,7 @@ class RttProbe:
         ms = max(0.0, (now - sent) * 1000.0)
         self.samples.append(ms)
         self.last_ms = ms
+        self.count += 1
         return ms
 
     def median_ms(self) -> float | None:

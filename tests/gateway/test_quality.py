@@ -184,3 +184,21 @@ def test_a_forwarded_streams_agent_hop_is_both_legs():
     assert quality.agent_whole_way(None, live) is None          # our own leg unknown: nothing to add to
     assert quality.agent_whole_way(3.0, {}) == 3.0              # not forwarded
     assert quality.from_live({"rtt_agent_p50_ms": "2.0", **far}).rtt_agent_ms == 10
+
+
+def test_a_forward_hands_on_every_new_agent_sample_also_once_its_probe_is_full():
+    """The forwarding node tells the viewer's node of each new round trip; its probe keeps only
+    the last ``SAMPLES_KEPT``, so "new" is counted, not read off how many it keeps (which stops
+    growing ~4 h into a session)."""
+    from gateway.peering import Forward
+    from gateway.quality import RttProbe
+
+    told = []
+    forward = Forward(None, "127.0.0.1:1", "s" * 32, 1 << 20, on_agent_rtt=lambda probe: told.append(probe.last_ms))
+    forward.agent_rtt = RttProbe(keep=2)
+    for ms in (10, 20, 30, 40):
+        data = forward.agent_rtt.payload(100.0)
+        forward.agent_rtt.pong(data, 100.0 + ms / 1000)
+        forward._tell_agent_rtt()
+        forward._tell_agent_rtt()  # nothing new: not told again
+    assert [round(x) for x in told] == [10, 20, 30, 40]
