@@ -1,8 +1,9 @@
 """One viewing session on the agent: VNC server ⇄ stream WebSocket.
 
-Order matters: the agent first attaches the stream WebSocket (so the
-gateway's wait for the agent ends at once), then logs in to the VNC server
-(with the credentials it holds), then plays an RFB server offering security
+Order matters: the agent dials the stream WebSocket and, at the same time,
+logs in to the VNC server (with the credentials it holds): neither waits
+for the other, and the stream attaches as soon as it is open, so the
+gateway's wait for the agent ends at once. Then it plays an RFB server offering security
 type None to the viewer; the viewer's ClientInit says whether the desktop is
 shared (RFC 6143 §7.3.1), which the agent passes on in its own ClientInit,
 then it replays the server's ServerInit and from there relays bytes verbatim
@@ -33,6 +34,41 @@ VIEWER_TIMEOUT = 30.0
 LINGER = 1.0  # seconds a refused viewer gets to close its side first (noVNC does at once)
 
 
+class LoginAhead:
+    """``login()`` run in a thread of its own while the stream dials (the VNC login is a few round
+    trips to the VNC server, and a TLS handshake with some: it need not wait for the dial)."""
+
+    def __init__(self, login):
+        self._done = threading.Event()
+        self._login = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._run, args=(login,), daemon=True, name="vnc-login").start()
+
+    def _run(self, login) -> None:
+        try:
+            self._login = login()
+        except BaseException as exc:  # handed to result(), in the stream's own thread
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self):
+        """The login (a ``vnc.Login``) once done; raises what ``login()`` raised."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._login
+
+    def discard(self) -> None:
+        """The stream failed: close the login's VNC connection once it is made (never waited for)."""
+        def close() -> None:
+            self._done.wait()
+            if self._login is not None:
+                close_socket(self._login.sock)
+
+        threading.Thread(target=close, daemon=True, name="vnc-login-discard").start()
+
+
 class Stream:
     """Serve ``session``; ``run()`` returns when either side ends.
 
@@ -59,19 +95,22 @@ class Stream:
         return websocket_url(self.gateway, f"/ws/agent/stream/{self.session}")
 
     def run(self) -> None:
+        ahead = LoginAhead(self.login)
         try:
             ws = open_websocket(self.stream_url(), self.settings.tls)
             ws.write_message(control.encode(control.Attach(token=self.token)))
         except (TransportError, FramingError, OSError) as exc:
+            ahead.discard()
             log.warning("session %s: could not open the stream to the gateway: %s", self.session, exc)
             if self.on_failure is not None:
                 self.on_failure(self.session, f"the agent could not open the stream: {exc}")
             return
         if not self._adopt(ws=ws):
+            ahead.discard()
             return
         failure = login = None
         try:
-            login = self.login()
+            login = ahead.result()
         except vnc.VNCUnavailable as exc:
             failure = exc
             log.warning("session %s: %s", self.session, exc)
