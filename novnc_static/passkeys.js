@@ -57,6 +57,8 @@ async function post(url, body) {
   return data;
 }
 
+// The form's button comes disabled: a click before this module ran would submit the bare form
+// (a reload that does nothing). It is enabled once the form is wired, where passkeys work.
 function wire(form, run) {
   const status = form.querySelector("#passkey-status");
   if (!window.PublicKeyCredential) {
@@ -64,6 +66,7 @@ function wire(form, run) {
     form.querySelector("button").disabled = true;
     return;
   }
+  form.querySelector("button").disabled = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const button = form.querySelector("button");

@@ -109,3 +109,17 @@ def test_people_without_a_factor_still_confirm_with_the_password_alone(app, user
     assert resp.location == "/admin/users"
     with client.session_transaction() as sess:
         assert time.time() - sess[AUTH_AT] < 60
+
+
+def test_the_admin_second_step_speaks_the_persons_language(app, users, client, auth):
+    _boss_with_totp(client, auth)
+    assert _password(client).location == "/reauth/second-factor"
+    page = client.get("/reauth/second-factor", headers={"Accept-Language": "it"}).get_data(as_text=True)
+    csrf = csrf_from(page)
+    assert client.post("/language", data={"csrf_token": csrf, "locale": "it",
+                                          "next": "/reauth/second-factor"}).status_code == 302
+    page = client.get("/reauth/second-factor").get_data(as_text=True)
+    for italian in ("Confermi la Sua identità", "Password accettata per", "secondo fattore", "Ricomincia", ">Continua<"):
+        assert italian in page, italian
+    for english in ("Confirm it is you", "Admin changes also need", "Start again", ">Go on<"):
+        assert english not in page, english
