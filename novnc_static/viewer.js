@@ -317,8 +317,12 @@ async function connect(note = t('Connecting…')) {
     if (info.status === 401) { loggedOut(); return; }
     const body = info.body || {};
     const neverStarted = info.status === 404 || body.state === 'pending';
-    const reason = body.end_reason || failure || (neverStarted ? await machineMessage() : null);
-    if (body.reconnect === false) {
+    // The PC's own refusal (an RFB security failure: its agent could not use the VNC server) is
+    // final whatever the gateway could say yet: the end it records may still lack the PC's word
+    // (it comes on the agent's control channel, not on this stream), and trying again would only
+    // knock on the VNC server with the same wrong password.
+    const reason = failure || body.end_reason || (neverStarted ? await machineMessage() : null);
+    if (body.reconnect === false || failure) {
       if (body.ended_by && reason) setStatus(t('Session ended by {person}: {reason}', { person: body.ended_by, reason }), 'error', 'ended');
       else if (body.ended_by) setStatus(t('Session ended by {person}.', { person: body.ended_by }), 'error', 'ended');
       else setStatus(reason || t('Session ended.'), 'error', 'ended');
