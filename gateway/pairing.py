@@ -56,8 +56,6 @@ log = logging.getLogger("gateway.ws")
 CLOSE_UNAVAILABLE = 4004
 CLOSE_UNRECORDED = 1011
 
-_NO_ANSWER = "The PC did not answer in time"
-
 
 @dataclass(frozen=True)
 class Viewing:
@@ -167,14 +165,14 @@ class Pairing:
             return slot.result.get(timeout=self.settings.stream_timeout)
         except gevent.Timeout:
             self._release_late_stream(slot, "The viewer gave up waiting")
-            code, why, told = CLOSE_UNAVAILABLE, _NO_ANSWER, None
+            code, why, told, ended_by = CLOSE_UNAVAILABLE, "The PC did not answer in time", None, ""
         except AgentUnavailable as exc:
             if self.hub.draining:
-                code, why, told = CLOSE_RESTART, RESTART_REASON, RESTART_MESSAGE
+                code, why, told, ended_by = CLOSE_RESTART, RESTART_REASON, RESTART_MESSAGE, ""
             else:
+                # Refused by the PC itself (e.g. its VNC password): reconnecting would not help.
                 code, why, told = CLOSE_UNAVAILABLE, f"The PC could not start the session: {exc}", None
-        # Refused by the PC itself (e.g. its VNC password): reconnecting would not help.
-        ended_by = sessions.ENDED_BY_PC if code == CLOSE_UNAVAILABLE and why != _NO_ANSWER else ""
+                ended_by = sessions.ENDED_BY_PC
         ending.mark(self.hub.live, viewing.session, why, ended_by)
         viewer.close_with(code, told or why)
         # The hub has forgotten the session by now (whoever failed it, so no stream attaches

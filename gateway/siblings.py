@@ -138,7 +138,8 @@ class Siblings:
 
     def _take(self, conn: socket.socket) -> None:
         fds: list[int] = []
-        release = None
+        sock = None
+        release = _nothing
         try:
             with gevent.Timeout(ACK_TIMEOUT, SiblingError("the giving worker sent nothing")):
                 _check_same_user(conn)
@@ -150,15 +151,16 @@ class Siblings:
             if kind not in KINDS or not isinstance(ref, str) or not isinstance(protocol, str):
                 raise SiblingError("a hand-over message without its kind and reference")
             sock = socket.socket(fileno=fds.pop())
-            release = self._admit(sock) if self._admit is not None else _nothing
-            if release is None:
-                sock.close()
+            counted = self._admit(sock) if self._admit is not None else _nothing
+            if counted is None:
                 raise SiblingError("this worker is at its connection limit")
+            release = counted
             conn.sendall(ACK)
         except (SiblingError, OSError, gevent.Timeout) as exc:
             log.warning("sibling hand-over refused: %s", exc)
-            if release is not None and release is not _nothing:
-                release()  # counted, then the acknowledgement failed: the giver keeps it
+            if sock is not None:  # the giver keeps the stream; our descriptor of it goes
+                sock.close()
+            release()
             return
         finally:
             for fd in fds:
