@@ -73,4 +73,5 @@ for (const all of document.querySelectorAll('input[data-tick-all]')) {
   all.addEventListener('change', () => { for (const b of boxes()) b.checked = all.checked; show(); });
   for (const b of boxes()) b.addEventListener('change', show);
   show();
+  all.disabled = false;
 }
