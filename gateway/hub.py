@@ -228,7 +228,7 @@ class Hub:
                 self.session_done(session)
                 slot.result.set_exception(AgentUnavailable(reason))
             else:
-                slot.failure = reason
+                slot.fail(reason)
             return
         # A viewer waiting on another node: tell that node.
         try:

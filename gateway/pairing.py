@@ -48,13 +48,17 @@ from .terms import SessionTerms
 from .recording import session as recording_session
 from .models import Machine, User, machine_for_user
 from .quality import SessionQuality, agent_whole_way, viewer_figures
-from .relay import CLOSE_RESTART, RESTART_MESSAGE, RESTART_REASON, Relay, RelayResult
+from .relay import CLOSE_RESTART, RESTART_MESSAGE, RESTART_REASON, VIEWER_CLOSED, Relay, RelayResult
 
 log = logging.getLogger("gateway.ws")
 
 #: Close codes (RFC 6455 §7.4: 4000-4999 are ours) of a viewer socket that got no session.
 CLOSE_UNAVAILABLE = 4004
 CLOSE_UNRECORDED = 1011
+# An RFB refusal is the version (12 bytes), a security result and a sentence: far under this,
+# and any session that showed a screen sent more (ServerInit and a first update).
+REFUSAL_BYTES = 1024
+LATE_FAILURE_WAIT = 0.5  # seconds the end of such a session waits for the PC's word
 
 
 @dataclass(frozen=True)
@@ -233,7 +237,7 @@ class Pairing:
             finally:
                 released.set()
                 recording_session.end(recorder, session)
-            failure = slot.failure
+            failure = _late_failure(slot, result)
             result = dataclasses.replace(result, reason=_end_reason(result.reason, failure))
             # Recorded while the hub still holds the session: a reaper never takes it for a leftover.
             sessions.finish(sessions.end_record(
@@ -247,6 +251,21 @@ class Pairing:
 
     def _count_rtt(self, hop: str, ms: float) -> None:
         self.metrics.hop_rtt.labels(hop).observe(ms / 1000.0)
+
+
+def _late_failure(slot: SessionSlot, result: RelayResult) -> str | None:
+    """The PC's refusal, if it sent one: waited for briefly when the viewer left after a refusal.
+
+    The agent tells the gateway why it refuses on its control channel and the viewer on the
+    stream (an RFB security failure); the viewer then closes at once. Two connections, maybe
+    to two nodes: the viewer's close can come first, and the record would say "viewer closed".
+    A viewer that left having had no more than a refusal's bytes gets its end written a moment
+    later, with the PC's word if it came meanwhile.
+    """
+    if (slot.failure is None and result.reason == VIEWER_CLOSED
+            and result.to_viewer <= REFUSAL_BYTES):
+        slot.failed.wait(LATE_FAILURE_WAIT)
+    return slot.failure
 
 
 def _end_reason(reason: str, failure: str | None) -> str:

@@ -55,6 +55,7 @@ RESTART_REASON = "The gateway is restarting"
 RESTART_MESSAGE = "The gateway is restarting; reconnecting…"
 #: Why a session ended when one side fell silent (see ``liveness``).
 SILENT = {"agent": "The PC stopped answering", "viewer": "The viewer stopped answering"}
+VIEWER_CLOSED = "viewer closed"  # stored in English, shown translated (end_reasons)
 
 # Fairness. A saturated pump rarely blocks (data is always there, the peer
 # always takes it) and gevent switches greenlets only on blocking, so after
@@ -359,7 +360,7 @@ def _peer_reason(side: str, ws: FramedWebSocket) -> str:
             return clean(ws.close_reason)  # a node forwarding the stream said why, in our words
         detail = clean(ws.close_reason) if ws.close_reason and ws.close_code not in (1000, 1006) else ""
         return f"The PC closed the connection{': ' + detail if detail else ''}"
-    return "viewer closed"
+    return VIEWER_CLOSED
 
 
 def _error_reason(direction: str, exc: Exception) -> str:

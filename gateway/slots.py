@@ -41,6 +41,13 @@ class SessionSlot:
     #: Why the agent could not serve the session it had already attached (e.g.
     #: its VNC server refused the password): becomes the session's end reason.
     failure: str | None = None
+    #: Set with ``failure`` (``fail``): its end may wait a moment for the PC's word.
+    failed: gevent.event.Event = field(default_factory=gevent.event.Event)
+
+    def fail(self, reason: str) -> None:
+        """The agent says it cannot serve this attached session, and why."""
+        self.failure = reason
+        self.failed.set()
 
     def advance(self, state: State) -> None:
         """Move to the next state (``RuntimeError`` for any other: a bug of ours)."""

@@ -270,6 +270,33 @@ def test_a_stream_that_never_comes_still_ends_the_sessions_row(stack, hostile):
     assert "pc-later" in json.dumps(shown()), shown()
 
 
+def test_the_pcs_refusal_heard_after_the_viewer_left_is_the_rows_end(stack, hostile):
+    """The agent tells the viewer no on the stream and the gateway why on its control channel:
+    when the viewer's close comes first, the row still says the PC's words, not "viewer closed"."""
+    gw = stack.gateway
+    agent = HostileAgent(gw, hostile, AgentInfo(hostname="pc", vnc_ok=True))
+    emp = WebClient(gw.url, "emp", "emppass12")
+    issued = emp.open_session("hostile-pc")
+    viewer = emp.view_socket(issued["ticket"])
+    stream = agent.stream(agent.next_open())
+    reason = b"the VNC server rejected the password"
+    stream.write_message(b"RFB 003.008\n" + struct.pack(">B", 0) + struct.pack(">I", len(reason)) + reason)
+    viewer.settimeout(10)
+    assert viewer.read_message().startswith(b"RFB 003.008\n")
+    viewer.close_with(1000)                                 # as noVNC does on a security failure
+    time.sleep(0.15)                                        # the control channel's word comes later
+    agent.ws.write_message(control.encode(StreamFailed(session=issued["session"], reason=reason.decode())))
+
+    boss = WebClient(gw.url, "boss", "bosspass12")
+
+    def row():
+        return next((r for r in boss.json("GET", "/api/v1/history?machine=hostile-pc")["history"]
+                     if r["id"] == issued["session"]), None)
+    wait_for(lambda: row() is not None and row()["ended_at"], timeout=10, what="the row ended")
+    assert row()["end_reason"] == "The PC could not start the session: the VNC server rejected the password", row()
+    agent.ws.close_with(1000)
+
+
 # -- item 9: junk agent credentials -------------------------------------------------------------------
 
 @pytest.mark.parametrize("credential", ["².x", "١.x", "99999999999999999999999.x", "9223372036854775808.x",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
+
+import gevent
 
 import pytest
 
@@ -136,8 +139,29 @@ def test_a_failed_stream_ends_a_pending_session_and_marks_an_attached_one(hub):
     hub.claim_stream("s2", _token(ws, "s2"))
     hub.stream_failed(8, "s2", "not yours")
     assert running.failure is None
+    assert not running.failed.is_set()
     hub.stream_failed(7, "s2", "wrong VNC password")
     assert running.failure == "wrong VNC password" and running.state is State.ATTACHED
+    assert running.failed.is_set()  # an end waiting for the PC's word hears it now
+
+
+@pytest.mark.parametrize(("reason", "to_viewer", "waits"), [
+    ("viewer closed", 120, True),             # left after no more than a refusal's bytes
+    ("viewer closed", 2_000_000, False),      # had a screen: its end is written at once
+    ("The PC closed the connection", 120, False),
+])
+def test_only_a_viewer_that_left_after_a_refusal_waits_for_the_pcs_word(reason, to_viewer, waits):
+    from gateway.pairing import LATE_FAILURE_WAIT, _late_failure
+    from gateway.relay import RelayResult
+
+    slot = SessionSlot("s1", 7, "hash")
+    started = time.monotonic()
+    assert _late_failure(slot, RelayResult(reason, to_viewer, 10)) is None
+    assert (time.monotonic() - started >= LATE_FAILURE_WAIT * 0.9) is waits
+    gevent.spawn_later(0.05, slot.fail, "wrong VNC password")
+    started = time.monotonic()
+    assert _late_failure(slot, RelayResult(reason, to_viewer, 10)) == ("wrong VNC password" if waits else None)
+    assert time.monotonic() - started < LATE_FAILURE_WAIT
 
 
 def test_a_failure_for_a_viewer_on_another_node_is_forwarded_there(hub):
