@@ -22,6 +22,8 @@ from .errors import LiveStoreError
 from .security import new_token
 from .terms import SessionTerms
 
+# Over 300 lines: one class, ``LiveStore``, holds the Redis keys of DESIGN.md §3 and their
+# commands; split by key family, each part would repeat the prefix, error wrapping and pipelines.
 LIVE_SESSION_TTL = 24 * 3600  # a crashed node's sessions disappear by themselves
 
 

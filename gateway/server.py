@@ -36,6 +36,9 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 from . import admission, tcp
 from .config import DEFAULT_REQUEST_HEAD_TIMEOUT
 
+# Over 300 lines: the upgrade handler and the admitting server share one connection's life (its
+# head deadline, its admission slot, its hand-over after the request); apart, each would reach
+# into the other.
 log = logging.getLogger("gateway.server")
 
 DEFAULT_HTTP_TIMEOUT = 30.0

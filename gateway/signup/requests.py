@@ -104,8 +104,7 @@ def confirm(token: str, *, ip: str = "") -> SignupRequest | None:
         db.session.rollback()
         return None
     with _as_provider():
-        audit("signup_confirmed", actor=row.email[:64], ip=ip, target=f"signup:{row.id}", detail=row.firm_name,
-              organisation_id=DEFAULT_ORGANISATION)
+        audit("signup_confirmed", actor=row.email[:64], ip=ip, target=f"signup:{row.id}", detail=row.firm_name)
         db.session.commit()
     db.session.refresh(row)
     if auto_approve():
@@ -170,8 +169,7 @@ def approve(row: SignupRequest, *, actor: str, ip: str = "") -> tuple[User, bool
         db.session.commit()
         token = invitations.issue(user, actor=actor, ip=ip)
     with _as_provider():
-        audit("signup_approved", actor=actor, ip=ip, target=f"signup:{row.id}", detail=detail,
-              organisation_id=DEFAULT_ORGANISATION)
+        audit("signup_approved", actor=actor, ip=ip, target=f"signup:{row.id}", detail=detail)
         db.session.commit()
     settings = current_app.config["PONTE"]
     hours = round(settings.invitation_ttl / 3600)
@@ -191,8 +189,7 @@ def refuse(row: SignupRequest, *, actor: str, ip: str = "") -> None:
     """Refuse the request (nothing is made); audited in the provider's log."""
     with _as_provider():
         _claim(row, "refused", actor)
-        audit("signup_refused", actor=actor, ip=ip, target=f"signup:{row.id}", detail=row.firm_name,
-              organisation_id=DEFAULT_ORGANISATION)
+        audit("signup_refused", actor=actor, ip=ip, target=f"signup:{row.id}", detail=row.firm_name)
         db.session.commit()
 
 
