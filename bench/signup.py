@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import re
-import selectors
 import sys
 import threading
 import time
@@ -38,7 +37,7 @@ from .procs import Procs
 from .report import write_json
 from .sitting import Sitting
 from .stacks import PontePath, free_port, start_target, stop_ponte
-from .storm import _after, _fmt, _request, ping_until
+from .storm import _after, _fmt, _request, ping_during_child, ping_until
 
 FULL = dict(sessions=50, quiet=20.0, rate=1000.0, sustained=300.0, burst=100, burst_seconds=60.0)
 QUICK = dict(sessions=5, quiet=3.0, rate=1000.0, sustained=18.0, burst=20, burst_seconds=10.0)
@@ -163,17 +162,7 @@ def run(procs: Procs, workdir: Path, plan: dict) -> dict:
         log(f"sign-ups: {plan['rate']:g}/h for {plan['sustained']:g} s, then {plan['burst']} in "
             f"{plan['burst_seconds']:g} s")
         pid, rfd = run_child(ponte.base_url, plan)
-        reader = os.fdopen(rfd, "r")
-        sel = selectors.DefaultSelector()
-        sel.register(reader, selectors.EVENT_READ)
-        during, during_errors = ping_until(conns, lambda: bool(sel.select(0)))
-        sel.close()
-        line = reader.readline()
-        reader.close()
-        os.waitpid(pid, 0)
-        if not line:
-            raise RuntimeError("the sign-up child died without a report")
-        child = json.loads(line)
+        during, during_errors, child = ping_during_child(conns, pid, rfd, "sign-up")
         measure.close_all(conns)
         accepted = sum(1 for _t, err in child["sustained"] + child["burst"] if err is None)
         deadline = time.monotonic() + MAIL_WAIT

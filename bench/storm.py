@@ -25,6 +25,7 @@ import http.client
 import json
 import os
 import re
+import selectors
 import sys
 import threading
 import time
@@ -167,6 +168,19 @@ def ping_until(conns: list, stop) -> tuple[list[float], int]:
     return rtts, errors
 
 
+def ping_during_child(conns: list, pid: int, rfd: int, what: str) -> tuple[list[float], int, dict]:
+    """Round trips over ``conns`` until the child ``pid`` writes its one-line JSON report to
+    ``rfd``; (RTTs, errors, the report). The child runs the load; this process only measures."""
+    with os.fdopen(rfd, "r") as reader, selectors.DefaultSelector() as sel:
+        sel.register(reader, selectors.EVENT_READ)
+        during, errors = ping_until(conns, lambda: bool(sel.select(0)))
+        line = reader.readline()
+    os.waitpid(pid, 0)
+    if not line:
+        raise RuntimeError(f"the {what} child died without a report")
+    return during, errors, json.loads(line)
+
+
 def run(procs: Procs, workdir: Path, plan: dict) -> dict:
     log(f"starting Redis, a gateway (trusted_proxies = 1), an agent and the echo target in {workdir}")
     target = start_target(procs)
@@ -179,19 +193,7 @@ def run(procs: Procs, workdir: Path, plan: dict) -> dict:
         quiet, quiet_errors = ping_until(conns, _after(plan["quiet"]))
         log(f"storm: {plan['logins']} logins in {plan['seconds']} s from {plan['logins']} addresses")
         pid, rfd = run_storm_child(ponte.base_url, ponte.provisioned["users"], plan["logins"], plan["seconds"])
-        reader = os.fdopen(rfd, "r")
-        import selectors
-
-        sel = selectors.DefaultSelector()
-        sel.register(reader, selectors.EVENT_READ)
-        during, during_errors = ping_until(conns, lambda: bool(sel.select(0)))
-        sel.close()
-        line = reader.readline()
-        reader.close()
-        os.waitpid(pid, 0)
-        if not line:
-            raise RuntimeError("the storm child died without a report")
-        child = json.loads(line)
+        during, during_errors, child = ping_during_child(conns, pid, rfd, "storm")
         measure.close_all(conns)
     finally:
         stop_ponte(procs, ponte)
