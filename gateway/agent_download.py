@@ -25,7 +25,7 @@ from . import agent_zipapp
 from .errors import ArchiveError
 from .headers import external_url
 from .instance import private_files
-from .loop import cooperative
+from .loop import off_loop
 
 bp = Blueprint("agent_download", __name__)
 
@@ -94,7 +94,7 @@ def archive(app: Flask) -> agent_zipapp.AgentArchive:
         built = app.extensions.get("ponte.agent_archive")
         if built is None or not built.path.is_file():
             folder = Path(app.instance_path) / "agent"
-            built = _off_loop(_build_private, folder)
+            built = off_loop(_build_private, folder)
             app.extensions["ponte.agent_archive"] = built
     return built
 
@@ -102,14 +102,6 @@ def archive(app: Flask) -> agent_zipapp.AgentArchive:
 def _build_private(folder: Path) -> agent_zipapp.AgentArchive:
     with private_files():
         return agent_zipapp.build(folder)
-
-
-def _off_loop(fn, *args):
-    if not cooperative():
-        return fn(*args)
-    import gevent
-
-    return gevent.get_hub().threadpool.apply(fn, args)
 
 
 def install_info(code: str) -> InstallInfo:

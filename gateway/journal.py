@@ -33,6 +33,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .loop import off_loop
+
 log = logging.getLogger(__name__)
 
 JOURNAL_NAME = "session-journal.jsonl"
@@ -81,19 +83,6 @@ class EndRecord:
             return None
 
 
-def _offload(fn, *args):
-    """Run blocking file I/O in gevent's threadpool when the stdlib is patched."""
-    try:
-        from gevent import monkey
-    except ImportError:  # pragma: no cover - gevent is a gateway dependency
-        return fn(*args)
-    if monkey.is_module_patched("socket"):
-        import gevent
-
-        return gevent.get_hub().threadpool.apply(fn, args)
-    return fn(*args)
-
-
 class Journal:
     """The append-only file of unwritten session ends (see the module docstring)."""
 
@@ -117,7 +106,7 @@ class Journal:
     def append(self, record: EndRecord) -> bool:
         """Add ``record`` durably (fsync); False if the disk refused."""
         try:
-            _offload(self._append, record.to_json() + "\n")
+            off_loop(self._append, record.to_json() + "\n")
             return True
         except OSError as exc:
             log.error("session %s: end record not journaled: %s", record.session, exc)
@@ -135,7 +124,7 @@ class Journal:
     def entries(self) -> list[EndRecord]:
         """What the file holds now (unreadable lines skipped)."""
         try:
-            return _offload(self._read)
+            return off_loop(self._read)
         except OSError as exc:
             log.error("journal %s unreadable: %s", self.path, exc)
             return []
@@ -158,7 +147,7 @@ class Journal:
         """Remove the entries of ``sessions`` (written to SQL meanwhile)."""
         if sessions:
             try:
-                _offload(self._drop, set(sessions))
+                off_loop(self._drop, set(sessions))
             except OSError as exc:
                 log.error("journal %s not compacted: %s", self.path, exc)
 

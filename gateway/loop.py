@@ -2,10 +2,10 @@
 
 Under ``serve`` one gevent loop runs every request, relay and background job
 of the node, and nothing may block it: CPU-heavy work goes to gevent's
-threadpool (``security``) and database waits go through the loop
-(``database``). Everywhere else — the CLI, the Flask test client,
-provisioning scripts — blocking is harmless and those modules do the plain
-thing.
+threadpool (``off_loop``; hashing in ``security``), and database waits go
+through the loop (``database``). Everywhere else — the CLI, the Flask test
+client, provisioning scripts — blocking is harmless and those modules do the
+plain thing.
 
 Checked, and what still runs on the loop (short unless noted):
 DNS lookups go through gevent's threadpool resolver (socket is patched),
@@ -31,3 +31,13 @@ def cooperative() -> bool:
     from gevent import monkey
 
     return monkey.is_module_patched("threading")
+
+
+def off_loop(fn, *args):
+    """``fn(*args)`` in gevent's threadpool under ``serve`` (this greenlet waits, the loop goes on);
+    inline elsewhere, where there is no loop to protect."""
+    if not cooperative():
+        return fn(*args)
+    import gevent
+
+    return gevent.get_hub().threadpool.apply(fn, args)

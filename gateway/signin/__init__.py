@@ -10,7 +10,6 @@
 - ``importer``      people from CSV, with a dry-run plan
 - ``views``         ``/invite/<link>``, ``/forgot``; ``admin_views``: ``/admin/signin/…``
 - ``commands``      ``python -m gateway user signin|import``
-- ``offloop``       blocking I/O (LDAP, SMTP) off the gevent loop
 
 Its exceptions (``SigninError`` and below, ``AccountDisabled``) are in ``gateway.errors``.
 """

@@ -1,6 +1,6 @@
 """LDAP / Active Directory sign-in (ldap3): search with a service account, then bind as the person.
 
-One sign-in, all within ``ldap_timeout`` per step and off the gevent loop (``offloop``):
+One sign-in, all within ``ldap_timeout`` per step and off the gevent loop (``loop.off_loop``):
 
 1. connect (``ldaps://``, or ``ldap://`` + StartTLS; the certificate is verified against
    ``ldap_ca_file`` or the system's CAs, and its name against the URL's host),
@@ -114,7 +114,7 @@ def authenticate(settings: GatewaySettings, name: str, password: str) -> Identit
 
     Raises ``AccountDisabled`` for a disabled account (after the password check
     only, so it says nothing to a guesser), ``DirectoryError`` when the directory
-    cannot be used. Blocking: call it through ``offloop.off_loop``.
+    cannot be used. Blocking: call it through ``loop.off_loop``.
     """
     if not password:
         return None

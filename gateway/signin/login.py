@@ -21,12 +21,12 @@ from flask import request
 from ..config import GatewaySettings
 from ..errors import AccountDisabled, DirectoryError
 from ..extensions import db
+from ..loop import off_loop
 from ..models import User, audit
 from ..security import verify_password
 from . import groups
 from .firms import settings_for
 from .ldap import authenticate
-from .offloop import off_loop
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Off when ``smtp_host`` is empty. The connection is ``starttls`` (the default,
 verified against ``smtp_ca_file`` or the system's CAs), ``ssl`` (SMTPS) or ``none`` (only for a relay
 on the same machine). Sending blocks, so under ``serve`` it runs in gevent's
-threadpool (``offloop``), bounded by ``smtp_timeout``.
+threadpool (``loop.off_loop``), bounded by ``smtp_timeout``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import ssl
 from email.message import EmailMessage
 
 from ..config import GatewaySettings
-from ..loop import cooperative
+from ..loop import cooperative, off_loop
 from ..errors import MailError
-from .offloop import off_loop
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 A request only puts its message in the queue (never waits: full means the page sheds, see
 ``views``), so no answer waits for SMTP and a surge cannot pile up greenlets or threadpool
 threads: two senders drain the queue, each through ``mail.send`` (under ``serve`` in gevent's
-threadpool, ``signin/offloop``). Under ``serve`` the queue and senders are gevent's; elsewhere
+threadpool, ``loop.off_loop``). Under ``serve`` the queue and senders are gevent's; elsewhere
 (the CLI, the Flask test client) plain threads, so tests see the same order of events:
 the answer first, the mail after. Failures are logged, as ``mail.send_later`` does.
 """
