@@ -10,8 +10,9 @@ plain thing.
 Checked, and what still runs on the loop (short unless noted):
 DNS lookups go through gevent's threadpool resolver (socket is patched),
 PostgreSQL's host name too (``database``); Redis and node-to-node sockets
-are gevent sockets. SQLite calls cannot yield: each is short, and a
-write waits at most 100 ms for another process's lock (``database``).
+are gevent sockets. SQLite statements cannot yield: each is short, a
+commit waits for the disk in a thread, and a write waits at most 100 ms
+for another process's lock (``database``).
 Static files (noVNC) and templates are read from local disk, cached
 after the first read. Log lines are written to stderr synchronously: a
 log reader that stops reading (a stuck journald pipe) would stall the
