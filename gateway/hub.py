@@ -17,6 +17,7 @@ Raises ``AgentUnavailable`` (``gateway.errors``): no agent can serve a session n
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ class AgentChannel:
     since: float = field(default_factory=time.time)
     #: The firm of the machine its credential named (issue 17): it serves that firm's sessions only.
     organisation_id: int = tenancy.DEFAULT
+    #: When this node took its socket (``Hub.opening``): of two channels of one machine, the one
+    #: opened later is the agent's current one, whichever handler reaches ``attach_agent`` first.
+    opened: int = 0
 
     def send(self, event) -> None:
         # Under the lock: the order of the conversation's steps is the order of the bytes.
@@ -105,15 +109,26 @@ class Hub:
         self._journal_wake = gevent.event.Event()
         self._listener = None
         self._reasserting = None
+        self._openings = itertools.count(1)
 
     # -- agents --
 
-    def attach_agent(self, channel: AgentChannel) -> None:
+    def opening(self) -> int:
+        """The next channel's place in the order this node took their sockets (``AgentChannel.opened``)."""
+        return next(self._openings)
+
+    def attach_agent(self, channel: AgentChannel) -> bool:
+        """Make ``channel`` its machine's current one, closing the one it replaces; False (and not
+        attached) if a channel opened after it is current already: the handlers of an agent's
+        quick reconnects wait for SQL in turn and may get here in any order, the newest must win."""
         old = self.channels.get(channel.machine_id)
+        if old is not None and old is not channel and old.opened > channel.opened:
+            return False
         self.channels[channel.machine_id] = channel
         if old is not None and old is not channel:
             log.info("machine %s reconnected; closing its previous channel", channel.machine_name)
             gevent.spawn(old.close, CLOSE_REPLACED, "Replaced by a newer connection")
+        return True
 
     def detach_agent(self, channel: AgentChannel) -> bool:
         """Forget ``channel``; True if it was still the current one."""

@@ -20,7 +20,7 @@ from agents.websocket import FramingError
 from . import refs, sessions, streams, tenancy
 from .database import UNAVAILABLE
 from .extensions import csrf, db, limiter
-from .hub import AgentChannel, Hub
+from .hub import CLOSE_REPLACED, AgentChannel, Hub
 from .live import LiveStoreError
 from .models import Machine, interfaces_json, note_agent_seen
 from .ops.organisations import FIRM_DISABLED, organisation_disabled
@@ -87,6 +87,7 @@ def agent_control():
     hub = _hub()
     live = sessions.live()
     ws = _accept(_handshake(), control.DEFAULT_MAX_MESSAGE)
+    opened = hub.opening()
     conn = control.GatewayConnection()
     try:
         (hello,) = conn.receive(_first_message(ws))  # anything but a Hello raises
@@ -118,7 +119,8 @@ def agent_control():
         ws.close_with(CLOSE_RESTART, RESTART_REASON)
         db.session.remove()
         return UPGRADED
-    channel = AgentChannel(machine.id, machine.name, ws, conn, organisation_id=machine.organisation_id)
+    channel = AgentChannel(machine.id, machine.name, ws, conn, organisation_id=machine.organisation_id,
+                           opened=opened)
     info = hello.info
     _note_seen(machine.id, info)
     db.session.remove()
@@ -138,7 +140,10 @@ def _converse(app, hub: Hub, live, settings, channel: AgentChannel, info: contro
     try:
         # Not through channel.send yet: nobody else writes before attach_agent.
         ws.write_message(conn.send(control.Welcome(machine=channel.machine_name, heartbeat=settings.heartbeat)))
-        hub.attach_agent(channel)
+        if not hub.attach_agent(channel):
+            log.info("agent %s: a newer channel of it is current; closing this one", channel.machine_name)
+            channel.close(CLOSE_REPLACED, "Replaced by a newer connection")
+            return
         _mark_online(live, channel, info, settings)
         ws.settimeout(settings.heartbeat * 3)  # three missed heartbeats: offline
         while True:

@@ -66,6 +66,26 @@ def test_local_stream_request_tells_every_node_where_the_viewer_waits(app, hub):
     assert b'"type":"open"' in frame and b'"session":"s-local"' in frame
 
 
+def test_of_two_channels_of_a_machine_the_one_opened_later_stays_current(hub):
+    """An agent's quick reconnects: their handlers wait for SQL in turn and may reach the hub in
+    any order; the channel this node took last is the agent's, whichever attaches first."""
+    import gevent
+
+    older, older_end = _channel(31)
+    newer, newer_end = _channel(31)
+    older.opened, newer.opened = hub.opening(), hub.opening()
+    assert hub.attach_agent(newer) is True
+    assert hub.attach_agent(older) is False   # it came late: not attached, nothing replaced
+    assert hub.channels[31] is newer
+    gevent.sleep(0.05)
+    newer_end.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        newer_end.recv(1)                      # the current channel was not closed
+    assert hub.detach_agent(older) is False and hub.detach_agent(newer) is True
+    older_end.close()
+    newer_end.close()
+
+
 def test_byte_updates_never_recreate_a_lost_session_record(app):
     live = app.extensions["ponte.live"]
     live.session_started("s-b", 3, {"state": "live", "user": "emp", "node": "n1", "bytes_to_viewer": 0})
