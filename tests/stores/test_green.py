@@ -22,28 +22,18 @@ import json, sys, time
 import gevent
 from argon2 import PasswordHasher
 
-worst = [0.0]
-def ticker():
-    last = time.monotonic()
-    while True:
-        gevent.sleep(0.005)
-        now = time.monotonic()
-        worst[0] = max(worst[0], now - last)
-        last = now
-
+from tests.support.loopwatch import LoopWatch
+watch = LoopWatch()
 def held(fn):
-    gevent.sleep(0.05)
-    worst[0] = 0.0
-    t0 = time.monotonic()
-    fn()
-    return {"seconds": time.monotonic() - t0, "loop_held": worst[0]}
+    found = watch.held(fn)
+    del found["value"]
+    return found
 
 from gateway import create_app, security
 from gateway.extensions import db
 from sqlalchemy import text
 
 out = {}
-gevent.spawn(ticker)
 app = create_app({"instance_path": sys.argv[1], "redis_url": sys.argv[2], "redis_prefix": sys.argv[3],
                   "database_url": sys.argv[4], "hash_concurrency": 2})
 

@@ -36,15 +36,6 @@ database.SQLITE_TURN_WAIT = 1.0   # the engine's turns are made with it, in crea
 from gateway.extensions import db
 from gateway.models import audit
 
-worst = [0.0]
-def ticker():
-    last = time.monotonic()
-    while True:
-        gevent.sleep(0.005)
-        now = time.monotonic()
-        worst[0] = max(worst[0], now - last)
-        last = now
-
 app = create_app({"instance_path": sys.argv[1], "redis_url": sys.argv[2], "redis_prefix": "offloop:"})
 commits = []
 def slow_commits(statement):
@@ -75,22 +66,23 @@ def write(name, delay=0.0, hold=0.0):
         finally:
             db.session.remove()
 
-gevent.spawn(ticker)
-gevent.sleep(0.05)
-worst[0] = 0.0
+from tests.support.loopwatch import LoopWatch
+watch = LoopWatch()
 loop_thread = native_id()
-a = gevent.spawn(write, "a")
-b = gevent.spawn(write, "b", delay=0.1)   # while a's commit is at the disk
-gevent.joinall([a, b])
-out["two_writers"] = {"a": a.value, "b": b.value, "loop_held": worst[0],
+
+def both(first, second):
+    pair = [gevent.spawn(*first), gevent.spawn(*second)]
+    gevent.joinall(pair)
+    return [g.value for g in pair]
+
+# b writes while a's commit is at the disk.
+two = watch.held(lambda: both((write, "a"), (write, "b", 0.1)))
+out["two_writers"] = {"a": two["value"][0], "b": two["value"][1], "loop_held": two["loop_held"],
                       "commits_on_loop": sum(1 for t in commits if t == loop_thread), "commits": len(commits)}
 
 # A writer that keeps its turn past SQLITE_TURN_WAIT: the next writer gives up with an error.
-worst[0] = 0.0
-c = gevent.spawn(write, "c", hold=1.5)
-d = gevent.spawn(write, "d", delay=0.1)
-gevent.joinall([c, d])
-out["held_turn"] = {"c": c.value, "d": d.value, "loop_held": worst[0]}
+held = watch.held(lambda: both((write, "c", 0.0, 1.5), (write, "d", 0.1)))
+out["held_turn"] = {"c": held["value"][0], "d": held["value"][1], "loop_held": held["loop_held"]}
 with app.app_context():
     from sqlalchemy import select
     from gateway.models import AuditEvent
