@@ -23,11 +23,7 @@ import gevent
 from argon2 import PasswordHasher
 
 from tests.support.loopwatch import LoopWatch
-watch = LoopWatch()
-def held(fn):
-    found = watch.held(fn)
-    del found["value"]
-    return found
+held = LoopWatch().held
 
 from gateway import create_app, security
 from gateway.extensions import db
