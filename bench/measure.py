@@ -51,8 +51,11 @@ def start_streams(conns: list[Conn], w: int, h: int) -> None:
 
 
 def drain(conns: list[Conn], warmup: float, seconds: float, *, pids: dict | None = None,
-          probe: Conn | None = None) -> Window:
-    """Drain ``conns`` in a child for ``warmup`` + ``seconds``; meanwhile ping ``probe``."""
+          probe: Conn | None = None, rate: float | None = None) -> Window:
+    """Drain ``conns`` in a child for ``warmup`` + ``seconds``; meanwhile ping ``probe``.
+
+    ``rate`` (bytes/s, all ``conns`` together): read no faster, as a viewer on a slower link
+    would; TCP's flow control then paces the relays and the server behind them."""
     pids = pids or {}
     rfd, wfd = os.pipe()
     child = os.fork()
@@ -60,7 +63,7 @@ def drain(conns: list[Conn], warmup: float, seconds: float, *, pids: dict | None
         code = 1
         try:
             os.close(rfd)
-            _drain_child(conns, warmup, seconds, wfd)
+            _drain_child(conns, warmup, seconds, wfd, rate)
             code = 0
         finally:
             os._exit(code)
@@ -96,19 +99,26 @@ def drain(conns: list[Conn], warmup: float, seconds: float, *, pids: dict | None
     return result
 
 
-def _drain_child(conns: list[Conn], warmup: float, seconds: float, wfd: int) -> None:
+def _drain_child(conns: list[Conn], warmup: float, seconds: float, wfd: int, rate: float | None = None) -> None:
     sel = selectors.DefaultSelector()
     for conn in conns:
         conn.sock.setblocking(False)
         sel.register(conn.sock, selectors.EVENT_READ, conn)
     buf = bytearray(READ_SIZE)
     closed = set()
+    began, base = time.perf_counter(), sum(c.counted for c in conns)
 
     def pump(until: float) -> None:
         while True:
-            left = until - time.perf_counter()
+            now = time.perf_counter()
+            left = until - now
             if left <= 0:
                 return
+            if rate is not None:
+                ahead = (sum(c.counted for c in conns) - base - rate * (now - began)) / rate
+                if ahead > 0:  # read more than the rate allows so far: wait
+                    time.sleep(min(ahead, left))
+                    continue
             for key, _ in sel.select(left):
                 conn = key.data
                 if conn.recv_some(buf) < 0:
@@ -166,24 +176,25 @@ def rtt_idle(path, count: int, warmup: int = 50) -> list[float]:
         conn.close()
 
 
-def throughput(path, seconds: float, warmup: float, w: int, h: int) -> Window:
+def throughput(path, seconds: float, warmup: float, w: int, h: int, rate: float | None = None) -> Window:
     conn = path.open()
     try:
         start_streams([conn], w, h)
-        return drain([conn], warmup, seconds, pids=path.relay_pids())
+        return drain([conn], warmup, seconds, pids=path.relay_pids(), rate=rate)
     finally:
         conn.close()
 
 
-def loaded(path, streams: int, seconds: float, warmup: float, w: int, h: int) -> Window:
-    """``streams`` saturating streams, plus a 64-byte echo probe on its own session."""
+def loaded(path, streams: int, seconds: float, warmup: float, w: int, h: int,
+           rate: float | None = None) -> Window:
+    """``streams`` saturating streams (or all together at ``rate``), plus a 64-byte echo probe on its own session."""
     pids = path.relay_pids()
     rss_before = {name: tree_rss(pid) for name, pid in pids.items()}
     probe = echo_conn(path)
     conns, failures = open_many(path, streams)
     try:
         start_streams(conns, w, h)
-        window = drain(conns, warmup, seconds, pids=pids, probe=probe)
+        window = drain(conns, warmup, seconds, pids=pids, probe=probe, rate=rate)
         window.errors += failures
         window.rss_before = rss_before
         return window
