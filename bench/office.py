@@ -213,6 +213,16 @@ def memory_of(pids: dict) -> dict:
     return out
 
 
+def start_office_target(procs: Procs) -> int:
+    """``bench.officetarget`` on a free port of 127.0.0.1; its port once it listens."""
+    from tests.support import free_port, wait_for
+
+    port = free_port()
+    procs.spawn("officetarget", [PYTHON, "-m", "bench.officetarget", "--port", str(port)])
+    wait_for(lambda: b"listening" in _read(procs.logdir / "officetarget.log"), timeout=15, what="office target")
+    return port
+
+
 def measure_path(path, plan: dict) -> dict:
     n = plan["sessions"]
     log(f"{path.name}: opening {n} sessions")
@@ -234,7 +244,6 @@ def measure_path(path, plan: dict) -> dict:
 
 def main(argv: list[str]) -> int:
     from bench.stacks import PontePath, RawPath, WebsockifyPath, stop_ponte
-    from tests.support import free_port, wait_for
 
     parser = argparse.ArgumentParser(prog="python -m bench office", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK['sessions']} sessions for a short while (CI)")
@@ -253,9 +262,7 @@ def main(argv: list[str]) -> int:
     started, load_start = time.monotonic(), os.getloadavg()
     results: dict = {}
     try:
-        port = free_port()
-        procs.spawn("officetarget", [PYTHON, "-m", "bench.officetarget", "--port", str(port)])
-        wait_for(lambda: b"listening" in _read(procs.logdir / "officetarget.log"), timeout=15, what="office target")
+        port = start_office_target(procs)
         results["raw"] = measure_path(RawPath(port), plan)
         ws = WebsockifyPath(procs, port)
         results["websockify"] = measure_path(ws, plan)
