@@ -4,7 +4,8 @@
 ``python -m bench wan [--quick]`` the three paths over an emulated WAN, issue 16 (``bench/wan.py``);
 ``python -m bench office [--quick]`` a thousand office sessions on each path, issue 16 (``bench/office.py``);
 ``python -m bench signup [--quick]`` firms signing up while sessions echo, issue 17 (``bench/signup.py``);
-``python -m bench recording [--quick]`` the relay with session recording off and on, issue 15 (``bench/recording.py``).
+``python -m bench recording [--quick]`` the relay with session recording off and on, issue 15 (``bench/recording.py``);
+``python -m bench table [--runs 3]`` all of them, N runs each, in one table of issue 16's targets (``bench/table.py``).
 
 Starts everything it needs on 127.0.0.1 (synthetic RFB target, websockify,
 Redis, a gateway, agents, an idle-agent load generator), measures the three
@@ -61,6 +62,10 @@ def main(argv=None) -> int:
         from bench import recording
 
         return recording.main(argv[1:])
+    if argv[:1] == ["table"]:  # every suite, several runs, one table (issue 16)
+        from bench import table
+
+        return table.main(argv[1:])
     if argv[:1] == ["wan"]:  # the emulated-WAN suite (issue 16): its own options
         from bench import wan
 

@@ -13,6 +13,7 @@ import pytest
 from bench.client import ClientError
 from bench.office import OfficeReader
 from bench.officetarget import ECHO, SCREEN
+from tests.bench.tablecheck import assert_table_reads
 from tests.support import ROOT
 
 
@@ -40,7 +41,9 @@ def test_quick_office_bench_has_no_errors_on_any_path(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "keystroke echo p99" in res.stdout
-    figures = json.loads(out.read_text())["figures"]
+    data = json.loads(out.read_text())
+    assert_table_reads("office", data)
+    figures = data["figures"]
     for path in ("raw", "websockify", "ponte"):
         f = figures[path]
         assert f["errors"] == 0, (path, f)

@@ -11,6 +11,7 @@ import math
 import subprocess
 import sys
 
+from tests.bench.tablecheck import assert_table_reads
 from tests.support import ROOT
 
 ALL = ("raw", "websockify", "ponte")
@@ -38,6 +39,7 @@ def test_quick_bench_reports_every_figure(tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "single-stream throughput" in res.stdout  # the table
     data = json.loads(out.read_text())
+    assert_table_reads("relay", data)
     rows = {row["key"]: row for row in data["rows"]}
     for key, paths in expected_rows(data["meta"]).items():
         assert key in rows, f"figure {key} missing"

@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 from bench.signup import client_address
+from tests.bench.tablecheck import assert_table_reads
 from tests.support import ROOT
 
 FIGURES = ("signup_p50_ms", "signup_p99_ms", "echo_quiet_p99_ms", "echo_during_p99_ms", "echo_ratio_p99")
@@ -29,7 +30,9 @@ def test_quick_signup_bench_reports_every_figure(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "echo p99 during / quiet" in res.stdout   # the table
-    figures = json.loads(out.read_text())["figures"]
+    data = json.loads(out.read_text())
+    assert_table_reads("signup", data)
+    figures = data["figures"]
     for key in FIGURES:
         assert isinstance(figures[key], float) and not math.isnan(figures[key]), (key, figures[key])
     assert figures["signups"] == 25 and figures["signup_errors"] == 0, figures["signup_error_samples"]

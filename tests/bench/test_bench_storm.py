@@ -12,6 +12,7 @@ import math
 import subprocess
 import sys
 
+from tests.bench.tablecheck import assert_table_reads
 from tests.support import ROOT
 
 FIGURES = ("login_p50_ms", "login_p99_ms", "healthz_p99_ms", "echo_quiet_p99_ms", "echo_during_p99_ms",
@@ -25,7 +26,9 @@ def test_quick_storm_reports_every_figure(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=170)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "echo p99 during / quiet" in res.stdout  # the table
-    figures = json.loads(out.read_text())["figures"]
+    data = json.loads(out.read_text())
+    assert_table_reads("storm", data)
+    figures = data["figures"]
     for key in FIGURES:
         assert isinstance(figures[key], float) and not math.isnan(figures[key]), (key, figures[key])
     assert figures["login_errors"] == 0, figures["login_error_samples"]

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from bench.linkemu import Direction
+from tests.bench.tablecheck import assert_table_reads
 from tests.support import ROOT
 
 
@@ -58,7 +59,9 @@ def test_quick_wan_bench_reports_every_figure_over_links_that_really_delay(tmp_p
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "keystroke echo p50" in res.stdout
-    figures = json.loads(out.read_text())["figures"]
+    data = json.loads(out.read_text())
+    assert_table_reads("wan", data)
+    figures = data["figures"]
     for key, values in figures.items():
         for path, value in values.items():
             assert isinstance(value, float) and not math.isnan(value), (key, path, value)
