@@ -42,8 +42,10 @@ def _attach_rules(kind: str, ref: str):
     if kind == "session":
         def attached(ws):
             ws.settimeout(None)
-            # Beside the session, not before it: the viewer's first bytes need no Redis round trip.
-            gevent.spawn(_keep_marker, sessions.live(), ref)
+            try:
+                sessions.live().stream_arrived(ref)
+            except LiveStoreError:
+                pass  # the marker expires by itself
 
         return hub.claim_stream, attached
 
@@ -51,13 +53,6 @@ def _attach_rules(kind: str, ref: str):
         ws.settimeout(settings.http_timeout * 2)  # a silent agent must not hold the person's request for ever
 
     return (lambda ref, token: files.claim(hub, ref, token)), file_attached
-
-
-def _keep_marker(live, session: str) -> None:
-    try:
-        live.stream_arrived(session)
-    except LiveStoreError:
-        pass  # the marker expires by itself
 
 
 def arrived(ref: str, noun: str, waits_here, **forward_options):
