@@ -15,7 +15,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import gevent
 from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -74,26 +73,13 @@ def _guest_fields(user) -> dict:
 
 def started(session: str, user: User, machine: Machine, client_ip: str, node: str,
             terms: SessionTerms = SessionTerms()) -> dict:
-    """Record a paired session: a history row in SQL and, at the same time, live in Redis.
+    """Record a paired session: a history row in SQL, then live in Redis.
 
     Returns the live record's fields (the node re-asserts them after a
     Redis restart). Raises ``SQLAlchemyError`` if SQL did not take the row:
-    a session that cannot be recorded does not start, and its live record
-    is dropped again. The Redis write runs in a greenlet of its own while
-    the row's commit waits (for its writer thread, or PostgreSQL): the relay
-    starts when both are done, about a millisecond sooner than one after the
-    other (the README's first-byte timeline).
+    a session that cannot be recorded does not start.
     """
     now = time.time()
-    fields = {"state": "live", "user": user.name, "user_id": user.id, "machine": machine.name,
-              "machine_id": machine.id, "client_ip": client_ip, "node": node, "started": now,
-              "org": machine.organisation_id,
-              "view_only": int(terms.view_only), "kind": terms.kind, **_guest_fields(user)}
-    if terms.record:
-        fields["recording"] = "recording"  # gateway.recording.RECORDING; a stop writes its reason here
-    store = live()
-    indexing = gevent.spawn(_index_live, store, session, machine.id,
-                            {**fields, "bytes_to_viewer": 0, "bytes_from_viewer": 0})
     db.session.add(SessionRecord(id=session, user_id=user.id, user_name=user.name,
                                  machine_id=machine.id, machine_name=machine.name,
                                  client_ip=client_ip, node=node, started_at=_utc(now),
@@ -103,23 +89,19 @@ def started(session: str, user: User, machine: Machine, client_ip: str, node: st
         db.session.commit()
     except SQLAlchemyError:
         db.session.rollback()
-        indexing.join()
-        try:
-            store.session_ended(session, machine.id)  # never live without its row
-        except LiveStoreError as exc:
-            log.warning("session %s: live record of a session not started left to expire: %s", session, exc)
         raise
-    finally:
-        indexing.join()  # also when the greenlet running this is killed: no write lands after the end
-    return fields
-
-
-def _index_live(store: LiveStore, session: str, machine_id: int, record: dict) -> None:
+    fields = {"state": "live", "user": user.name, "user_id": user.id, "machine": machine.name,
+              "machine_id": machine.id, "client_ip": client_ip, "node": node, "started": now,
+              "org": machine.organisation_id,
+              "view_only": int(terms.view_only), "kind": terms.kind, **_guest_fields(user)}
+    if terms.record:
+        fields["recording"] = "recording"  # gateway.recording.RECORDING; a stop writes its reason here
     try:
-        store.session_started(session, machine_id, record)
+        live().session_started(session, machine.id, {**fields, "bytes_to_viewer": 0, "bytes_from_viewer": 0})
     except LiveStoreError as exc:
         # The session still works; it is re-asserted as soon as Redis answers again.
         log.warning("session %s not indexed live: %s", session, exc)
+    return fields
 
 
 #: ``ended_by`` of a session the PC itself could not serve (e.g. its VNC

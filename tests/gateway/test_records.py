@@ -81,32 +81,6 @@ def test_end_while_sql_fails_is_journaled_and_written_later(app, users):
     assert (row.end_reason, row.bytes_to_viewer, row.bytes_from_viewer) == ("viewer closed", 999, 9)
 
 
-def test_a_session_whose_row_sql_refuses_is_not_left_live(app, users, redis, prefix):
-    """No row, no session: the live record written beside the row's commit is dropped again."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    with app.app_context():
-        from gateway import ops
-
-        emp, machine = ops.get_user("emp"), ops.get_machine("desk-1")
-        issued = sessions.issue(emp, machine, "198.51.100.7")
-        assert redis.exists(f"{prefix}session:{issued.session}")  # pending
-        db.session.execute(text("ALTER TABLE session_history RENAME TO session_history_away"))
-        db.session.commit()
-        with pytest.raises(SQLAlchemyError):
-            sessions.started(issued.session, emp, machine, "198.51.100.7", "n1")
-        db.session.execute(text("ALTER TABLE session_history_away RENAME TO session_history"))
-        db.session.commit()
-        assert not redis.exists(f"{prefix}session:{issued.session}")
-        assert not redis.sismember(f"{prefix}sessions:live", issued.session)
-        assert not redis.sismember(f"{prefix}machine:{machine.id}:sessions", issued.session)
-        # and one that SQL takes is live and on record
-        fields = sessions.started("s-fine", emp, machine, "198.51.100.7", "n1")
-        assert redis.hget(f"{prefix}session:s-fine", "state") == b"live"
-        assert redis.sismember(f"{prefix}sessions:live", "s-fine") and fields["machine_id"] == machine.id
-    assert _row(app, "s-fine").ended_at is None
-
-
 class Clock:
     def __init__(self):
         self.now = 1000.0
