@@ -9,16 +9,15 @@ which goes first, so background load hits both.
 The client asks for 256×256 32 bpp Raw updates of random pixels as fast as they
 come, which deflate cannot shrink, so the recorder stores them and writes as
 many bytes as the relay moves. Where the folder's disk writes slower than the
-unrecorded relay moves (this machine's: ``O_DIRECT`` writes of 330–540 MB/s
-against a stream of ~750 MB/s), no recorder keeps that stream whole at full
-speed, so the folder's own write speed is measured in the same run
-(``storage.FileSink``, as the recorder writes) and printed beside the figures.
-(A tmpfs folder is no faster here: on this VM its writes cost 0.8–1.7 s of
-kernel CPU per GB, against 0.25 for the disk's direct writes.)
+unrecorded relay moves (on 2026-12-02's machine, ``O_DIRECT`` writes of 330–540
+MB/s against a stream of ~750 MB/s; on 2026-12-03's the disk took 1.6–1.8 GB/s),
+no recorder keeps that stream whole at full speed, so the folder's own write
+speed is measured in the same run (``storage.FileSink``, as the recorder writes)
+and printed beside the figures.
 
 Three phases a round, each on both stacks:
 
-* saturated: one stream as fast as the client reads (the disk's bound, above);
+* saturated: one stream as fast as the client reads (bound by the disk where it is the slower);
 * paced: one stream the client reads at ``--rate`` (default half what the folder
   took, rounded to 10 MB/s), as a viewer on a slower link would: TCP's flow
   control paces the relay, so this is what recording costs where the disk keeps up;
@@ -28,8 +27,9 @@ Three phases a round, each on both stacks:
   echo comes back behind the screen: the load an office's gateway serves.
 
 Figures per stack and phase: throughput (median of the rounds, and each round's
-figures with the load average), the 64-byte echo round trip p50/p99 on a session
-of its own while the streams run, gateway CPU per GB, errors, and for recording
+figures with the load average), the echo round trip p50/p99 while the streams run
+(64 bytes on a session of its own; in the office phase, each session's keystrokes),
+gateway CPU per GB, errors, and for recording
 on: what the recorder wrote and whether it kept up (a recording that could not
 keep up stops with a reason, never the session: the throughput after that is
 not a recorded one, so the table says so).

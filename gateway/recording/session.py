@@ -29,7 +29,8 @@ def begin(viewing, settings, live, live_fields: dict) -> Recorder | None:
         live_fields["recording"] = reason  # re-asserted whole after a Redis restart
         live.session_update(session, {"recording": reason})
 
-    # Names from the live record: the rows were committed and the database session is gone.
+    # Names from the live record, not the rows: the relay runs with no database session
+    # (``Pairing.run`` removes it), where a row's expired attribute could not load.
     meta = {"session": session, "machine": live_fields["machine"], "user": live_fields["user"],
             "node": settings.node_id, "started": time.time()}
     return Recorder(storage_for(settings), session, meta, on_stop=stopped).start()
